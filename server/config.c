@@ -1,0 +1,1200 @@
+#include "server/config.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <ini.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "server/tc_err.h"
+
+/* Past this many, problems are counted but not reported one by one. */
+#define CONFIG_MAX_ERRORS 1000
+/* Keys of the largest section, [node]. */
+#define KEYS_MAX 32
+
+struct load;
+struct key;
+
+/* Parse value v of key k into field. Reports problems itself. */
+typedef void (*key_parse)(struct load *st, const struct key *k, void *field, const char *v);
+
+struct key {
+    const char *name;
+    key_parse parse;
+    size_t off;
+    bool list; /* comma list: indented lines below continue it */
+};
+
+enum sect_kind {
+    SECT_NONE = 0, /* before the first section */
+    SECT_SKIP,     /* a section with errors: its keys are ignored */
+    SECT_NODE,
+    SECT_PEER,
+    SECT_DN,
+};
+
+/* Lines of a [dn] section's keys that are checked once the directory is whole. */
+struct dn_lines {
+    uint32_t members;
+    uint32_t sca;
+};
+
+struct load {
+    struct config *cfg;
+    const char *path;
+    config_error_cb on_error;
+    void *arg;
+    unsigned n_errors;
+    bool nomem;
+
+    /* Input: a file or a string, read one whole line at a time. */
+    FILE *file;
+    const char *text;
+    char *line;
+    size_t line_cap;
+    unsigned lineno;
+    int read_err;
+    bool cont;                  /* this line continues prev_key's list */
+    const struct key *prev_key; /* last key line of this section */
+    bool prev_ok;               /* and it was accepted */
+
+    /* The current section. */
+    enum sect_kind kind;
+    char label[CONFIG_LINE_MAX + 1];
+    unsigned sect_line;
+    const struct key *keys;
+    size_t n_keys;
+    void *target;
+    uint32_t *seen; /* line of each key in this section, 0 if not yet */
+    uint32_t sect_seen[KEYS_MAX];
+
+    /* [node], checked at the end. */
+    unsigned node_line;
+    uint32_t node_seen[KEYS_MAX];
+
+    /* The [dn] section being read. */
+    bool dn_valid;
+    dn_key lo, hi;
+    struct dn_profile prof;
+    size_t cap_members;
+    struct dn_lines *plines; /* per profile in cfg->dir */
+    size_t cap_plines;
+};
+
+static void emit(struct load *st, unsigned line, const char *msg)
+{
+    if (st->on_error != NULL)
+        st->on_error(st->arg, st->path, line, msg);
+    else if (line != 0)
+        fprintf(stderr, "%s:%u: %s\n", st->path, line, msg);
+    else
+        fprintf(stderr, "%s: %s\n", st->path, msg);
+}
+
+__attribute__((format(printf, 3, 4))) static void report(struct load *st, unsigned line,
+                                                         const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+
+    if (++st->n_errors > CONFIG_MAX_ERRORS)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    emit(st, line, msg);
+}
+
+static void bad_value(struct load *st, const struct key *k, const char *expect, const char *v)
+{
+    report(st, st->lineno, "%s: expected %s, got \"%s\"", k->name, expect, v);
+}
+
+/* Values */
+
+/* Parse the decimal digits at s into *n. Returns the first byte after them,
+ * or NULL when there are none or the number does not fit 64 bits. */
+static const char *parse_digits(const char *s, uint64_t *n)
+{
+    const char *p = s;
+
+    *n = 0;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        uint64_t d = (uint64_t)(*p - '0');
+
+        if (*n > (UINT64_MAX - d) / 10)
+            return NULL;
+        *n = *n * 10 + d;
+    }
+    return p == s ? NULL : p;
+}
+
+static bool valid_name(const char *s)
+{
+    size_t len = strlen(s);
+
+    if (len == 0 || len >= CONFIG_NAME_MAX)
+        return false;
+    for (const char *p = s; *p != '\0'; p++) {
+        if (!isalnum((unsigned char)*p) && *p != '_' && *p != '.' && *p != '-')
+            return false;
+    }
+    return true;
+}
+
+static void key_name(struct load *st, const struct key *k, void *field, const char *v)
+{
+    if (!valid_name(v)) {
+        bad_value(st, k, "a name of 1 to 31 characters A-Z a-z 0-9 _ . -", v);
+        return;
+    }
+    strcpy(field, v);
+}
+
+static void key_str(struct load *st, const struct key *k, void *field, const char *v)
+{
+    char **s = field;
+
+    if (*v == '\0') {
+        bad_value(st, k, "a value", v);
+        return;
+    }
+    free(*s);
+    *s = strdup(v);
+    if (*s == NULL)
+        st->nomem = true;
+}
+
+static void key_bool(struct load *st, const struct key *k, void *field, const char *v)
+{
+    static const char *const yes[] = {"true", "yes", "on", "1"};
+    static const char *const no[] = {"false", "no", "off", "0"};
+    bool *b = field;
+
+    for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+        if (strcasecmp(v, yes[i]) == 0) {
+            *b = true;
+            return;
+        }
+        if (strcasecmp(v, no[i]) == 0) {
+            *b = false;
+            return;
+        }
+    }
+    bad_value(st, k, "true or false", v);
+}
+
+static void key_duration(struct load *st, const struct key *k, void *field, const char *v)
+{
+    static const struct {
+        const char *unit;
+        uint32_t ms;
+    } units[] = {{"", 1}, {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}};
+    const char *end;
+    uint64_t n;
+
+    end = parse_digits(v, &n);
+    for (size_t i = 0; end != NULL && i < sizeof(units) / sizeof(units[0]); i++) {
+        if (strcmp(end, units[i].unit) != 0)
+            continue;
+        if (n == 0 || n > UINT32_MAX / units[i].ms)
+            break;
+        *(uint32_t *)field = (uint32_t)n * units[i].ms;
+        return;
+    }
+    bad_value(st, k, "a duration from 1ms to 49d such as 500ms, 3s or 2m", v);
+}
+
+/* A number with an optional k, m or g suffix (powers of 1024), 1 to max.
+ * Returns false after reporting a bad value. */
+static bool parse_size(struct load *st, const struct key *k, uint64_t *out, uint64_t max,
+                       const char *v)
+{
+    const char *end = parse_digits(v, out);
+    unsigned shift = 0;
+    char expect[96];
+
+    if (end != NULL && end[0] != '\0' && end[1] == '\0') {
+        const char *p = strchr("kmg", tolower((unsigned char)end[0]));
+
+        if (p != NULL && *p != '\0') {
+            shift = 10 * (unsigned)(p - "kmg" + 1);
+            end++;
+        }
+    }
+    if (end != NULL && *end == '\0' && *out != 0 && *out <= (max >> shift)) {
+        *out <<= shift;
+        return true;
+    }
+    snprintf(expect, sizeof(expect), "a size from 1 to %llu such as 65536, 64k, 1m or 1g",
+             (unsigned long long)max);
+    bad_value(st, k, expect, v);
+    return false;
+}
+
+static void key_size32(struct load *st, const struct key *k, void *field, const char *v)
+{
+    uint64_t n;
+
+    if (parse_size(st, k, &n, UINT32_MAX, v))
+        *(uint32_t *)field = (uint32_t)n;
+}
+
+static void key_size64(struct load *st, const struct key *k, void *field, const char *v)
+{
+    uint64_t n;
+
+    if (parse_size(st, k, &n, UINT64_MAX, v))
+        *(uint64_t *)field = n;
+}
+
+/* A whole number from 1 to UINT32_MAX: a count, or seconds. */
+static void key_count(struct load *st, const struct key *k, void *field, const char *v)
+{
+    const char *end;
+    uint64_t n;
+
+    end = parse_digits(v, &n);
+    if (end == NULL || *end != '\0' || n == 0 || n > UINT32_MAX) {
+        bad_value(st, k, "a whole number from 1 to 4294967295", v);
+        return;
+    }
+    *(uint32_t *)field = (uint32_t)n;
+}
+
+static void key_durability(struct load *st, const struct key *k, void *field, const char *v)
+{
+    enum config_durability *d = field;
+
+    if (strcmp(v, "sync") == 0)
+        *d = CONFIG_DURABILITY_SYNC;
+    else if (strcmp(v, "async") == 0)
+        *d = CONFIG_DURABILITY_ASYNC;
+    else
+        bad_value(st, k, "sync or async", v);
+}
+
+static void key_dn_type(struct load *st, const struct key *k, void *field, const char *v)
+{
+    enum dn_type *t = field;
+
+    if (strcmp(v, "extension") == 0)
+        *t = DN_TYPE_EXTENSION;
+    else if (strcmp(v, "routing-point") == 0)
+        *t = DN_TYPE_ROUTING_POINT;
+    else
+        bad_value(st, k, "extension or routing-point", v);
+}
+
+static void key_distribution(struct load *st, const struct key *k, void *field, const char *v)
+{
+    enum dn_distribution *d = field;
+
+    if (strcmp(v, "most-agents") == 0)
+        *d = DN_DIST_MOST_AGENTS;
+    else if (strcmp(v, "local-first") == 0)
+        *d = DN_DIST_LOCAL_FIRST;
+    else
+        bad_value(st, k, "most-agents or local-first", v);
+}
+
+static bool is_ipv4ish(const char *s)
+{
+    return s[strspn(s, "0123456789.")] == '\0';
+}
+
+static bool valid_hostname(const char *s)
+{
+    if (*s == '.' || *s == '-')
+        return false;
+    for (const char *p = s; *p != '\0'; p++) {
+        if (!isalnum((unsigned char)*p) && *p != '-' && *p != '.' && *p != '_')
+            return false;
+    }
+    return true;
+}
+
+/* Parse "host:port" or "[v6]:port" into *a. Returns NULL, or why not. */
+static const char *parse_addr(const char *v, struct config_addr *a, bool numeric)
+{
+    char host[CONFIG_HOST_MAX];
+    unsigned char bin[16];
+    const char *port, *end;
+    size_t len;
+    uint64_t n;
+
+    if (v[0] == '[') {
+        const char *close = strchr(v, ']');
+
+        if (close == NULL)
+            return "missing ] after the IPv6 address";
+        if (close[1] != ':')
+            return "missing :PORT";
+        len = (size_t)(close - v - 1);
+        if (len >= sizeof(host))
+            return "bad IPv6 address";
+        memcpy(host, v + 1, len);
+        host[len] = '\0';
+        if (inet_pton(AF_INET6, host, bin) != 1)
+            return "bad IPv6 address";
+        port = close + 2;
+    } else {
+        const char *colon = strrchr(v, ':');
+
+        if (colon == NULL)
+            return "missing :PORT";
+        if (memchr(v, ':', (size_t)(colon - v)) != NULL)
+            return "an IPv6 address takes brackets, as in [::1]:5060";
+        len = (size_t)(colon - v);
+        if (len == 0)
+            return "missing host";
+        if (len >= sizeof(host))
+            return "host name too long";
+        memcpy(host, v, len);
+        host[len] = '\0';
+        if (is_ipv4ish(host)) {
+            if (inet_pton(AF_INET, host, bin) != 1)
+                return "bad IPv4 address";
+        } else if (numeric) {
+            return "a listen address must be numeric, as in 127.0.0.1 or [::1]";
+        } else if (!valid_hostname(host)) {
+            return "bad host name";
+        }
+        port = colon + 1;
+    }
+    end = parse_digits(port, &n);
+    if (end == NULL || *end != '\0' || n == 0 || n > 65535)
+        return "port must be 1 to 65535";
+    memcpy(a->host, host, len + 1);
+    a->port = (uint16_t)n;
+    return NULL;
+}
+
+static void addr_value(struct load *st, const struct key *k, struct config_addr *a, bool numeric,
+                       const char *v)
+{
+    const char *why = parse_addr(v, a, numeric);
+
+    if (why != NULL)
+        report(st, st->lineno, "%s: bad address \"%s\": %s (expected HOST:PORT or [IPV6]:PORT)",
+               k->name, v, why);
+}
+
+static void key_listen(struct load *st, const struct key *k, void *field, const char *v)
+{
+    addr_value(st, k, field, true, v);
+}
+
+static void key_addr(struct load *st, const struct key *k, void *field, const char *v)
+{
+    addr_value(st, k, field, false, v);
+}
+
+/* Lists: call one_item for each comma-separated item; blank items are skipped,
+ * so a line may end with a comma before an indented continuation line. */
+typedef void (*item_fn)(struct load *st, const struct key *k, const char *item);
+
+static void parse_list(struct load *st, const struct key *k, const char *v, item_fn one_item)
+{
+    char item[CONFIG_LINE_MAX + 1];
+    unsigned n = 0;
+
+    for (const char *p = v;;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma != NULL ? (size_t)(comma - p) : strlen(p);
+
+        while (len > 0 && isspace((unsigned char)*p)) {
+            p++;
+            len--;
+        }
+        while (len > 0 && isspace((unsigned char)p[len - 1]))
+            len--;
+        if (len > 0 && len < sizeof(item)) {
+            memcpy(item, p, len);
+            item[len] = '\0';
+            one_item(st, k, item);
+            n++;
+        }
+        if (comma == NULL)
+            break;
+        p = comma + 1;
+    }
+    if (n == 0)
+        bad_value(st, k, "a comma-separated list", v);
+}
+
+static void sip_listen_item(struct load *st, const struct key *k, const char *item)
+{
+    struct config *c = st->cfg;
+    struct config_addr a;
+    const char *why;
+
+    why = parse_addr(item, &a, true);
+    if (why != NULL)
+        report(st, st->lineno, "%s: bad address \"%s\": %s (expected HOST:PORT or [IPV6]:PORT)",
+               k->name, item, why);
+    else if (c->n_sip_listen == CONFIG_MAX_LISTEN)
+        report(st, st->lineno, "%s: more than %d addresses", k->name, CONFIG_MAX_LISTEN);
+    else
+        c->sip_listen[c->n_sip_listen++] = a;
+}
+
+static void key_sip_listen(struct load *st, const struct key *k, void *field, const char *v)
+{
+    (void)field;
+    /* The key replaces the default; its continuation lines add to it. */
+    if (!st->cont)
+        st->cfg->n_sip_listen = 0;
+    parse_list(st, k, v, sip_listen_item);
+}
+
+static void client_item(struct load *st, const struct key *k, const char *item)
+{
+    struct config *c = st->cfg;
+
+    if (strlen(item) >= CONFIG_NAME_MAX)
+        bad_value(st, k, "names of at most 31 characters", item);
+    else if (c->n_gws_client_names == CONFIG_MAX_CLIENTS)
+        report(st, st->lineno, "%s: more than %d names", k->name, CONFIG_MAX_CLIENTS);
+    else
+        strcpy(c->gws_client_names[c->n_gws_client_names++], item);
+}
+
+static void key_clients(struct load *st, const struct key *k, void *field, const char *v)
+{
+    (void)field;
+    parse_list(st, k, v, client_item);
+}
+
+static void member_item(struct load *st, const struct key *k, const char *item)
+{
+    struct dn_profile *p = &st->prof;
+    dn_key key;
+
+    if (dn_key_parse(item, strlen(item), &key) != 0) {
+        bad_value(st, k, "DNs of 1 to 17 digits", item);
+        return;
+    }
+    if (p->n_members == st->cap_members) {
+        size_t cap = st->cap_members != 0 ? st->cap_members * 2 : 8;
+        dn_key *m = realloc(p->members, cap * sizeof(*m));
+
+        if (m == NULL || cap > UINT32_MAX) {
+            free(m);
+            p->members = NULL;
+            p->n_members = 0;
+            st->cap_members = 0;
+            st->nomem = true;
+            return;
+        }
+        p->members = m;
+        st->cap_members = cap;
+    }
+    p->members[p->n_members++] = key;
+}
+
+static void key_members(struct load *st, const struct key *k, void *field, const char *v)
+{
+    (void)field;
+    parse_list(st, k, v, member_item);
+}
+
+#define NODE_OFF(f)  offsetof(struct config, f)
+#define LIMIT_OFF(f) offsetof(struct config, limits.f)
+#define PEER_OFF(f)  offsetof(struct config_peer, f)
+#define DN_OFF(f)    offsetof(struct dn_profile, f)
+
+static const struct key node_keys[] = {
+        {"name", key_name, NODE_OFF(name), false},
+        {"sip-listen", key_sip_listen, 0, true},
+        {"default-listen", key_listen, NODE_OFF(default_listen), false},
+        {"tc-listen", key_listen, NODE_OFF(tc_listen), false},
+        {"peer-listen", key_listen, NODE_OFF(peer_listen), false},
+        {"http-listen", key_listen, NODE_OFF(http_listen), false},
+        {"data-dir", key_str, NODE_OFF(data_dir), false},
+        {"durability", key_durability, NODE_OFF(durability), false},
+        {"cluster-secret-file", key_str, NODE_OFF(cluster_secret_file), false},
+        {"gws-client-names", key_clients, 0, true},
+        {"dr-forward", key_bool, NODE_OFF(dr_forward), false},
+        {"heartbeat-interval", key_duration, NODE_OFF(heartbeat_interval_ms), false},
+        {"link-timeout", key_duration, NODE_OFF(link_timeout_ms), false},
+        {"max-frame", key_size32, LIMIT_OFF(max_frame), false},
+        {"max-connections", key_count, LIMIT_OFF(max_connections), false},
+        {"max-sip-message", key_size32, LIMIT_OFF(max_sip_message), false},
+        {"max-sip-headers", key_count, LIMIT_OFF(max_sip_headers), false},
+        {"max-contacts", key_count, LIMIT_OFF(max_contacts), false},
+        {"min-expires", key_count, LIMIT_OFF(min_expires), false},
+        {"max-expires", key_count, LIMIT_OFF(max_expires), false},
+        {"default-expires", key_count, LIMIT_OFF(default_expires), false},
+        {"idle-timeout", key_duration, LIMIT_OFF(idle_timeout_ms), false},
+        {"subscriber-backlog", key_count, LIMIT_OFF(subscriber_backlog), false},
+        {"http-max-header", key_size32, LIMIT_OFF(http_max_header), false},
+        {"store-queue", key_count, LIMIT_OFF(store_queue), false},
+        {"store-map-size", key_size64, LIMIT_OFF(store_map_size), false},
+};
+
+static const struct key peer_keys[] = {
+        {"address", key_addr, PEER_OFF(address), false},
+        {"sip-address", key_addr, PEER_OFF(sip_address), false},
+        {"tc-address", key_addr, PEER_OFF(tc_address), false},
+        {"dr-peer-location", key_name, PEER_OFF(location), false},
+};
+
+static const struct key dn_keys[] = {
+        {"type", key_dn_type, DN_OFF(type), false},
+        {"shared-line", key_bool, DN_OFF(shared_line), false},
+        {"members", key_members, DN_OFF(members), true},
+        {"sca-preferred-site", key_str, DN_OFF(sca_preferred_site), false},
+        {"password", key_str, DN_OFF(password), false},
+        {"group", key_str, DN_OFF(group), false},
+        {"distribution", key_distribution, DN_OFF(distribution), false},
+};
+
+#define N_KEYS(a) (sizeof(a) / sizeof((a)[0]))
+_Static_assert(N_KEYS(node_keys) <= KEYS_MAX, "raise KEYS_MAX");
+
+/* Line where key name was set in the current section (or [node]), or 0. */
+static uint32_t seen_at(const struct key *keys, size_t n, const uint32_t *seen, const char *name)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(keys[i].name, name) == 0)
+            return seen[i];
+    }
+    return 0;
+}
+
+/* Sections */
+
+static void free_profile(struct dn_profile *p)
+{
+    free(p->password);
+    free(p->sca_preferred_site);
+    free(p->group);
+    free(p->members);
+    memset(p, 0, sizeof(*p));
+}
+
+/* Check the [dn] section that ends here and add it to the directory. */
+static void end_dn(struct load *st)
+{
+    struct dn_profile *p = &st->prof;
+    struct dn_dir *d = &st->cfg->dir;
+    uint32_t members = seen_at(dn_keys, N_KEYS(dn_keys), st->seen, "members");
+    uint32_t dist = seen_at(dn_keys, N_KEYS(dn_keys), st->seen, "distribution");
+    uint32_t shared = seen_at(dn_keys, N_KEYS(dn_keys), st->seen, "shared-line");
+    int idx;
+
+    if (p->shared_line && p->n_members == 0 && members == 0)
+        report(st, st->sect_line, "[%s]: shared-line without members", st->label);
+    if (!p->shared_line && members != 0)
+        report(st, members, "members: only for a shared line (set shared-line = true)");
+    if (p->type == DN_TYPE_ROUTING_POINT && p->shared_line)
+        report(st, shared, "shared-line: not for a routing point");
+    if (p->type == DN_TYPE_ROUTING_POINT && p->group == NULL)
+        report(st, st->sect_line, "[%s]: routing point without group", st->label);
+    if (p->type != DN_TYPE_ROUTING_POINT && dist != 0)
+        report(st, dist, "distribution: only for a routing point (type = routing-point)");
+    if (!st->dn_valid)
+        goto out_drop;
+    if (st->cfg->dir.n_profiles == st->cap_plines) {
+        size_t cap = st->cap_plines != 0 ? st->cap_plines * 2 : 16;
+        struct dn_lines *l = realloc(st->plines, cap * sizeof(*l));
+
+        if (l == NULL)
+            goto out_nomem;
+        st->plines = l;
+        st->cap_plines = cap;
+    }
+    p->line = st->sect_line;
+    idx = dn_dir_add_profile(d, p);
+    if (idx < 0)
+        goto out_nomem;
+    memset(p, 0, sizeof(*p));
+    st->plines[idx].members = members;
+    st->plines[idx].sca = seen_at(dn_keys, N_KEYS(dn_keys), st->seen, "sca-preferred-site");
+    if (dn_dir_add_keys(d, st->lo, st->hi, (uint32_t)idx, st->sect_line) != 0)
+        st->nomem = true;
+    st->cap_members = 0;
+    return;
+
+out_nomem:
+    st->nomem = true;
+out_drop:
+    free_profile(p);
+    st->cap_members = 0;
+}
+
+static void start_node(struct load *st, const char *arg)
+{
+    if (*arg != '\0') {
+        report(st, st->lineno, "section [node] takes no name, got [%s]", st->label);
+        return;
+    }
+    if (st->node_line != 0) {
+        report(st, st->lineno, "duplicate section [node] (first at line %u)", st->node_line);
+        return;
+    }
+    st->node_line = st->lineno;
+    st->kind = SECT_NODE;
+    st->keys = node_keys;
+    st->n_keys = N_KEYS(node_keys);
+    st->target = st->cfg;
+    st->seen = st->node_seen;
+}
+
+static void start_peer(struct load *st, const char *name)
+{
+    struct config *c = st->cfg;
+    struct config_peer *p;
+
+    if (!valid_name(name)) {
+        report(st, st->lineno,
+               "bad peer name \"%s\": expected [peer NAME], NAME of 1 to 31 characters A-Z a-z "
+               "0-9 _ . -",
+               name);
+        return;
+    }
+    for (unsigned i = 0; i < c->n_peers; i++) {
+        if (strcmp(c->peers[i].name, name) == 0) {
+            report(st, st->lineno, "duplicate peer %s (first at line %u)", name, c->peers[i].line);
+            return;
+        }
+    }
+    if (c->n_peers == CONFIG_MAX_PEERS) {
+        report(st, st->lineno, "too many peers (max %d)", CONFIG_MAX_PEERS);
+        return;
+    }
+    p = &c->peers[c->n_peers++];
+    strcpy(p->name, name);
+    p->line = st->lineno;
+    st->kind = SECT_PEER;
+    st->keys = peer_keys;
+    st->n_keys = N_KEYS(peer_keys);
+    st->target = p;
+}
+
+static void start_dn(struct load *st, const char *spec)
+{
+    int rc = dn_range_parse(spec, &st->lo, &st->hi);
+
+    if (rc == -EDOM)
+        report(st, st->lineno, "dn range %s: LO and HI have different widths", spec);
+    else if (rc == -ERANGE)
+        report(st, st->lineno, "dn range %s: LO is greater than HI", spec);
+    else if (rc != 0)
+        report(st, st->lineno,
+               "bad dn range \"%s\": expected [dn LO-HI] or [dn DN], DNs of 1 to %d digits", spec,
+               DN_DIR_MAX_DIGITS);
+    /* Read the keys even when the range is bad, to report their errors too. */
+    st->dn_valid = rc == 0;
+    st->kind = SECT_DN;
+    st->keys = dn_keys;
+    st->n_keys = N_KEYS(dn_keys);
+    st->target = &st->prof;
+}
+
+static void end_section(struct load *st)
+{
+    if (st->kind == SECT_DN)
+        end_dn(st);
+    if (st->kind == SECT_PEER && seen_at(peer_keys, N_KEYS(peer_keys), st->seen, "address") == 0)
+        report(st, st->sect_line, "missing required key address in [%s]", st->label);
+    st->kind = SECT_SKIP;
+    st->keys = NULL;
+    st->n_keys = 0;
+    st->target = NULL;
+    memset(st->sect_seen, 0, sizeof(st->sect_seen));
+    st->seen = st->sect_seen;
+    st->prev_key = NULL;
+    st->prev_ok = false;
+}
+
+/* Find the first of chars in s before an inline comment (';' after a space),
+ * the way inih does. Returns it, or the end of what is not comment. */
+static const char *find_or_comment(const char *s, const char *chars)
+{
+    bool was_space = false;
+
+    for (; *s != '\0' && strchr(chars, *s) == NULL; s++) {
+        if (was_space && *s == ';')
+            break;
+        was_space = isspace((unsigned char)*s);
+    }
+    return s;
+}
+
+/* True when s holds one of chars before any inline comment. */
+static bool has_sep(const char *s, const char *chars)
+{
+    char c = *find_or_comment(s, chars);
+
+    return c != '\0' && strchr(chars, c) != NULL;
+}
+
+/* True when p, at a '[', is a section header: "[...]" and maybe a comment. */
+static bool is_header(const char *p)
+{
+    const char *close = find_or_comment(p + 1, "]");
+
+    if (*p != '[' || *close != ']')
+        return false;
+    close += 1 + strspn(close + 1, " \t");
+    return *close == '\0' || *close == ';' || *close == '#';
+}
+
+/* A section header line; p points at its '['. */
+static void on_section(struct load *st, const char *p)
+{
+    const char *close = find_or_comment(p + 1, "]");
+    const char *after, *arg;
+    size_t len, kind_len;
+
+    end_section(st);
+    st->sect_line = st->lineno;
+    if (*close != ']') {
+        report(st, st->lineno, "section header without closing ]");
+        return;
+    }
+    after = close + 1 + strspn(close + 1, " \t");
+    if (*after != '\0' && *after != ';' && *after != '#') {
+        report(st, st->lineno, "unexpected text after section header: \"%s\"", after);
+        return;
+    }
+    p += 1 + strspn(p + 1, " \t");
+    len = (size_t)(close - p);
+    while (len > 0 && isspace((unsigned char)p[len - 1]))
+        len--;
+    memcpy(st->label, p, len);
+    st->label[len] = '\0';
+    kind_len = strcspn(st->label, " \t");
+    arg = st->label + kind_len + strspn(st->label + kind_len, " \t");
+    if (kind_len == 4 && strncmp(st->label, "node", 4) == 0)
+        start_node(st, arg);
+    else if (kind_len == 4 && strncmp(st->label, "peer", 4) == 0)
+        start_peer(st, arg);
+    else if (kind_len == 2 && strncmp(st->label, "dn", 2) == 0)
+        start_dn(st, arg);
+    else
+        report(st, st->lineno, "unknown section [%s]", st->label);
+}
+
+/* Lines */
+
+/* Read the next line into st->line without its line end. Returns its length,
+ * or -1 at the end or on a read error (st->read_err). */
+static ssize_t next_line(struct load *st)
+{
+    ssize_t n;
+
+    if (st->file != NULL) {
+        errno = 0;
+        n = getline(&st->line, &st->line_cap, st->file);
+        if (n < 0) {
+            if (ferror(st->file))
+                st->read_err = errno != 0 ? errno : EIO;
+            return -1;
+        }
+    } else {
+        const char *nl;
+
+        if (*st->text == '\0')
+            return -1;
+        nl = strchr(st->text, '\n');
+        n = nl != NULL ? nl - st->text + 1 : (ssize_t)strlen(st->text);
+        if ((size_t)n + 1 > st->line_cap) {
+            char *l = realloc(st->line, (size_t)n + 1);
+
+            if (l == NULL) {
+                st->read_err = ENOMEM;
+                return -1;
+            }
+            st->line = l;
+            st->line_cap = (size_t)n + 1;
+        }
+        memcpy(st->line, st->text, (size_t)n);
+        st->line[n] = '\0';
+        st->text += n;
+    }
+    if (n > 0 && st->line[n - 1] == '\n')
+        st->line[--n] = '\0';
+    if (n > 0 && st->line[n - 1] == '\r')
+        st->line[--n] = '\0';
+    return n;
+}
+
+/* Decide what the line s (len bytes) is, handle section headers here (inih
+ * calls no handler for them and keeps no line numbers), and give inih in out
+ * only what it should see: a key line, a continuation line or nothing. */
+static void classify(struct load *st, char *s, size_t len, char *out, size_t size)
+{
+    const char *p = s + strspn(s, " \t");
+
+    st->cont = false;
+    out[0] = '\0';
+    if (strlen(s) != len) {
+        report(st, st->lineno, "line holds a NUL byte");
+        return;
+    }
+    if (len >= size) {
+        report(st, st->lineno, "line too long (max %zu characters)", size - 1);
+        if (*p == '[') {
+            end_section(st);
+            snprintf(out, size, "[]");
+        }
+        return;
+    }
+    if (*p == '\0' || *p == ';' || *p == '#')
+        return;
+    /* An indented line without '=' continues a list (it may start with an
+     * IPv6 address in brackets); elsewhere indentation means nothing, so
+     * inih gets the line without it. */
+    if (p > s && st->prev_key != NULL && st->prev_key->list && !has_sep(p, "=") && !is_header(p)) {
+        /* inih strips no comment from a continuation line. */
+        len = (size_t)(find_or_comment(s, "") - s);
+        st->cont = true;
+        memcpy(out, s, len);
+        out[len] = '\0';
+        return;
+    }
+    if (*p == '[') {
+        on_section(st, p);
+        /* inih must see a section too, so it ends the previous key. */
+        snprintf(out, size, "[]");
+        return;
+    }
+    if (!has_sep(p, "=:")) {
+        report(st, st->lineno, "expected KEY = VALUE or [SECTION], got \"%s\"", p);
+        return;
+    }
+    memcpy(out, p, len + 1 - (size_t)(p - s));
+}
+
+/* inih's reader: one whole line per call, so this counts the lines. */
+static char *on_read(char *out, int size, void *stream)
+{
+    struct load *st = stream;
+    char *s;
+    ssize_t n = next_line(st);
+
+    if (n < 0 || size < 2)
+        return NULL;
+    st->lineno++;
+    s = st->line;
+    if (st->lineno == 1 && n >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0) {
+        s += 3;
+        n -= 3;
+    }
+    classify(st, s, (size_t)n, out, (size_t)size);
+    return out;
+}
+
+/* Stands for a key whose continuation lines are ignored. */
+static const struct key skip_key = {"", NULL, 0, true};
+
+static int on_pair(void *user, const char *section, const char *name, const char *value)
+{
+    struct load *st = user;
+    const struct key *k = NULL;
+    size_t i;
+
+    (void)section;
+    if (st->cont) {
+        if (st->prev_ok)
+            st->prev_key->parse(st, st->prev_key, (char *)st->target + st->prev_key->off, value);
+        return 1;
+    }
+    if (st->kind == SECT_NONE) {
+        report(st, st->lineno, "key %s outside any section", name);
+        return 1;
+    }
+    for (i = 0; i < st->n_keys; i++) {
+        if (strcmp(st->keys[i].name, name) == 0) {
+            k = &st->keys[i];
+            break;
+        }
+    }
+    /* Lines that continue an unknown or repeated key are skipped quietly. */
+    st->prev_key = &skip_key;
+    st->prev_ok = false;
+    if (st->kind == SECT_SKIP)
+        return 1;
+    if (k == NULL) {
+        report(st, st->lineno, "unknown key %s in [%s]", name, st->label);
+        return 1;
+    }
+    if (st->seen[i] != 0) {
+        report(st, st->lineno, "duplicate key %s in [%s] (first at line %u)", name, st->label,
+               st->seen[i]);
+        return 1;
+    }
+    st->seen[i] = st->lineno;
+    st->prev_key = k;
+    st->prev_ok = true;
+    k->parse(st, k, (char *)st->target + k->off, value);
+    return 1;
+}
+
+/* Checks of the whole file */
+
+static uint32_t node_key_line(struct load *st, const char *name)
+{
+    return seen_at(node_keys, N_KEYS(node_keys), st->node_seen, name);
+}
+
+/* The line of the first of two keys that is set, else the [node] header's. */
+static uint32_t blame(struct load *st, const char *first, const char *second)
+{
+    uint32_t line = node_key_line(st, first);
+
+    if (line == 0)
+        line = node_key_line(st, second);
+    return line != 0 ? line : st->node_line;
+}
+
+static void check_listen(struct load *st)
+{
+    const struct config *c = st->cfg;
+    struct {
+        const char *key;
+        const struct config_addr *a;
+    } l[CONFIG_MAX_LISTEN + 4];
+    size_t n = 0;
+    char buf[CONFIG_HOST_MAX + 8];
+
+    for (unsigned i = 0; i < c->n_sip_listen; i++) {
+        l[n].key = "sip-listen";
+        l[n++].a = &c->sip_listen[i];
+    }
+    l[n].key = "default-listen";
+    l[n++].a = &c->default_listen;
+    l[n].key = "tc-listen";
+    l[n++].a = &c->tc_listen;
+    l[n].key = "peer-listen";
+    l[n++].a = &c->peer_listen;
+    l[n].key = "http-listen";
+    l[n++].a = &c->http_listen;
+    for (size_t i = 1; i < n; i++) {
+        for (size_t j = 0; j < i; j++) {
+            if (l[i].a->port != l[j].a->port || strcmp(l[i].a->host, l[j].a->host) != 0)
+                continue;
+            report(st, blame(st, l[i].key, l[j].key), "%s %s is already used by %s", l[i].key,
+                   config_addr_str(l[i].a, buf, sizeof(buf)), l[j].key);
+            break;
+        }
+    }
+}
+
+static void check_node(struct load *st)
+{
+    const struct config *c = st->cfg;
+    const struct config_limits *l = &c->limits;
+
+    if (node_key_line(st, "name") == 0)
+        report(st, st->node_line, "missing required key name in [node]");
+    if (node_key_line(st, "data-dir") == 0)
+        report(st, st->node_line, "missing required key data-dir in [node]");
+    if (l->min_expires > l->max_expires)
+        report(st, blame(st, "min-expires", "max-expires"),
+               "min-expires (%u) is greater than max-expires (%u)", l->min_expires, l->max_expires);
+    else if (l->default_expires < l->min_expires || l->default_expires > l->max_expires)
+        report(st, blame(st, "default-expires", "min-expires"),
+               "default-expires (%u) is not between min-expires (%u) and max-expires (%u)",
+               l->default_expires, l->min_expires, l->max_expires);
+    if (c->heartbeat_interval_ms >= c->link_timeout_ms)
+        report(st, blame(st, "heartbeat-interval", "link-timeout"),
+               "heartbeat-interval (%ums) must be shorter than link-timeout (%ums)",
+               c->heartbeat_interval_ms, c->link_timeout_ms);
+    check_listen(st);
+    for (unsigned i = 0; i < c->n_peers; i++) {
+        const struct config_peer *p = &c->peers[i];
+
+        if (strcmp(p->name, c->name) == 0)
+            report(st, p->line, "peer %s has the name of this node", p->name);
+    }
+}
+
+static bool known_node(const struct config *c, const char *name)
+{
+    if (strcmp(c->name, name) == 0)
+        return true;
+    for (unsigned i = 0; i < c->n_peers; i++) {
+        if (strcmp(c->peers[i].name, name) == 0)
+            return true;
+    }
+    return false;
+}
+
+static void on_overlap(void *arg, const struct dn_range *later, const struct dn_range *earlier)
+{
+    char a[DN_RANGE_STR_MAX], b[DN_RANGE_STR_MAX];
+
+    report(arg, later->line, "dn range %s overlaps %s (line %u)", dn_range_str(later, a, sizeof(a)),
+           dn_range_str(earlier, b, sizeof(b)), earlier->line);
+}
+
+static void check_dir(struct load *st)
+{
+    const struct config *c = st->cfg;
+    const struct dn_dir *d = &c->dir;
+    char dn[DN_DIR_MAX_DIGITS + 1];
+
+    dn_dir_finish(&st->cfg->dir, on_overlap, st);
+    for (size_t i = 0; i < d->n_profiles; i++) {
+        const struct dn_profile *p = &d->profiles[i];
+
+        for (uint32_t m = 0; m < p->n_members; m++) {
+            const struct dn_profile *mp = dn_dir_lookup(d, p->members[m]);
+
+            dn_key_format(p->members[m], dn, sizeof(dn));
+            if (mp == NULL)
+                report(st, st->plines[i].members, "members: %s is not in the directory", dn);
+            else if (mp->type != DN_TYPE_EXTENSION)
+                report(st, st->plines[i].members, "members: %s is not an extension", dn);
+        }
+        if (p->sca_preferred_site != NULL && !known_node(c, p->sca_preferred_site))
+            report(st, st->plines[i].sca,
+                   "sca-preferred-site: no node named %s (neither this node nor a peer)",
+                   p->sca_preferred_site);
+    }
+}
+
+/* API */
+
+static struct config *config_new(const char *path)
+{
+    struct config *c = calloc(1, sizeof(*c));
+
+    if (c == NULL)
+        return NULL;
+    c->path = strdup(path);
+    if (c->path == NULL) {
+        free(c);
+        return NULL;
+    }
+    strcpy(c->sip_listen[0].host, "127.0.0.1");
+    c->sip_listen[0].port = 5060;
+    c->n_sip_listen = 1;
+    strcpy(c->default_listen.host, "127.0.0.1");
+    c->default_listen.port = 3000;
+    strcpy(c->tc_listen.host, "127.0.0.1");
+    c->tc_listen.port = 3001;
+    strcpy(c->peer_listen.host, "127.0.0.1");
+    c->peer_listen.port = 3002;
+    strcpy(c->http_listen.host, "127.0.0.1");
+    c->http_listen.port = 8080;
+    c->durability = CONFIG_DURABILITY_SYNC;
+    c->dr_forward = true;
+    c->heartbeat_interval_ms = 1000;
+    c->link_timeout_ms = 3000;
+    c->limits = (struct config_limits){
+            .max_frame = 65536,
+            .max_connections = 1024,
+            .max_sip_message = 65535,
+            .max_sip_headers = 100,
+            .max_contacts = 10,
+            .min_expires = 60,
+            .max_expires = 7200,
+            .default_expires = 3600,
+            .idle_timeout_ms = 60000,
+            .subscriber_backlog = 100000,
+            .http_max_header = 8192,
+            .store_queue = 262144,
+            .store_map_size = UINT64_C(1) << 30,
+    };
+    dn_dir_init(&c->dir);
+    return c;
+}
+
+static int load(struct load *st, struct config **out)
+{
+    struct config *c;
+    int rc;
+
+    c = config_new(st->path);
+    if (c == NULL)
+        return -ENOMEM;
+    st->cfg = c;
+    st->seen = st->sect_seen;
+    rc = ini_parse_stream(on_read, st, on_pair, st);
+    end_section(st);
+    if (st->read_err != 0) {
+        report(st, 0, "cannot read: %s", strerror(st->read_err));
+        rc = -st->read_err;
+        goto out_free;
+    }
+    /* Every line inih could refuse was reported before it saw it. */
+    if (rc != 0 && st->n_errors == 0)
+        report(st, rc > 0 ? (unsigned)rc : 0, "syntax error");
+    if (!st->nomem) {
+        check_node(st);
+        check_dir(st);
+    }
+    if (st->n_errors > CONFIG_MAX_ERRORS) {
+        char msg[64];
+
+        snprintf(msg, sizeof(msg), "%u more problems not shown", st->n_errors - CONFIG_MAX_ERRORS);
+        emit(st, 0, msg);
+    }
+    rc = st->nomem ? -ENOMEM : st->n_errors != 0 ? TC_ECONFIG : 0;
+    if (rc != 0)
+        goto out_free;
+    *out = c;
+    goto out_state;
+
+out_free:
+    config_free(c);
+out_state:
+    free_profile(&st->prof);
+    free(st->plines);
+    free(st->line);
+    return rc;
+}
+
+int config_load(const char *path, struct config **out, config_error_cb on_error, void *arg)
+{
+    struct load st = {.path = path, .on_error = on_error, .arg = arg};
+    int rc;
+
+    st.file = fopen(path, "r");
+    if (st.file == NULL) {
+        rc = -errno;
+        report(&st, 0, "cannot read: %s", strerror(-rc));
+        return rc;
+    }
+    rc = load(&st, out);
+    fclose(st.file);
+    return rc;
+}
+
+int config_load_string(const char *path, const char *text, struct config **out,
+                       config_error_cb on_error, void *arg)
+{
+    struct load st = {.path = path, .text = text, .on_error = on_error, .arg = arg};
+
+    return load(&st, out);
+}
+
+void config_free(struct config *c)
+{
+    if (c == NULL)
+        return;
+    dn_dir_free(&c->dir);
+    free(c->cluster_secret_file);
+    free(c->data_dir);
+    free(c->path);
+    free(c);
+}
+
+const char *config_addr_str(const struct config_addr *a, char *buf, size_t size)
+{
+    if (strchr(a->host, ':') != NULL)
+        snprintf(buf, size, "[%s]:%u", a->host, a->port);
+    else
+        snprintf(buf, size, "%s:%u", a->host, a->port);
+    return buf;
+}
