@@ -1,0 +1,130 @@
+#ifndef TC_STORAGE_STORE_INT_H
+#define TC_STORAGE_STORE_INT_H
+
+/* Private to storage/: the store's state, shared by store.c (the loop side),
+ * store_env.c (opening LMDB) and store_writer.c (the writer thread). */
+
+#include <lmdb.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "storage/store.h"
+
+enum store_op {
+    STORE_OP_PUT = 0,
+    STORE_OP_DEL,
+};
+
+/* One queued change, allocated by store_put()/store_del() with its key and
+ * value inline, freed on the loop thread after its done callback. */
+struct store_change {
+    struct store_change *next;
+    store_done_cb done;
+    void *arg;
+    int status;         /* set by the writer: 0 or a negative code */
+    uint32_t batch_n;   /* on the last change of a transaction: its size; else 0 */
+    uint64_t commit_ns; /* on the last change of a transaction: write + commit time */
+    uint8_t db;         /* enum store_db */
+    uint8_t op;         /* enum store_op */
+    uint16_t klen;
+    uint32_t vlen;
+    unsigned char data[]; /* key, then value */
+};
+
+/* A FIFO of changes; tail points at the last next pointer. */
+struct store_list {
+    struct store_change *head;
+    struct store_change **tail;
+    uint32_t n;
+};
+
+struct store {
+    uv_loop_t *loop;
+    uv_async_t async; /* writer -> loop: "done list is not empty" */
+    MDB_env *env;
+    MDB_dbi dbi[STORE_DB_COUNT];
+    int lock_fd;
+    enum store_durability durability;
+    uint32_t max_batch;
+    uint32_t max_queue;
+    void (*on_commit)(void *arg, uint32_t changes, uint64_t commit_ns);
+    void *on_commit_arg;
+
+    /* Loop thread only. */
+    uint32_t pending;        /* put/del accepted, done callback not yet called */
+    bool closing;            /* store_close() has begun: put/del refuse */
+    struct store_list ready; /* taken from done, callbacks not yet called */
+
+    /* Shared with the writer thread, under mu. */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;       /* signalled when queue grows or stopping is set */
+    struct store_list queue; /* waiting for the writer, in put order */
+    struct store_list done;  /* written (or failed), waiting for the loop */
+    bool stopping;           /* store_close(): drain the queue, then exit */
+    bool writer_running;     /* the thread was started and not yet joined */
+    pthread_t writer;
+};
+
+/* Empty a list. */
+static inline void store__list_init(struct store_list *l)
+{
+    l->head = NULL;
+    l->tail = &l->head;
+    l->n = 0;
+}
+
+/* Append one change. */
+static inline void store__list_push(struct store_list *l, struct store_change *c)
+{
+    c->next = NULL;
+    *l->tail = c;
+    l->tail = &c->next;
+    l->n++;
+}
+
+/* Move every change of from to the end of to; from becomes empty. */
+static inline void store__list_splice(struct store_list *to, struct store_list *from)
+{
+    if (from->head == NULL)
+        return;
+    *to->tail = from->head;
+    to->tail = from->tail;
+    to->n += from->n;
+    store__list_init(from);
+}
+
+/* Take the first change, or NULL when empty. */
+static inline struct store_change *store__list_pop(struct store_list *l)
+{
+    struct store_change *c = l->head;
+
+    if (c == NULL)
+        return NULL;
+    l->head = c->next;
+    if (l->head == NULL)
+        l->tail = &l->head;
+    l->n--;
+    c->next = NULL;
+    return c;
+}
+
+/* Convert an LMDB return code (or a positive errno from LMDB) to 0, a
+ * negative errno or a TC_E* code. Any thread. */
+int store__err(int mdb_rc);
+
+/* Open (or create) the LMDB environment of s in dir, check it is whole, and
+ * open or create the named databases and the schema record. s->durability
+ * must be set. On success s->env and s->dbi are valid; on failure s->env is
+ * NULL and the return is negative. Loop thread, before the writer starts. */
+int store__env_open(struct store *s, const char *dir, const char *node_name, uint64_t map_size);
+
+/* Start the writer thread of s. Returns 0 or a negative errno. */
+int store__writer_start(struct store *s);
+
+/* Ask the writer to commit everything queued, sync and exit; wait for it.
+ * Returns at once if it was never started. Loop thread. */
+void store__writer_stop(struct store *s);
+
+#endif
