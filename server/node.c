@@ -1,0 +1,239 @@
+#include "server/node.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "server/http.h"
+#include "server/log.h"
+#include "server/tc_err.h"
+#include "storage/store.h"
+
+uint64_t node_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void on_store_commit(void *arg, uint32_t changes, uint64_t commit_ns)
+{
+    struct tc_node *n = arg;
+
+    n->store_commits++;
+    n->store_changes += changes;
+    metrics_histogram_observe(&n->store_commit_seconds, (double)commit_ns / 1e9);
+}
+
+static void on_http_request(void *arg, const struct http_request *req, struct http_response *res)
+{
+    struct tc_node *n = arg;
+
+    if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
+        res->status = 405;
+        tc_buf_puts(&res->body, "method not allowed\n");
+        return;
+    }
+    if (strcmp(req->path, "/healthz") == 0) {
+        tc_buf_puts(&res->body, n->stopping ? "stopping\n" : "ok\n");
+        res->status = n->stopping ? 503 : 200;
+    } else if (strcmp(req->path, "/metrics") == 0) {
+        res->content_type = "text/plain; version=0.0.4; charset=utf-8";
+        if (node_metrics_render(n, &res->body) != 0) {
+            res->status = 500;
+            tc_buf_reset(&res->body);
+            tc_buf_puts(&res->body, "out of memory\n");
+        }
+    } else {
+        res->status = 404;
+        tc_buf_puts(&res->body, "not found\n");
+    }
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    struct tc_node *n = h->data;
+
+    if (signum == SIGHUP) {
+        node_reload(n);
+        return;
+    }
+    tc_log(NOTICE, "node %s: %s received, shutting down", n->cfg->name, strsignal(signum));
+    node_stop(n);
+}
+
+static int open_store(struct tc_node *n)
+{
+    struct store_options so = {
+            .dir = n->cfg->data_dir,
+            .node_name = n->cfg->name,
+            .durability = n->cfg->durability == CONFIG_DURABILITY_SYNC ? STORE_SYNC : STORE_ASYNC,
+            .map_size = n->cfg->limits.store_map_size,
+            .max_queue = n->cfg->limits.store_queue,
+            .on_commit = on_store_commit,
+            .on_commit_arg = n,
+    };
+    int rc = store_open(&n->store, n->loop, &so);
+
+    if (rc != 0) {
+        tc_log(ERR, "data-dir %s: %s", n->cfg->data_dir, tc_strerror(rc));
+        return rc;
+    }
+    if (so.durability == STORE_ASYNC)
+        tc_log(WARN,
+               "data-dir %s: durability async: acknowledged changes may be lost if the "
+               "machine crashes",
+               n->cfg->data_dir);
+    return 0;
+}
+
+static int start_http(struct tc_node *n)
+{
+    const struct config_addr *a = &n->cfg->http_listen;
+    struct http_options ho = {
+            .host = a->host,
+            .port = a->port,
+            .max_header = n->cfg->limits.http_max_header,
+            .max_connections = n->cfg->limits.max_connections,
+            .idle_timeout_ms = n->cfg->limits.idle_timeout_ms,
+            .handler = on_http_request,
+            .arg = n,
+    };
+    char buf[96];
+    int rc = http_server_start(&n->http, n->loop, &ho);
+
+    if (rc != 0)
+        tc_log(ERR, "http-listen %s: %s", config_addr_str(a, buf, sizeof(buf)), tc_strerror(rc));
+    return rc;
+}
+
+static int start_signals(struct tc_node *n)
+{
+    uv_signal_t *hs[] = {&n->sig_term, &n->sig_int, &n->sig_hup};
+    int sigs[] = {SIGTERM, SIGINT, SIGHUP};
+
+    for (int i = 0; i < 3; i++) {
+        uv_signal_init(n->loop, hs[i]);
+        hs[i]->data = n;
+        uv_signal_start(hs[i], on_signal, sigs[i]);
+    }
+    signal(SIGPIPE, SIG_IGN);
+    return 0;
+}
+
+int node_start(struct tc_node *n, uv_loop_t *loop, struct config *cfg)
+{
+    char buf[96];
+    int rc;
+
+    memset(n, 0, sizeof(*n));
+    n->loop = loop;
+    n->cfg = cfg;
+    n->started_ms = node_now_ms();
+    metrics_histogram_init(&n->store_commit_seconds, metrics_latency_bounds,
+                           metrics_latency_n_bounds);
+    rc = dn_table_init(&n->table, &cfg->dir, cfg->name);
+    if (rc != 0)
+        goto out_free_cfg;
+    for (unsigned i = 0; i < cfg->n_peers; i++)
+        dn_table_add_node(&n->table, cfg->peers[i].name);
+    if (open_store(n) != 0) {
+        rc = NODE_EXIT_STORE;
+        goto out_free_table;
+    }
+    if (start_http(n) != 0) {
+        rc = NODE_EXIT_CONFIG;
+        goto out_close_store;
+    }
+    start_signals(n);
+    tc_log(NOTICE, "node %s: up, %llu DNs, http %s, data-dir %s (durability %s)", cfg->name,
+           (unsigned long long)cfg->dir.n_dns, config_addr_str(&cfg->http_listen, buf, sizeof(buf)),
+           cfg->data_dir, cfg->durability == CONFIG_DURABILITY_SYNC ? "sync" : "async");
+    return 0;
+
+out_close_store:
+    store_close(n->store);
+    n->store = NULL;
+out_free_table:
+    dn_table_free(&n->table);
+out_free_cfg:
+    config_free(cfg);
+    n->cfg = NULL;
+    return rc == NODE_EXIT_STORE ? NODE_EXIT_STORE : NODE_EXIT_CONFIG;
+}
+
+static void on_signal_closed(uv_handle_t *h)
+{
+    (void)h;
+}
+
+void node_stop(struct tc_node *n)
+{
+    if (n->stopping)
+        return;
+    n->stopping = 1;
+    if (n->http != NULL) {
+        http_server_stop(n->http);
+        n->http = NULL;
+    }
+    if (n->store != NULL) {
+        uint32_t pending = store_pending(n->store);
+
+        store_close(n->store);
+        n->store = NULL;
+        tc_log(NOTICE, "node %s: store closed, %u pending changes flushed", n->cfg->name, pending);
+    }
+    uv_close((uv_handle_t *)&n->sig_term, on_signal_closed);
+    uv_close((uv_handle_t *)&n->sig_int, on_signal_closed);
+    uv_close((uv_handle_t *)&n->sig_hup, on_signal_closed);
+}
+
+static void report_reload_error(void *arg, const char *path, unsigned line, const char *msg)
+{
+    (void)arg;
+    if (line > 0)
+        tc_log(ERR, "reload: %s:%u: %s", path, line, msg);
+    else
+        tc_log(ERR, "reload: %s: %s", path, msg);
+}
+
+int node_reload(struct tc_node *n)
+{
+    struct config *next;
+    uint64_t before = n->cfg->dir.n_dns;
+    long dropped;
+    int rc;
+
+    rc = config_load(n->cfg->path, &next, report_reload_error, NULL);
+    if (rc != 0) {
+        n->reload_failures++;
+        tc_log(ERR, "reload: %s: %s; keeping the running configuration", n->cfg->path,
+               tc_strerror(rc));
+        return rc;
+    }
+    if (strcmp(next->name, n->cfg->name) != 0 || strcmp(next->data_dir, n->cfg->data_dir) != 0)
+        tc_log(WARN, "reload: only the DN directory is reloaded; restart to change name, "
+                     "data-dir, addresses or peers");
+    /* The table switches to the new directory; the new config keeps it alive,
+     * so it takes the old one's place. */
+    dropped = dn_table_reload(&n->table, &next->dir);
+    if (dropped < 0) {
+        n->reload_failures++;
+        config_free(next);
+        tc_log(ERR, "reload: %s", tc_strerror((int)dropped));
+        return (int)dropped;
+    }
+    /* Only the directory is taken: swap it into the running config. */
+    struct dn_dir old = n->cfg->dir;
+    n->cfg->dir = next->dir;
+    next->dir = old;
+    n->table.dir = &n->cfg->dir;
+    config_free(next);
+    n->reloads++;
+    tc_log(NOTICE, "reload: %llu DNs (was %llu), %ld DN states dropped",
+           (unsigned long long)n->cfg->dir.n_dns, (unsigned long long)before, dropped);
+    return 0;
+}

@@ -1,0 +1,60 @@
+#ifndef TC_SERVER_NODE_H
+#define TC_SERVER_NODE_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "server/config.h"
+#include "server/dn_table.h"
+#include "server/metrics.h"
+
+struct store;
+struct http_server;
+
+/* Exit codes of tcnode. */
+#define NODE_EXIT_OK     0
+#define NODE_EXIT_CONFIG 1 /* usage, configuration, an address that cannot be bound */
+#define NODE_EXIT_STORE  2 /* the data-dir cannot be used */
+
+/* The process state: everything the loop thread owns, built in main() and
+ * passed down (STYLE §4). */
+struct tc_node {
+    uv_loop_t *loop;
+    struct config *cfg; /* owned; replaced on reload */
+    struct dn_table table;
+    struct store *store;
+    struct http_server *http;
+    uv_signal_t sig_term, sig_int, sig_hup;
+    uint64_t started_ms;
+    int exit_code;
+    int stopping;
+
+    /* Store figures, kept on the loop from on_commit reports. */
+    uint64_t store_commits;
+    uint64_t store_changes;
+    struct metrics_histogram store_commit_seconds;
+    uint64_t reloads, reload_failures;
+};
+
+/* Build the node from cfg (taken: the node frees it) on loop: open the store,
+ * bind every port, install signal handlers. Logs the cause of a failure and
+ * returns NODE_EXIT_CONFIG or NODE_EXIT_STORE (everything opened so far is
+ * closed again), or 0. Loop thread. */
+int node_start(struct tc_node *n, uv_loop_t *loop, struct config *cfg);
+
+/* Begin a clean shutdown: stop accepting, flush pending writes, close
+ * handles; uv_run() returns once everything is closed. Idempotent. */
+void node_stop(struct tc_node *n);
+
+/* Re-read the configuration file and switch to its DN directory, keeping the
+ * state of DNs still in it. On errors the old directory stays. Returns 0 or
+ * TC_ECONFIG / -errno. */
+int node_reload(struct tc_node *n);
+
+/* Wall clock in ms since the epoch. */
+uint64_t node_now_ms(void);
+
+/* Render /metrics into b (node_metrics.c). */
+int node_metrics_render(struct tc_node *n, struct tc_buf *b);
+
+#endif

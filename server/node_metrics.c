@@ -1,0 +1,72 @@
+/* /metrics for one node: build info, DN counts by state, store figures. */
+#include <errno.h>
+
+#include "server/http.h"
+#include "server/node.h"
+#include "storage/store.h"
+
+static int render_build(struct tc_buf *b)
+{
+    int rc = metrics_header(b, "tc_build_info", "gauge", "tcnode build; always 1");
+
+    return rc ? rc
+              : metrics_sample(b, "tc_build_info",
+                               "version=\"" TC_VERSION "\",revision=\"" TC_GIT_REV "\"", 1);
+}
+
+static int render_dns(struct tc_node *n, struct tc_buf *b)
+{
+    uint64_t insrv = dn_table_insrv(&n->table);
+    uint64_t total = n->cfg->dir.n_dns;
+    int rc = 0;
+
+    rc |= metrics_header(b, "tc_dns", "gauge", "DNs of the directory by status as seen here");
+    rc |= metrics_sample_u64(b, "tc_dns", "state=\"insrv\"", insrv);
+    rc |= metrics_sample_u64(b, "tc_dns", "state=\"oos\"", total - insrv);
+    rc |= metrics_header(b, "tc_dns_owned_local", "gauge", "DNs this node owns");
+    rc |= metrics_sample_u64(b, "tc_dns_owned_local", NULL, n->table.owned[DN_NODE_SELF]);
+    rc |= metrics_header(b, "tc_dn_states", "gauge", "DNs with a recorded ownership history");
+    rc |= metrics_sample_u64(b, "tc_dn_states", NULL, n->table.n_entries);
+    return rc ? -ENOMEM : 0;
+}
+
+static int render_store(struct tc_node *n, struct tc_buf *b)
+{
+    int rc = 0;
+
+    rc |= metrics_header(b, "tc_store_commits_total", "counter",
+                         "LMDB write transactions committed");
+    rc |= metrics_sample_u64(b, "tc_store_commits_total", NULL, n->store_commits);
+    rc |= metrics_header(b, "tc_store_changes_total", "counter", "changes made durable");
+    rc |= metrics_sample_u64(b, "tc_store_changes_total", NULL, n->store_changes);
+    rc |= metrics_header(b, "tc_store_pending", "gauge", "changes waiting to be durable");
+    rc |= metrics_sample_u64(b, "tc_store_pending", NULL,
+                             n->store != NULL ? store_pending(n->store) : 0);
+    rc |= metrics_histogram_render(b, "tc_store_commit_seconds",
+                                   "time to write and commit one transaction",
+                                   &n->store_commit_seconds);
+    return rc ? -ENOMEM : 0;
+}
+
+static int render_process(struct tc_node *n, struct tc_buf *b)
+{
+    int rc = 0;
+
+    rc |= metrics_header(b, "tc_start_time_seconds", "gauge", "when this node started");
+    rc |= metrics_sample(b, "tc_start_time_seconds", NULL, (double)n->started_ms / 1000.0);
+    rc |= metrics_header(b, "tc_reloads_total", "counter", "SIGHUP reloads by result");
+    rc |= metrics_sample_u64(b, "tc_reloads_total", "result=\"ok\"", n->reloads);
+    rc |= metrics_sample_u64(b, "tc_reloads_total", "result=\"error\"", n->reload_failures);
+    rc |= metrics_header(b, "tc_http_rejected_total", "counter",
+                         "HTTP requests refused for bad or oversized input");
+    rc |= metrics_sample_u64(b, "tc_http_rejected_total", NULL,
+                             n->http != NULL ? http_server_rejected(n->http) : 0);
+    return rc ? -ENOMEM : 0;
+}
+
+int node_metrics_render(struct tc_node *n, struct tc_buf *b)
+{
+    if (render_build(b) || render_dns(n, b) || render_store(n, b) || render_process(n, b))
+        return -ENOMEM;
+    return 0;
+}

@@ -1,0 +1,79 @@
+#ifndef TC_TESTS_HARNESS_H
+#define TC_TESTS_HARNESS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Real tcnode processes for integration tests: a temp dir with a config, the
+ * process started from the test build, conditions waited on with a
+ * deadline. Every failure aborts the test with a message. */
+
+struct hnode {
+    char name[32];
+    char dir[256];      /* temp dir holding the config, log and data-dir */
+    char config[320];   /* dir/NAME.ini */
+    char log[320];      /* dir/NAME.log: tcnode's stderr */
+    char data_dir[320]; /* dir/data */
+    uint16_t sip_port, default_port, tc_port, peer_port, http_port;
+    pid_t pid; /* 0 when not running */
+};
+
+/* Path of the tcnode under test: $TCNODE, else the build folder's. */
+const char *harness_tcnode(void);
+
+/* A free TCP+UDP port on 127.0.0.1 (bound and released). */
+uint16_t harness_free_port(void);
+
+/* Prepare n with fresh ports and a temp dir, and write a config whose [node]
+ * section holds the listen addresses, data-dir and extra_node (more keys,
+ * may be NULL), followed by tail (more sections, e.g. "[dn 1000-1999]\n";
+ * may be NULL). */
+void harness_node_init(struct hnode *n, const char *name, const char *extra_node, const char *tail);
+
+/* Rewrite the config (same ports and dirs) with other extra keys and tail. */
+void harness_node_write_config(struct hnode *n, const char *extra_node, const char *tail);
+
+/* Start tcnode -c config in the background; stderr goes to the log. */
+void harness_node_spawn(struct hnode *n);
+
+/* Spawn and wait until /healthz answers 200 (deadline 20 s). */
+void harness_node_start(struct hnode *n);
+
+/* SIGTERM and wait; returns the exit status (as from waitpid) or aborts after
+ * a deadline. */
+int harness_node_stop(struct hnode *n);
+
+/* SIGKILL and reap. */
+void harness_node_kill(struct hnode *n);
+
+/* Wait up to ms for the process to exit by itself; returns its exit code, or
+ * -1 if it is still running. */
+int harness_node_wait_exit(struct hnode *n, int ms);
+
+/* Remove the temp dir (the node must be stopped). */
+void harness_node_cleanup(struct hnode *n);
+
+/* GET http://127.0.0.1:port/path with curl. Returns the HTTP status (0 when
+ * no answer) and, when body is not NULL, a malloc'd body. */
+int harness_http_get(uint16_t port, const char *path, char **body);
+
+/* Run a shell command; returns its exit code and, when out is not NULL, its
+ * stdout+stderr (malloc'd). */
+int harness_run(const char *cmd, char **out);
+
+/* Read a whole file (malloc'd, NUL-terminated), or NULL. */
+char *harness_read_file(const char *path);
+
+/* Value of a metric sample line "name{labels} value" in a /metrics page
+ * (name_labels is everything before the space), or -1 when absent. */
+double harness_metric(const char *page, const char *name_labels);
+
+/* Milliseconds on a monotonic clock. */
+uint64_t harness_now_ms(void);
+
+/* Wait until cond(arg) is true, polling every 20 ms, for at most ms. Returns
+ * whether it became true. */
+bool harness_wait(bool (*cond)(void *arg), void *arg, int ms);
+
+#endif
