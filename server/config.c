@@ -1,6 +1,5 @@
 #include "server/config.h"
 
-#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <ini.h>
@@ -8,8 +7,10 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
+#include "server/config_check.h"
+#include "server/config_reader.h"
+#include "server/config_value.h"
 #include "server/tc_err.h"
 
 /* Past this many, problems are counted but not reported one by one. */
@@ -38,12 +39,6 @@ enum sect_kind {
     SECT_DN,
 };
 
-/* Lines of a [dn] section's keys that are checked once the directory is whole. */
-struct dn_lines {
-    uint32_t members;
-    uint32_t sca;
-};
-
 struct load {
     struct config *cfg;
     const char *path;
@@ -53,12 +48,8 @@ struct load {
     bool nomem;
 
     /* Input: a file or a string, read one whole line at a time. */
-    FILE *file;
-    const char *text;
-    char *line;
-    size_t line_cap;
+    struct config_reader rd;
     unsigned lineno;
-    int read_err;
     bool cont;                  /* this line continues prev_key's list */
     const struct key *prev_key; /* last key line of this section */
     bool prev_ok;               /* and it was accepted */
@@ -82,7 +73,7 @@ struct load {
     dn_key lo, hi;
     struct dn_profile prof;
     size_t cap_members;
-    struct dn_lines *plines; /* per profile in cfg->dir */
+    struct config_dn_lines *plines; /* per profile in cfg->dir */
     size_t cap_plines;
 };
 
@@ -96,18 +87,26 @@ static void emit(struct load *st, unsigned line, const char *msg)
         fprintf(stderr, "%s: %s\n", st->path, msg);
 }
 
-__attribute__((format(printf, 3, 4))) static void report(struct load *st, unsigned line,
-                                                         const char *fmt, ...)
+__attribute__((format(printf, 3, 0))) static void vreport(void *arg, unsigned line, const char *fmt,
+                                                          va_list ap)
 {
+    struct load *st = arg;
     char msg[1024];
-    va_list ap;
 
     if (++st->n_errors > CONFIG_MAX_ERRORS)
         return;
-    va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
     emit(st, line, msg);
+}
+
+__attribute__((format(printf, 3, 4))) static void report(struct load *st, unsigned line,
+                                                         const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vreport(st, line, fmt, ap);
+    va_end(ap);
 }
 
 static void bad_value(struct load *st, const struct key *k, const char *expect, const char *v)
@@ -115,41 +114,11 @@ static void bad_value(struct load *st, const struct key *k, const char *expect, 
     report(st, st->lineno, "%s: expected %s, got \"%s\"", k->name, expect, v);
 }
 
-/* Values */
-
-/* Parse the decimal digits at s into *n. Returns the first byte after them,
- * or NULL when there are none or the number does not fit 64 bits. */
-static const char *parse_digits(const char *s, uint64_t *n)
-{
-    const char *p = s;
-
-    *n = 0;
-    for (; *p >= '0' && *p <= '9'; p++) {
-        uint64_t d = (uint64_t)(*p - '0');
-
-        if (*n > (UINT64_MAX - d) / 10)
-            return NULL;
-        *n = *n * 10 + d;
-    }
-    return p == s ? NULL : p;
-}
-
-static bool valid_name(const char *s)
-{
-    size_t len = strlen(s);
-
-    if (len == 0 || len >= CONFIG_NAME_MAX)
-        return false;
-    for (const char *p = s; *p != '\0'; p++) {
-        if (!isalnum((unsigned char)*p) && *p != '_' && *p != '.' && *p != '-')
-            return false;
-    }
-    return true;
-}
+/* Keys: each parses its value with config_value.h and words the problem. */
 
 static void key_name(struct load *st, const struct key *k, void *field, const char *v)
 {
-    if (!valid_name(v)) {
+    if (!config_value_is_name(v)) {
         bad_value(st, k, "a name of 1 to 31 characters A-Z a-z 0-9 _ . -", v);
         return;
     }
@@ -172,65 +141,24 @@ static void key_str(struct load *st, const struct key *k, void *field, const cha
 
 static void key_bool(struct load *st, const struct key *k, void *field, const char *v)
 {
-    static const char *const yes[] = {"true", "yes", "on", "1"};
-    static const char *const no[] = {"false", "no", "off", "0"};
-    bool *b = field;
-
-    for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
-        if (strcasecmp(v, yes[i]) == 0) {
-            *b = true;
-            return;
-        }
-        if (strcasecmp(v, no[i]) == 0) {
-            *b = false;
-            return;
-        }
-    }
-    bad_value(st, k, "true or false", v);
+    if (config_value_bool(v, field) != 0)
+        bad_value(st, k, "true or false", v);
 }
 
 static void key_duration(struct load *st, const struct key *k, void *field, const char *v)
 {
-    static const struct {
-        const char *unit;
-        uint32_t ms;
-    } units[] = {{"", 1}, {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}};
-    const char *end;
-    uint64_t n;
-
-    end = parse_digits(v, &n);
-    for (size_t i = 0; end != NULL && i < sizeof(units) / sizeof(units[0]); i++) {
-        if (strcmp(end, units[i].unit) != 0)
-            continue;
-        if (n == 0 || n > UINT32_MAX / units[i].ms)
-            break;
-        *(uint32_t *)field = (uint32_t)n * units[i].ms;
-        return;
-    }
-    bad_value(st, k, "a duration from 1ms to 49d such as 500ms, 3s or 2m", v);
+    if (config_value_duration(v, field) != 0)
+        bad_value(st, k, "a duration from 1ms to 49d such as 500ms, 3s or 2m", v);
 }
 
-/* A number with an optional k, m or g suffix (powers of 1024), 1 to max.
- * Returns false after reporting a bad value. */
-static bool parse_size(struct load *st, const struct key *k, uint64_t *out, uint64_t max,
-                       const char *v)
+/* A size from 1 to max into *n. Returns false after reporting a bad value. */
+static bool size_value(struct load *st, const struct key *k, uint64_t max, const char *v,
+                       uint64_t *n)
 {
-    const char *end = parse_digits(v, out);
-    unsigned shift = 0;
     char expect[96];
 
-    if (end != NULL && end[0] != '\0' && end[1] == '\0') {
-        const char *p = strchr("kmg", tolower((unsigned char)end[0]));
-
-        if (p != NULL && *p != '\0') {
-            shift = 10 * (unsigned)(p - "kmg" + 1);
-            end++;
-        }
-    }
-    if (end != NULL && *end == '\0' && *out != 0 && *out <= (max >> shift)) {
-        *out <<= shift;
+    if (config_value_size(v, max, n) == 0)
         return true;
-    }
     snprintf(expect, sizeof(expect), "a size from 1 to %llu such as 65536, 64k, 1m or 1g",
              (unsigned long long)max);
     bad_value(st, k, expect, v);
@@ -241,190 +169,84 @@ static void key_size32(struct load *st, const struct key *k, void *field, const 
 {
     uint64_t n;
 
-    if (parse_size(st, k, &n, UINT32_MAX, v))
+    if (size_value(st, k, UINT32_MAX, v, &n))
         *(uint32_t *)field = (uint32_t)n;
 }
 
 static void key_size64(struct load *st, const struct key *k, void *field, const char *v)
 {
-    uint64_t n;
-
-    if (parse_size(st, k, &n, UINT64_MAX, v))
-        *(uint64_t *)field = n;
+    size_value(st, k, UINT64_MAX, v, field);
 }
 
 /* A whole number from 1 to UINT32_MAX: a count, or seconds. */
 static void key_count(struct load *st, const struct key *k, void *field, const char *v)
 {
-    const char *end;
-    uint64_t n;
-
-    end = parse_digits(v, &n);
-    if (end == NULL || *end != '\0' || n == 0 || n > UINT32_MAX) {
+    if (config_value_count(v, field) != 0)
         bad_value(st, k, "a whole number from 1 to 4294967295", v);
-        return;
-    }
-    *(uint32_t *)field = (uint32_t)n;
 }
 
 static void key_durability(struct load *st, const struct key *k, void *field, const char *v)
 {
-    enum config_durability *d = field;
-
-    if (strcmp(v, "sync") == 0)
-        *d = CONFIG_DURABILITY_SYNC;
-    else if (strcmp(v, "async") == 0)
-        *d = CONFIG_DURABILITY_ASYNC;
-    else
+    if (config_value_durability(v, field) != 0)
         bad_value(st, k, "sync or async", v);
 }
 
 static void key_dn_type(struct load *st, const struct key *k, void *field, const char *v)
 {
-    enum dn_type *t = field;
-
-    if (strcmp(v, "extension") == 0)
-        *t = DN_TYPE_EXTENSION;
-    else if (strcmp(v, "routing-point") == 0)
-        *t = DN_TYPE_ROUTING_POINT;
-    else
+    if (config_value_dn_type(v, field) != 0)
         bad_value(st, k, "extension or routing-point", v);
 }
 
 static void key_distribution(struct load *st, const struct key *k, void *field, const char *v)
 {
-    enum dn_distribution *d = field;
-
-    if (strcmp(v, "most-agents") == 0)
-        *d = DN_DIST_MOST_AGENTS;
-    else if (strcmp(v, "local-first") == 0)
-        *d = DN_DIST_LOCAL_FIRST;
-    else
+    if (config_value_distribution(v, field) != 0)
         bad_value(st, k, "most-agents or local-first", v);
 }
 
-static bool is_ipv4ish(const char *s)
+/* Parse address v of key k into *a. Returns false after reporting it. */
+static bool addr_value(struct load *st, const struct key *k, bool numeric, const char *v,
+                       struct config_addr *a)
 {
-    return s[strspn(s, "0123456789.")] == '\0';
-}
+    const char *why = config_value_addr(v, numeric, a);
 
-static bool valid_hostname(const char *s)
-{
-    if (*s == '.' || *s == '-')
-        return false;
-    for (const char *p = s; *p != '\0'; p++) {
-        if (!isalnum((unsigned char)*p) && *p != '-' && *p != '.' && *p != '_')
-            return false;
-    }
-    return true;
-}
-
-/* Parse "host:port" or "[v6]:port" into *a. Returns NULL, or why not. */
-static const char *parse_addr(const char *v, struct config_addr *a, bool numeric)
-{
-    char host[CONFIG_HOST_MAX];
-    unsigned char bin[16];
-    const char *port, *end;
-    size_t len;
-    uint64_t n;
-
-    if (v[0] == '[') {
-        const char *close = strchr(v, ']');
-
-        if (close == NULL)
-            return "missing ] after the IPv6 address";
-        if (close[1] != ':')
-            return "missing :PORT";
-        len = (size_t)(close - v - 1);
-        if (len >= sizeof(host))
-            return "bad IPv6 address";
-        memcpy(host, v + 1, len);
-        host[len] = '\0';
-        if (inet_pton(AF_INET6, host, bin) != 1)
-            return "bad IPv6 address";
-        port = close + 2;
-    } else {
-        const char *colon = strrchr(v, ':');
-
-        if (colon == NULL)
-            return "missing :PORT";
-        if (memchr(v, ':', (size_t)(colon - v)) != NULL)
-            return "an IPv6 address takes brackets, as in [::1]:5060";
-        len = (size_t)(colon - v);
-        if (len == 0)
-            return "missing host";
-        if (len >= sizeof(host))
-            return "host name too long";
-        memcpy(host, v, len);
-        host[len] = '\0';
-        if (is_ipv4ish(host)) {
-            if (inet_pton(AF_INET, host, bin) != 1)
-                return "bad IPv4 address";
-        } else if (numeric) {
-            return "a listen address must be numeric, as in 127.0.0.1 or [::1]";
-        } else if (!valid_hostname(host)) {
-            return "bad host name";
-        }
-        port = colon + 1;
-    }
-    end = parse_digits(port, &n);
-    if (end == NULL || *end != '\0' || n == 0 || n > 65535)
-        return "port must be 1 to 65535";
-    memcpy(a->host, host, len + 1);
-    a->port = (uint16_t)n;
-    return NULL;
-}
-
-static void addr_value(struct load *st, const struct key *k, struct config_addr *a, bool numeric,
-                       const char *v)
-{
-    const char *why = parse_addr(v, a, numeric);
-
-    if (why != NULL)
-        report(st, st->lineno, "%s: bad address \"%s\": %s (expected HOST:PORT or [IPV6]:PORT)",
-               k->name, v, why);
+    if (why == NULL)
+        return true;
+    report(st, st->lineno, "%s: bad address \"%s\": %s (expected HOST:PORT or [IPV6]:PORT)",
+           k->name, v, why);
+    return false;
 }
 
 static void key_listen(struct load *st, const struct key *k, void *field, const char *v)
 {
-    addr_value(st, k, field, true, v);
+    addr_value(st, k, true, v, field);
 }
 
 static void key_addr(struct load *st, const struct key *k, void *field, const char *v)
 {
-    addr_value(st, k, field, false, v);
+    addr_value(st, k, false, v, field);
 }
 
-/* Lists: call one_item for each comma-separated item; blank items are skipped,
- * so a line may end with a comma before an indented continuation line. */
+/* Lists: each item goes to an item_fn with the load and the key. */
 typedef void (*item_fn)(struct load *st, const struct key *k, const char *item);
+
+struct list_ctx {
+    struct load *st;
+    const struct key *k;
+    item_fn one_item;
+};
+
+static void on_list_item(void *arg, const char *item)
+{
+    struct list_ctx *l = arg;
+
+    l->one_item(l->st, l->k, item);
+}
 
 static void parse_list(struct load *st, const struct key *k, const char *v, item_fn one_item)
 {
-    char item[CONFIG_LINE_MAX + 1];
-    unsigned n = 0;
+    struct list_ctx l = {st, k, one_item};
 
-    for (const char *p = v;;) {
-        const char *comma = strchr(p, ',');
-        size_t len = comma != NULL ? (size_t)(comma - p) : strlen(p);
-
-        while (len > 0 && isspace((unsigned char)*p)) {
-            p++;
-            len--;
-        }
-        while (len > 0 && isspace((unsigned char)p[len - 1]))
-            len--;
-        if (len > 0 && len < sizeof(item)) {
-            memcpy(item, p, len);
-            item[len] = '\0';
-            one_item(st, k, item);
-            n++;
-        }
-        if (comma == NULL)
-            break;
-        p = comma + 1;
-    }
-    if (n == 0)
+    if (config_value_list(v, on_list_item, &l) == 0)
         bad_value(st, k, "a comma-separated list", v);
 }
 
@@ -432,13 +254,10 @@ static void sip_listen_item(struct load *st, const struct key *k, const char *it
 {
     struct config *c = st->cfg;
     struct config_addr a;
-    const char *why;
 
-    why = parse_addr(item, &a, true);
-    if (why != NULL)
-        report(st, st->lineno, "%s: bad address \"%s\": %s (expected HOST:PORT or [IPV6]:PORT)",
-               k->name, item, why);
-    else if (c->n_sip_listen == CONFIG_MAX_LISTEN)
+    if (!addr_value(st, k, true, item, &a))
+        return;
+    if (c->n_sip_listen == CONFIG_MAX_LISTEN)
         report(st, st->lineno, "%s: more than %d addresses", k->name, CONFIG_MAX_LISTEN);
     else
         c->sip_listen[c->n_sip_listen++] = a;
@@ -485,7 +304,8 @@ static void member_item(struct load *st, const struct key *k, const char *item)
         dn_key *m = realloc(p->members, cap * sizeof(*m));
 
         if (m == NULL || cap > UINT32_MAX) {
-            free(m);
+            /* A failed realloc() leaves the old block to us. */
+            free(m != NULL ? m : p->members);
             p->members = NULL;
             p->n_members = 0;
             st->cap_members = 0;
@@ -603,7 +423,7 @@ static void end_dn(struct load *st)
         goto out_drop;
     if (st->cfg->dir.n_profiles == st->cap_plines) {
         size_t cap = st->cap_plines != 0 ? st->cap_plines * 2 : 16;
-        struct dn_lines *l = realloc(st->plines, cap * sizeof(*l));
+        struct config_dn_lines *l = realloc(st->plines, cap * sizeof(*l));
 
         if (l == NULL)
             goto out_nomem;
@@ -652,7 +472,7 @@ static void start_peer(struct load *st, const char *name)
     struct config *c = st->cfg;
     struct config_peer *p;
 
-    if (!valid_name(name)) {
+    if (!config_value_is_name(name)) {
         report(st, st->lineno,
                "bad peer name \"%s\": expected [peer NAME], NAME of 1 to 31 characters A-Z a-z "
                "0-9 _ . -",
@@ -714,43 +534,10 @@ static void end_section(struct load *st)
     st->prev_ok = false;
 }
 
-/* Find the first of chars in s before an inline comment (';' after a space),
- * the way inih does. Returns it, or the end of what is not comment. */
-static const char *find_or_comment(const char *s, const char *chars)
-{
-    bool was_space = false;
-
-    for (; *s != '\0' && strchr(chars, *s) == NULL; s++) {
-        if (was_space && *s == ';')
-            break;
-        was_space = isspace((unsigned char)*s);
-    }
-    return s;
-}
-
-/* True when s holds one of chars before any inline comment. */
-static bool has_sep(const char *s, const char *chars)
-{
-    char c = *find_or_comment(s, chars);
-
-    return c != '\0' && strchr(chars, c) != NULL;
-}
-
-/* True when p, at a '[', is a section header: "[...]" and maybe a comment. */
-static bool is_header(const char *p)
-{
-    const char *close = find_or_comment(p + 1, "]");
-
-    if (*p != '[' || *close != ']')
-        return false;
-    close += 1 + strspn(close + 1, " \t");
-    return *close == '\0' || *close == ';' || *close == '#';
-}
-
 /* A section header line; p points at its '['. */
 static void on_section(struct load *st, const char *p)
 {
-    const char *close = find_or_comment(p + 1, "]");
+    const char *close = config_reader_find(p + 1, "]");
     const char *after, *arg;
     size_t len, kind_len;
 
@@ -785,48 +572,6 @@ static void on_section(struct load *st, const char *p)
 
 /* Lines */
 
-/* Read the next line into st->line without its line end. Returns its length,
- * or -1 at the end or on a read error (st->read_err). */
-static ssize_t next_line(struct load *st)
-{
-    ssize_t n;
-
-    if (st->file != NULL) {
-        errno = 0;
-        n = getline(&st->line, &st->line_cap, st->file);
-        if (n < 0) {
-            if (ferror(st->file))
-                st->read_err = errno != 0 ? errno : EIO;
-            return -1;
-        }
-    } else {
-        const char *nl;
-
-        if (*st->text == '\0')
-            return -1;
-        nl = strchr(st->text, '\n');
-        n = nl != NULL ? nl - st->text + 1 : (ssize_t)strlen(st->text);
-        if ((size_t)n + 1 > st->line_cap) {
-            char *l = realloc(st->line, (size_t)n + 1);
-
-            if (l == NULL) {
-                st->read_err = ENOMEM;
-                return -1;
-            }
-            st->line = l;
-            st->line_cap = (size_t)n + 1;
-        }
-        memcpy(st->line, st->text, (size_t)n);
-        st->line[n] = '\0';
-        st->text += n;
-    }
-    if (n > 0 && st->line[n - 1] == '\n')
-        st->line[--n] = '\0';
-    if (n > 0 && st->line[n - 1] == '\r')
-        st->line[--n] = '\0';
-    return n;
-}
-
 /* Decide what the line s (len bytes) is, handle section headers here (inih
  * calls no handler for them and keeps no line numbers), and give inih in out
  * only what it should see: a key line, a continuation line or nothing. */
@@ -853,9 +598,10 @@ static void classify(struct load *st, char *s, size_t len, char *out, size_t siz
     /* An indented line without '=' continues a list (it may start with an
      * IPv6 address in brackets); elsewhere indentation means nothing, so
      * inih gets the line without it. */
-    if (p > s && st->prev_key != NULL && st->prev_key->list && !has_sep(p, "=") && !is_header(p)) {
+    if (p > s && st->prev_key != NULL && st->prev_key->list && !config_reader_has(p, "=") &&
+        !config_reader_is_header(p)) {
         /* inih strips no comment from a continuation line. */
-        len = (size_t)(find_or_comment(s, "") - s);
+        len = (size_t)(config_reader_find(s, "") - s);
         st->cont = true;
         memcpy(out, s, len);
         out[len] = '\0';
@@ -867,7 +613,7 @@ static void classify(struct load *st, char *s, size_t len, char *out, size_t siz
         snprintf(out, size, "[]");
         return;
     }
-    if (!has_sep(p, "=:")) {
+    if (!config_reader_has(p, "=:")) {
         report(st, st->lineno, "expected KEY = VALUE or [SECTION], got \"%s\"", p);
         return;
     }
@@ -879,16 +625,11 @@ static char *on_read(char *out, int size, void *stream)
 {
     struct load *st = stream;
     char *s;
-    ssize_t n = next_line(st);
+    ssize_t n = config_reader_next(&st->rd, &s);
 
     if (n < 0 || size < 2)
         return NULL;
     st->lineno++;
-    s = st->line;
-    if (st->lineno == 1 && n >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0) {
-        s += 3;
-        n -= 3;
-    }
     classify(st, s, (size_t)n, out, (size_t)size);
     return out;
 }
@@ -941,126 +682,26 @@ static int on_pair(void *user, const char *section, const char *name, const char
 
 /* Checks of the whole file */
 
-static uint32_t node_key_line(struct load *st, const char *name)
+static uint32_t node_key_line(void *arg, const char *name)
 {
+    struct load *st = arg;
+
     return seen_at(node_keys, N_KEYS(node_keys), st->node_seen, name);
 }
 
-/* The line of the first of two keys that is set, else the [node] header's. */
-static uint32_t blame(struct load *st, const char *first, const char *second)
+static void check(struct load *st)
 {
-    uint32_t line = node_key_line(st, first);
+    const struct config_check ck = {
+            .cfg = st->cfg,
+            .node_line = st->node_line,
+            .key_line = node_key_line,
+            .dn_lines = st->plines,
+            .report = vreport,
+            .arg = st,
+    };
 
-    if (line == 0)
-        line = node_key_line(st, second);
-    return line != 0 ? line : st->node_line;
-}
-
-static void check_listen(struct load *st)
-{
-    const struct config *c = st->cfg;
-    struct {
-        const char *key;
-        const struct config_addr *a;
-    } l[CONFIG_MAX_LISTEN + 4];
-    size_t n = 0;
-    char buf[CONFIG_HOST_MAX + 8];
-
-    for (unsigned i = 0; i < c->n_sip_listen; i++) {
-        l[n].key = "sip-listen";
-        l[n++].a = &c->sip_listen[i];
-    }
-    l[n].key = "default-listen";
-    l[n++].a = &c->default_listen;
-    l[n].key = "tc-listen";
-    l[n++].a = &c->tc_listen;
-    l[n].key = "peer-listen";
-    l[n++].a = &c->peer_listen;
-    l[n].key = "http-listen";
-    l[n++].a = &c->http_listen;
-    for (size_t i = 1; i < n; i++) {
-        for (size_t j = 0; j < i; j++) {
-            if (l[i].a->port != l[j].a->port || strcmp(l[i].a->host, l[j].a->host) != 0)
-                continue;
-            report(st, blame(st, l[i].key, l[j].key), "%s %s is already used by %s", l[i].key,
-                   config_addr_str(l[i].a, buf, sizeof(buf)), l[j].key);
-            break;
-        }
-    }
-}
-
-static void check_node(struct load *st)
-{
-    const struct config *c = st->cfg;
-    const struct config_limits *l = &c->limits;
-
-    if (node_key_line(st, "name") == 0)
-        report(st, st->node_line, "missing required key name in [node]");
-    if (node_key_line(st, "data-dir") == 0)
-        report(st, st->node_line, "missing required key data-dir in [node]");
-    if (l->min_expires > l->max_expires)
-        report(st, blame(st, "min-expires", "max-expires"),
-               "min-expires (%u) is greater than max-expires (%u)", l->min_expires, l->max_expires);
-    else if (l->default_expires < l->min_expires || l->default_expires > l->max_expires)
-        report(st, blame(st, "default-expires", "min-expires"),
-               "default-expires (%u) is not between min-expires (%u) and max-expires (%u)",
-               l->default_expires, l->min_expires, l->max_expires);
-    if (c->heartbeat_interval_ms >= c->link_timeout_ms)
-        report(st, blame(st, "heartbeat-interval", "link-timeout"),
-               "heartbeat-interval (%ums) must be shorter than link-timeout (%ums)",
-               c->heartbeat_interval_ms, c->link_timeout_ms);
-    check_listen(st);
-    for (unsigned i = 0; i < c->n_peers; i++) {
-        const struct config_peer *p = &c->peers[i];
-
-        if (strcmp(p->name, c->name) == 0)
-            report(st, p->line, "peer %s has the name of this node", p->name);
-    }
-}
-
-static bool known_node(const struct config *c, const char *name)
-{
-    if (strcmp(c->name, name) == 0)
-        return true;
-    for (unsigned i = 0; i < c->n_peers; i++) {
-        if (strcmp(c->peers[i].name, name) == 0)
-            return true;
-    }
-    return false;
-}
-
-static void on_overlap(void *arg, const struct dn_range *later, const struct dn_range *earlier)
-{
-    char a[DN_RANGE_STR_MAX], b[DN_RANGE_STR_MAX];
-
-    report(arg, later->line, "dn range %s overlaps %s (line %u)", dn_range_str(later, a, sizeof(a)),
-           dn_range_str(earlier, b, sizeof(b)), earlier->line);
-}
-
-static void check_dir(struct load *st)
-{
-    const struct config *c = st->cfg;
-    const struct dn_dir *d = &c->dir;
-    char dn[DN_DIR_MAX_DIGITS + 1];
-
-    dn_dir_finish(&st->cfg->dir, on_overlap, st);
-    for (size_t i = 0; i < d->n_profiles; i++) {
-        const struct dn_profile *p = &d->profiles[i];
-
-        for (uint32_t m = 0; m < p->n_members; m++) {
-            const struct dn_profile *mp = dn_dir_lookup(d, p->members[m]);
-
-            dn_key_format(p->members[m], dn, sizeof(dn));
-            if (mp == NULL)
-                report(st, st->plines[i].members, "members: %s is not in the directory", dn);
-            else if (mp->type != DN_TYPE_EXTENSION)
-                report(st, st->plines[i].members, "members: %s is not an extension", dn);
-        }
-        if (p->sca_preferred_site != NULL && !known_node(c, p->sca_preferred_site))
-            report(st, st->plines[i].sca,
-                   "sca-preferred-site: no node named %s (neither this node nor a peer)",
-                   p->sca_preferred_site);
-    }
+    config_check_node(&ck);
+    config_check_dir(&ck);
 }
 
 /* API */
@@ -1122,18 +763,16 @@ static int load(struct load *st, struct config **out)
     st->seen = st->sect_seen;
     rc = ini_parse_stream(on_read, st, on_pair, st);
     end_section(st);
-    if (st->read_err != 0) {
-        report(st, 0, "cannot read: %s", strerror(st->read_err));
-        rc = -st->read_err;
+    if (st->rd.err != 0) {
+        report(st, 0, "cannot read: %s", strerror(st->rd.err));
+        rc = -st->rd.err;
         goto out_free;
     }
     /* Every line inih could refuse was reported before it saw it. */
     if (rc != 0 && st->n_errors == 0)
         report(st, rc > 0 ? (unsigned)rc : 0, "syntax error");
-    if (!st->nomem) {
-        check_node(st);
-        check_dir(st);
-    }
+    if (!st->nomem)
+        check(st);
     if (st->n_errors > CONFIG_MAX_ERRORS) {
         char msg[64];
 
@@ -1151,7 +790,7 @@ out_free:
 out_state:
     free_profile(&st->prof);
     free(st->plines);
-    free(st->line);
+    config_reader_free(&st->rd);
     return rc;
 }
 
@@ -1160,21 +799,21 @@ int config_load(const char *path, struct config **out, config_error_cb on_error,
     struct load st = {.path = path, .on_error = on_error, .arg = arg};
     int rc;
 
-    st.file = fopen(path, "r");
-    if (st.file == NULL) {
+    st.rd.file = fopen(path, "r");
+    if (st.rd.file == NULL) {
         rc = -errno;
         report(&st, 0, "cannot read: %s", strerror(-rc));
         return rc;
     }
     rc = load(&st, out);
-    fclose(st.file);
+    fclose(st.rd.file);
     return rc;
 }
 
 int config_load_string(const char *path, const char *text, struct config **out,
                        config_error_cb on_error, void *arg)
 {
-    struct load st = {.path = path, .text = text, .on_error = on_error, .arg = arg};
+    struct load st = {.path = path, .rd.text = text, .on_error = on_error, .arg = arg};
 
     return load(&st, out);
 }

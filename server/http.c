@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "server/http_url.h"
 #include "server/log.h"
 
 #define HTTP_DEFAULT_MAX_HEADER      8192
@@ -409,73 +410,6 @@ static int on_body(http_parser *p, const char *at, size_t len)
     return 0;
 }
 
-static int hexval(char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
-/* Percent-decode s[0..len) in place and NUL-terminate it. Returns 0, or
- * -EINVAL for a bad escape or an encoded NUL. */
-static int percent_decode(char *s, size_t len)
-{
-    size_t i, o = 0;
-
-    for (i = 0; i < len; i++) {
-        int hi, lo;
-
-        if (s[i] != '%') {
-            s[o++] = s[i];
-            continue;
-        }
-        if (i + 2 >= len)
-            return -EINVAL;
-        hi = hexval(s[i + 1]);
-        lo = hexval(s[i + 2]);
-        if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
-            return -EINVAL;
-        s[o++] = (char)(hi * 16 + lo);
-        i += 2;
-    }
-    s[o] = '\0';
-    return 0;
-}
-
-/* Split c->url into req->path and req->query, in place. Returns 0 or
- * -EINVAL. */
-static int split_url(struct http_conn *c, struct http_request *req)
-{
-    struct http_parser_url u;
-    char *url = c->url.data;
-
-    req->path = "/";
-    req->query = "";
-    if (url == NULL)
-        return -EINVAL;
-    http_parser_url_init(&u);
-    if (http_parser_parse_url(url, c->url.len, c->parser.method == HTTP_CONNECT, &u) != 0)
-        return -EINVAL;
-    /* The query ends before the fragment or at the end; the path ends
-     * before the query. Terminate the query first: it lies after the path. */
-    if (u.field_set & (1 << UF_QUERY)) {
-        url[u.field_data[UF_QUERY].off + u.field_data[UF_QUERY].len] = '\0';
-        req->query = url + u.field_data[UF_QUERY].off;
-    }
-    if (u.field_set & (1 << UF_PATH)) {
-        char *path = url + u.field_data[UF_PATH].off;
-
-        if (percent_decode(path, u.field_data[UF_PATH].len) != 0)
-            return -EINVAL;
-        req->path = path;
-    }
-    return 0;
-}
-
 static int on_message_complete(http_parser *p)
 {
     struct http_conn *c = p->data;
@@ -483,8 +417,10 @@ static int on_message_complete(http_parser *p)
     struct http_request req = {http_method_str(p->method), "/", "", "", 0};
     struct http_response res = {200, NULL, TC_BUF_INIT};
     bool keep = http_should_keep_alive(p) && !p->upgrade;
+    int rc;
 
-    if (split_url(c, &req) != 0) {
+    rc = http_url_split(c->url.data, c->url.len, p->method == HTTP_CONNECT, &req.path, &req.query);
+    if (rc != 0) {
         /* The parser could go on, but a client this confused gets closed. */
         conn_reject(c, 400, "invalid URL or percent-encoding");
         http_parser_pause(p, 1);
