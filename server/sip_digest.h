@@ -76,8 +76,9 @@ int sip_digest_new_with_secret(struct sip_digest **out, const char *realm, unsig
 void sip_digest_free(struct sip_digest *ctx);
 
 /* Append the headers of a 401 to out: two WWW-Authenticate lines with the
- * same fresh nonce, algorithm=SHA-256 first and MD5 second (RFC 8760 §3),
- * each ending in CRLF and carrying ", stale=true" at the end when stale is
+ * same fresh nonce, algorithm=MD5 first and SHA-256 second (phones that read
+ * only the first challenge mostly know only MD5; RFC 8760 §3 would put
+ * SHA-256 first), each ending in CRLF and carrying ", stale=true" at the end when stale is
  * set. now is in seconds on the clock the caller also passes to
  * sip_digest_verify(). Loop thread. Returns 0, -EIO if HMAC fails, or
  * -ENOMEM; out is unchanged on failure. */

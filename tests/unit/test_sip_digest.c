@@ -213,9 +213,9 @@ Test(sip_digest, challenge_format)
                  strlen(nonce));
     snprintf(want, sizeof(want),
              "WWW-Authenticate: Digest realm=\"tcluster\", nonce=\"%s\", opaque=\"%s\", "
-             "algorithm=SHA-256, qop=\"auth\"\r\n"
+             "algorithm=MD5, qop=\"auth\"\r\n"
              "WWW-Authenticate: Digest realm=\"tcluster\", nonce=\"%s\", opaque=\"%s\", "
-             "algorithm=MD5, qop=\"auth\"\r\n",
+             "algorithm=SHA-256, qop=\"auth\"\r\n",
              nonce, opaque, nonce, opaque);
     cr_assert_str_eq(b.data, want);
 
@@ -224,9 +224,9 @@ Test(sip_digest, challenge_format)
     cr_assert_eq(sip_digest_challenge(ctx, NOW, true, &b), 0);
     snprintf(want + strlen(want), sizeof(want) - strlen(want),
              "WWW-Authenticate: Digest realm=\"tcluster\", nonce=\"%s\", opaque=\"%s\", "
-             "algorithm=SHA-256, qop=\"auth\", stale=true\r\n"
+             "algorithm=MD5, qop=\"auth\", stale=true\r\n"
              "WWW-Authenticate: Digest realm=\"tcluster\", nonce=\"%s\", opaque=\"%s\", "
-             "algorithm=MD5, qop=\"auth\", stale=true\r\n",
+             "algorithm=SHA-256, qop=\"auth\", stale=true\r\n",
              nonce, opaque, nonce, opaque);
     cr_assert_str_eq(b.data, want);
     cr_assert_eq(b.len, strlen(want));
@@ -253,7 +253,7 @@ Test(sip_digest, challenge_parses)
     *eol = '\0';
     cr_assert_eq(sip_digest_parse_params(b.data + strlen("WWW-Authenticate: "), &c), 0);
     cr_assert_str_eq(c.params.realm, REALM);
-    cr_assert_str_eq(c.params.algorithm, "SHA-256");
+    cr_assert_str_eq(c.params.algorithm, "MD5");
     cr_assert_str_eq(c.params.qop, "auth");
     cr_assert_not_null(c.params.nonce);
     tc_buf_free(&b);
