@@ -126,7 +126,7 @@ static int start_signals(struct tc_node *n)
 
 int node_start(struct tc_node *n, uv_loop_t *loop, struct config *cfg)
 {
-    char buf[96];
+    char buf[96], sbuf[96];
     int rc;
 
     memset(n, 0, sizeof(*n));
@@ -144,19 +144,42 @@ int node_start(struct tc_node *n, uv_loop_t *loop, struct config *cfg)
         rc = NODE_EXIT_STORE;
         goto out_free_table;
     }
+    rc = registrar_init(&n->reg, loop, &n->table, n->store, &cfg->limits, "tcluster");
+    if (rc != 0) {
+        tc_log(ERR, "registrar: %s", tc_strerror(rc));
+        rc = NODE_EXIT_CONFIG;
+        goto out_close_store;
+    }
+    n->reg_up = 1;
+    rc = registrar_restore(&n->reg);
+    if (rc != 0) {
+        tc_log(ERR, "data-dir %s: restoring bindings: %s", cfg->data_dir, tc_strerror(rc));
+        rc = NODE_EXIT_STORE;
+        goto out_close_store;
+    }
+    if (sip_server_start(&n->sip, loop, cfg, &n->reg) != 0) {
+        rc = NODE_EXIT_CONFIG;
+        goto out_close_store;
+    }
+    n->sip_up = 1;
     if (start_http(n) != 0) {
         rc = NODE_EXIT_CONFIG;
         goto out_close_store;
     }
     start_signals(n);
-    tc_log(NOTICE, "node %s: up, %llu DNs, http %s, data-dir %s (durability %s)", cfg->name,
-           (unsigned long long)cfg->dir.n_dns, config_addr_str(&cfg->http_listen, buf, sizeof(buf)),
-           cfg->data_dir, cfg->durability == CONFIG_DURABILITY_SYNC ? "sync" : "async");
+    tc_log(NOTICE, "node %s: up, %llu DNs, sip %s, http %s, data-dir %s (durability %s)",
+           cfg->name, (unsigned long long)cfg->dir.n_dns,
+           config_addr_str(&cfg->sip_listen[0], sbuf, sizeof(sbuf)),
+           config_addr_str(&cfg->http_listen, buf, sizeof(buf)), cfg->data_dir, cfg->durability == CONFIG_DURABILITY_SYNC ? "sync" : "async");
     return 0;
 
 out_close_store:
     store_close(n->store);
     n->store = NULL;
+    if (n->sip_up)
+        sip_server_stop(&n->sip);
+    if (n->reg_up)
+        registrar_close(&n->reg);
 out_free_table:
     dn_table_free(&n->table);
 out_free_cfg:
@@ -185,6 +208,15 @@ void node_stop(struct tc_node *n)
         store_close(n->store);
         n->store = NULL;
         tc_log(NOTICE, "node %s: store closed, %u pending changes flushed", n->cfg->name, pending);
+    }
+    /* The store's last callbacks have sent their answers: now stop SIP. */
+    if (n->sip_up) {
+        sip_server_stop(&n->sip);
+        n->sip_up = 0;
+    }
+    if (n->reg_up) {
+        registrar_close(&n->reg);
+        n->reg_up = 0;
     }
     uv_close((uv_handle_t *)&n->sig_term, on_signal_closed);
     uv_close((uv_handle_t *)&n->sig_int, on_signal_closed);

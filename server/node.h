@@ -7,6 +7,8 @@
 #include "server/config.h"
 #include "server/dn_table.h"
 #include "server/metrics.h"
+#include "server/registrar.h"
+#include "server/sip_server.h"
 
 struct store;
 struct http_server;
@@ -24,6 +26,9 @@ struct tc_node {
     struct dn_table table;
     struct store *store;
     struct http_server *http;
+    struct registrar reg;
+    struct sip_server sip;
+    int reg_up, sip_up;
     uv_signal_t sig_term, sig_int, sig_hup;
     uint64_t started_ms;
     int exit_code;

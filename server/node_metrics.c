@@ -64,9 +64,33 @@ static int render_process(struct tc_node *n, struct tc_buf *b)
     return rc ? -ENOMEM : 0;
 }
 
+static int render_registrar(struct tc_node *n, struct tc_buf *b)
+{
+    const struct registrar_stats *st = &n->reg.stats;
+    int rc = 0;
+
+    rc |= metrics_header(b, "tc_sip_bindings", "gauge", "SIP bindings held in memory");
+    rc |= metrics_sample_u64(b, "tc_sip_bindings", NULL, n->reg.bindings.n_bindings);
+    rc |= metrics_header(b, "tc_sip_bindings_expired_total", "counter",
+                         "SIP bindings removed by expiry");
+    rc |= metrics_sample_u64(b, "tc_sip_bindings_expired_total", NULL, st->expired);
+    rc |= metrics_header(b, "tc_ownership_changes_total", "counter",
+                         "claims and releases made by this node's registrar");
+    rc |= metrics_sample_u64(b, "tc_ownership_changes_total", "kind=\"claim\"", st->claims);
+    rc |= metrics_sample_u64(b, "tc_ownership_changes_total", "kind=\"release\"", st->releases);
+    rc |= metrics_header(b, "tc_sip_auth_failures_total", "counter",
+                         "REGISTERs refused for wrong credentials");
+    rc |= metrics_sample_u64(b, "tc_sip_auth_failures_total", NULL, st->auth_failures);
+    rc |= metrics_header(b, "tc_store_errors_total", "counter",
+                         "changes the store could not make durable");
+    rc |= metrics_sample_u64(b, "tc_store_errors_total", NULL, st->store_errors);
+    return rc ? -ENOMEM : 0;
+}
+
 int node_metrics_render(struct tc_node *n, struct tc_buf *b)
 {
-    if (render_build(b) || render_dns(n, b) || render_store(n, b) || render_process(n, b))
+    if (render_build(b) || render_dns(n, b) || render_store(n, b) || render_process(n, b) ||
+        render_registrar(n, b) || (n->sip_up && sip_server_metrics(&n->sip, b)))
         return -ENOMEM;
     return 0;
 }

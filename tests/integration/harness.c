@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -298,4 +299,48 @@ double harness_metric(const char *page, const char *name_labels)
             p++;
     }
     return -1;
+}
+
+int harness_udp_exchange(uint16_t port, const char *msg, size_t len, char *resp, size_t cap,
+                         int ms)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+    struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    ssize_t r;
+
+    cr_assert_geq(fd, 0);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    cr_assert_eq(sendto(fd, msg, len, 0, (struct sockaddr *)&sa, sizeof(sa)), (ssize_t)len);
+    r = recv(fd, resp, cap - 1, 0);
+    close(fd);
+    if (r < 0)
+        r = 0;
+    resp[r] = '\0';
+    return (int)r;
+}
+
+double harness_node_metric(const struct hnode *n, const char *name_labels)
+{
+    char *page = NULL;
+    double v = -1;
+
+    if (harness_http_get(n->http_port, "/metrics", &page) == 200)
+        v = harness_metric(page, name_labels);
+    free(page);
+    return v;
+}
+
+bool harness_wait_metric(const struct hnode *n, const char *name_labels, double want, int ms)
+{
+    uint64_t deadline = harness_now_ms() + (uint64_t)ms;
+
+    for (;;) {
+        if (harness_node_metric(n, name_labels) == want)
+            return true;
+        if (harness_now_ms() >= deadline)
+            return false;
+        usleep(20000);
+    }
 }

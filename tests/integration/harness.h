@@ -76,4 +76,17 @@ uint64_t harness_now_ms(void);
  * whether it became true. */
 bool harness_wait(bool (*cond)(void *arg), void *arg, int ms);
 
+
+
+/* Send one UDP datagram (len bytes) to 127.0.0.1:port and wait up to ms for
+ * one answer. Returns the answer's length (NUL-terminated in resp), 0 when
+ * none came, aborts on socket errors. */
+int harness_udp_exchange(uint16_t port, const char *msg, size_t len, char *resp, size_t cap,
+                         int ms);
+
+/* Fetch /metrics and return the value of one sample, or -1. */
+double harness_node_metric(const struct hnode *n, const char *name_labels);
+
+/* Wait up to ms for a metric sample to equal want. */
+bool harness_wait_metric(const struct hnode *n, const char *name_labels, double want, int ms);
 #endif

@@ -1,0 +1,244 @@
+#include "server/bindings.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BINDINGS_MIN_SLOTS 1024
+
+static size_t slot_of(dn_key k, size_t n_slots)
+{
+    return (size_t)((k * UINT64_C(0x9E3779B97F4A7C15)) >> 20) & (n_slots - 1);
+}
+
+static struct bindings_dn *probe(struct bindings_dn *dns, size_t n_slots, dn_key k)
+{
+    size_t i = slot_of(k, n_slots);
+
+    while (dns[i].dn != DN_KEY_NONE && dns[i].dn != k)
+        i = (i + 1) & (n_slots - 1);
+    return &dns[i];
+}
+
+static int grow(struct bindings *bs, size_t n_slots)
+{
+    struct bindings_dn *dns = calloc(n_slots, sizeof(*dns));
+
+    if (dns == NULL)
+        return -ENOMEM;
+    for (size_t i = 0; i < bs->n_slots; i++) {
+        if (bs->dns[i].dn != DN_KEY_NONE)
+            *probe(dns, n_slots, bs->dns[i].dn) = bs->dns[i];
+    }
+    free(bs->dns);
+    bs->dns = dns;
+    bs->n_slots = n_slots;
+    return 0;
+}
+
+int bindings_init(struct bindings *bs, uint64_t now_ms)
+{
+    memset(bs, 0, sizeof(*bs));
+    bs->wheel_sec = now_ms / 1000;
+    return grow(bs, BINDINGS_MIN_SLOTS);
+}
+
+void bindings_free(struct bindings *bs)
+{
+    for (size_t i = 0; i < bs->n_slots; i++) {
+        struct binding *b = bs->dns[i].head;
+
+        while (b != NULL) {
+            struct binding *next = b->next;
+
+            free(b);
+            b = next;
+        }
+    }
+    free(bs->dns);
+    memset(bs, 0, sizeof(*bs));
+}
+
+struct bindings_dn *bindings_dn(struct bindings *bs, dn_key dn, bool create)
+{
+    struct bindings_dn *d;
+
+    if (!create) {
+        d = probe(bs->dns, bs->n_slots, dn);
+        return d->dn == DN_KEY_NONE ? NULL : d;
+    }
+    /* Entries are never removed (a DN that had bindings is likely to get
+     * them again), so the load only grows; keep it under 1/2. */
+    if ((bs->n_dns + 1) * 2 > bs->n_slots && grow(bs, bs->n_slots * 2) != 0)
+        return NULL;
+    d = probe(bs->dns, bs->n_slots, dn);
+    if (d->dn == DN_KEY_NONE) {
+        d->dn = dn;
+        bs->n_dns++;
+    }
+    return d;
+}
+
+struct binding *bindings_find(struct bindings *bs, dn_key dn, const char *contact, size_t len)
+{
+    struct bindings_dn *d = bindings_dn(bs, dn, false);
+
+    if (d == NULL)
+        return NULL;
+    for (struct binding *b = d->head; b != NULL; b = b->next) {
+        if (b->contact_len == len && memcmp(binding_contact(b), contact, len) == 0)
+            return b;
+    }
+    return NULL;
+}
+
+struct binding *binding_new(dn_key dn, const char *contact, size_t contact_len, const char *call_id,
+                            size_t call_id_len, const char *received, uint8_t proto, uint32_t cseq,
+                            uint64_t expires_ms, uint64_t registered_ms)
+{
+    size_t received_len = strlen(received);
+    struct binding *b;
+    char *p;
+
+    if (contact_len > UINT16_MAX || call_id_len > UINT16_MAX || received_len > UINT16_MAX)
+        return NULL;
+    b = malloc(sizeof(*b) + contact_len + call_id_len + received_len + 3);
+    if (b == NULL)
+        return NULL;
+    memset(b, 0, sizeof(*b));
+    b->dn = dn;
+    b->expires_ms = expires_ms;
+    b->registered_ms = registered_ms;
+    b->cseq = cseq;
+    b->proto = proto;
+    b->contact_len = (uint16_t)contact_len;
+    b->call_id_len = (uint16_t)call_id_len;
+    b->received_len = (uint16_t)received_len;
+    p = b->data;
+    memcpy(p, contact, contact_len);
+    p[contact_len] = '\0';
+    p += contact_len + 1;
+    memcpy(p, call_id, call_id_len);
+    p[call_id_len] = '\0';
+    p += call_id_len + 1;
+    memcpy(p, received, received_len + 1);
+    return b;
+}
+
+static struct binding **wheel_slot(struct bindings *bs, uint64_t expires_ms)
+{
+    uint64_t sec = (expires_ms + 999) / 1000;
+
+    /* Anything already due goes where the next tick looks first. */
+    if (sec < bs->wheel_sec)
+        sec = bs->wheel_sec;
+    return &bs->wheel[sec % BINDINGS_WHEEL_SLOTS];
+}
+
+static void wheel_insert(struct bindings *bs, struct binding *b)
+{
+    struct binding **slot = wheel_slot(bs, b->expires_ms);
+
+    b->wheel_prev = NULL;
+    b->wheel_next = *slot;
+    if (*slot != NULL)
+        (*slot)->wheel_prev = b;
+    *slot = b;
+}
+
+static void wheel_unlink(struct bindings *bs, struct binding *b)
+{
+    if (b->wheel_prev != NULL) {
+        b->wheel_prev->wheel_next = b->wheel_next;
+    } else {
+        struct binding **slot = wheel_slot(bs, b->expires_ms);
+
+        /* The head may sit in the "due now" slot it was moved to. */
+        if (*slot != b) {
+            for (size_t i = 0; i < BINDINGS_WHEEL_SLOTS; i++) {
+                if (bs->wheel[i] == b) {
+                    slot = &bs->wheel[i];
+                    break;
+                }
+            }
+        }
+        *slot = b->wheel_next;
+    }
+    if (b->wheel_next != NULL)
+        b->wheel_next->wheel_prev = b->wheel_prev;
+    b->wheel_prev = b->wheel_next = NULL;
+}
+
+static void dn_unlink(struct bindings *bs, struct binding *b)
+{
+    struct bindings_dn *d = bindings_dn(bs, b->dn, false);
+
+    for (struct binding **pp = &d->head; *pp != NULL; pp = &(*pp)->next) {
+        if (*pp == b) {
+            *pp = b->next;
+            d->count--;
+            bs->n_bindings--;
+            return;
+        }
+    }
+}
+
+int bindings_add(struct bindings *bs, struct binding *b)
+{
+    struct bindings_dn *d;
+    struct binding *old;
+
+    d = bindings_dn(bs, b->dn, true);
+    if (d == NULL) {
+        free(b);
+        return -ENOMEM;
+    }
+    old = bindings_find(bs, b->dn, binding_contact(b), b->contact_len);
+    if (old != NULL)
+        bindings_remove(bs, old);
+    b->next = d->head;
+    d->head = b;
+    d->count++;
+    bs->n_bindings++;
+    wheel_insert(bs, b);
+    return 0;
+}
+
+void bindings_remove(struct bindings *bs, struct binding *b)
+{
+    wheel_unlink(bs, b);
+    dn_unlink(bs, b);
+    free(b);
+}
+
+void bindings_expire(struct bindings *bs, uint64_t now_ms, void (*fn)(void *arg, struct binding *b),
+                     void *arg)
+{
+    uint64_t now_sec = now_ms / 1000;
+
+    /* After a long pause (suspend, clock jump) look at each slot once. */
+    if (now_sec > bs->wheel_sec + BINDINGS_WHEEL_SLOTS)
+        bs->wheel_sec = now_sec - BINDINGS_WHEEL_SLOTS;
+    for (; bs->wheel_sec <= now_sec; bs->wheel_sec++) {
+        struct binding **slot = &bs->wheel[bs->wheel_sec % BINDINGS_WHEEL_SLOTS];
+        struct binding *b = *slot;
+
+        while (b != NULL) {
+            struct binding *next = b->wheel_next;
+
+            if (b->expires_ms <= now_ms) {
+                wheel_unlink(bs, b);
+                dn_unlink(bs, b);
+                fn(arg, b);
+            }
+            b = next;
+        }
+    }
+}
+
+uint32_t binding_remaining(const struct binding *b, uint64_t now_ms)
+{
+    if (b->expires_ms <= now_ms)
+        return 0;
+    return (uint32_t)((b->expires_ms - now_ms + 500) / 1000);
+}

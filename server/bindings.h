@@ -1,0 +1,97 @@
+#ifndef TC_SERVER_BINDINGS_H
+#define TC_SERVER_BINDINGS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "server/dn_dir.h"
+
+/* The SIP bindings held at this node: for each DN, its registered Contacts
+ * with absolute expiry times (DESIGN §1 "binding"). Loop thread only.
+ *
+ * Sized for a million bindings: one allocation per binding holding its
+ * strings inline, a per-DN index by open addressing, and a timing wheel of
+ * one-second slots so expiry costs O(expired) per tick, whatever the total. */
+
+struct binding {
+    struct binding *next;                    /* next binding of the same DN */
+    struct binding *wheel_prev, *wheel_next; /* expiry wheel slot list */
+    dn_key dn;
+    uint64_t expires_ms;    /* wall clock, ms since the epoch */
+    uint64_t registered_ms; /* when first registered */
+    uint32_t cseq;
+    uint16_t contact_len; /* strlen of each string in data */
+    uint16_t call_id_len;
+    uint16_t received_len;
+    uint8_t proto; /* enum sip_proto */
+    /* contact NUL call_id NUL received NUL */
+    char data[];
+};
+
+static inline const char *binding_contact(const struct binding *b)
+{
+    return b->data;
+}
+
+static inline const char *binding_call_id(const struct binding *b)
+{
+    return b->data + b->contact_len + 1;
+}
+
+static inline const char *binding_received(const struct binding *b)
+{
+    return b->data + b->contact_len + 1 + b->call_id_len + 1;
+}
+
+struct bindings_dn {
+    dn_key dn; /* DN_KEY_NONE: empty slot */
+    struct binding *head;
+    uint16_t count;   /* bindings in the list */
+    uint16_t pending; /* changes of this DN not yet durable */
+};
+
+#define BINDINGS_WHEEL_SLOTS 8192 /* one second each */
+
+struct bindings {
+    struct bindings_dn *dns; /* open addressing, power-of-two size */
+    size_t n_slots, n_dns;   /* n_dns: slots in use */
+    uint64_t n_bindings;
+    struct binding *wheel[BINDINGS_WHEEL_SLOTS];
+    uint64_t wheel_sec; /* the next second the wheel will look at */
+};
+
+int bindings_init(struct bindings *bs, uint64_t now_ms);
+void bindings_free(struct bindings *bs);
+
+/* The DN's entry, created when create is true. NULL: absent, or -ENOMEM
+ * when create is true. The pointer is valid until the next call that
+ * creates an entry. */
+struct bindings_dn *bindings_dn(struct bindings *bs, dn_key dn, bool create);
+
+/* The DN's binding with this contact URI (exact byte match), or NULL. */
+struct binding *bindings_find(struct bindings *bs, dn_key dn, const char *contact, size_t len);
+
+/* Make a new binding (not yet added). Strings are copied. Returns NULL on
+ * -ENOMEM or when a string is longer than 65535 bytes. */
+struct binding *binding_new(dn_key dn, const char *contact, size_t contact_len, const char *call_id,
+                            size_t call_id_len, const char *received, uint8_t proto, uint32_t cseq,
+                            uint64_t expires_ms, uint64_t registered_ms);
+
+/* Add b (from binding_new) to its DN; the set takes it. If the DN already
+ * has a binding with the same contact, that one is replaced and freed.
+ * Returns 0 or -ENOMEM (b is then freed). */
+int bindings_add(struct bindings *bs, struct binding *b);
+
+/* Remove b from the set and free it. */
+void bindings_remove(struct bindings *bs, struct binding *b);
+
+/* Take every binding whose expiry is at or before now_ms out of the set and
+ * call fn for it; fn takes the binding and must free() it. */
+void bindings_expire(struct bindings *bs, uint64_t now_ms, void (*fn)(void *arg, struct binding *b),
+                     void *arg);
+
+/* Remaining seconds of b at now_ms (0 when due). */
+uint32_t binding_remaining(const struct binding *b, uint64_t now_ms);
+
+#endif

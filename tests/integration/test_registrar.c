@@ -1,0 +1,234 @@
+/* The registrar against real SIP clients no one here wrote: sipsak, SIPp
+ * (sip-tester) and Perl's Net::SIP, over UDP and TCP; restart after kill -9;
+ * expiry; digest authentication; malformed input. */
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tests/integration/harness.h"
+#include "tests/tc_test.h"
+
+TestSuite(registrar, .fini = tc_test_leak_check, .timeout = 180);
+
+static const char *dirs = "[dn 1000-1999]\ntype = extension\n\n"
+                          "[dn 2000-2099]\ntype = extension\npassword = s3cret\n\n"
+                          "[dn 3000]\ntype = routing-point\ngroup = sales\n";
+
+static int sipsak(const struct hnode *n, const char *dn, const char *extra, char **out)
+{
+    char cmd[512];
+
+    snprintf(cmd, sizeof(cmd), "timeout 10 sipsak -i -U -s sip:%s@127.0.0.1:%u -x 300 %s", dn,
+             n->sip_port, extra ? extra : "");
+    return harness_run(cmd, out);
+}
+
+/* Run one SIPp scenario of tests/sip for the CSV line `fields`. */
+static int sipp(const struct hnode *n, const char *scenario, const char *fields, const char *tr)
+{
+    char csv[400], cmd[1400];
+    char *out;
+    int rc;
+
+    snprintf(csv, sizeof(csv), "%s/sipp-%d.csv", n->dir, (int)getpid());
+    FILE *f = fopen(csv, "w");
+
+    cr_assert_not_null(f);
+    fprintf(f, "SEQUENTIAL\n%s\n", fields);
+    fclose(f);
+    snprintf(cmd, sizeof(cmd),
+             "cd '%s' && timeout 60 sipp -sf '%s/tests/sip/%s' -inf '%s' -m 1 -nostdin "
+             "-timeout 30 -timeout_error -t %s -i 127.0.0.1 -p %u 127.0.0.1:%u -trace_err",
+             n->dir, TC_SOURCE_DIR, scenario, csv, tr, harness_free_port(), n->sip_port);
+    rc = harness_run(cmd, &out);
+    if (rc != 0)
+        cr_log_info("sipp %s: %s", scenario, out);
+    free(out);
+    return rc;
+}
+
+static int netsip(const struct hnode *n, const char *args)
+{
+    char cmd[600];
+    char *out;
+    int rc;
+
+    snprintf(cmd, sizeof(cmd), "timeout 20 perl '%s/tests/sip/netsip_register.pl' 127.0.0.1:%u %s",
+             TC_SOURCE_DIR, n->sip_port, args);
+    rc = harness_run(cmd, &out);
+    if (rc != 0)
+        cr_log_info("netsip: %s", out);
+    free(out);
+    return rc;
+}
+
+Test(registrar, sipsak_register_makes_dn_insrv_over_udp_and_tcp)
+{
+    struct hnode n;
+
+    harness_node_init(&n, "sip1", NULL, dirs);
+    harness_node_start(&n);
+    cr_assert_eq(sipsak(&n, "1001", NULL, NULL), 0);
+    cr_assert_eq(harness_node_metric(&n, "tc_dns{state=\"insrv\"}"), 1);
+    cr_assert_eq(sipsak(&n, "1002", "-E tcp", NULL), 0);
+    cr_assert_eq(harness_node_metric(&n, "tc_dns{state=\"insrv\"}"), 2);
+    cr_assert_eq(harness_node_metric(&n, "tc_sip_bindings"), 2);
+    cr_assert_eq(harness_node_metric(&n, "tc_sip_responses_total{method=\"REGISTER\",code=\"200\"}"),
+                 2);
+    /* Not in the directory, and not an extension. */
+    cr_assert_neq(sipsak(&n, "5000", NULL, NULL), 0);
+    cr_assert_neq(sipsak(&n, "3000", NULL, NULL), 0);
+    cr_assert_eq(harness_node_metric(&n, "tc_sip_responses_total{method=\"REGISTER\",code=\"404\"}"),
+                 1);
+    cr_assert_eq(harness_node_metric(&n, "tc_sip_responses_total{method=\"REGISTER\",code=\"403\"}"),
+                 1);
+    cr_assert_eq(harness_node_stop(&n), 0);
+    harness_node_cleanup(&n);
+}
+
+Test(registrar, sipp_register_refresh_query_unregister_udp_tcp)
+{
+    struct hnode n;
+
+    harness_node_init(&n, "sip1", NULL, dirs);
+    harness_node_start(&n);
+    cr_assert_eq(sipp(&n, "register_cycle.xml", "1100;", "u1"), 0);
+    cr_assert_eq(sipp(&n, "register_cycle.xml", "1101;", "t1"), 0);
+    /* The cycle ends with Contact: * : both DNs are released again. */
+    cr_assert_eq(harness_node_metric(&n, "tc_dns{state=\"insrv\"}"), 0);
+    cr_assert_eq(harness_node_metric(&n, "tc_ownership_changes_total{kind=\"release\"}"), 2);
+    cr_assert_eq(sipp(&n, "register_multi.xml", "1102;", "u1"), 0);
+    cr_assert_eq(sipp(&n, "register_multi.xml", "1103;", "t1"), 0);
+    cr_assert_eq(harness_node_metric(&n, "tc_sip_bindings"), 4);
+    cr_assert_eq(harness_node_metric(&n, "tc_dns{state=\"insrv\"}"), 2);
+    cr_assert_eq(sipp(&n, "register_brief.xml", "1104;", "u1"), 0);
+    harness_node_stop(&n);
+    harness_node_cleanup(&n);
+}
+
+Test(registrar, digest_auth_with_sipsak_sipp_and_netsip)
+{
+    struct hnode n;
+    char *out;
+
+    harness_node_init(&n, "sip1", NULL, dirs);
+    harness_node_start(&n);
+    cr_assert_eq(sipsak(&n, "2001", "-a s3cret -u 2001", &out), 0, "%s", out);
+    free(out);
+    cr_assert_neq(sipsak(&n, "2002", "-a wrong -u 2002", NULL), 0);
+    cr_assert_neq(sipsak(&n, "2003", NULL, NULL), 0, "no credentials: 401 only");
+    cr_assert_eq(sipp(&n, "register_auth.xml", "2004;[authentication username=2004 password=s3cret]",
+                      "u1"),
+                 0);
+    cr_assert_eq(netsip(&n, "2005 s3cret"), 0);
+    cr_assert_eq(netsip(&n, "2006 s3cret 300 tcp"), 0);
+    cr_assert_neq(netsip(&n, "2007 nope"), 0);
+    cr_assert_eq(harness_node_metric(&n, "tc_dns{state=\"insrv\"}"), 4);
+    cr_assert_geq(harness_node_metric(&n, "tc_sip_auth_failures_total"), 2);
+    /* The password never reaches the log. */
+    harness_node_stop(&n);
+    char *log = harness_read_file(n.log);
+    cr_assert_null(strstr(log, "s3cret"));
+    free(log);
+    harness_node_cleanup(&n);
+}
+
+Test(registrar, netsip_registers_over_udp_and_tcp)
+{
+    struct hnode n;
+
+    harness_node_init(&n, "sip1", NULL, dirs);
+    harness_node_start(&n);
+    cr_assert_eq(netsip(&n, "1200"), 0);
+    cr_assert_eq(netsip(&n, "1201 '' 120 tcp"), 0);
+    cr_assert_eq(harness_node_metric(&n, "tc_dns{state=\"insrv\"}"), 2);
+    harness_node_stop(&n);
+    harness_node_cleanup(&n);
+}
+
+Test(registrar, bindings_expire_and_release_the_dn)
+{
+    struct hnode n;
+
+    harness_node_init(&n, "sip1", "min-expires = 1\ndefault-expires = 2", dirs);
+    harness_node_start(&n);
+    cr_assert_eq(sipsak(&n, "1300", "-x 2", NULL), 0);
+    cr_assert_eq(harness_node_metric(&n, "tc_sip_bindings"), 1);
+    cr_assert(harness_wait_metric(&n, "tc_sip_bindings", 0, 6000), "binding did not expire");
+    cr_assert(harness_wait_metric(&n, "tc_dns{state=\"insrv\"}", 0, 2000));
+    cr_assert_eq(harness_node_metric(&n, "tc_sip_bindings_expired_total"), 1);
+    harness_node_stop(&n);
+    harness_node_cleanup(&n);
+}
+
+Test(registrar, max_contacts_is_enforced)
+{
+    struct hnode n;
+
+    harness_node_init(&n, "sip1", "max-contacts = 2", dirs);
+    harness_node_start(&n);
+    cr_assert_neq(sipp(&n, "register_multi.xml", "1400;", "u1"), 0);
+    cr_assert_eq(harness_node_metric(&n, "tc_sip_responses_total{method=\"REGISTER\",code=\"403\"}"),
+                 1);
+    cr_assert_eq(harness_node_metric(&n, "tc_sip_bindings"), 0);
+    harness_node_stop(&n);
+    harness_node_cleanup(&n);
+}
+
+Test(registrar, acknowledged_bindings_survive_kill_9)
+{
+    struct hnode n;
+    char dn[16];
+
+    harness_node_init(&n, "sip1", NULL, dirs);
+    harness_node_start(&n);
+    for (int i = 0; i < 20; i++) {
+        snprintf(dn, sizeof(dn), "%d", 1500 + i);
+        cr_assert_eq(sipsak(&n, dn, i % 2 ? "-E tcp" : NULL, NULL), 0, "%s", dn);
+    }
+    /* Every 200 above was sent after its commit: kill at once. */
+    harness_node_kill(&n);
+    harness_node_start(&n);
+    cr_assert_eq(harness_node_metric(&n, "tc_sip_bindings"), 20);
+    cr_assert_eq(harness_node_metric(&n, "tc_dns{state=\"insrv\"}"), 20);
+    /* A query REGISTER lists what came back. */
+    char *out;
+    char cmd[300];
+
+    snprintf(cmd, sizeof(cmd), "timeout 10 sipsak -U -C empty -s sip:1507@127.0.0.1:%u -vv",
+             n.sip_port);
+    harness_run(cmd, &out);
+    free(out);
+    harness_node_stop(&n);
+    harness_node_cleanup(&n);
+}
+
+Test(registrar, options_and_other_methods)
+{
+    struct hnode n;
+    char resp[4096];
+    const char *sub = "SUBSCRIBE sip:1001@127.0.0.1 SIP/2.0\r\n"
+                      "Via: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK-1;rport\r\n"
+                      "From: <sip:a@127.0.0.1>;tag=1\r\nTo: <sip:1001@127.0.0.1>\r\n"
+                      "Call-ID: sub-1\r\nCSeq: 1 SUBSCRIBE\r\nMax-Forwards: 70\r\n"
+                      "Event: presence\r\nContent-Length: 0\r\n\r\n";
+    const char *opt = "OPTIONS sip:127.0.0.1 SIP/2.0\r\n"
+                      "Via: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK-2;rport\r\n"
+                      "From: <sip:a@127.0.0.1>;tag=1\r\nTo: <sip:127.0.0.1>\r\n"
+                      "Call-ID: opt-1\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\n"
+                      "Content-Length: 0\r\n\r\n";
+
+    harness_node_init(&n, "sip1", NULL, dirs);
+    harness_node_start(&n);
+    cr_assert_gt(harness_udp_exchange(n.sip_port, sub, strlen(sub), resp, sizeof(resp), 3000), 0);
+    cr_assert(strncmp(resp, "SIP/2.0 405 ", 12) == 0, "%s", resp);
+    cr_assert_not_null(strstr(resp, "Allow: "), "%s", resp);
+    cr_assert_gt(harness_udp_exchange(n.sip_port, opt, strlen(opt), resp, sizeof(resp), 3000), 0);
+    cr_assert(strncmp(resp, "SIP/2.0 200 ", 12) == 0, "%s", resp);
+    cr_assert_not_null(strstr(resp, "received=127.0.0.1"), "%s", resp);
+    harness_node_stop(&n);
+    harness_node_cleanup(&n);
+}

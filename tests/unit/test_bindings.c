@@ -1,0 +1,117 @@
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/bindings.h"
+#include "tests/tc_test.h"
+
+TestSuite(bindings, .fini = tc_test_leak_check);
+
+#define T0 UINT64_C(1795000000000) /* ms since the epoch */
+
+static struct binding *mk(dn_key dn, const char *contact, uint64_t expires_ms)
+{
+    struct binding *b = binding_new(dn, contact, strlen(contact), "cid@x", 5, "udp:127.0.0.1:9",
+                                    0, 1, expires_ms, T0);
+
+    cr_assert_not_null(b);
+    return b;
+}
+
+static void on_expired(void *arg, struct binding *b)
+{
+    (*(int *)arg)++;
+    free(b);
+}
+
+Test(bindings, add_find_replace_remove)
+{
+    struct bindings bs;
+    dn_key k = dn_key_make(4, 1001);
+
+    cr_assert_eq(bindings_init(&bs, T0), 0);
+    cr_assert_eq(bindings_add(&bs, mk(k, "sip:a@h", T0 + 60000)), 0);
+    cr_assert_eq(bindings_add(&bs, mk(k, "sip:b@h", T0 + 60000)), 0);
+    cr_assert_eq(bindings_dn(&bs, k, false)->count, 2);
+    /* Same contact again replaces, never duplicates. */
+    cr_assert_eq(bindings_add(&bs, mk(k, "sip:a@h", T0 + 120000)), 0);
+    cr_assert_eq(bindings_dn(&bs, k, false)->count, 2);
+    cr_assert_eq(bs.n_bindings, 2);
+    struct binding *a = bindings_find(&bs, k, "sip:a@h", 7);
+
+    cr_assert_not_null(a);
+    cr_assert_eq(a->expires_ms, T0 + 120000);
+    cr_assert_str_eq(binding_call_id(a), "cid@x");
+    cr_assert_str_eq(binding_received(a), "udp:127.0.0.1:9");
+    cr_assert_eq(binding_remaining(a, T0), 120);
+    bindings_remove(&bs, a);
+    cr_assert_null(bindings_find(&bs, k, "sip:a@h", 7));
+    cr_assert_eq(bs.n_bindings, 1);
+    bindings_free(&bs);
+}
+
+Test(bindings, expire_takes_only_due_bindings)
+{
+    struct bindings bs;
+    int expired = 0;
+
+    cr_assert_eq(bindings_init(&bs, T0), 0);
+    cr_assert_eq(bindings_add(&bs, mk(dn_key_make(4, 1001), "sip:a@h", T0 + 1500)), 0);
+    cr_assert_eq(bindings_add(&bs, mk(dn_key_make(4, 1002), "sip:a@h", T0 + 3000)), 0);
+    /* Far beyond one turn of the wheel: must survive the slot's earlier visits. */
+    cr_assert_eq(bindings_add(&bs, mk(dn_key_make(4, 1003), "sip:a@h",
+                                      T0 + (BINDINGS_WHEEL_SLOTS + 2) * 1000ULL)),
+                 0);
+    bindings_expire(&bs, T0 + 1000, on_expired, &expired);
+    cr_assert_eq(expired, 0);
+    bindings_expire(&bs, T0 + 2000, on_expired, &expired);
+    cr_assert_eq(expired, 1);
+    bindings_expire(&bs, T0 + 4000, on_expired, &expired);
+    cr_assert_eq(expired, 2);
+    bindings_expire(&bs, T0 + 3000 * 1000ULL, on_expired, &expired);
+    cr_assert_eq(expired, 2, "the long binding is not due yet");
+    cr_assert_eq(bs.n_bindings, 1);
+    bindings_expire(&bs, T0 + (BINDINGS_WHEEL_SLOTS + 3) * 1000ULL, on_expired, &expired);
+    cr_assert_eq(expired, 3);
+    cr_assert_eq(bs.n_bindings, 0);
+    cr_assert_eq(bindings_dn(&bs, dn_key_make(4, 1001), false)->count, 0);
+    bindings_free(&bs);
+}
+
+Test(bindings, many_dns_grow_the_index)
+{
+    struct bindings bs;
+    char c[32];
+    int expired = 0;
+
+    cr_assert_eq(bindings_init(&bs, T0), 0);
+    for (int i = 0; i < 20000; i++) {
+        snprintf(c, sizeof(c), "sip:%d@h", i);
+        cr_assert_eq(bindings_add(&bs, mk(dn_key_make(6, 100000 + (uint64_t)i), c,
+                                          T0 + 1000 + (uint64_t)(i % 50) * 1000)),
+                     0);
+    }
+    cr_assert_eq(bs.n_bindings, 20000);
+    cr_assert_not_null(bindings_find(&bs, dn_key_make(6, 119999), "sip:19999@h", 11));
+    bindings_expire(&bs, T0 + 60000, on_expired, &expired);
+    cr_assert_eq(expired, 20000);
+    bindings_free(&bs);
+}
+
+Test(bindings, removing_a_binding_already_due_is_safe)
+{
+    struct bindings bs;
+    int expired = 0;
+
+    cr_assert_eq(bindings_init(&bs, T0 + 10000), 0);
+    /* Already in the past when added (as after a restart). */
+    struct binding *b = mk(dn_key_make(4, 1001), "sip:a@h", T0);
+
+    cr_assert_eq(bindings_add(&bs, b), 0);
+    cr_assert_eq(bindings_add(&bs, mk(dn_key_make(4, 1002), "sip:a@h", T0 + 5000)), 0);
+    bindings_remove(&bs, b);
+    bindings_expire(&bs, T0 + 11000, on_expired, &expired);
+    cr_assert_eq(expired, 1);
+    bindings_free(&bs);
+}
