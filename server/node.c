@@ -10,6 +10,21 @@
 #include "server/log.h"
 #include "server/tc_err.h"
 #include "storage/store.h"
+#include "tcport/default_port.h"
+#include "tcport/peer.h"
+#include "tcport/tc_port.h"
+
+/* The ports land one by one: until a module is linked in, its start
+ * function is absent and the node runs without that port. */
+#pragma weak tc_port_start
+#pragma weak tc_port_stop
+#pragma weak tc_port_metrics
+#pragma weak default_port_start
+#pragma weak default_port_stop
+#pragma weak default_port_metrics
+#pragma weak peers_start
+#pragma weak peers_stop
+#pragma weak peers_metrics
 
 uint64_t node_now_ms(void)
 {
@@ -110,6 +125,43 @@ static int start_http(struct tc_node *n)
     return rc;
 }
 
+static void on_registrar_change(void *arg, const struct dn_change *c)
+{
+    struct tc_node *n = arg;
+
+    core_publish(&n->core, c);
+}
+
+/* Peers first, so link events reach the ports' first subscribers. */
+static int start_ports(struct tc_node *n)
+{
+    if (peers_start != NULL && peers_start(&n->peers, n->loop, n->cfg, &n->core) != 0)
+        return -1;
+    if (tc_port_start != NULL &&
+        tc_port_start(&n->tc_port, n->loop, n->cfg, &n->core, &n->reg) != 0)
+        return -1;
+    if (default_port_start != NULL &&
+        default_port_start(&n->default_port, n->loop, n->cfg, &n->core) != 0)
+        return -1;
+    return 0;
+}
+
+static void stop_ports(struct tc_node *n)
+{
+    if (n->default_port != NULL) {
+        default_port_stop(n->default_port);
+        n->default_port = NULL;
+    }
+    if (n->tc_port != NULL) {
+        tc_port_stop(n->tc_port);
+        n->tc_port = NULL;
+    }
+    if (n->peers != NULL) {
+        peers_stop(n->peers);
+        n->peers = NULL;
+    }
+}
+
 static int start_signals(struct tc_node *n)
 {
     uv_signal_t *hs[] = {&n->sig_term, &n->sig_int, &n->sig_hup};
@@ -157,6 +209,13 @@ int node_start(struct tc_node *n, uv_loop_t *loop, struct config *cfg)
         rc = NODE_EXIT_STORE;
         goto out_close_store;
     }
+    core_init(&n->core, &n->table, n->store, &n->reg.bindings);
+    n->reg.on_change = on_registrar_change;
+    n->reg.change_arg = n;
+    if (start_ports(n) != 0) {
+        rc = NODE_EXIT_CONFIG;
+        goto out_close_store;
+    }
     if (sip_server_start(&n->sip, loop, cfg, &n->reg) != 0) {
         rc = NODE_EXIT_CONFIG;
         goto out_close_store;
@@ -174,6 +233,7 @@ int node_start(struct tc_node *n, uv_loop_t *loop, struct config *cfg)
     return 0;
 
 out_close_store:
+    stop_ports(n);
     store_close(n->store);
     n->store = NULL;
     if (n->sip_up)
@@ -202,11 +262,13 @@ void node_stop(struct tc_node *n)
         http_server_stop(n->http);
         n->http = NULL;
     }
+    stop_ports(n);
     if (n->store != NULL) {
         uint32_t pending = store_pending(n->store);
 
         store_close(n->store);
         n->store = NULL;
+        n->core.store = NULL;
         tc_log(NOTICE, "node %s: store closed, %u pending changes flushed", n->cfg->name, pending);
     }
     /* The store's last callbacks have sent their answers: now stop SIP. */

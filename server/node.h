@@ -5,6 +5,7 @@
 #include <uv.h>
 
 #include "server/config.h"
+#include "server/core.h"
 #include "server/dn_table.h"
 #include "server/metrics.h"
 #include "server/registrar.h"
@@ -12,6 +13,9 @@
 
 struct store;
 struct http_server;
+struct tc_port;
+struct default_port;
+struct peers;
 
 /* Exit codes of tcnode. */
 #define NODE_EXIT_OK     0
@@ -27,7 +31,11 @@ struct tc_node {
     struct store *store;
     struct http_server *http;
     struct registrar reg;
+    struct core core;
     struct sip_server sip;
+    struct tc_port *tc_port;
+    struct default_port *default_port;
+    struct peers *peers;
     int reg_up, sip_up;
     uv_signal_t sig_term, sig_int, sig_hup;
     uint64_t started_ms;

@@ -4,6 +4,13 @@
 #include "server/http.h"
 #include "server/node.h"
 #include "storage/store.h"
+#include "tcport/default_port.h"
+#include "tcport/peer.h"
+#include "tcport/tc_port.h"
+
+#pragma weak tc_port_metrics
+#pragma weak default_port_metrics
+#pragma weak peers_metrics
 
 static int render_build(struct tc_buf *b)
 {
@@ -90,7 +97,10 @@ static int render_registrar(struct tc_node *n, struct tc_buf *b)
 int node_metrics_render(struct tc_node *n, struct tc_buf *b)
 {
     if (render_build(b) || render_dns(n, b) || render_store(n, b) || render_process(n, b) ||
-        render_registrar(n, b) || (n->sip_up && sip_server_metrics(&n->sip, b)))
+        render_registrar(n, b) || (n->sip_up && sip_server_metrics(&n->sip, b)) ||
+        (n->tc_port != NULL && tc_port_metrics(n->tc_port, b)) ||
+        (n->default_port != NULL && default_port_metrics(n->default_port, b)) ||
+        (n->peers != NULL && peers_metrics(n->peers, b)))
         return -ENOMEM;
     return 0;
 }

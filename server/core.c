@@ -1,0 +1,193 @@
+#include "server/core.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/bindings.h"
+#include "server/dn_store.h"
+#include "server/log.h"
+#include "server/node.h"
+#include "server/tc_err.h"
+#include "storage/store.h"
+
+void core_init(struct core *c, struct dn_table *table, struct store *store,
+               struct bindings *bindings)
+{
+    memset(c, 0, sizeof(*c));
+    c->table = table;
+    c->store = store;
+    c->bindings = bindings;
+}
+
+int core_listen(struct core *c, const struct core_listener *l)
+{
+    if (c->n_listeners == CORE_MAX_LISTENERS)
+        return -ENOSPC;
+    c->listeners[c->n_listeners++] = *l;
+    return 0;
+}
+
+void core_unlisten(struct core *c, void *arg)
+{
+    for (unsigned i = 0; i < c->n_listeners; i++) {
+        if (c->listeners[i].arg == arg) {
+            c->listeners[i] = c->listeners[--c->n_listeners];
+            return;
+        }
+    }
+}
+
+void core_publish(struct core *c, const struct dn_change *ch)
+{
+    uint64_t seq = ++c->seq;
+
+    c->published++;
+    for (unsigned i = 0; i < c->n_listeners; i++) {
+        if (c->listeners[i].on_change != NULL)
+            c->listeners[i].on_change(c->listeners[i].arg, ch, seq);
+    }
+}
+
+static void publish_link(struct core *c, uint16_t node, bool up)
+{
+    uint64_t seq = ++c->seq;
+
+    for (unsigned i = 0; i < c->n_listeners; i++) {
+        if (c->listeners[i].on_link != NULL)
+            c->listeners[i].on_link(c->listeners[i].arg, node, up, seq);
+    }
+}
+
+/* A change on its way to the disk; published when durable. */
+struct core_wait {
+    struct core *c;
+    struct dn_change ch;
+    core_done_cb done;
+    void *arg;
+};
+
+static void on_durable(void *arg, int status)
+{
+    struct core_wait *w = arg;
+
+    if (status == 0) {
+        core_publish(w->c, &w->ch);
+    } else {
+        w->c->store_errors++;
+        tc_log(ERR, "core: store: %s", tc_strerror(status));
+    }
+    if (w->done != NULL)
+        w->done(w->arg, status, &w->ch);
+    free(w);
+}
+
+/* Persist ch, then publish it and call done. */
+static int persist(struct core *c, const struct dn_change *ch, core_done_cb done, void *arg)
+{
+    struct core_wait *w;
+    int rc;
+
+    if (c->store == NULL)
+        return -ESHUTDOWN;
+    w = malloc(sizeof(*w));
+    if (w == NULL)
+        return -ENOMEM;
+    w->c = c;
+    w->ch = *ch;
+    w->done = done;
+    w->arg = arg;
+    rc = dn_store_put(c->store, c->table, ch, on_durable, w);
+    if (rc != 0)
+        free(w);
+    return rc;
+}
+
+int core_claim(struct core *c, dn_key k, enum dn_source source, core_done_cb done, void *arg)
+{
+    struct dn_change ch;
+    int rc = dn_table_claim(c->table, k, source, node_now_ms(), &ch);
+
+    return rc != 0 ? rc : persist(c, &ch, done, arg);
+}
+
+int core_release(struct core *c, dn_key k, core_done_cb done, void *arg)
+{
+    struct dn_change ch;
+    int rc = dn_table_release(c->table, k, node_now_ms(), &ch);
+
+    return rc != 0 ? rc : persist(c, &ch, done, arg);
+}
+
+int core_apply(struct core *c, dn_key k, uint16_t owner, enum dn_source source,
+               struct tc_version v, uint64_t since_ms)
+{
+    struct dn_change ch;
+    int rc = dn_table_apply(c->table, k, owner, source, v, since_ms, &ch);
+
+    return rc != 0 ? rc : persist(c, &ch, NULL, NULL);
+}
+
+/* A live SIP binding for k is held here. */
+static bool holds_binding(struct core *c, dn_key k)
+{
+    struct bindings_dn *d;
+    uint64_t now;
+
+    if (c->bindings == NULL)
+        return false;
+    d = bindings_dn(c->bindings, k, false);
+    if (d == NULL)
+        return false;
+    now = node_now_ms();
+    for (struct binding *b = d->head; b != NULL; b = b->next) {
+        if (b->expires_ms > now)
+            return true;
+    }
+    return false;
+}
+
+void core_set_link(struct core *c, uint16_t node, bool up)
+{
+    struct dn_table *t = c->table;
+    dn_key *keys = NULL;
+    size_t n = 0;
+
+    if (node <= DN_NODE_SELF || node >= t->n_nodes || t->link_up[node] == up)
+        return;
+    /* The node's DNs, collected first: claims below change entries. */
+    if (t->owned[node] > 0) {
+        keys = malloc(t->owned[node] * sizeof(*keys));
+        for (size_t i = 0; keys != NULL && i < t->n_slots; i++) {
+            if (t->slots[i].key != DN_KEY_NONE && t->slots[i].owner == node)
+                keys[n++] = t->slots[i].key;
+        }
+    }
+    dn_table_set_link(t, node, up);
+    for (size_t i = 0; i < n; i++) {
+        const struct dn_entry *e = dn_table_get(t, keys[i]);
+        struct dn_change ch;
+
+        if (!up && holds_binding(c, keys[i]) &&
+            dn_table_claim(t, keys[i], DN_SOURCE_SIP, node_now_ms(), &ch) == 0) {
+            /* Standby takeover: the agent stays reachable here. */
+            if (persist(c, &ch, NULL, NULL) != 0)
+                c->store_errors++;
+            continue;
+        }
+        memset(&ch, 0, sizeof(ch));
+        ch.key = e->key;
+        ch.owner = ch.old_owner = e->owner;
+        ch.source = (enum dn_source)e->source;
+        ch.version.hlc = e->hlc;
+        ch.version.node = e->vnode;
+        ch.since_ms = e->since_ms;
+        ch.status = up ? DN_INSRV : DN_OOS;
+        ch.old_status = up ? DN_OOS : DN_INSRV;
+        core_publish(c, &ch);
+    }
+    free(keys);
+    tc_log(NOTICE, "peer %s: link %s, %zu DNs %s", dn_table_node_name(t, node),
+           up ? "up" : "down", n, up ? "back in service" : "out of service or taken over");
+    publish_link(c, node, up);
+}
