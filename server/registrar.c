@@ -325,7 +325,7 @@ static int check_contacts(struct registrar *r, const struct reg_request *q, dn_k
             answer(ans, 500, "Out Of Order CSeq");
             return 1;
         }
-        if (b == NULL && exp != 0)
+        if ((b == NULL || b->expires_ms <= now) && exp != 0)
             count++;
         else if (b != NULL && b->expires_ms > now && exp == 0)
             count--;
@@ -421,15 +421,6 @@ static int apply_contacts(struct registrar *r, const struct reg_request *q, dn_k
     return queued;
 }
 
-/* Wait for everything queued so far: the store commits in queue order, so a
- * no-op marker put after the changes is durable only once they are. */
-static int wait_durable(struct registrar *r, reg_durable_cb done, void *arg)
-{
-    static const char key[] = "sync";
-
-    return store_put(r->store, STORE_DB_META, key, sizeof(key) - 1, "", 0, done, arg);
-}
-
 int registrar_register(struct registrar *r, const struct reg_request *q, struct reg_answer *ans,
                        reg_durable_cb done, void *arg)
 {
@@ -470,7 +461,7 @@ int registrar_register(struct registrar *r, const struct reg_request *q, struct 
     rc = update_owner(r, dn, before, after, now, done, arg);
     if (rc < 0)
         goto out_store_error;
-    if (rc == 0 && queued > 0 && wait_durable(r, done, arg) != 0)
+    if (rc == 0 && queued > 0 && store_barrier(r->store, done, arg) != 0)
         goto out_store_error;
     if (answer_bindings(r, dn, now, ans) != 0)
         return -ENOMEM;

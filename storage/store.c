@@ -278,7 +278,8 @@ static int change_queue(struct store *s, enum store_op op, enum store_db db, con
 
     if (s->closing)
         return -ECANCELED;
-    if ((unsigned)db >= STORE_DB_COUNT || key == NULL || klen == 0 || klen > STORE_MAX_KEY)
+    if (op != STORE_OP_BARRIER &&
+        ((unsigned)db >= STORE_DB_COUNT || key == NULL || klen == 0 || klen > STORE_MAX_KEY))
         return -EINVAL;
     if (vlen > STORE_MAX_VALUE)
         return -EMSGSIZE;
@@ -298,7 +299,8 @@ static int change_queue(struct store *s, enum store_op op, enum store_db db, con
     c->op = (uint8_t)op;
     c->klen = (uint16_t)klen;
     c->vlen = (uint32_t)vlen;
-    memcpy(c->data, key, klen);
+    if (klen > 0)
+        memcpy(c->data, key, klen);
     if (vlen > 0)
         memcpy(c->data + klen, val, vlen);
 
@@ -323,6 +325,11 @@ int store_del(struct store *s, enum store_db db, const void *key, size_t klen, s
               void *arg)
 {
     return change_queue(s, STORE_OP_DEL, db, key, klen, NULL, 0, done, arg);
+}
+
+int store_barrier(struct store *s, store_done_cb done, void *arg)
+{
+    return change_queue(s, STORE_OP_BARRIER, STORE_DB_META, NULL, 0, NULL, 0, done, arg);
 }
 
 int store_scan(struct store *s, enum store_db db, store_scan_cb cb, void *arg)

@@ -95,6 +95,11 @@ int store_put(struct store *s, enum store_db db, const void *key, size_t klen, c
 int store_del(struct store *s, enum store_db db, const void *key, size_t klen, store_done_cb done,
               void *arg);
 
+/* Queue a barrier: done is called, in queue order, once every change
+ * queued before it is durable; it writes nothing. Same rules and returns as
+ * store_put(). */
+int store_barrier(struct store *s, store_done_cb done, void *arg);
+
 /* Called once per record by store_scan(); the bytes are valid only during the
  * call. Return 0 to go on, anything else to stop (store_scan returns it). */
 typedef int (*store_scan_cb)(void *arg, const void *key, size_t klen, const void *val, size_t vlen);

@@ -15,6 +15,7 @@
 enum store_op {
     STORE_OP_PUT = 0,
     STORE_OP_DEL,
+    STORE_OP_BARRIER, /* writes nothing; done once everything before it is */
 };
 
 /* One queued change, allocated by store_put()/store_del() with its key and

@@ -27,6 +27,8 @@ static int change_apply(const struct store *s, MDB_txn *txn, struct store_change
     MDB_val v = {c->vlen, c->data + c->klen};
     int rc;
 
+    if (c->op == STORE_OP_BARRIER)
+        return 0;
     if (c->op == STORE_OP_DEL) {
         rc = mdb_del(txn, s->dbi[c->db], &k, NULL);
         return rc == MDB_NOTFOUND ? 0 : rc;

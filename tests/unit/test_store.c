@@ -1070,3 +1070,34 @@ Test(store, kill9_loses_no_acknowledged_change_async)
 {
     crash_test(STORE_ASYNC);
 }
+
+static void on_barrier(void *arg, int status)
+{
+    int *order = arg;
+
+    cr_assert_eq(status, 0);
+    *order = 1;
+}
+
+Test(store, barrier_completes_after_earlier_changes)
+{
+    char *dir = tc_test_tmpdir("barrier");
+    struct store_options o = {.dir = dir, .node_name = "sip1"};
+    struct store *s;
+    uv_loop_t loop;
+    int done = 0;
+
+    uv_loop_init(&loop);
+    cr_assert_eq(store_open(&s, &loop, &o), 0);
+    cr_assert_eq(store_put(s, STORE_DB_DN, "k", 1, "v", 1, NULL, NULL), 0);
+    cr_assert_eq(store_barrier(s, on_barrier, &done), 0);
+    cr_assert_eq(store_pending(s), 2);
+    while (!done)
+        uv_run(&loop, UV_RUN_ONCE);
+    cr_assert_eq(store_pending(s), 0);
+    store_close(s);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+    tc_test_rmrf(dir);
+    free(dir);
+}
