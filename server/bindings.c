@@ -4,49 +4,21 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define BINDINGS_MIN_SLOTS 1024
-
-static size_t slot_of(dn_key k, size_t n_slots)
-{
-    return (size_t)((k * UINT64_C(0x9E3779B97F4A7C15)) >> 20) & (n_slots - 1);
-}
-
-static struct bindings_dn *probe(struct bindings_dn *dns, size_t n_slots, dn_key k)
-{
-    size_t i = slot_of(k, n_slots);
-
-    while (dns[i].dn != DN_KEY_NONE && dns[i].dn != k)
-        i = (i + 1) & (n_slots - 1);
-    return &dns[i];
-}
-
-static int grow(struct bindings *bs, size_t n_slots)
-{
-    struct bindings_dn *dns = calloc(n_slots, sizeof(*dns));
-
-    if (dns == NULL)
-        return -ENOMEM;
-    for (size_t i = 0; i < bs->n_slots; i++) {
-        if (bs->dns[i].dn != DN_KEY_NONE)
-            *probe(dns, n_slots, bs->dns[i].dn) = bs->dns[i];
-    }
-    free(bs->dns);
-    bs->dns = dns;
-    bs->n_slots = n_slots;
-    return 0;
-}
-
 int bindings_init(struct bindings *bs, uint64_t now_ms)
 {
     memset(bs, 0, sizeof(*bs));
     bs->wheel_sec = now_ms / 1000;
-    return grow(bs, BINDINGS_MIN_SLOTS);
+    u64map_init(&bs->dns, sizeof(struct bindings_dn));
+    return 0;
 }
 
 void bindings_free(struct bindings *bs)
 {
-    for (size_t i = 0; i < bs->n_slots; i++) {
-        struct binding *b = bs->dns[i].head;
+    struct bindings_dn *d;
+    size_t cursor = 0;
+
+    while ((d = u64map_next(&bs->dns, &cursor)) != NULL) {
+        struct binding *b = d->head;
 
         while (b != NULL) {
             struct binding *next = b->next;
@@ -55,28 +27,25 @@ void bindings_free(struct bindings *bs)
             b = next;
         }
     }
-    free(bs->dns);
+    u64map_free(&bs->dns);
     memset(bs, 0, sizeof(*bs));
 }
 
 struct bindings_dn *bindings_dn(struct bindings *bs, dn_key dn, bool create)
 {
-    struct bindings_dn *d;
-
-    if (!create) {
-        d = probe(bs->dns, bs->n_slots, dn);
-        return d->dn == DN_KEY_NONE ? NULL : d;
-    }
-    /* Entries are never removed (a DN that had bindings is likely to get
-     * them again), so the load only grows; keep it under 1/2. */
-    if ((bs->n_dns + 1) * 2 > bs->n_slots && grow(bs, bs->n_slots * 2) != 0)
+    /* The map never holds key 0. */
+    if (dn == DN_KEY_NONE)
         return NULL;
-    d = probe(bs->dns, bs->n_slots, dn);
-    if (d->dn == DN_KEY_NONE) {
-        d->dn = dn;
-        bs->n_dns++;
-    }
-    return d;
+    if (!create)
+        return u64map_find(&bs->dns, dn);
+    /* Entries are never removed (a DN that had bindings is likely to get
+     * them again): pointers to them move only when a new DN is added. */
+    return u64map_insert(&bs->dns, dn);
+}
+
+struct bindings_dn *bindings_next_dn(struct bindings *bs, size_t *cursor)
+{
+    return u64map_next(&bs->dns, cursor);
 }
 
 struct binding *bindings_find(struct bindings *bs, dn_key dn, const char *contact, size_t len)

@@ -6,13 +6,15 @@
 #include <stdint.h>
 
 #include "server/dn_dir.h"
+#include "server/u64map.h"
 
 /* The SIP bindings held at this node: for each DN, its registered Contacts
  * with absolute expiry times (DESIGN §1 "binding"). Loop thread only.
  *
  * Sized for a million bindings: one allocation per binding holding its
- * strings inline, a per-DN index by open addressing, and a timing wheel of
- * one-second slots so expiry costs O(expired) per tick, whatever the total. */
+ * strings inline, a per-DN index in a u64map (which grows incrementally, so
+ * no REGISTER pays for a full rehash), and a timing wheel of one-second
+ * slots so expiry costs O(expired) per tick, whatever the total. */
 
 struct binding {
     struct binding *next;                    /* next binding of the same DN */
@@ -45,7 +47,7 @@ static inline const char *binding_received(const struct binding *b)
 }
 
 struct bindings_dn {
-    dn_key dn; /* DN_KEY_NONE: empty slot */
+    dn_key dn; /* the map key; first, as u64map requires */
     struct binding *head;
     uint16_t count;   /* bindings in the list */
     uint16_t pending; /* changes of this DN not yet durable */
@@ -54,8 +56,7 @@ struct bindings_dn {
 #define BINDINGS_WHEEL_SLOTS 8192 /* one second each */
 
 struct bindings {
-    struct bindings_dn *dns; /* open addressing, power-of-two size */
-    size_t n_slots, n_dns;   /* n_dns: slots in use */
+    struct u64map dns; /* of struct bindings_dn; entries are never removed */
     uint64_t n_bindings;
     struct binding *wheel[BINDINGS_WHEEL_SLOTS];
     uint64_t wheel_sec; /* the next second the wheel will look at */
@@ -65,9 +66,15 @@ int bindings_init(struct bindings *bs, uint64_t now_ms);
 void bindings_free(struct bindings *bs);
 
 /* The DN's entry, created when create is true. NULL: absent, or -ENOMEM
- * when create is true. The pointer is valid until the next call that
- * creates an entry. */
+ * when create is true; always NULL for DN_KEY_NONE. The pointer is valid
+ * until the next call that creates an entry. */
 struct bindings_dn *bindings_dn(struct bindings *bs, dn_key dn, bool create);
+
+/* Iterate over the DN entries (some may have no binding left), in no
+ * particular order: set *cursor to 0, then call until NULL. Valid only while
+ * no entry is created; bindings may be added to or removed from the entry
+ * returned. */
+struct bindings_dn *bindings_next_dn(struct bindings *bs, size_t *cursor);
 
 /* The DN's binding with this contact URI (exact byte match), or NULL. */
 struct binding *bindings_find(struct bindings *bs, dn_key dn, const char *contact, size_t len);

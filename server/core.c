@@ -157,10 +157,13 @@ void core_set_link(struct core *c, uint16_t node, bool up)
         return;
     /* The node's DNs, collected first: claims below change entries. */
     if (t->owned[node] > 0) {
+        const struct dn_entry *e;
+        size_t cursor = 0;
+
         keys = malloc(t->owned[node] * sizeof(*keys));
-        for (size_t i = 0; keys != NULL && i < t->n_slots; i++) {
-            if (t->slots[i].key != DN_KEY_NONE && t->slots[i].owner == node)
-                keys[n++] = t->slots[i].key;
+        while (keys != NULL && (e = dn_table_next(t, &cursor)) != NULL) {
+            if (e->owner == node)
+                keys[n++] = e->key;
         }
     }
     dn_table_set_link(t, node, up);

@@ -7,39 +7,6 @@
 
 #include "server/tc_err.h"
 
-#define DN_TABLE_MIN_SLOTS 1024
-
-static size_t slot_of(dn_key k, size_t n_slots)
-{
-    /* Fibonacci hashing spreads sequential DNs over the table. */
-    return (size_t)((k * UINT64_C(0x9E3779B97F4A7C15)) >> 20) & (n_slots - 1);
-}
-
-static struct dn_entry *find_slot(struct dn_entry *slots, size_t n_slots, dn_key k)
-{
-    size_t i = slot_of(k, n_slots);
-
-    while (slots[i].key != DN_KEY_NONE && slots[i].key != k)
-        i = (i + 1) & (n_slots - 1);
-    return &slots[i];
-}
-
-static int grow(struct dn_table *t, size_t n_slots)
-{
-    struct dn_entry *slots = calloc(n_slots, sizeof(*slots));
-
-    if (slots == NULL)
-        return -ENOMEM;
-    for (size_t i = 0; i < t->n_slots; i++) {
-        if (t->slots[i].key != DN_KEY_NONE)
-            *find_slot(slots, n_slots, t->slots[i].key) = t->slots[i];
-    }
-    free(t->slots);
-    t->slots = slots;
-    t->n_slots = n_slots;
-    return 0;
-}
-
 int dn_table_init(struct dn_table *t, const struct dn_dir *dir, const char *self)
 {
     memset(t, 0, sizeof(*t));
@@ -47,15 +14,13 @@ int dn_table_init(struct dn_table *t, const struct dn_dir *dir, const char *self
     t->n_nodes = 2;
     snprintf(t->names[DN_NODE_SELF], sizeof(t->names[0]), "%s", self);
     t->link_up[DN_NODE_SELF] = true;
-    return grow(t, DN_TABLE_MIN_SLOTS);
+    u64map_init(&t->map, sizeof(struct dn_entry));
+    return 0;
 }
 
 void dn_table_free(struct dn_table *t)
 {
-    free(t->slots);
-    t->slots = NULL;
-    t->n_slots = 0;
-    t->n_entries = 0;
+    u64map_free(&t->map);
 }
 
 int dn_table_add_node(struct dn_table *t, const char *name)
@@ -119,18 +84,7 @@ static enum dn_status entry_status(const struct dn_table *t, const struct dn_ent
 /* Find or insert the entry for k (a DN of the directory). NULL: -ENOMEM. */
 static struct dn_entry *entry_for(struct dn_table *t, dn_key k)
 {
-    struct dn_entry *e;
-
-    /* Keep the load under 1/2 so probes stay short. */
-    if ((t->n_entries + 1) * 2 > t->n_slots && grow(t, t->n_slots * 2) != 0)
-        return NULL;
-    e = find_slot(t->slots, t->n_slots, k);
-    if (e->key == DN_KEY_NONE) {
-        memset(e, 0, sizeof(*e));
-        e->key = k;
-        t->n_entries++;
-    }
-    return e;
+    return u64map_insert(&t->map, k);
 }
 
 /* Record owner at v in e and describe it in c. */
@@ -176,8 +130,8 @@ int dn_table_release(struct dn_table *t, dn_key k, uint64_t now_ms, struct dn_ch
 
     if (!dn_dir_contains(t->dir, k))
         return TC_EUNKNOWN_DN;
-    e = find_slot(t->slots, t->n_slots, k);
-    if (e->key == DN_KEY_NONE || e->owner != DN_NODE_SELF)
+    e = u64map_find(&t->map, k);
+    if (e == NULL || e->owner != DN_NODE_SELF)
         return TC_ESTALE;
     set_owner(t, e, DN_NODE_NONE, DN_SOURCE_NONE, dn_table_next_version(t, now_ms), now_ms, c);
     return 0;
@@ -193,8 +147,8 @@ int dn_table_apply(struct dn_table *t, dn_key k, uint16_t owner, enum dn_source 
         return TC_EUNKNOWN_DN;
     if (owner >= t->n_nodes || v.node >= t->n_nodes)
         return -EINVAL;
-    e = find_slot(t->slots, t->n_slots, k);
-    if (e->key != DN_KEY_NONE) {
+    e = u64map_find(&t->map, k);
+    if (e != NULL) {
         cur.hlc = e->hlc;
         cur.node = e->vnode;
         if (dn_table_version_cmp(t, v, cur) <= 0)
@@ -212,9 +166,8 @@ int dn_table_apply(struct dn_table *t, dn_key k, uint16_t owner, enum dn_source 
 
 const struct dn_entry *dn_table_get(const struct dn_table *t, dn_key k)
 {
-    const struct dn_entry *e = find_slot(t->slots, t->n_slots, k);
-
-    return e->key == DN_KEY_NONE ? NULL : e;
+    /* DN_KEY_NONE is never stored; the map does not take key 0. */
+    return k == DN_KEY_NONE ? NULL : u64map_find(&t->map, k);
 }
 
 enum dn_status dn_table_status(const struct dn_table *t, dn_key k)
@@ -239,38 +192,66 @@ uint64_t dn_table_insrv(const struct dn_table *t)
     return n;
 }
 
+size_t dn_table_count(const struct dn_table *t)
+{
+    return u64map_count(&t->map);
+}
+
+const struct dn_entry *dn_table_next(const struct dn_table *t, size_t *cursor)
+{
+    return u64map_next(&t->map, cursor);
+}
+
 void dn_table_foreach(const struct dn_table *t, void (*fn)(void *arg, const struct dn_entry *e),
                       void *arg)
 {
-    for (size_t i = 0; i < t->n_slots; i++) {
-        if (t->slots[i].key != DN_KEY_NONE)
-            fn(arg, &t->slots[i]);
+    const struct dn_entry *e;
+    size_t cursor = 0;
+
+    while ((e = u64map_next(&t->map, &cursor)) != NULL)
+        fn(arg, e);
+}
+
+/* Keys of the entries whose DN is not in dir: *out (malloc'd, the caller
+ * frees) and their number, or -ENOMEM. */
+static long dropped_keys(const struct dn_table *t, const struct dn_dir *dir, dn_key **out)
+{
+    const struct dn_entry *e;
+    size_t cursor = 0;
+    long n = 0;
+
+    while ((e = u64map_next(&t->map, &cursor)) != NULL)
+        n += !dn_dir_contains(dir, e->key);
+    *out = NULL;
+    if (n == 0)
+        return 0;
+    *out = malloc((size_t)n * sizeof(**out));
+    if (*out == NULL)
+        return -ENOMEM;
+    n = 0;
+    cursor = 0;
+    while ((e = u64map_next(&t->map, &cursor)) != NULL) {
+        if (!dn_dir_contains(dir, e->key))
+            (*out)[n++] = e->key;
     }
+    return n;
 }
 
 long dn_table_reload(struct dn_table *t, const struct dn_dir *dir)
 {
-    struct dn_entry *slots = calloc(t->n_slots, sizeof(*slots));
-    long dropped = 0;
+    dn_key *keys;
+    long n = dropped_keys(t, dir, &keys);
 
-    if (slots == NULL)
-        return -ENOMEM;
-    for (size_t i = 0; i < t->n_slots; i++) {
-        struct dn_entry *e = &t->slots[i];
+    if (n < 0)
+        return n;
+    for (long i = 0; i < n; i++) {
+        const struct dn_entry *e = u64map_find(&t->map, keys[i]);
 
-        if (e->key == DN_KEY_NONE)
-            continue;
-        if (dn_dir_contains(dir, e->key)) {
-            *find_slot(slots, t->n_slots, e->key) = *e;
-        } else {
-            if (e->owner != DN_NODE_NONE)
-                t->owned[e->owner]--;
-            t->n_entries--;
-            dropped++;
-        }
+        if (e->owner != DN_NODE_NONE)
+            t->owned[e->owner]--;
+        u64map_remove(&t->map, keys[i]);
     }
-    free(t->slots);
-    t->slots = slots;
+    free(keys);
     t->dir = dir;
-    return dropped;
+    return n;
 }

@@ -6,15 +6,17 @@
 #include <stdint.h>
 
 #include "server/dn_dir.h"
+#include "server/u64map.h"
 
 /* The DN table: for every DN of the directory, who owns it, how, since when
  * and at which version (DESIGN §1, §3). Loop thread only: nothing else may
  * read or write it.
  *
- * Only DNs that ever had a claim hold an entry (open addressing on the DN
- * key); an idle DN costs nothing, so a directory of 1,000,000 DNs stays
- * small until phones register. Entries carry the last version seen even
- * after a release, so an older claim can never win later.
+ * Only DNs that ever had a claim hold an entry (a u64map on the DN key,
+ * which grows incrementally so no claim pays for a full rehash); an idle DN
+ * costs nothing, so a directory of 1,000,000 DNs stays small until phones
+ * register. Entries carry the last version seen even after a release, so an
+ * older claim can never win later.
  *
  * Nodes are named by small ids: DN_NODE_NONE (0) is "no owner", id 1 is this
  * node, peers are added with dn_table_add_node(). Versions compare by hybrid
@@ -64,9 +66,7 @@ struct dn_change {
 
 struct dn_table {
     const struct dn_dir *dir; /* borrowed; must outlive the table */
-    struct dn_entry *slots;   /* key DN_KEY_NONE: empty */
-    size_t n_slots;           /* power of two */
-    size_t n_entries;
+    struct u64map map;        /* of struct dn_entry */
     char names[DN_TABLE_NODES][32];
     bool link_up[DN_TABLE_NODES];   /* self is always up */
     uint64_t owned[DN_TABLE_NODES]; /* DNs owned per node id */
@@ -126,6 +126,13 @@ void dn_table_set_link(struct dn_table *t, uint16_t node, bool up);
 
 /* Number of DNs InSrv here; the rest of dir->n_dns are OOS. */
 uint64_t dn_table_insrv(const struct dn_table *t);
+
+/* Number of entries: DNs that ever had a claim. */
+size_t dn_table_count(const struct dn_table *t);
+
+/* Iterate over the entries, in no particular order: set *cursor to 0, then
+ * call until NULL. Valid only while the table is not changed. */
+const struct dn_entry *dn_table_next(const struct dn_table *t, size_t *cursor);
 
 /* Call fn for every entry, in no particular order. fn must not change the
  * table. */

@@ -8,9 +8,6 @@
 #include "tcport/peer.h"
 #include "tcport/tc_port.h"
 
-#pragma weak tc_port_metrics
-#pragma weak default_port_metrics
-#pragma weak peers_metrics
 
 static int render_build(struct tc_buf *b)
 {
@@ -33,7 +30,7 @@ static int render_dns(struct tc_node *n, struct tc_buf *b)
     rc |= metrics_header(b, "tc_dns_owned_local", "gauge", "DNs this node owns");
     rc |= metrics_sample_u64(b, "tc_dns_owned_local", NULL, n->table.owned[DN_NODE_SELF]);
     rc |= metrics_header(b, "tc_dn_states", "gauge", "DNs with a recorded ownership history");
-    rc |= metrics_sample_u64(b, "tc_dn_states", NULL, n->table.n_entries);
+    rc |= metrics_sample_u64(b, "tc_dn_states", NULL, dn_table_count(&n->table));
     return rc ? -ENOMEM : 0;
 }
 

@@ -109,14 +109,16 @@ static void on_dn_record(void *arg, const struct dn_store_record *rec)
 static int claim_bound(struct restore_ctx *ctx)
 {
     struct registrar *r = ctx->r;
+    struct bindings_dn *d;
+    size_t cursor = 0;
 
-    for (size_t i = 0; i < r->bindings.n_slots; i++) {
-        struct bindings_dn *d = &r->bindings.dns[i];
+    /* Claims change the DN table, not the bindings: the iteration holds. */
+    while ((d = bindings_next_dn(&r->bindings, &cursor)) != NULL) {
         const struct dn_entry *e;
         struct dn_change c;
         int rc;
 
-        if (d->dn == DN_KEY_NONE || d->count == 0)
+        if (d->count == 0)
             continue;
         e = dn_table_get(r->table, d->dn);
         if (e != NULL && e->owner == DN_NODE_SELF)

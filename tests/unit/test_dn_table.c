@@ -126,7 +126,7 @@ Test(dn_table, grows_past_initial_slots)
         snprintf(s, sizeof(s), "%d", i);
         cr_assert_eq(dn_table_claim(&t, key(s), DN_SOURCE_SIP, 1, &c), 0);
     }
-    cr_assert_eq(t.n_entries, 1000);
+    cr_assert_eq(dn_table_count(&t), 1000);
     cr_assert_eq(dn_table_insrv(&t), 1000);
     for (int i = 1000; i < 2000; i++) {
         snprintf(s, sizeof(s), "%d", i);

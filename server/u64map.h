@@ -1,0 +1,93 @@
+#ifndef TC_SERVER_U64MAP_H
+#define TC_SERVER_U64MAP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* A hash map from a non-zero uint64 key to a fixed-size element stored
+ * inline, for tables of up to millions of entries on the loop thread.
+ * Not thread-safe: one thread owns a map.
+ *
+ * Every element is elem_size bytes and begins with its uint64 key; key 0
+ * marks an empty slot, so 0 is never a valid key. Open addressing with
+ * linear probing and Fibonacci hashing; the load stays at or under 1/2.
+ *
+ * Growth is incremental, so no single call pays for a full rehash. When an
+ * insert would take the load past 1/2, the map allocates an array of twice
+ * the size and from then on each insert of a new key moves at least
+ * U64MAP_STEP_SLOTS slots of the old array into it (whole probe clusters at
+ * a time, so the old array stays a valid table). Finds and removes look in
+ * both arrays while they coexist. The owner may also call u64map_step()
+ * from an idle handler to finish sooner. The migration always ends before
+ * the new array itself is half full.
+ *
+ * Removal uses backward-shift deletion: no tombstones, probes stay short
+ * however many keys come and go. The map never shrinks.
+ *
+ * Pointer lifetime: an element pointer returned by u64map_find(),
+ * u64map_insert() or u64map_next() is valid until the next call to
+ * u64map_insert() that adds a key, u64map_remove(), u64map_step() or
+ * u64map_free() on the same map: migration and backward shifts move
+ * elements. u64map_find() and inserting a key that is already present
+ * never move anything. */
+
+#define U64MAP_MIN_SLOTS  1024 /* first array; a power of two */
+#define U64MAP_STEP_SLOTS 128  /* old slots migrated per insert of a new key */
+
+struct u64map {
+    unsigned char *slots; /* cap elements; NULL before the first insert */
+    size_t cap;           /* 0 or a power of two */
+    unsigned char *old;   /* the array being migrated, or NULL */
+    size_t old_cap;
+    size_t old_next;     /* next old slot to migrate */
+    size_t old_left;     /* old slots not yet visited */
+    size_t old_first;    /* where migration started: an empty slot */
+    size_t old_released; /* offset in old below which pages went back */
+    size_t count;        /* elements in both arrays */
+    size_t elem_size;
+    unsigned bits; /* log2(cap) */
+};
+
+/* Start an empty map of elements of elem_size bytes (at least 8 and a
+ * multiple of 8: the element begins with its uint64 key). Allocates
+ * nothing; cannot fail. */
+void u64map_init(struct u64map *m, size_t elem_size);
+
+/* Release the arrays. The map is empty afterwards and may be used again.
+ * An all-zero struct u64map may be freed too. */
+void u64map_free(struct u64map *m);
+
+/* The element with this key, or NULL. key must not be 0. Moves nothing. */
+void *u64map_find(const struct u64map *m, uint64_t key);
+
+/* The element with this key; when absent, a new zeroed element with its key
+ * set. key must not be 0. Returns NULL on -ENOMEM, and the map is then
+ * unchanged. See above for how long the pointer stays valid. */
+void *u64map_insert(struct u64map *m, uint64_t key);
+
+/* Remove the element with this key. Returns true when it was there. The
+ * caller must have released whatever the element points to. */
+bool u64map_remove(struct u64map *m, uint64_t key);
+
+/* Number of elements. */
+size_t u64map_count(const struct u64map *m);
+
+/* True while a resize is in progress (two arrays are held). */
+bool u64map_migrating(const struct u64map *m);
+
+/* Migrate about n slots of the old array (whole clusters, so a little
+ * more). Returns true while more remain. Cheap when nothing is pending, so
+ * it may be called from a libuv idle or check handler every iteration. */
+bool u64map_step(struct u64map *m, size_t n);
+
+/* Iterate over every element exactly once, in no particular order: set
+ * *cursor to 0, then call until NULL. Only valid while the map is not
+ * changed (no adding insert, remove or step); elements may be modified in
+ * place except for their key. */
+void *u64map_next(const struct u64map *m, size_t *cursor);
+
+/* Bytes held by the arrays, for metrics and benchmarks. */
+size_t u64map_bytes(const struct u64map *m);
+
+#endif
