@@ -14,17 +14,6 @@
 #include "tcport/peer.h"
 #include "tcport/tc_port.h"
 
-/* The ports land one by one: until a module is linked in, its start
- * function is absent and the node runs without that port. */
-#pragma weak tc_port_start
-#pragma weak tc_port_stop
-#pragma weak tc_port_metrics
-#pragma weak default_port_start
-#pragma weak default_port_stop
-#pragma weak default_port_metrics
-#pragma weak peers_start
-#pragma weak peers_stop
-#pragma weak peers_metrics
 
 uint64_t node_now_ms(void)
 {
@@ -135,13 +124,11 @@ static void on_registrar_change(void *arg, const struct dn_change *c)
 /* Peers first, so link events reach the ports' first subscribers. */
 static int start_ports(struct tc_node *n)
 {
-    if (peers_start != NULL && peers_start(&n->peers, n->loop, n->cfg, &n->core) != 0)
+    if (peers_start(&n->peers, n->loop, n->cfg, &n->core) != 0)
         return -1;
-    if (tc_port_start != NULL &&
-        tc_port_start(&n->tc_port, n->loop, n->cfg, &n->core, &n->reg) != 0)
+    if (tc_port_start(&n->tc_port, n->loop, n->cfg, &n->core, &n->reg) != 0)
         return -1;
-    if (default_port_start != NULL &&
-        default_port_start(&n->default_port, n->loop, n->cfg, &n->core) != 0)
+    if (default_port_start(&n->default_port, n->loop, n->cfg, &n->core) != 0)
         return -1;
     return 0;
 }

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -126,6 +127,9 @@ void harness_node_spawn(struct hnode *n)
     cr_assert_geq(pid, 0, "fork");
     if (pid == 0) {
         int fd = open(n->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+
+        /* A test that fails an assertion exits at once: take its node with it. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
 
         if (fd >= 0) {
             dup2(fd, STDERR_FILENO);

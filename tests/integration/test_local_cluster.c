@@ -14,7 +14,7 @@ Test(local_cluster, up_status_down_three_nodes)
 {
     char *dir = tc_test_tmpdir("lc");
     char cmd[1024], path[512];
-    int base = 31000 + (getpid() % 40) * 100;
+    int base = 11000 + (getpid() % 40) * 100; /* below the ephemeral range */
     char *out;
 
     snprintf(cmd, sizeof(cmd),

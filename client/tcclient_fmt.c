@@ -1,0 +1,274 @@
+#include "client/tcclient_fmt.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <string.h>
+#include <time.h>
+
+/* Length of the valid UTF-8 sequence at p (NUL-terminated), or 0. */
+static size_t utf8_len(const unsigned char *p)
+{
+    unsigned char lo = 0x80, hi = 0xBF;
+    size_t n;
+
+    if (p[0] < 0x80)
+        return 1;
+    if (p[0] >= 0xC2 && p[0] <= 0xDF)
+        n = 2;
+    else if (p[0] >= 0xE0 && p[0] <= 0xEF)
+        n = 3;
+    else if (p[0] >= 0xF0 && p[0] <= 0xF4)
+        n = 4;
+    else
+        return 0;
+    /* The second byte's range rules out overlong forms, surrogates and
+     * code points past U+10FFFF. */
+    if (p[0] == 0xE0)
+        lo = 0xA0;
+    else if (p[0] == 0xED)
+        hi = 0x9F;
+    else if (p[0] == 0xF0)
+        lo = 0x90;
+    else if (p[0] == 0xF4)
+        hi = 0x8F;
+    if (p[1] < lo || p[1] > hi)
+        return 0;
+    for (size_t i = 2; i < n; i++) {
+        if (p[i] < 0x80 || p[i] > 0xBF)
+            return 0;
+    }
+    return n;
+}
+
+int tcclient_json_str(struct tc_buf *b, const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    int rc;
+
+    if (s == NULL)
+        return tc_buf_puts(b, "null");
+    rc = tc_buf_puts(b, "\"");
+    while (rc == 0 && *p != '\0') {
+        size_t n = utf8_len(p);
+
+        if (n == 0) {
+            rc = tc_buf_puts(b, "\\ufffd");
+            p++;
+        } else if (*p == '"' || *p == '\\') {
+            rc = tc_buf_printf(b, "\\%c", *p);
+            p++;
+        } else if (*p == '\n') {
+            rc = tc_buf_puts(b, "\\n");
+            p++;
+        } else if (*p == '\r') {
+            rc = tc_buf_puts(b, "\\r");
+            p++;
+        } else if (*p == '\t') {
+            rc = tc_buf_puts(b, "\\t");
+            p++;
+        } else if (*p < 0x20 || *p == 0x7F) {
+            rc = tc_buf_printf(b, "\\u%04x", *p);
+            p++;
+        } else {
+            rc = tc_buf_append(b, p, n);
+            p += n;
+        }
+    }
+    if (rc == 0)
+        rc = tc_buf_puts(b, "\"");
+    return rc;
+}
+
+char *tcclient_iso8601(uint64_t unix_ms, char *buf, size_t cap)
+{
+    time_t secs = (time_t)(unix_ms / 1000);
+    struct tm tm;
+
+    if (unix_ms == 0 || gmtime_r(&secs, &tm) == NULL) {
+        snprintf(buf, cap, "-");
+        return buf;
+    }
+    snprintf(buf, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%03uZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (unsigned)(unix_ms % 1000));
+    return buf;
+}
+
+const char *tcclient_status_name(Tc__DnStatus s)
+{
+    return s == TC__DN_STATUS__DN_STATUS_INSRV ? "InSrv" : "OOS";
+}
+
+const char *tcclient_status_word(Tc__DnStatus s)
+{
+    return s == TC__DN_STATUS__DN_STATUS_INSRV ? "insrv" : "oos";
+}
+
+const char *tcclient_source_name(Tc__Source s)
+{
+    switch (s) {
+    case TC__SOURCE__SOURCE_SIP:
+        return "sip";
+    case TC__SOURCE__SOURCE_TLIB:
+        return "tlib";
+    default:
+        return "";
+    }
+}
+
+/* A string field as JSON; empty strings (proto3's "unset") as null. */
+static int json_opt(struct tc_buf *b, const char *s)
+{
+    return tcclient_json_str(b, (s != NULL && *s != '\0') ? s : NULL);
+}
+
+static int json_version(struct tc_buf *b, const Tc__Version *v)
+{
+    int rc;
+
+    if (v == NULL)
+        return tc_buf_puts(b, "null");
+    rc = tc_buf_printf(b, "{\"hlc\":%" PRIu64 ",\"node\":", v->hlc);
+    if (rc == 0)
+        rc = json_opt(b, v->node);
+    if (rc == 0)
+        rc = tc_buf_puts(b, "}");
+    return rc;
+}
+
+static int json_bindings(struct tc_buf *b, const Tc__DnState *s)
+{
+    int rc = tc_buf_puts(b, ",\"bindings\":[");
+
+    for (size_t i = 0; rc == 0 && i < s->n_bindings; i++) {
+        if (i > 0)
+            rc = tc_buf_puts(b, ",");
+        if (rc == 0)
+            rc = tcclient_json_str(b, s->bindings[i]);
+    }
+    if (rc == 0)
+        rc = tc_buf_puts(b, "]");
+    return rc;
+}
+
+int tcclient_json_dn(struct tc_buf *b, const Tc__DnState *s, int with_bindings)
+{
+    char since[TCCLIENT_TIME_MAX];
+    int rc;
+
+    if (s == NULL)
+        return tc_buf_puts(b, "\"dn\":null");
+    rc = tc_buf_puts(b, "\"dn\":");
+    if (rc == 0)
+        rc = tcclient_json_str(b, s->dn);
+    if (rc == 0)
+        rc = tc_buf_printf(b, ",\"status\":\"%s\",\"owner\":", tcclient_status_word(s->status));
+    if (rc == 0)
+        rc = json_opt(b, s->owner);
+    if (rc == 0)
+        rc = tc_buf_puts(b, ",\"source\":");
+    if (rc == 0)
+        rc = json_opt(b, tcclient_source_name(s->source));
+    if (rc == 0)
+        rc = tc_buf_puts(b, ",\"version\":");
+    if (rc == 0)
+        rc = json_version(b, s->version);
+    if (rc == 0)
+        rc = tc_buf_puts(b, ",\"since\":");
+    if (rc == 0)
+        rc = json_opt(b, s->since_unix_ms != 0
+                                 ? tcclient_iso8601(s->since_unix_ms, since, sizeof(since))
+                                 : NULL);
+    if (rc == 0)
+        rc = tc_buf_printf(b, ",\"since_unix_ms\":%" PRIu64, s->since_unix_ms);
+    if (rc == 0 && with_bindings)
+        rc = json_bindings(b, s);
+    return rc;
+}
+
+char *tcclient_dn_version(const Tc__DnState *s, char *buf, size_t cap)
+{
+    const Tc__Version *v = s != NULL ? s->version : NULL;
+
+    if (v == NULL || (v->hlc == 0 && (v->node == NULL || *v->node == '\0')))
+        snprintf(buf, cap, "-");
+    else
+        snprintf(buf, cap, "%" PRIu64 "@%s", v->hlc, v->node != NULL ? v->node : "");
+    return buf;
+}
+
+/* Print one row whose cells follow each other NUL-terminated at p; returns
+ * the byte after its last cell. */
+static const char *print_row(struct tcclient_table *t, const char *p)
+{
+    for (int i = 0; i < t->ncols; i++) {
+        size_t n = strlen(p);
+        size_t pad = t->width[i] > n ? t->width[i] - n : 0;
+
+        if (i + 1 < t->ncols)
+            fprintf(t->out, "%s%*s", p, (int)pad + 2, "");
+        else
+            fprintf(t->out, "%s\n", p);
+        p += n + 1;
+    }
+    return p;
+}
+
+static void print_held(struct tcclient_table *t)
+{
+    const char *p = t->held.data;
+
+    for (int r = 0; r < t->nheld; r++)
+        p = print_row(t, p);
+    tc_buf_reset(&t->held);
+    t->nheld = 0;
+    t->printed = 1;
+}
+
+int tcclient_table_init(struct tcclient_table *t, FILE *out, int ncols, const char *const *header)
+{
+    memset(t, 0, sizeof(*t));
+    if (ncols < 1 || ncols > TCCLIENT_TABLE_COLS)
+        return -EINVAL;
+    t->out = out;
+    t->ncols = ncols;
+    return tcclient_table_row(t, header);
+}
+
+int tcclient_table_row(struct tcclient_table *t, const char *const *cells)
+{
+    size_t start = t->held.len;
+    int rc = 0;
+
+    for (int i = 0; rc == 0 && i < t->ncols; i++) {
+        const char *c = (cells[i] != NULL && *cells[i] != '\0') ? cells[i] : "-";
+        size_t n = strlen(c);
+
+        if (!t->printed && n > t->width[i])
+            t->width[i] = n;
+        rc = tc_buf_append(&t->held, c, n + 1);
+    }
+    if (rc != 0) {
+        t->held.len = start;
+        return rc;
+    }
+    if (t->printed) {
+        print_row(t, t->held.data + start);
+        tc_buf_reset(&t->held);
+        return 0;
+    }
+    if (++t->nheld >= TCCLIENT_TABLE_HOLD)
+        print_held(t);
+    return 0;
+}
+
+void tcclient_table_end(struct tcclient_table *t)
+{
+    print_held(t);
+    tc_buf_free(&t->held);
+}
+
+void tcclient_table_drop(struct tcclient_table *t)
+{
+    tc_buf_free(&t->held);
+    t->nheld = 0;
+}

@@ -1,0 +1,71 @@
+#ifndef TC_CLIENT_TCCLIENT_FMT_H
+#define TC_CLIENT_TCCLIENT_FMT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "proto/tcport.pb-c.h"
+#include "server/buf.h"
+
+/* Text for the operator tools (tcctl, tcwatch): JSON strings, ISO-8601
+ * times, the names of statuses and sources, one DN as JSON fields, and
+ * aligned tables. Pure functions or per-object state; any thread. Append
+ * functions return 0 or -ENOMEM (b may then hold part of the text). */
+
+#define TCCLIENT_TIME_MAX   32 /* "2024-05-01T10:00:00.123Z" and a NUL, with room */
+#define TCCLIENT_TABLE_COLS 8
+#define TCCLIENT_TABLE_HOLD 256 /* rows held to size the columns before printing */
+
+/* Append s as a JSON string with its quotes, or null when s is NULL.
+ * Quote, backslash and control characters are escaped; bytes that are not
+ * valid UTF-8 become U+FFFD, so the output is always valid JSON. */
+int tcclient_json_str(struct tc_buf *b, const char *s);
+
+/* Write unix_ms as "YYYY-MM-DDTHH:MM:SS.mmmZ" (UTC) into buf (at least
+ * TCCLIENT_TIME_MAX bytes); 0 gives "-". Returns buf. */
+char *tcclient_iso8601(uint64_t unix_ms, char *buf, size_t cap);
+
+/* "InSrv"/"OOS" (human) and "insrv"/"oos" (JSON, and the --state words). */
+const char *tcclient_status_name(Tc__DnStatus s);
+const char *tcclient_status_word(Tc__DnStatus s);
+
+/* "sip", "tlib", or "" for none. */
+const char *tcclient_source_name(Tc__Source s);
+
+/* Append the fields of one DN as JSON members, without braces:
+ * "dn":..,"status":..,"owner":..,"source":..,"version":{..},"since":..,
+ * "since_unix_ms":..[,"bindings":[..] when with_bindings]. s may be NULL
+ * (then "dn":null). */
+int tcclient_json_dn(struct tc_buf *b, const Tc__DnState *s, int with_bindings);
+
+/* Write the DN's version as "HLC@NODE" into buf, or "-" when it has
+ * none. Returns buf. */
+char *tcclient_dn_version(const Tc__DnState *s, char *buf, size_t cap);
+
+/* An aligned table printed to a stream: the first TCCLIENT_TABLE_HOLD rows
+ * are held to size the columns, later rows use those widths (a longer
+ * cell pushes its line, never the earlier ones). */
+struct tcclient_table {
+    FILE *out;
+    int ncols;
+    size_t width[TCCLIENT_TABLE_COLS];
+    struct tc_buf held; /* held rows: cells NUL-separated */
+    int nheld;
+    int printed; /* the held rows are out: print each new row at once */
+};
+
+/* Start a table of ncols (1..TCCLIENT_TABLE_COLS) columns with a header
+ * row. Strings are copied. */
+int tcclient_table_init(struct tcclient_table *t, FILE *out, int ncols, const char *const *header);
+
+/* Add a row of ncols cells (NULL cells print as "-"). */
+int tcclient_table_row(struct tcclient_table *t, const char *const *cells);
+
+/* Print what is held, and free the table. */
+void tcclient_table_end(struct tcclient_table *t);
+
+/* Free the table without printing what is held. */
+void tcclient_table_drop(struct tcclient_table *t);
+
+#endif

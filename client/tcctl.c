@@ -1,0 +1,535 @@
+/* tcctl: query a node's TC port (DESIGN §10). One connection, one request,
+ * its answers printed as an aligned table or as JSON lines. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client/tcclient.h"
+#include "client/tcclient_fmt.h"
+
+#define TCCTL_DEFAULT_SERVER "127.0.0.1:15012"
+#define TCCTL_CONNECT_MS     5000
+#define TCCTL_ANSWER_MS      10000
+#define TCCTL_MAX_ARGS       64
+
+enum tcctl_exit {
+    TCCTL_OK = 0,
+    TCCTL_USAGE = 1,
+    TCCTL_UNREACHABLE = 2,
+    TCCTL_UNKNOWN_DN = 3,
+};
+
+struct tcctl {
+    const char *server;
+    bool json;
+    struct tcclient *c;
+    const char *what; /* the DN asked about, for messages */
+};
+
+static const char usage_text[] =
+        "usage: tcctl [-s HOST:PORT] [--json] COMMAND\n"
+        "\n"
+        "Query a tcnode's TC port (the cluster view).\n"
+        "\n"
+        "commands:\n"
+        "  nodes                      every node, its link state and its DN count\n"
+        "  dn DN...                   DNs: status, owner, source, version, since, bindings\n"
+        "  dns [--state insrv|oos] [--owner NODE] [--limit N]\n"
+        "                             DNs matching the filters\n"
+        "  summary                    DN counts by status and by owner\n"
+        "\n"
+        "options:\n"
+        "  -s, --server HOST:PORT     the node's TC port ([v6addr]:PORT for IPv6);\n"
+        "                             default $TCCTL_SERVER, else " TCCTL_DEFAULT_SERVER "\n"
+        "                             (node 1 of deploy/local-cluster)\n"
+        "  --json                     one JSON object per line instead of a table\n"
+        "  -h, --help                 this text\n"
+        "\n"
+        "Times are ISO-8601 UTC. Exit codes: 0 success, 1 usage error, 2 the node\n"
+        "cannot be reached (or broke the connection), 3 unknown DN.\n";
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int usage_error(const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    fprintf(stderr, "tcctl: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\ntry 'tcctl --help'\n");
+    va_end(ap);
+    return TCCTL_USAGE;
+}
+
+/* Report a client library error and map it to an exit code. */
+static int fail(const struct tcctl *t, const char *doing, int err)
+{
+    fprintf(stderr, "tcctl: %s: %s: %s\n", t->server, doing, tcclient_strerror(err));
+    return TCCTL_UNREACHABLE;
+}
+
+/* Report an EventError and map it to an exit code. */
+static int node_error(const struct tcctl *t, const Tc__EventError *e)
+{
+    if (e != NULL && e->code == TC__ERROR_CODE__ERROR_UNKNOWN_DN) {
+        fprintf(stderr, "tcctl: DN %s unknown\n", t->what != NULL ? t->what : "?");
+        return TCCTL_UNKNOWN_DN;
+    }
+    fprintf(stderr, "tcctl: %s: node answered error %d: %s\n", t->server,
+            e != NULL ? (int)e->code : -1, e != NULL && e->text != NULL ? e->text : "");
+    return TCCTL_UNREACHABLE;
+}
+
+/* Write the JSON line in b to stdout and reset b. */
+static void put_json(struct tc_buf *b)
+{
+    if (b->data != NULL)
+        printf("%s}\n", b->data);
+    tc_buf_reset(b);
+}
+
+/* Read the next answer to ref into *ev. Returns TCCTL_OK or an exit code
+ * (already reported); an EventError is reported and freed here. */
+static int answer(struct tcctl *t, uint32_t ref, Tc__Event **ev)
+{
+    int rc = tcclient_next_for(t->c, ref, TCCTL_ANSWER_MS, ev);
+
+    if (rc != 0)
+        return fail(t, "reading the answer", rc);
+    if ((*ev)->body_case == TC__EVENT__BODY_ERROR) {
+        rc = node_error(t, (*ev)->error);
+        tcclient_event_free(*ev);
+        *ev = NULL;
+        return rc;
+    }
+    return TCCTL_OK;
+}
+
+/* Wait for the answer of type want to ref. */
+static int answer_of(struct tcctl *t, uint32_t ref, Tc__Event__BodyCase want, Tc__Event **ev)
+{
+    for (;;) {
+        int rc = answer(t, ref, ev);
+
+        if (rc != TCCTL_OK || (*ev)->body_case == want)
+            return rc;
+        tcclient_event_free(*ev);
+    }
+}
+
+static void print_node_json(struct tc_buf *b, const Tc__NodeInfo *n)
+{
+    tc_buf_puts(b, "{\"name\":");
+    tcclient_json_str(b, n->name);
+    tc_buf_printf(b, ",\"self\":%s,\"link_up\":%s,\"dns_owned\":%" PRIu64 ",\"address\":",
+                  n->self ? "true" : "false", n->link_up ? "true" : "false", n->dns_owned);
+    tcclient_json_str(b, n->address != NULL && *n->address != '\0' ? n->address : NULL);
+    put_json(b);
+}
+
+static int cmd_nodes(struct tcctl *t)
+{
+    static const char *const header[] = {"NODE", "LINK", "DNS", "ADDRESS"};
+    struct tcclient_table tab;
+    struct tc_buf b = TC_BUF_INIT;
+    Tc__Event *ev;
+    uint32_t ref;
+    int rc;
+
+    rc = tcclient_query_nodes(t->c, &ref, TCCTL_ANSWER_MS);
+    if (rc != 0)
+        return fail(t, "sending the query", rc);
+    rc = answer_of(t, ref, TC__EVENT__BODY_NODE_INFO, &ev);
+    if (rc != TCCTL_OK)
+        return rc;
+    tcclient_table_init(&tab, stdout, 4, header);
+    for (size_t i = 0; i < ev->node_info->n_nodes; i++) {
+        const Tc__NodeInfo *n = ev->node_info->nodes[i];
+        char dns[24];
+
+        snprintf(dns, sizeof(dns), "%" PRIu64, n->dns_owned);
+        if (t->json) {
+            print_node_json(&b, n);
+        } else {
+            const char *row[] = {n->name,
+                                 n->self      ? "self"
+                                 : n->link_up ? "up"
+                                              : "down",
+                                 dns, n->address};
+            tcclient_table_row(&tab, row);
+        }
+    }
+    if (t->json)
+        tcclient_table_drop(&tab);
+    else
+        tcclient_table_end(&tab);
+    tc_buf_free(&b);
+    tcclient_event_free(ev);
+    return TCCTL_OK;
+}
+
+/* One DN as a table row: bindings (when given) joined by commas in bj. */
+static void dn_row(struct tcclient_table *tab, const Tc__DnState *s, struct tc_buf *bj)
+{
+    char since[TCCLIENT_TIME_MAX], version[96];
+    const char *row[7] = {s->dn,
+                          tcclient_status_name(s->status),
+                          s->owner,
+                          tcclient_source_name(s->source),
+                          tcclient_iso8601(s->since_unix_ms, since, sizeof(since)),
+                          tcclient_dn_version(s, version, sizeof(version)),
+                          NULL};
+
+    if (bj != NULL) {
+        tc_buf_reset(bj);
+        for (size_t i = 0; i < s->n_bindings; i++)
+            tc_buf_printf(bj, "%s%s", i > 0 ? "," : "", s->bindings[i]);
+        row[6] = bj->data != NULL ? bj->data : "";
+    }
+    tcclient_table_row(tab, row);
+}
+
+static void dn_json(struct tc_buf *b, const Tc__DnState *s, int with_bindings)
+{
+    tc_buf_puts(b, "{");
+    tcclient_json_dn(b, s, with_bindings);
+    put_json(b);
+}
+
+static const char *const dn_header[] = {"DN",    "STATUS",  "OWNER",   "SOURCE",
+                                        "SINCE", "VERSION", "BINDINGS"};
+
+/* Ask for one DN and add it to tab, or print it as JSON with b. */
+static int show_dn(struct tcctl *t, const char *dn, struct tcclient_table *tab, struct tc_buf *b,
+                   struct tc_buf *bj)
+{
+    Tc__Event *ev;
+    uint32_t ref;
+    int rc;
+
+    t->what = dn;
+    rc = tcclient_query_dn(t->c, dn, &ref, TCCTL_ANSWER_MS);
+    if (rc != 0)
+        return fail(t, "sending the query", rc);
+    rc = answer_of(t, ref, TC__EVENT__BODY_ADDRESS_INFO, &ev);
+    if (rc != TCCTL_OK)
+        return rc;
+    if (ev->address_info->state == NULL) {
+        fprintf(stderr, "tcctl: %s: answer without a DN state\n", t->server);
+        rc = TCCTL_UNREACHABLE;
+    } else if (t->json) {
+        dn_json(b, ev->address_info->state, 1);
+    } else {
+        dn_row(tab, ev->address_info->state, bj);
+    }
+    tcclient_event_free(ev);
+    return rc;
+}
+
+/* Show each DN of dns (n of them) in one table. An unknown DN is reported
+ * and the others are still shown; a lost connection stops. */
+static int cmd_dn(struct tcctl *t, int n, char **dns)
+{
+    struct tc_buf b = TC_BUF_INIT, bj = TC_BUF_INIT;
+    struct tcclient_table tab;
+    int rc = TCCTL_OK;
+
+    tcclient_table_init(&tab, stdout, 7, dn_header);
+    for (int i = 0; i < n && rc != TCCTL_UNREACHABLE; i++) {
+        int r = show_dn(t, dns[i], &tab, &b, &bj);
+
+        if (r != TCCTL_OK)
+            rc = r;
+    }
+    if (t->json || tab.nheld <= 1)
+        tcclient_table_drop(&tab);
+    else
+        tcclient_table_end(&tab);
+    tc_buf_free(&b);
+    tc_buf_free(&bj);
+    return rc;
+}
+
+/* Print the stream of EventAddressInfo answering ref until EventQueryEnd. */
+static int print_dns(struct tcctl *t, uint32_t ref)
+{
+    struct tc_buf b = TC_BUF_INIT;
+    struct tcclient_table tab;
+    Tc__Event *ev;
+    int rc;
+
+    tcclient_table_init(&tab, stdout, 6, dn_header);
+    for (;;) {
+        rc = answer(t, ref, &ev);
+        if (rc != TCCTL_OK)
+            break;
+        if (ev->body_case == TC__EVENT__BODY_QUERY_END) {
+            if (ev->query_end->truncated && !t->json)
+                fprintf(stderr, "tcctl: more DNs match; listed the first %" PRIu64 "\n",
+                        ev->query_end->count);
+            tcclient_event_free(ev);
+            break;
+        }
+        if (ev->body_case == TC__EVENT__BODY_ADDRESS_INFO && ev->address_info->state != NULL) {
+            if (t->json)
+                dn_json(&b, ev->address_info->state, 0);
+            else
+                dn_row(&tab, ev->address_info->state, NULL);
+        }
+        tcclient_event_free(ev);
+    }
+    if (t->json)
+        tcclient_table_drop(&tab);
+    else
+        tcclient_table_end(&tab);
+    tc_buf_free(&b);
+    return rc;
+}
+
+/* Value of an option "--name VALUE" or "--name=VALUE" at argv[*i]; NULL
+ * when argv[*i] is not that option. Sets *missing when the value is. */
+static const char *opt_value(int argc, char **argv, int *i, const char *name, bool *missing)
+{
+    size_t n = strlen(name);
+
+    if (strncmp(argv[*i], name, n) != 0)
+        return NULL;
+    if (argv[*i][n] == '=')
+        return argv[*i] + n + 1;
+    if (argv[*i][n] != '\0')
+        return NULL;
+    if (*i + 1 >= argc) {
+        *missing = true;
+        return NULL;
+    }
+    return argv[++*i];
+}
+
+static int parse_limit(const char *s, uint32_t *out)
+{
+    char *end;
+    unsigned long v;
+
+    if (*s < '0' || *s > '9')
+        return -EINVAL;
+    errno = 0;
+    v = strtoul(s, &end, 10);
+    if (errno != 0 || *end != '\0' || v > UINT32_MAX)
+        return -EINVAL;
+    *out = (uint32_t)v;
+    return 0;
+}
+
+static int parse_dns(int argc, char **argv, struct tcclient_dns_filter *f)
+{
+    const char *v;
+
+    *f = (struct tcclient_dns_filter){.any_state = true};
+    for (int i = 1; i < argc; i++) {
+        bool missing = false;
+
+        if ((v = opt_value(argc, argv, &i, "--state", &missing)) != NULL) {
+            f->any_state = false;
+            if (strcmp(v, "insrv") == 0)
+                f->state = TC__DN_STATUS__DN_STATUS_INSRV;
+            else if (strcmp(v, "oos") == 0)
+                f->state = TC__DN_STATUS__DN_STATUS_OOS;
+            else
+                return usage_error("--state takes insrv or oos, not '%s'", v);
+        } else if ((v = opt_value(argc, argv, &i, "--owner", &missing)) != NULL) {
+            f->owner = v;
+        } else if ((v = opt_value(argc, argv, &i, "--limit", &missing)) != NULL) {
+            if (parse_limit(v, &f->limit) != 0)
+                return usage_error("--limit takes a count, not '%s'", v);
+        } else if (missing) {
+            return usage_error("%s needs a value", argv[i]);
+        } else {
+            return usage_error("dns: unknown argument '%s'", argv[i]);
+        }
+    }
+    return TCCTL_OK;
+}
+
+static int cmd_dns(struct tcctl *t, const struct tcclient_dns_filter *f)
+{
+    uint32_t ref;
+    int rc;
+
+    rc = tcclient_query_dns(t->c, f, &ref, TCCTL_ANSWER_MS);
+    if (rc != 0)
+        return fail(t, "sending the query", rc);
+    return print_dns(t, ref);
+}
+
+static int cmp_owner(const void *a, const void *b)
+{
+    const Tc__EventSummary__ByOwnerEntry *x = *(Tc__EventSummary__ByOwnerEntry *const *)a;
+    const Tc__EventSummary__ByOwnerEntry *y = *(Tc__EventSummary__ByOwnerEntry *const *)b;
+
+    return strcmp(x->key != NULL ? x->key : "", y->key != NULL ? y->key : "");
+}
+
+static void summary_json(const Tc__EventSummary *s)
+{
+    struct tc_buf b = TC_BUF_INIT;
+
+    tc_buf_printf(&b,
+                  "{\"total\":%" PRIu64 ",\"insrv\":%" PRIu64 ",\"oos\":%" PRIu64 ",\"by_owner\":{",
+                  s->total, s->insrv, s->oos);
+    for (size_t i = 0; i < s->n_by_owner; i++) {
+        if (i > 0)
+            tc_buf_puts(&b, ",");
+        tcclient_json_str(&b, s->by_owner[i]->key != NULL ? s->by_owner[i]->key : "");
+        tc_buf_printf(&b, ":%" PRIu64, s->by_owner[i]->value);
+    }
+    tc_buf_puts(&b, "}");
+    put_json(&b);
+    tc_buf_free(&b);
+}
+
+static void summary_row(struct tcclient_table *tab, const char *by, const char *name, uint64_t n)
+{
+    char count[24];
+    const char *row[] = {by, name, count};
+
+    snprintf(count, sizeof(count), "%" PRIu64, n);
+    tcclient_table_row(tab, row);
+}
+
+static void summary_table(const Tc__EventSummary *s)
+{
+    static const char *const header[] = {"BY", "NAME", "DNS"};
+    struct tcclient_table tab;
+
+    tcclient_table_init(&tab, stdout, 3, header);
+    summary_row(&tab, "status", "insrv", s->insrv);
+    summary_row(&tab, "status", "oos", s->oos);
+    summary_row(&tab, "status", "total", s->total);
+    for (size_t i = 0; i < s->n_by_owner; i++)
+        summary_row(&tab, "owner", s->by_owner[i]->key, s->by_owner[i]->value);
+    tcclient_table_end(&tab);
+}
+
+static int cmd_summary(struct tcctl *t)
+{
+    Tc__EventSummary *s;
+    Tc__Event *ev;
+    uint32_t ref;
+    int rc;
+
+    rc = tcclient_query_summary(t->c, &ref, TCCTL_ANSWER_MS);
+    if (rc != 0)
+        return fail(t, "sending the query", rc);
+    rc = answer_of(t, ref, TC__EVENT__BODY_SUMMARY, &ev);
+    if (rc != TCCTL_OK)
+        return rc;
+    s = ev->summary;
+    if (s->n_by_owner > 1)
+        qsort(s->by_owner, s->n_by_owner, sizeof(*s->by_owner), cmp_owner);
+    if (t->json)
+        summary_json(s);
+    else
+        summary_table(s);
+    tcclient_event_free(ev);
+    return TCCTL_OK;
+}
+
+/* Take the global options out of argv (anywhere on the line), leaving the
+ * command and its arguments in rest. Returns TCCTL_OK, TCCTL_USAGE, or -1
+ * after printing the help. */
+static int parse_global(int argc, char **argv, struct tcctl *t, int *nrest, char **rest)
+{
+    *nrest = 0;
+    for (int i = 1; i < argc; i++) {
+        bool missing = false;
+        const char *v;
+
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            fputs(usage_text, stdout);
+            return -1;
+        } else if (strcmp(argv[i], "--json") == 0) {
+            t->json = true;
+        } else if ((v = opt_value(argc, argv, &i, "--server", &missing)) != NULL ||
+                   (v = opt_value(argc, argv, &i, "-s", &missing)) != NULL) {
+            t->server = v;
+        } else if (missing) {
+            return usage_error("%s needs HOST:PORT", argv[i]);
+        } else if (*nrest < TCCTL_MAX_ARGS) {
+            rest[(*nrest)++] = argv[i];
+        } else {
+            return usage_error("too many arguments");
+        }
+    }
+    if (*nrest == 0)
+        return usage_error("no command given");
+    return TCCTL_OK;
+}
+
+/* Check the command line of the command before connecting. */
+static int check_command(int n, char **rest, struct tcclient_dns_filter *f)
+{
+    const char *cmd = rest[0];
+
+    if (strcmp(cmd, "nodes") == 0 || strcmp(cmd, "summary") == 0) {
+        if (n != 1)
+            return usage_error("%s takes no arguments", cmd);
+    } else if (strcmp(cmd, "dn") == 0) {
+        if (n < 2)
+            return usage_error("usage: tcctl dn DN...");
+        for (int i = 1; i < n; i++) {
+            if (!tcclient_dn_valid(rest[i]))
+                return usage_error("'%s' is not a DN (1 to 17 digits)", rest[i]);
+        }
+    } else if (strcmp(cmd, "dns") == 0) {
+        return parse_dns(n, rest, f);
+    } else if (rest[0][0] == '-') {
+        return usage_error("unknown option '%s'", cmd);
+    } else {
+        return usage_error("unknown command '%s'", cmd);
+    }
+    return TCCTL_OK;
+}
+
+static int run(struct tcctl *t, int n, char **rest, const struct tcclient_dns_filter *f)
+{
+    int rc = tcclient_connect(&t->c, t->server, TCCTL_CONNECT_MS);
+
+    if (rc == TCCLIENT_EADDRESS)
+        return usage_error("'%s' is not HOST:PORT", t->server);
+    if (rc != 0)
+        return fail(t, "cannot connect", rc);
+    if (strcmp(rest[0], "nodes") == 0)
+        rc = cmd_nodes(t);
+    else if (strcmp(rest[0], "dn") == 0)
+        rc = cmd_dn(t, n - 1, rest + 1);
+    else if (strcmp(rest[0], "dns") == 0)
+        rc = cmd_dns(t, f);
+    else
+        rc = cmd_summary(t);
+    tcclient_close(t->c);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    struct tcctl t = {.server = getenv("TCCTL_SERVER")};
+    struct tcclient_dns_filter f = {.any_state = true};
+    char *rest[TCCTL_MAX_ARGS];
+    int n, rc;
+
+    if (t.server == NULL || *t.server == '\0')
+        t.server = TCCTL_DEFAULT_SERVER;
+    rc = parse_global(argc, argv, &t, &n, rest);
+    if (rc < 0)
+        return TCCTL_OK;
+    if (rc == TCCTL_OK)
+        rc = check_command(n, rest, &f);
+    if (rc == TCCTL_OK)
+        rc = run(&t, n, rest, &f);
+    return rc;
+}

@@ -1,0 +1,431 @@
+/* One framed connection: reading and decoding frames, queueing and
+ * writing events, the idle timer, finishing and closing. The listener and
+ * the loop phases that flush output are in conn_server.c. */
+#include "tcport/conn.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/log.h"
+#include "tcport/conn_int.h"
+#include "tcport/frame.h"
+
+#define CONN_LINGER_MS 2000
+/* Output buffers bigger than this are released once written, so a
+ * connection that sent a snapshot does not keep its peak. */
+#define CONN_KEEP_BUF 65536
+
+static void conn_parse_stash(struct conn *c);
+static void conn_read_start(struct conn *c);
+
+static size_t queued(const struct conn *c)
+{
+    return c->out.len + c->tcp.write_queue_size;
+}
+
+void conn_on_handle_close(uv_handle_t *h)
+{
+    struct conn *c = h->data;
+    struct conn_server *s = c->srv;
+
+    if (--c->open_handles > 0)
+        return;
+    if (c->counted) {
+        s->st.open--;
+        s->h.on_close(s->arg, c);
+    }
+    s->st.bytes_queued -= c->out.len;
+    tc_buf_free(&c->out);
+    tc_buf_free(&c->wbuf);
+    free(c->in);
+    conn_server_forget(s, c);
+}
+
+void conn_close(struct conn *c)
+{
+    if (c->state == CONN_CLOSED)
+        return;
+    c->state = CONN_CLOSED;
+    uv_close((uv_handle_t *)&c->tcp, conn_on_handle_close);
+    uv_close((uv_handle_t *)&c->timer, conn_on_handle_close);
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+    struct conn *c = req->data;
+
+    if (c->state == CONN_CLOSED)
+        return;
+    if (status < 0 || c->eof)
+        conn_close(c);
+}
+
+/* Everything is written: send FIN and discard what the client still sends,
+ * so closing does not reset the connection under our last event. */
+static void conn_shutdown(struct conn *c)
+{
+    c->state = CONN_DRAIN;
+    c->sreq.data = c;
+    if (uv_shutdown(&c->sreq, (uv_stream_t *)&c->tcp, on_shutdown) != 0)
+        conn_close(c);
+}
+
+static void on_write(uv_write_t *req, int status);
+
+void conn_flush(struct conn *c)
+{
+    struct tc_buf t;
+    uv_buf_t b;
+
+    if (c->writing || c->out.len == 0 || c->state == CONN_CLOSED || c->state == CONN_DRAIN)
+        return;
+    t = c->wbuf;
+    c->wbuf = c->out;
+    c->out = t;
+    b = uv_buf_init(c->wbuf.data, (unsigned)c->wbuf.len);
+    c->wreq.data = c;
+    if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_write) != 0) {
+        c->srv->st.write_errors++;
+        c->out = c->wbuf; /* freed with the connection */
+        c->wbuf = t;
+        conn_close(c);
+        return;
+    }
+    c->writing = true;
+}
+
+static void on_write(uv_write_t *req, int status)
+{
+    struct conn *c = req->data;
+    struct conn_server *s = c->srv;
+
+    s->st.bytes_queued -= c->wbuf.len;
+    if (status == 0)
+        s->st.bytes_sent += c->wbuf.len;
+    if (c->wbuf.cap > CONN_KEEP_BUF)
+        tc_buf_free(&c->wbuf);
+    tc_buf_reset(&c->wbuf);
+    c->writing = false;
+    if (c->state == CONN_CLOSED)
+        return;
+    if (status < 0) {
+        s->st.write_errors++;
+        tc_log(DEBUG, "%s: %s: write: %s", s->o.name, c->peer, uv_strerror(status));
+        conn_close(c);
+        return;
+    }
+    if (c->idle_on && c->state == CONN_OPEN)
+        uv_timer_again(&c->timer);
+    conn_flush(c);
+    if (c->state == CONN_FINISH && !c->writing && c->out.len == 0) {
+        conn_shutdown(c);
+        return;
+    }
+    if (c->state != CONN_OPEN || queued(c) >= s->o.queue_bytes / 2)
+        return;
+    if (c->paused) {
+        c->paused = false;
+        conn_parse_stash(c);
+        if (c->state == CONN_OPEN && !c->paused)
+            conn_read_start(c);
+    }
+    if (c->state == CONN_OPEN)
+        s->h.on_writable(s->arg, c);
+}
+
+int conn_send_raw(struct conn *c, const void *bytes, size_t len, unsigned frames)
+{
+    struct conn_server *s = c->srv;
+
+    if (c->state != CONN_OPEN && c->state != CONN_FINISH)
+        return -EPIPE;
+    if (tc_buf_append(&c->out, bytes, len) != 0) {
+        tc_log(WARN, "%s: %s: out of memory, closing", s->o.name, c->peer);
+        conn_close(c);
+        return -ENOMEM;
+    }
+    s->st.bytes_queued += len;
+    s->st.events_sent += frames;
+    conn_mark_flush(c);
+    return 0;
+}
+
+int conn_send(struct conn *c, const Tc__Event *ev)
+{
+    struct conn_server *s = c->srv;
+    size_t before = c->out.len;
+
+    if (c->state != CONN_OPEN && c->state != CONN_FINISH)
+        return -EPIPE;
+    if (frame_pack(&c->out, &ev->base) != 0) {
+        tc_log(WARN, "%s: %s: out of memory, closing", s->o.name, c->peer);
+        conn_close(c);
+        return -ENOMEM;
+    }
+    s->st.bytes_queued += c->out.len - before;
+    s->st.events_sent++;
+    conn_mark_flush(c);
+    return 0;
+}
+
+int conn_send_error(struct conn *c, uint32_t ref_id, Tc__ErrorCode code, const char *text,
+                    enum conn_refusal why)
+{
+    Tc__Event ev = TC__EVENT__INIT;
+    Tc__EventError err = TC__EVENT_ERROR__INIT;
+
+    c->srv->st.refused[why]++;
+    err.code = code;
+    err.text = (char *)text;
+    ev.ref_id = ref_id;
+    ev.body_case = TC__EVENT__BODY_ERROR;
+    ev.error = &err;
+    return conn_send(c, &ev);
+}
+
+bool conn_writable(const struct conn *c)
+{
+    return c->state == CONN_OPEN && queued(c) < c->srv->o.queue_bytes;
+}
+
+size_t conn_queued(const struct conn *c)
+{
+    return queued(c);
+}
+
+void *conn_data(const struct conn *c)
+{
+    return c->data;
+}
+
+void conn_set_data(struct conn *c, void *data)
+{
+    c->data = data;
+}
+
+const char *conn_peer(const struct conn *c)
+{
+    return c->peer;
+}
+
+bool conn_closing(const struct conn *c)
+{
+    return c->state != CONN_OPEN;
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    struct conn *c = t->data;
+    struct conn_server *s = c->srv;
+
+    if (c->state != CONN_OPEN) {
+        tc_log(DEBUG, "%s: %s: linger over, closing", s->o.name, c->peer);
+        conn_close(c);
+        return;
+    }
+    tc_log(DEBUG, "%s: %s: silent for %u ms, closing", s->o.name, c->peer, s->o.idle_ms);
+    conn_send_error(c, 0, TC__ERROR_CODE__ERROR_TIMEOUT, "no request in time",
+                    CONN_REFUSED_TIMEOUT);
+    conn_finish(c);
+}
+
+void conn_idle(struct conn *c, bool on)
+{
+    if (c->state != CONN_OPEN || c->idle_on == on)
+        return;
+    c->idle_on = on;
+    if (on)
+        uv_timer_start(&c->timer, on_timer, c->srv->o.idle_ms, c->srv->o.idle_ms);
+    else
+        uv_timer_stop(&c->timer);
+}
+
+void conn_finish(struct conn *c)
+{
+    uint32_t linger = c->srv->o.idle_ms < CONN_LINGER_MS ? c->srv->o.idle_ms : CONN_LINGER_MS;
+
+    if (c->state != CONN_OPEN)
+        return;
+    c->state = CONN_FINISH;
+    c->idle_on = false;
+    uv_timer_start(&c->timer, on_timer, linger, 0);
+    free(c->in);
+    c->in = NULL;
+    c->in_len = 0;
+    /* Keep reading, to discard input and see the client's end of file. */
+    c->paused = false;
+    if (!c->eof)
+        conn_read_start(c);
+    if (!c->writing && c->out.len == 0)
+        conn_shutdown(c);
+}
+
+/* Decode and dispatch the whole frames at the start of buf; returns the
+ * bytes used. Stops at a partial frame, when the output is over its bound
+ * (the connection pauses), or when the connection stops taking requests. */
+static size_t conn_parse(struct conn *c, const uint8_t *buf, size_t len)
+{
+    struct conn_server *s = c->srv;
+    size_t off = 0;
+
+    while (off < len && c->state == CONN_OPEN) {
+        const uint8_t *payload;
+        uint32_t plen;
+        Tc__Request *rq;
+        int rc;
+
+        if (queued(c) >= s->o.queue_bytes) {
+            c->paused = true;
+            break;
+        }
+        rc = frame_next(buf + off, len - off, s->o.max_frame, &payload, &plen);
+        if (rc == FRAME_MORE)
+            break;
+        if (rc < 0) {
+            tc_log(DEBUG, "%s: %s: frame over %u bytes, closing", s->o.name, c->peer,
+                   s->o.max_frame);
+            conn_send_error(c, 0, TC__ERROR_CODE__ERROR_FRAME_TOO_LARGE, "frame too large",
+                            CONN_REFUSED_TOO_LARGE);
+            conn_finish(c);
+            return len;
+        }
+        off += FRAME_HEADER + plen;
+        rq = tc__request__unpack(NULL, plen, payload);
+        if (rq == NULL) {
+            tc_log(DEBUG, "%s: %s: frame of %u bytes does not decode", s->o.name, c->peer, plen);
+            conn_send_error(c, 0, TC__ERROR_CODE__ERROR_BAD_FRAME, "frame does not decode",
+                            CONN_REFUSED_BAD_FRAME);
+            continue;
+        }
+        s->st.requests++;
+        s->h.on_request(s->arg, c, rq);
+        tc__request__free_unpacked(rq, NULL);
+    }
+    return off;
+}
+
+/* Keep the n bytes at p (at most rcap) as the start of the next frame. */
+static int conn_stash(struct conn *c, const uint8_t *p, size_t n)
+{
+    if (c->in == NULL) {
+        c->in = malloc(c->srv->rcap);
+        if (c->in == NULL)
+            return -ENOMEM;
+    }
+    assert(n <= c->srv->rcap);
+    memmove(c->in, p, n);
+    c->in_len = n;
+    return 0;
+}
+
+/* Parse what the stash holds; free it once empty. */
+static void conn_parse_stash(struct conn *c)
+{
+    size_t used;
+
+    if (c->in_len == 0)
+        return;
+    used = conn_parse(c, c->in, c->in_len);
+    if (c->state != CONN_OPEN)
+        return;
+    c->in_len -= used;
+    if (c->in_len > 0) {
+        memmove(c->in, c->in + used, c->in_len);
+        return;
+    }
+    free(c->in);
+    c->in = NULL;
+}
+
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+    struct conn *c = h->data;
+    struct conn_server *s = c->srv;
+
+    (void)hint;
+    if (c->in_len > 0 && c->state == CONN_OPEN) {
+        buf->base = (char *)c->in + c->in_len;
+        buf->len = s->rcap - c->in_len;
+    } else {
+        buf->base = (char *)s->rbuf;
+        buf->len = s->rcap;
+    }
+}
+
+static void conn_read_stop(struct conn *c)
+{
+    if (c->reading)
+        uv_read_stop((uv_stream_t *)&c->tcp);
+    c->reading = false;
+}
+
+static void on_eof(struct conn *c)
+{
+    c->eof = true;
+    conn_read_stop(c);
+    /* A client that sent its requests and shut down still gets its answers. */
+    if (c->state == CONN_OPEN)
+        conn_finish(c);
+    else if (c->state == CONN_DRAIN)
+        conn_close(c);
+}
+
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+    struct conn *c = stream->data;
+    struct conn_server *s = c->srv;
+    size_t used;
+
+    if (nread == 0 || c->state == CONN_CLOSED)
+        return;
+    if (nread == UV_EOF) {
+        on_eof(c);
+        return;
+    }
+    if (nread < 0) {
+        tc_log(DEBUG, "%s: %s: read: %s", s->o.name, c->peer, uv_strerror((int)nread));
+        conn_close(c);
+        return;
+    }
+    if (c->state != CONN_OPEN)
+        return;
+    if (c->idle_on)
+        uv_timer_again(&c->timer);
+    if ((uint8_t *)buf->base != s->rbuf) {
+        c->in_len += (size_t)nread;
+        conn_parse_stash(c);
+    } else {
+        used = conn_parse(c, s->rbuf, (size_t)nread);
+        if (c->state == CONN_OPEN && used < (size_t)nread &&
+            conn_stash(c, s->rbuf + used, (size_t)nread - used) != 0) {
+            tc_log(WARN, "%s: %s: out of memory, closing", s->o.name, c->peer);
+            conn_close(c);
+            return;
+        }
+    }
+    if (c->state == CONN_OPEN && c->paused)
+        conn_read_stop(c);
+}
+
+static void conn_read_start(struct conn *c)
+{
+    if (c->reading || c->state == CONN_CLOSED)
+        return;
+    if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0) {
+        conn_close(c);
+        return;
+    }
+    c->reading = true;
+}
+
+void conn_begin(struct conn *c)
+{
+    struct conn_server *s = c->srv;
+
+    conn_idle(c, true);
+    s->h.on_open(s->arg, c);
+    if (c->state == CONN_OPEN)
+        conn_read_start(c);
+}

@@ -1,0 +1,251 @@
+/* The default port: listener, OpenApp, request dispatch and metrics.
+ * Registrations, claims and their events are in default_port_reg.c. */
+#include "tcport/default_port.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/config.h"
+#include "server/core.h"
+#include "server/log.h"
+#include "server/metrics.h"
+#include "tcport/default_port_int.h"
+
+static void on_open(void *arg, struct conn *c)
+{
+    struct default_port *p = arg;
+    struct dp_client *cl = calloc(1, sizeof(*cl));
+
+    if (cl == NULL) {
+        tc_log(WARN, "default port: %s: out of memory, closing", conn_peer(c));
+        conn_close(c);
+        return;
+    }
+    cl->p = p;
+    cl->c = c;
+    coalesce_init(&cl->dirty, DP_MAX_REGS);
+    conn_set_data(c, cl);
+}
+
+static bool is_gws(const struct config *cfg, const char *app)
+{
+    for (unsigned i = 0; i < cfg->n_gws_client_names; i++) {
+        if (strcmp(cfg->gws_client_names[i], app) == 0)
+            return true;
+    }
+    return false;
+}
+
+static void open_app(struct dp_client *cl, uint32_t ref_id, const Tc__OpenApp *o)
+{
+    struct default_port *p = cl->p;
+    Tc__Event ev = TC__EVENT__INIT;
+    Tc__EventOpened op = TC__EVENT_OPENED__INIT;
+    const char *app = o->application != NULL ? o->application : "";
+
+    if (cl->open) {
+        conn_send_error(cl->c, ref_id, TC__ERROR_CODE__ERROR_BUSY, "already open",
+                        CONN_REFUSED_OTHER);
+        return;
+    }
+    if (app[0] == '\0' || strlen(app) >= sizeof(cl->app)) {
+        conn_send_error(cl->c, ref_id, TC__ERROR_CODE__ERROR_NOT_OPEN,
+                        "OpenApp needs an application name of 1 to 63 bytes", CONN_REFUSED_OTHER);
+        return;
+    }
+    snprintf(cl->app, sizeof(cl->app), "%s", app);
+    cl->open = true;
+    cl->gws = is_gws(p->cfg, app);
+    if (cl->gws)
+        p->n_gws++;
+    else
+        p->n_other++;
+    conn_idle(cl->c, false);
+    op.node = (char *)p->cfg->name;
+    op.seq = p->core->seq;
+    ev.ref_id = ref_id;
+    ev.body_case = TC__EVENT__BODY_OPENED;
+    ev.opened = &op;
+    conn_send(cl->c, &ev);
+    tc_log(INFO, "default port: %s: application %s opened%s", conn_peer(cl->c), cl->app,
+           cl->gws ? " (GWS client: its registrations claim DNs)" : "");
+}
+
+static void on_request(void *arg, struct conn *c, const Tc__Request *rq)
+{
+    struct dp_client *cl = conn_data(c);
+
+    (void)arg;
+    if (rq->body_case == TC__REQUEST__BODY_OPEN_APP) {
+        open_app(cl, rq->ref_id, rq->open_app);
+        return;
+    }
+    switch (rq->body_case) {
+    case TC__REQUEST__BODY_REGISTER_ADDRESS:
+    case TC__REQUEST__BODY_UNREGISTER_ADDRESS:
+    case TC__REQUEST__BODY_QUERY_ADDRESS:
+        if (!cl->open) {
+            conn_send_error(c, rq->ref_id, TC__ERROR_CODE__ERROR_NOT_OPEN, "OpenApp first",
+                            CONN_REFUSED_OTHER);
+            return;
+        }
+        break;
+    default:
+        tc_log(DEBUG, "default port: %s: request %d not served here", conn_peer(c),
+               (int)rq->body_case);
+        conn_send_error(c, rq->ref_id, TC__ERROR_CODE__ERROR_UNKNOWN_REQUEST,
+                        "request not served on the default port", CONN_REFUSED_UNKNOWN);
+        return;
+    }
+    if (rq->body_case == TC__REQUEST__BODY_REGISTER_ADDRESS)
+        dp_register(cl, rq->ref_id, rq->register_address->dn);
+    else if (rq->body_case == TC__REQUEST__BODY_UNREGISTER_ADDRESS)
+        dp_unregister(cl, rq->ref_id, rq->unregister_address->dn);
+    else
+        dp_query(cl, rq->ref_id, rq->query_address->dn);
+}
+
+static void on_writable(void *arg, struct conn *c)
+{
+    (void)arg;
+    dp_pump(conn_data(c));
+}
+
+static void on_close(void *arg, struct conn *c)
+{
+    struct default_port *p = arg;
+    struct dp_client *cl = conn_data(c);
+
+    if (cl == NULL)
+        return;
+    if (cl->open) {
+        if (cl->gws)
+            p->n_gws--;
+        else
+            p->n_other--;
+    }
+    dp_client_drop(cl);
+    coalesce_free(&cl->dirty);
+    free(cl);
+}
+
+void dp_maybe_free(struct default_port *p)
+{
+    if (!p->srv_closed || !p->timer_closed || p->n_waits > 0)
+        return;
+    coalesce_free(&p->releases);
+    tc_buf_free(&p->scratch);
+    free(p->slots);
+    free(p);
+}
+
+static void on_stopped(void *arg)
+{
+    struct default_port *p = arg;
+
+    p->srv_closed = true;
+    dp_maybe_free(p);
+}
+
+static void on_timer_close(uv_handle_t *h)
+{
+    struct default_port *p = h->data;
+
+    p->timer_closed = true;
+    dp_maybe_free(p);
+}
+
+static void on_change(void *arg, const struct dn_change *c, uint64_t seq)
+{
+    dp_on_change(arg, c, seq);
+}
+
+int default_port_start(struct default_port **out, uv_loop_t *loop, const struct config *cfg,
+                       struct core *core)
+{
+    static const struct conn_handler h = {on_open, on_request, on_writable, on_close, on_stopped};
+    struct core_listener l = {on_change, NULL, NULL};
+    struct conn_options o = {
+            .name = "default port",
+            .addr = &cfg->default_listen,
+            .max_frame = cfg->limits.max_frame,
+            .max_conns = cfg->limits.max_connections,
+            .idle_ms = cfg->limits.idle_timeout_ms,
+            .queue_bytes = DP_QUEUE_BYTES,
+    };
+    struct default_port *p;
+    int rc;
+
+    p = calloc(1, sizeof(*p));
+    if (p == NULL)
+        return -ENOMEM;
+    p->loop = loop;
+    p->cfg = cfg;
+    p->core = core;
+    coalesce_init(&p->releases, SIZE_MAX);
+    l.arg = p;
+    rc = core_listen(core, &l);
+    if (rc != 0) {
+        tc_log(ERR, "default port: %s", strerror(-rc));
+        free(p);
+        return rc;
+    }
+    rc = conn_server_start(&p->srv, loop, &o, &h, p);
+    if (rc != 0) {
+        core_unlisten(core, p);
+        free(p);
+        return rc;
+    }
+    uv_timer_init(loop, &p->retry);
+    p->retry.data = p;
+    *out = p;
+    return 0;
+}
+
+void default_port_stop(struct default_port *p)
+{
+    p->stopping = true;
+    core_unlisten(p->core, p);
+    uv_close((uv_handle_t *)&p->retry, on_timer_close);
+    conn_server_stop(p->srv);
+}
+
+int default_port_metrics(const struct default_port *p, struct tc_buf *b)
+{
+    const struct dp_stats *st = &p->st;
+    int rc = 0;
+
+    rc |= conn_server_metrics(p->srv, "tc_default_port", b);
+    rc |= metrics_header(b, "tc_default_port_clients", "gauge",
+                         "clients that opened, GWS (claiming) or other");
+    rc |= metrics_sample_u64(b, "tc_default_port_clients", "kind=\"gws\"", p->n_gws);
+    rc |= metrics_sample_u64(b, "tc_default_port_clients", "kind=\"other\"", p->n_other);
+    rc |= metrics_header(b, "tc_default_port_registrations", "gauge",
+                         "DNs registered by clients, as claims or subscriptions");
+    rc |= metrics_sample_u64(b, "tc_default_port_registrations", "kind=\"claim\"", p->n_claimed);
+    rc |= metrics_sample_u64(b, "tc_default_port_registrations", "kind=\"subscribe\"",
+                             p->n_subscribed);
+    rc |= metrics_header(b, "tc_default_port_claims_total", "counter",
+                         "GWS claims made durable or failed");
+    rc |= metrics_sample_u64(b, "tc_default_port_claims_total", "result=\"ok\"", st->claims_ok);
+    rc |= metrics_sample_u64(b, "tc_default_port_claims_total", "result=\"error\"",
+                             st->claims_failed);
+    rc |= metrics_header(b, "tc_default_port_releases_total", "counter",
+                         "GWS claims released (unregister or disconnection)");
+    rc |= metrics_sample_u64(b, "tc_default_port_releases_total", NULL, st->releases);
+    rc |= metrics_header(b, "tc_default_port_release_backlog", "gauge",
+                         "releases waiting for room in the store queue");
+    rc |= metrics_sample_u64(b, "tc_default_port_release_backlog", NULL, p->releases.n);
+    rc |= metrics_header(b, "tc_default_port_live_events_total", "counter",
+                         "status events sent as they happened");
+    rc |= metrics_sample_u64(b, "tc_default_port_live_events_total", NULL, st->live_events);
+    rc |= metrics_header(b, "tc_default_port_coalesced_total", "counter",
+                         "status changes held for a client that does not read");
+    rc |= metrics_sample_u64(b, "tc_default_port_coalesced_total", NULL, st->coalesced);
+    rc |= metrics_header(b, "tc_default_port_slow_clients", "gauge",
+                         "clients whose status changes coalesce because they do not read");
+    rc |= metrics_sample_u64(b, "tc_default_port_slow_clients", NULL, p->n_slow);
+    return rc ? -ENOMEM : 0;
+}

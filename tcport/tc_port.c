@@ -1,0 +1,192 @@
+/* The TC port: listener, requests and metrics. Subscriptions are in
+ * tc_port_sub.c, operator queries in tc_port_query.c. */
+#include "tcport/tc_port.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/config.h"
+#include "server/core.h"
+#include "server/log.h"
+#include "server/metrics.h"
+#include "server/node.h"
+#include "tcport/tc_port_int.h"
+
+static void on_open(void *arg, struct conn *c)
+{
+    struct tc_port *p = arg;
+    struct tc_client *cl = calloc(1, sizeof(*cl));
+
+    if (cl == NULL) {
+        tc_log(WARN, "tc port: %s: out of memory, closing", conn_peer(c));
+        conn_close(c);
+        return;
+    }
+    cl->p = p;
+    cl->c = c;
+    coalesce_init(&cl->dirty, p->cfg->limits.subscriber_backlog);
+    conn_set_data(c, cl);
+    tc_log(DEBUG, "tc port: %s: connected", conn_peer(c));
+}
+
+static void on_request(void *arg, struct conn *c, const Tc__Request *rq)
+{
+    struct tc_client *cl = conn_data(c);
+
+    (void)arg;
+    switch (rq->body_case) {
+    case TC__REQUEST__BODY_SUBSCRIBE:
+        tc_sub_start(cl, rq->ref_id, rq->subscribe);
+        break;
+    case TC__REQUEST__BODY_QUERY_NODES:
+        tc_query_nodes(cl, rq->ref_id);
+        break;
+    case TC__REQUEST__BODY_QUERY_DN:
+        tc_query_dn(cl, rq->ref_id, rq->query_dn);
+        break;
+    case TC__REQUEST__BODY_QUERY_DNS:
+        tc_query_dns_start(cl, rq->ref_id, rq->query_dns);
+        break;
+    case TC__REQUEST__BODY_QUERY_SUMMARY:
+        tc_query_summary(cl, rq->ref_id);
+        break;
+    default:
+        tc_log(DEBUG, "tc port: %s: request %d not served here", conn_peer(c), (int)rq->body_case);
+        conn_send_error(c, rq->ref_id, TC__ERROR_CODE__ERROR_UNKNOWN_REQUEST,
+                        "request not served on the TC port", CONN_REFUSED_UNKNOWN);
+        break;
+    }
+}
+
+static void on_writable(void *arg, struct conn *c)
+{
+    (void)arg;
+    tc_port_pump(conn_data(c));
+}
+
+static void on_close(void *arg, struct conn *c)
+{
+    struct tc_client *cl = conn_data(c);
+
+    (void)arg;
+    if (cl == NULL)
+        return;
+    tc_log(DEBUG, "tc port: %s: closed", conn_peer(c));
+    tc_sub_drop(cl);
+    coalesce_free(&cl->dirty);
+    free(cl);
+}
+
+static void on_stopped(void *arg)
+{
+    struct tc_port *p = arg;
+
+    tc_buf_free(&p->scratch);
+    free(p->ring);
+    free(p);
+}
+
+static void on_change(void *arg, const struct dn_change *c, uint64_t seq)
+{
+    tc_sub_on_change(arg, c, seq);
+}
+
+static void on_link(void *arg, uint16_t node, bool up, uint64_t seq)
+{
+    tc_sub_on_link(arg, node, up, seq);
+}
+
+int tc_port_start(struct tc_port **out, uv_loop_t *loop, const struct config *cfg,
+                  struct core *core, const struct registrar *reg)
+{
+    static const struct conn_handler h = {on_open, on_request, on_writable, on_close, on_stopped};
+    struct core_listener l = {on_change, on_link, NULL};
+    struct conn_options o = {
+            .name = "tc port",
+            .addr = &cfg->tc_listen,
+            .max_frame = cfg->limits.max_frame,
+            .max_conns = cfg->limits.max_connections,
+            .idle_ms = cfg->limits.idle_timeout_ms,
+            .queue_bytes = TC_PORT_QUEUE_BYTES,
+    };
+    struct tc_port *p;
+    int rc;
+
+    p = calloc(1, sizeof(*p));
+    if (p == NULL)
+        return -ENOMEM;
+    p->ring = malloc(TC_PORT_RING * sizeof(*p->ring));
+    if (p->ring == NULL) {
+        free(p);
+        return -ENOMEM;
+    }
+    p->loop = loop;
+    p->cfg = cfg;
+    p->core = core;
+    p->reg = reg;
+    p->epoch = node_now_ms();
+    p->ring_floor = core->seq;
+    l.arg = p;
+    rc = core_listen(core, &l);
+    if (rc != 0) {
+        tc_log(ERR, "tc port: %s", strerror(-rc));
+        goto out_free;
+    }
+    rc = conn_server_start(&p->srv, loop, &o, &h, p);
+    if (rc != 0)
+        goto out_unlisten;
+    *out = p;
+    return 0;
+
+out_unlisten:
+    core_unlisten(core, p);
+out_free:
+    free(p->ring);
+    free(p);
+    return rc;
+}
+
+void tc_port_stop(struct tc_port *p)
+{
+    core_unlisten(p->core, p);
+    conn_server_stop(p->srv);
+}
+
+int tc_port_metrics(const struct tc_port *p, struct tc_buf *b)
+{
+    const struct tc_port_stats *st = &p->st;
+    uint64_t pending = 0, bytes = 0;
+    int rc = 0;
+
+    for (const struct tc_client *cl = p->subs; cl != NULL; cl = cl->next) {
+        pending += cl->dirty.n;
+        bytes += coalesce_bytes(&cl->dirty);
+    }
+    rc |= conn_server_metrics(p->srv, "tc_tc_port", b);
+    rc |= metrics_header(b, "tc_tc_port_subscribers", "gauge", "TC port subscribers");
+    rc |= metrics_sample_u64(b, "tc_tc_port_subscribers", NULL, p->n_subs);
+    rc |= metrics_header(b, "tc_tc_port_slow_subscribers", "gauge",
+                         "subscribers whose changes coalesce because they do not read");
+    rc |= metrics_sample_u64(b, "tc_tc_port_slow_subscribers", NULL, p->n_slow);
+    rc |= metrics_header(b, "tc_tc_port_slow_total", "counter", "times a subscriber became slow");
+    rc |= metrics_sample_u64(b, "tc_tc_port_slow_total", NULL, st->slow_episodes);
+    rc |= metrics_header(b, "tc_tc_port_snapshots_total", "counter",
+                         "subscriptions started, by kind");
+    rc |= metrics_sample_u64(b, "tc_tc_port_snapshots_total", "kind=\"full\"", st->snapshots);
+    rc |= metrics_sample_u64(b, "tc_tc_port_snapshots_total", "kind=\"resume\"", st->resumes);
+    rc |= metrics_sample_u64(b, "tc_tc_port_snapshots_total", "kind=\"resend\"", st->resends);
+    rc |= metrics_header(b, "tc_tc_port_live_events_total", "counter",
+                         "change and link events sent as they happened");
+    rc |= metrics_sample_u64(b, "tc_tc_port_live_events_total", NULL, st->live_events);
+    rc |= metrics_header(b, "tc_tc_port_coalesced_total", "counter",
+                         "changes held in a subscriber's pending set instead of sent");
+    rc |= metrics_sample_u64(b, "tc_tc_port_coalesced_total", NULL, st->coalesced);
+    rc |= metrics_header(b, "tc_tc_port_pending_dns", "gauge",
+                         "DNs waiting in subscribers' pending sets");
+    rc |= metrics_sample_u64(b, "tc_tc_port_pending_dns", NULL, pending);
+    rc |= metrics_header(b, "tc_tc_port_pending_bytes", "gauge",
+                         "memory held by subscribers' pending sets");
+    rc |= metrics_sample_u64(b, "tc_tc_port_pending_bytes", NULL, bytes);
+    return rc ? -ENOMEM : 0;
+}

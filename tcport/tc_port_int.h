@@ -1,0 +1,127 @@
+#ifndef TC_TCPORT_TC_PORT_INT_H
+#define TC_TCPORT_TC_PORT_INT_H
+
+/* The TC port's insides, shared by tc_port.c (listener, requests, metrics),
+ * tc_port_sub.c (subscriptions: snapshot, resume, live events, coalescing)
+ * and tc_port_query.c (operator queries). Loop thread only. */
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "proto/tcport.pb-c.h"
+#include "server/buf.h"
+#include "server/dn_table.h"
+#include "tcport/coalesce.h"
+#include "tcport/conn.h"
+
+struct config;
+struct core;
+struct registrar;
+
+/* Output a subscriber may have queued before it counts as slow and its
+ * changes coalesce instead. */
+#define TC_PORT_QUEUE_BYTES (1u << 20)
+/* DNs sent (snapshot, pending set) or examined (DN query) per loop turn
+ * for one client, so a million DNs never stall the loop. */
+#define TC_PORT_CHUNK 4096
+/* Recent changes kept for Subscribe{from_seq}. */
+#define TC_PORT_RING 65536
+/* A ring entry's what: a DN key with the status before the change in bit
+ * 62, or TC_RING_LINK | node id. */
+#define TC_RING_LINK      (UINT64_C(1) << 63)
+#define TC_RING_OLD_INSRV (UINT64_C(1) << 62)
+#define TC_RING_KEY_MASK  (TC_RING_OLD_INSRV - 1)
+
+struct tc_ring_entry {
+    uint64_t seq;
+    uint64_t what;
+};
+
+enum tc_sub_mode {
+    TC_SUB_NONE = 0, /* not subscribed */
+    TC_SUB_SNAPSHOT, /* sending the snapshot */
+    TC_SUB_LIVE,     /* live; pending changes (if any) go first */
+};
+
+/* A DN query streaming its answer. */
+struct tc_query_dns {
+    bool active;
+    uint32_t ref_id;
+    dn_key next; /* next key to examine */
+    uint64_t count, limit;
+    bool any_state;
+    enum dn_status state;
+    int owner; /* -1: any; else a node id (DN_NODE_NONE matches no owner) */
+};
+
+/* One TC port connection. */
+struct tc_client {
+    struct tc_port *p;
+    struct conn *c;
+    struct tc_client *prev, *next; /* p->subs, while subscribed */
+    enum tc_sub_mode mode;
+    uint32_t sub_ref;      /* the Subscribe's ref_id */
+    dn_key snap_next;      /* snapshot: the next key to send */
+    uint64_t snap_count;   /* snapshot: DNs sent */
+    uint64_t snap_seq;     /* snapshot: the sequence it covers */
+    uint64_t safe_seq;     /* the client has every change up to here */
+    struct coalesce dirty; /* DNs changed and not sent; tag: status last shown */
+    uint64_t link_dirty;   /* node ids whose link changed and was not sent */
+    bool resnap;           /* dirty overflowed: send a whole snapshot again */
+    bool slow;             /* coalescing because its output was full */
+    struct tc_query_dns q;
+};
+
+struct tc_port_stats {
+    uint64_t snapshots, resumes, resends; /* full, from a sequence, after overflow */
+    uint64_t live_events;                 /* change and link events sent live */
+    uint64_t coalesced;                   /* changes put in a pending set */
+    uint64_t slow_episodes;
+};
+
+struct tc_port {
+    uv_loop_t *loop;
+    const struct config *cfg;
+    struct core *core;
+    const struct registrar *reg;
+    struct conn_server *srv;
+    struct tc_client *subs;
+    uint32_t n_subs, n_slow;
+    uint64_t epoch; /* start time, ms: names this run's sequences */
+    struct tc_ring_entry *ring;
+    size_t ring_head; /* next entry written */
+    size_t ring_n;
+    uint64_t ring_floor;   /* every change after this sequence is in the ring */
+    struct tc_buf scratch; /* a live event, packed once for every subscriber */
+    struct tc_port_stats st;
+};
+
+/* tc_port_sub.c */
+
+/* Handle Subscribe from cl. */
+void tc_sub_start(struct tc_client *cl, uint32_t ref_id, const Tc__Subscribe *s);
+
+/* The core published a change or a link event. */
+void tc_sub_on_change(struct tc_port *p, const struct dn_change *c, uint64_t seq);
+void tc_sub_on_link(struct tc_port *p, uint16_t node, bool up, uint64_t seq);
+
+/* Send what cl is waiting for (DN query, snapshot, pending changes) while
+ * its output has room, a chunk at a time. */
+void tc_port_pump(struct tc_client *cl);
+
+/* cl is closing: forget its subscription. */
+void tc_sub_drop(struct tc_client *cl);
+
+/* tc_port_query.c */
+
+void tc_query_nodes(struct tc_client *cl, uint32_t ref_id);
+void tc_query_dn(struct tc_client *cl, uint32_t ref_id, const Tc__QueryDn *q);
+void tc_query_summary(struct tc_client *cl, uint32_t ref_id);
+void tc_query_dns_start(struct tc_client *cl, uint32_t ref_id, const Tc__QueryDns *q);
+
+/* Go on with cl's DN query for at most budget DNs; returns what is left
+ * of the budget. */
+unsigned tc_query_dns_step(struct tc_client *cl, unsigned budget);
+
+#endif

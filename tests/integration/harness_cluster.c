@@ -1,0 +1,197 @@
+#include "tests/integration/harness_cluster.h"
+
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tests/tc_test.h"
+
+static void write_config(struct hcluster *c, int i, const char *extra_node, const char *secret)
+{
+    char extra[1024], tail[4096];
+    size_t len = 0;
+
+    snprintf(extra, sizeof(extra),
+             "cluster-secret-file = %s\nheartbeat-interval = %dms\nlink-timeout = %dms\n%s", secret,
+             HCLUSTER_HEARTBEAT_MS, HCLUSTER_TIMEOUT_MS, extra_node ? extra_node : "");
+    tail[0] = '\0';
+    for (int j = 0; j < c->count; j++) {
+        if (j == i)
+            continue;
+        len += (size_t)snprintf(tail + len, sizeof(tail) - len,
+                                "\n[peer %s]\naddress = 127.0.0.1:%u\nsip-address = 127.0.0.1:%u\n",
+                                c->n[j].name, c->n[j].peer_port, c->n[j].sip_port);
+    }
+    snprintf(tail + len, sizeof(tail) - len, "\n[dn %s]\ntype = extension\n", c->dns);
+    harness_node_write_config(&c->n[i], extra, tail);
+}
+
+void hcluster_init(struct hcluster *c, int count, const char *dns, const char *extra_node)
+{
+    char *dir = tc_test_tmpdir("cluster");
+
+    cr_assert(count >= 1 && count <= HCLUSTER_MAX);
+    memset(c, 0, sizeof(*c));
+    c->count = count;
+    snprintf(c->dir, sizeof(c->dir), "%s", dir);
+    free(dir);
+    snprintf(c->secret, sizeof(c->secret), "%s/secret", c->dir);
+    snprintf(c->dns, sizeof(c->dns), "%s", dns);
+    tc_test_write_file(c->secret, "0123456789abcdef0123456789abcdef\n");
+    /* Ports first, for every node; then the configs that name them. */
+    for (int i = 0; i < count; i++) {
+        char name[16];
+
+        snprintf(name, sizeof(name), "sip%d", i + 1);
+        harness_node_init(&c->n[i], name, NULL, NULL);
+    }
+    for (int i = 0; i < count; i++)
+        write_config(c, i, extra_node, c->secret);
+}
+
+void hcluster_set_secret(struct hcluster *c, int i, const char *text)
+{
+    char path[400];
+
+    snprintf(path, sizeof(path), "%s/secret-%s", c->dir, c->n[i].name);
+    tc_test_write_file(path, text);
+    write_config(c, i, NULL, path);
+}
+
+void hcluster_start(struct hcluster *c)
+{
+    for (int i = 0; i < c->count; i++)
+        harness_node_spawn(&c->n[i]);
+    for (int i = 0; i < c->count; i++) {
+        /* harness_node_start would spawn again: wait for /healthz only. */
+        uint64_t deadline = harness_now_ms() + 20000;
+
+        while (harness_http_get(c->n[i].http_port, "/healthz", NULL) != 200) {
+            char *log;
+
+            if (harness_node_wait_exit(&c->n[i], 0) < 0 && harness_now_ms() < deadline) {
+                usleep(20000);
+                continue;
+            }
+            log = harness_read_file(c->n[i].log);
+            cr_assert_fail("%s did not become healthy; log:\n%s", c->n[i].name,
+                           log ? log : "(none)");
+        }
+    }
+}
+
+struct links_arg {
+    const struct hcluster *c;
+    int i;
+};
+
+static bool links_up(void *arg)
+{
+    const struct links_arg *a = arg;
+    const struct hcluster *c = a->c;
+    char *page = NULL;
+    bool ok = true;
+
+    if (harness_http_get(c->n[a->i].http_port, "/metrics", &page) != 200) {
+        free(page);
+        return false;
+    }
+    for (int j = 0; j < c->count && ok; j++) {
+        char key[96];
+
+        if (j == a->i)
+            continue;
+        snprintf(key, sizeof(key), "tc_peer_link_up{peer=\"%s\"}", c->n[j].name);
+        ok = harness_metric(page, key) == 1;
+    }
+    free(page);
+    return ok;
+}
+
+bool hcluster_wait_links(const struct hcluster *c, int i, int ms)
+{
+    struct links_arg a = {c, i};
+
+    return harness_wait(links_up, &a, ms);
+}
+
+bool hcluster_wait_all_links(const struct hcluster *c, int ms)
+{
+    uint64_t deadline = harness_now_ms() + (uint64_t)ms;
+
+    for (int i = 0; i < c->count; i++) {
+        int left = (int)(deadline > harness_now_ms() ? deadline - harness_now_ms() : 0);
+
+        if (c->n[i].pid != 0 && !hcluster_wait_links(c, i, left))
+            return false;
+    }
+    return true;
+}
+
+bool hcluster_wait_metric_all(const struct hcluster *c, const char *name_labels, double want,
+                              int ms)
+{
+    uint64_t deadline = harness_now_ms() + (uint64_t)ms;
+
+    for (int i = 0; i < c->count; i++) {
+        int left = (int)(deadline > harness_now_ms() ? deadline - harness_now_ms() : 0);
+
+        if (c->n[i].pid != 0 && !harness_wait_metric(&c->n[i], name_labels, want, left))
+            return false;
+    }
+    return true;
+}
+
+double hcluster_metric_sum(const struct hcluster *c, const char *name_labels)
+{
+    double sum = 0;
+
+    for (int i = 0; i < c->count; i++) {
+        double v;
+
+        if (c->n[i].pid == 0)
+            continue;
+        v = harness_node_metric(&c->n[i], name_labels);
+        if (v > 0)
+            sum += v;
+    }
+    return sum;
+}
+
+int hcluster_register(const struct hnode *n, const char *dn)
+{
+    char cmd[256];
+
+    snprintf(cmd, sizeof(cmd), "timeout 10 sipsak -i -U -s sip:%s@127.0.0.1:%u -x 300", dn,
+             n->sip_port);
+    return harness_run(cmd, NULL);
+}
+
+void hcluster_cleanup(struct hcluster *c)
+{
+    bool bad = false;
+
+    for (int i = 0; i < c->count; i++) {
+        char *log;
+
+        if (c->n[i].pid != 0) {
+            kill(c->n[i].pid, SIGCONT);
+            harness_node_stop(&c->n[i]);
+        }
+        /* A sanitizer report in any node fails the test (leak reports are
+         * left to the nodes' own tests). */
+        log = harness_read_file(c->n[i].log);
+        if (log != NULL && (strstr(log, "ERROR: AddressSanitizer") != NULL ||
+                            strstr(log, "runtime error:") != NULL)) {
+            cr_log_error("%s: sanitizer report; log:\n%s", c->n[i].name, log);
+            bad = true;
+        }
+        free(log);
+        harness_node_cleanup(&c->n[i]);
+    }
+    tc_test_rmrf(c->dir);
+    cr_assert_not(bad, "a node reported a sanitizer error");
+}
