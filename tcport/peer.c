@@ -4,8 +4,9 @@
  *
  * One connection per pair: the node whose name sorts lower dials, the
  * other accepts on peer-listen; a connection the wrong way round is
- * refused. The protocol is in proto/peer.proto, the state machine in
- * peer_link.c, snapshots in peer_sync.c, the nng glue in peer_net.c. */
+ * refused. The protocol is in proto/peer.proto, its wire form in
+ * peer_wire.c, the state machine in peer_link.c, claims and snapshots in
+ * peer_sync.c, the nng glue in peer_net.c and peer_conn.c. */
 #include <errno.h>
 #include <openssl/crypto.h>
 #include <stdio.h>

@@ -170,6 +170,70 @@ int hcluster_register(const struct hnode *n, const char *dn)
     return harness_run(cmd, NULL);
 }
 
+static bool json_str(const char *json, const char *key, char *out, size_t size)
+{
+    char pat[64];
+    const char *p, *end;
+
+    snprintf(pat, sizeof(pat), "\"%s\":\"", key);
+    p = strstr(json, pat);
+    if (p == NULL)
+        return false;
+    p += strlen(pat);
+    end = strchr(p, '"');
+    if (end == NULL || (size_t)(end - p) >= size)
+        return false;
+    memcpy(out, p, (size_t)(end - p));
+    out[end - p] = '\0';
+    return true;
+}
+
+bool hcluster_dn(const struct hnode *n, const char *dn, char *owner, size_t osize, char *status,
+                 size_t ssize)
+{
+    const char *tcctl = tc_test_bin("client/tcctl");
+    char cmd[512];
+    char *out;
+    bool ok;
+
+    if (access(tcctl, X_OK) != 0)
+        return false;
+    snprintf(cmd, sizeof(cmd), "timeout 5 '%s' -s 127.0.0.1:%u --json dn %s", tcctl, n->tc_port,
+             dn);
+    ok = harness_run(cmd, &out) == 0 && json_str(out, "status", status, ssize);
+    if (ok && !json_str(out, "owner", owner, osize))
+        snprintf(owner, osize, "%s", "");
+    free(out);
+    return ok;
+}
+
+bool hcluster_wait_owner(const struct hcluster *c, const char *dn, const char *owner, int ms)
+{
+    uint64_t deadline = harness_now_ms() + (uint64_t)ms;
+    char who[64], status[16];
+
+    if (access(tc_test_bin("client/tcctl"), X_OK) != 0) {
+        cr_log_warn("client/tcctl not built: owner of %s not checked through the TC port", dn);
+        return true;
+    }
+    for (int i = 0; i < c->count; i++) {
+        if (c->n[i].pid == 0)
+            continue;
+        for (;;) {
+            if (hcluster_dn(&c->n[i], dn, who, sizeof(who), status, sizeof(status)) &&
+                strcmp(who, owner) == 0 && strcmp(status, "insrv") == 0)
+                break;
+            if (harness_now_ms() >= deadline) {
+                cr_log_error("%s: dn %s owner \"%s\" status %s, want %s insrv", c->n[i].name, dn,
+                             who, status, owner);
+                return false;
+            }
+            usleep(50000);
+        }
+    }
+    return true;
+}
+
 void hcluster_cleanup(struct hcluster *c)
 {
     bool bad = false;

@@ -50,6 +50,17 @@ double hcluster_metric_sum(const struct hcluster *c, const char *name_labels);
  * code (0: 200 OK). */
 int hcluster_register(const struct hnode *n, const char *dn);
 
+/* The owner ("" for none) and status ("insrv", "oos") of dn as node n
+ * reports them through its TC port (tcctl --json dn DN). Returns false when
+ * tcctl is not built or fails. */
+bool hcluster_dn(const struct hnode *n, const char *dn, char *owner, size_t osize, char *status,
+                 size_t ssize);
+
+/* True when every running node reports dn owned by owner and InSrv,
+ * within ms (and when tcctl is not built: the check is then skipped with a
+ * warning). */
+bool hcluster_wait_owner(const struct hcluster *c, const char *dn, const char *owner, int ms);
+
 /* Stop every node (SIGTERM, or SIGKILL when stopped) and remove the dirs. */
 void hcluster_cleanup(struct hcluster *c);
 

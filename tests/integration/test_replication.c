@@ -94,6 +94,8 @@ Test(replication, three_nodes_kill_and_restart)
     cr_assert_eq(hcluster_register(&c.n[0], "1001"), 0);
     cr_assert_eq(hcluster_register(&c.n[1], "1002"), 0);
     cr_assert(hcluster_wait_metric_all(&c, INSRV, 2, 3000), "claims not replicated");
+    cr_assert(hcluster_wait_owner(&c, "1001", "sip1", 3000));
+    cr_assert(hcluster_wait_owner(&c, "1002", "sip2", 3000));
     cr_assert_eq(metric(&c.n[0], OWNED), 1);
     cr_assert_eq(metric(&c.n[1], OWNED), 1);
     cr_assert_eq(metric(&c.n[2], OWNED), 0);
@@ -185,6 +187,7 @@ Test(replication, concurrent_registration_one_owner_then_takeover)
     cr_assert(harness_wait_metric(&c.n[0], OWNED, 0, 3000), "sip1 did not yield");
     cr_assert_eq(hcluster_metric_sum(&c, OWNED), 1, "exactly one owner");
     cr_assert(hcluster_wait_metric_all(&c, INSRV, 1, 3000));
+    cr_assert(hcluster_wait_owner(&c, "1001", "sip2", 3000), "not sip2 everywhere");
     cr_assert_eq(metric(&c.n[0], "tc_sip_bindings"), 1, "standby binding kept");
 
     /* The owner releases (the phone unregisters there): sip1, holding a
@@ -206,12 +209,14 @@ Test(replication, concurrent_registration_one_owner_then_takeover)
     cr_assert(harness_wait_metric(&c.n[0], INSRV, 1, 1000));
     cr_assert(harness_wait_metric(&c.n[2], INSRV, 1, DOWN_MS), "sip3 did not learn the takeover");
     cr_assert_eq(metric(&c.n[2], OWNED), 0);
+    cr_assert(hcluster_wait_owner(&c, "1001", "sip1", 3000), "takeover not seen as sip1's");
 
     /* sip2 comes back: versions decide, one owner again. */
     harness_node_start(&c.n[1]);
     cr_assert(hcluster_wait_all_links(&c, 10000));
     cr_assert(hcluster_wait_metric_all(&c, INSRV, 1, 3000));
     cr_assert_eq(hcluster_metric_sum(&c, OWNED), 1, "exactly one owner after the heal");
+    cr_assert(hcluster_wait_owner(&c, "1001", "sip1", 3000), "owners differ after the heal");
     hcluster_cleanup(&c);
 }
 
