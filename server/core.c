@@ -12,9 +12,10 @@
 #include "storage/store.h"
 
 void core_init(struct core *c, struct dn_table *table, struct store *store,
-               struct bindings *bindings)
+               struct bindings *bindings, uint32_t store_queue)
 {
     memset(c, 0, sizeof(*c));
+    c->store_queue = store_queue;
     c->table = table;
     c->store = store;
     c->bindings = bindings;
@@ -103,10 +104,23 @@ static int persist(struct core *c, const struct dn_change *ch, core_done_cb done
     return rc;
 }
 
+/* Room for one more change in the store, checked before the table changes
+ * so a decision is never made without being made durable. */
+static int store_room(const struct core *c)
+{
+    if (c->store == NULL)
+        return -ESHUTDOWN;
+    return store_pending(c->store) + 1 >= c->store_queue ? -EBUSY : 0;
+}
+
 int core_claim(struct core *c, dn_key k, enum dn_source source, core_done_cb done, void *arg)
 {
     struct dn_change ch;
-    int rc = dn_table_claim(c->table, k, source, node_now_ms(), &ch);
+    int rc = store_room(c);
+
+    if (rc != 0)
+        return rc;
+    rc = dn_table_claim(c->table, k, source, node_now_ms(), &ch);
 
     return rc != 0 ? rc : persist(c, &ch, done, arg);
 }
@@ -114,7 +128,11 @@ int core_claim(struct core *c, dn_key k, enum dn_source source, core_done_cb don
 int core_release(struct core *c, dn_key k, core_done_cb done, void *arg)
 {
     struct dn_change ch;
-    int rc = dn_table_release(c->table, k, node_now_ms(), &ch);
+    int rc = store_room(c);
+
+    if (rc != 0)
+        return rc;
+    rc = dn_table_release(c->table, k, node_now_ms(), &ch);
 
     return rc != 0 ? rc : persist(c, &ch, done, arg);
 }
@@ -123,7 +141,11 @@ int core_apply(struct core *c, dn_key k, uint16_t owner, enum dn_source source,
                struct tc_version v, uint64_t since_ms)
 {
     struct dn_change ch;
-    int rc = dn_table_apply(c->table, k, owner, source, v, since_ms, &ch);
+    int rc = store_room(c);
+
+    if (rc != 0)
+        return rc;
+    rc = dn_table_apply(c->table, k, owner, source, v, since_ms, &ch);
 
     return rc != 0 ? rc : persist(c, &ch, NULL, NULL);
 }

@@ -38,12 +38,16 @@ struct core {
     struct bindings *bindings; /* borrowed: SIP bindings held here (standby) */
     struct core_listener listeners[CORE_MAX_LISTENERS];
     unsigned n_listeners;
-    uint64_t seq; /* last sequence number published */
+    uint32_t store_queue; /* the store's max_queue: decide only with room left */
+    uint64_t seq;         /* last sequence number published */
     uint64_t published, store_errors;
 };
 
+/* store_queue is the store's max_queue (config store-queue): a decision is
+ * refused with -EBUSY, before the table changes, when the store has no room
+ * left to make it durable. */
 void core_init(struct core *c, struct dn_table *table, struct store *store,
-               struct bindings *bindings);
+               struct bindings *bindings, uint32_t store_queue);
 
 /* Add a listener (copied). Returns 0 or -ENOSPC. */
 int core_listen(struct core *c, const struct core_listener *l);

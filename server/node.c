@@ -196,7 +196,7 @@ int node_start(struct tc_node *n, uv_loop_t *loop, struct config *cfg)
         rc = NODE_EXIT_STORE;
         goto out_close_store;
     }
-    core_init(&n->core, &n->table, n->store, &n->reg.bindings);
+    core_init(&n->core, &n->table, n->store, &n->reg.bindings, cfg->limits.store_queue);
     n->reg.on_change = on_registrar_change;
     n->reg.change_arg = n;
     if (start_ports(n) != 0) {
