@@ -11,10 +11,15 @@
 #include "server/tc_err.h"
 #include "storage/store.h"
 
-void core_init(struct core *c, struct dn_table *table, struct store *store,
+static void on_idle(uv_idle_t *h);
+
+void core_init(struct core *c, uv_loop_t *loop, struct dn_table *table, struct store *store,
                struct bindings *bindings, uint32_t store_queue)
 {
     memset(c, 0, sizeof(*c));
+    uv_idle_init(loop, &c->idle);
+    c->idle.data = c;
+    c->sweeps_tail = &c->sweeps;
     c->store_queue = store_queue;
     c->table = table;
     c->store = store;
@@ -137,8 +142,8 @@ int core_release(struct core *c, dn_key k, core_done_cb done, void *arg)
     return rc != 0 ? rc : persist(c, &ch, done, arg);
 }
 
-int core_apply(struct core *c, dn_key k, uint16_t owner, enum dn_source source,
-               struct tc_version v, uint64_t since_ms)
+int core_apply(struct core *c, dn_key k, uint16_t owner, enum dn_source source, struct tc_version v,
+               uint64_t since_ms)
 {
     struct dn_change ch;
     int rc = store_room(c);
@@ -169,50 +174,107 @@ static bool holds_binding(struct core *c, dn_key k)
     return false;
 }
 
+/* Publish one DN of a sweep: its current state, or a standby takeover. */
+static void sweep_one(struct core *c, const struct core_sweep *w, dn_key k)
+{
+    struct dn_table *t = c->table;
+    const struct dn_entry *e = dn_table_get(t, k);
+    struct dn_change ch;
+
+    if (e == NULL || e->owner != w->node)
+        return; /* decided again since the link changed: already published */
+    if (!w->up && !t->link_up[w->node] && holds_binding(c, k) && store_room(c) == 0 &&
+        dn_table_claim(t, k, DN_SOURCE_SIP, node_now_ms(), &ch) == 0) {
+        /* Standby takeover: the agent stays reachable here. */
+        if (persist(c, &ch, NULL, NULL) != 0)
+            c->store_errors++;
+        return;
+    }
+    memset(&ch, 0, sizeof(ch));
+    ch.key = e->key;
+    ch.owner = ch.old_owner = e->owner;
+    ch.source = (enum dn_source)e->source;
+    ch.version.hlc = e->hlc;
+    ch.version.node = e->vnode;
+    ch.since_ms = e->since_ms;
+    /* The state now: the link may have changed again since. */
+    ch.status = dn_table_status(t, k);
+    ch.old_status = ch.status == DN_INSRV ? DN_OOS : DN_INSRV;
+    core_publish(c, &ch);
+}
+
+static void on_idle(uv_idle_t *h)
+{
+    struct core *c = h->data;
+    struct core_sweep *w = c->sweeps;
+    size_t end;
+
+    if (w == NULL) {
+        uv_idle_stop(h);
+        return;
+    }
+    end = w->i + CORE_SWEEP_CHUNK < w->n ? w->i + CORE_SWEEP_CHUNK : w->n;
+    for (; w->i < end; w->i++)
+        sweep_one(c, w, w->keys[w->i]);
+    if (w->i < w->n)
+        return;
+    c->sweeps = w->next;
+    if (c->sweeps == NULL)
+        c->sweeps_tail = &c->sweeps;
+    tc_log(NOTICE, "peer %s: link %s, %zu DNs %s", dn_table_node_name(c->table, w->node),
+           w->up ? "up" : "down", w->n, w->up ? "back in service" : "out of service or taken over");
+    publish_link(c, w->node, w->up);
+    free(w->keys);
+    free(w);
+}
+
 void core_set_link(struct core *c, uint16_t node, bool up)
 {
     struct dn_table *t = c->table;
-    dn_key *keys = NULL;
-    size_t n = 0;
+    const struct dn_entry *e;
+    struct core_sweep *w;
+    size_t cursor = 0;
 
     if (node <= DN_NODE_SELF || node >= t->n_nodes || t->link_up[node] == up)
         return;
-    /* The node's DNs, collected first: claims below change entries. */
-    if (t->owned[node] > 0) {
-        const struct dn_entry *e;
-        size_t cursor = 0;
-
-        keys = malloc(t->owned[node] * sizeof(*keys));
-        while (keys != NULL && (e = dn_table_next(t, &cursor)) != NULL) {
-            if (e->owner == node)
-                keys[n++] = e->key;
-        }
-    }
     dn_table_set_link(t, node, up);
-    for (size_t i = 0; i < n; i++) {
-        const struct dn_entry *e = dn_table_get(t, keys[i]);
-        struct dn_change ch;
-
-        if (!up && holds_binding(c, keys[i]) &&
-            dn_table_claim(t, keys[i], DN_SOURCE_SIP, node_now_ms(), &ch) == 0) {
-            /* Standby takeover: the agent stays reachable here. */
-            if (persist(c, &ch, NULL, NULL) != 0)
-                c->store_errors++;
-            continue;
-        }
-        memset(&ch, 0, sizeof(ch));
-        ch.key = e->key;
-        ch.owner = ch.old_owner = e->owner;
-        ch.source = (enum dn_source)e->source;
-        ch.version.hlc = e->hlc;
-        ch.version.node = e->vnode;
-        ch.since_ms = e->since_ms;
-        ch.status = up ? DN_INSRV : DN_OOS;
-        ch.old_status = up ? DN_OOS : DN_INSRV;
-        core_publish(c, &ch);
+    w = calloc(1, sizeof(*w));
+    if (w != NULL && t->owned[node] > 0)
+        w->keys = malloc(t->owned[node] * sizeof(*w->keys));
+    if (w == NULL || (t->owned[node] > 0 && w->keys == NULL)) {
+        /* Out of memory: the table is right, only the events are lost. */
+        tc_log(ERR, "peer %s: link %s: out of memory publishing its DNs",
+               dn_table_node_name(t, node), up ? "up" : "down");
+        free(w);
+        publish_link(c, node, up);
+        return;
     }
-    free(keys);
-    tc_log(NOTICE, "peer %s: link %s, %zu DNs %s", dn_table_node_name(t, node),
-           up ? "up" : "down", n, up ? "back in service" : "out of service or taken over");
-    publish_link(c, node, up);
+    w->node = node;
+    w->up = up;
+    while (w->keys != NULL && (e = dn_table_next(t, &cursor)) != NULL) {
+        if (e->owner == node)
+            w->keys[w->n++] = e->key;
+    }
+    *c->sweeps_tail = w;
+    c->sweeps_tail = &w->next;
+    uv_idle_start(&c->idle, on_idle);
+}
+
+static void on_idle_closed(uv_handle_t *h)
+{
+    (void)h;
+}
+
+void core_close(struct core *c)
+{
+    while (c->sweeps != NULL) {
+        struct core_sweep *w = c->sweeps;
+
+        c->sweeps = w->next;
+        free(w->keys);
+        free(w);
+    }
+    c->sweeps_tail = &c->sweeps;
+    uv_idle_stop(&c->idle);
+    uv_close((uv_handle_t *)&c->idle, on_idle_closed);
 }

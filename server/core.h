@@ -3,6 +3,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <uv.h>
 
 #include "server/dn_table.h"
 
@@ -32,6 +33,17 @@ struct core_listener {
  * 0) or failed (negative). */
 typedef void (*core_done_cb)(void *arg, int status, const struct dn_change *c);
 
+/* A link change still being published, a chunk per loop turn. */
+struct core_sweep {
+    struct core_sweep *next;
+    uint16_t node;
+    bool up;
+    dn_key *keys; /* the node's DNs when the link changed */
+    size_t n, i;
+};
+
+#define CORE_SWEEP_CHUNK 4096 /* DNs published per loop turn */
+
 struct core {
     struct dn_table *table;    /* borrowed */
     struct store *store;       /* borrowed; NULL once the store closed */
@@ -41,13 +53,19 @@ struct core {
     uint32_t store_queue; /* the store's max_queue: decide only with room left */
     uint64_t seq;         /* last sequence number published */
     uint64_t published, store_errors;
+    uv_idle_t idle; /* runs the sweeps */
+    struct core_sweep *sweeps, **sweeps_tail;
 };
 
 /* store_queue is the store's max_queue (config store-queue): a decision is
  * refused with -EBUSY, before the table changes, when the store has no room
  * left to make it durable. */
-void core_init(struct core *c, struct dn_table *table, struct store *store,
+void core_init(struct core *c, uv_loop_t *loop, struct dn_table *table, struct store *store,
                struct bindings *bindings, uint32_t store_queue);
+
+/* Drop sweeps not yet published and close the idle handle (the loop must
+ * run for it to close). */
+void core_close(struct core *c);
 
 /* Add a listener (copied). Returns 0 or -ENOSPC. */
 int core_listen(struct core *c, const struct core_listener *l);
@@ -71,14 +89,15 @@ int core_release(struct core *c, dn_key k, core_done_cb done, void *arg);
 /* A peer's claim or release of k (owner DN_NODE_NONE) at version v. Applied,
  * persisted and published when newer than what the table holds. Returns 0
  * when applied, TC_ESTALE when not newer, TC_EUNKNOWN_DN, or an error. */
-int core_apply(struct core *c, dn_key k, uint16_t owner, enum dn_source source,
-               struct tc_version v, uint64_t since_ms);
+int core_apply(struct core *c, dn_key k, uint16_t owner, enum dn_source source, struct tc_version v,
+               uint64_t since_ms);
 
-/* A peer's link went up or down. Every DN it owns changes service state
- * here: each is published as a change (status/old_status differ, owner
- * unchanged), then the link event. Going down, DNs for which this node
- * holds a live SIP binding are claimed instead (standby takeover, DESIGN
- * §3). */
+/* A peer's link went up or down. The table changes at once (queries see
+ * the new state); every DN the peer owns is then published as a change
+ * (status/old_status differ, owner unchanged), CORE_SWEEP_CHUNK per loop
+ * turn so a million DNs never stall the loop, and the link event last.
+ * Going down, DNs for which this node holds a live SIP binding are claimed
+ * instead (standby takeover, DESIGN §3). */
 void core_set_link(struct core *c, uint16_t node, bool up);
 
 #endif

@@ -196,7 +196,8 @@ int node_start(struct tc_node *n, uv_loop_t *loop, struct config *cfg)
         rc = NODE_EXIT_STORE;
         goto out_close_store;
     }
-    core_init(&n->core, &n->table, n->store, &n->reg.bindings, cfg->limits.store_queue);
+    core_init(&n->core, loop, &n->table, n->store, &n->reg.bindings, cfg->limits.store_queue);
+    n->core_up = 1;
     n->reg.on_change = on_registrar_change;
     n->reg.change_arg = n;
     if (start_ports(n) != 0) {
@@ -227,6 +228,8 @@ out_close_store:
         sip_server_stop(&n->sip);
     if (n->reg_up)
         registrar_close(&n->reg);
+    if (n->core_up)
+        core_close(&n->core);
 out_free_table:
     dn_table_free(&n->table);
 out_free_cfg:
@@ -266,6 +269,10 @@ void node_stop(struct tc_node *n)
     if (n->reg_up) {
         registrar_close(&n->reg);
         n->reg_up = 0;
+    }
+    if (n->core_up) {
+        core_close(&n->core);
+        n->core_up = 0;
     }
     uv_close((uv_handle_t *)&n->sig_term, on_signal_closed);
     uv_close((uv_handle_t *)&n->sig_int, on_signal_closed);

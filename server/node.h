@@ -36,7 +36,7 @@ struct tc_node {
     struct tc_port *tc_port;
     struct default_port *default_port;
     struct peers *peers;
-    int reg_up, sip_up;
+    int reg_up, sip_up, core_up;
     uv_signal_t sig_term, sig_int, sig_hup;
     uint64_t started_ms;
     int exit_code;
