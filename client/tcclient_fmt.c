@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <string.h>
 #include <time.h>
 
@@ -271,4 +272,34 @@ void tcclient_table_drop(struct tcclient_table *t)
 {
     tc_buf_free(&t->held);
     t->nheld = 0;
+}
+
+const Tc__DnState *tcclient_event_state(const Tc__Event *ev)
+{
+    switch (ev->body_case) {
+    case TC__EVENT__BODY_ADDRESS_INFO:
+        return ev->address_info->state;
+    case TC__EVENT__BODY_DN_BACK_IN_SERVICE:
+        return ev->dn_back_in_service->state;
+    case TC__EVENT__BODY_DN_OUT_OF_SERVICE:
+        return ev->dn_out_of_service->state;
+    case TC__EVENT__BODY_REGISTERED:
+        return ev->registered->state;
+    case TC__EVENT__BODY_UNREGISTERED:
+        return ev->unregistered->state;
+    default:
+        return NULL;
+    }
+}
+
+int tcclient_usage_error(const char *prog, int code, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    fprintf(stderr, "%s: ", prog);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\ntry '%s --help'\n", prog);
+    va_end(ap);
+    return code;
 }

@@ -33,6 +33,15 @@ const char *tcclient_status_word(Tc__DnStatus s);
 /* "sip", "tlib", or "" for none. */
 const char *tcclient_source_name(Tc__Source s);
 
+/* The DN state an event carries (info, back-in-service, out-of-service,
+ * registered, unregistered), or NULL for an event that carries none. */
+const Tc__DnState *tcclient_event_state(const Tc__Event *ev);
+
+/* Print "PROG: MESSAGE" and "try 'PROG --help'" to stderr for a command
+ * line the tool cannot take; returns code, the tool's usage exit code. */
+int tcclient_usage_error(const char *prog, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* Append the fields of one DN as JSON members, without braces:
  * "dn":..,"status":..,"owner":..,"source":..,"version":{..},"since":..,
  * "since_unix_ms":..[,"bindings":[..] when with_bindings]. s may be NULL

@@ -52,19 +52,7 @@ static const char usage_text[] =
         "Times are ISO-8601 UTC. Exit codes: 0 success, 1 usage error, 2 the node\n"
         "cannot be reached (or broke the connection), 3 unknown DN.\n";
 
-static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int usage_error(const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    fprintf(stderr, "tcctl: ");
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\ntry 'tcctl --help'\n");
-    va_end(ap);
-    return TCCTL_USAGE;
-}
+#define usage_error(...) tcclient_usage_error("tcctl", TCCTL_USAGE, __VA_ARGS__)
 
 /* Report a client library error and map it to an exit code. */
 static int fail(const struct tcctl *t, const char *doing, int err)

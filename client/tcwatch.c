@@ -52,19 +52,7 @@ static const char usage_text[] =
         "Exit codes: 0 after SIGINT or SIGTERM, 1 usage error, 2 the node cannot be\n"
         "reached or the connection dropped.\n";
 
-static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int usage_error(const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    fprintf(stderr, "tcwatch: ");
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\ntry 'tcwatch --help'\n");
-    va_end(ap);
-    return TCWATCH_USAGE;
-}
+#define usage_error(...) tcclient_usage_error("tcwatch", TCWATCH_USAGE, __VA_ARGS__)
 
 /* The name of an event's kind, as printed; NULL for what is not printed. */
 static const char *event_name(const Tc__Event *ev)
@@ -91,25 +79,6 @@ static const char *event_name(const Tc__Event *ev)
     }
 }
 
-/* The DN state an event carries, or NULL. */
-static const Tc__DnState *event_state(const Tc__Event *ev)
-{
-    switch (ev->body_case) {
-    case TC__EVENT__BODY_ADDRESS_INFO:
-        return ev->address_info->state;
-    case TC__EVENT__BODY_DN_BACK_IN_SERVICE:
-        return ev->dn_back_in_service->state;
-    case TC__EVENT__BODY_DN_OUT_OF_SERVICE:
-        return ev->dn_out_of_service->state;
-    case TC__EVENT__BODY_REGISTERED:
-        return ev->registered->state;
-    case TC__EVENT__BODY_UNREGISTERED:
-        return ev->unregistered->state;
-    default:
-        return NULL;
-    }
-}
-
 static const char *event_node(const Tc__Event *ev)
 {
     if (ev->body_case == TC__EVENT__BODY_LINK_CONNECTED)
@@ -119,7 +88,7 @@ static const char *event_node(const Tc__Event *ev)
 
 static void line_json(struct tc_buf *b, const Tc__Event *ev, const char *name)
 {
-    const Tc__DnState *s = event_state(ev);
+    const Tc__DnState *s = tcclient_event_state(ev);
 
     tc_buf_printf(b, "{\"seq\":%" PRIu64 ",\"event\":\"%s\"", ev->seq, name);
     if (s != NULL) {
@@ -141,7 +110,7 @@ static const char *dash(const char *s)
 
 static void line_text(struct tc_buf *b, const Tc__Event *ev, const char *name)
 {
-    const Tc__DnState *s = event_state(ev);
+    const Tc__DnState *s = tcclient_event_state(ev);
     char since[TCCLIENT_TIME_MAX], version[96];
 
     tc_buf_printf(b, "%8" PRIu64 "  %-17s", ev->seq, name);

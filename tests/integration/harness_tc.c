@@ -315,24 +315,6 @@ uint64_t htc_snapshot(struct htc *c, uint64_t *seq)
     }
 }
 
-const Tc__DnState *htc_state(const Tc__Event *ev)
-{
-    switch (ev->body_case) {
-    case TC__EVENT__BODY_ADDRESS_INFO:
-        return ev->address_info->state;
-    case TC__EVENT__BODY_DN_BACK_IN_SERVICE:
-        return ev->dn_back_in_service->state;
-    case TC__EVENT__BODY_DN_OUT_OF_SERVICE:
-        return ev->dn_out_of_service->state;
-    case TC__EVENT__BODY_REGISTERED:
-        return ev->registered->state;
-    case TC__EVENT__BODY_UNREGISTERED:
-        return ev->unregistered->state;
-    default:
-        return NULL;
-    }
-}
-
 Tc__Event *htc_wait_dn(struct htc *c, const char *dn, bool insrv, int ms)
 {
     uint64_t deadline = harness_now_ms() + (uint64_t)ms;
@@ -344,7 +326,7 @@ Tc__Event *htc_wait_dn(struct htc *c, const char *dn, bool insrv, int ms)
 
         if (ev == NULL)
             return NULL;
-        st = htc_state(ev);
+        st = tcclient_event_state(ev);
         if (st != NULL && strcmp(st->dn, dn) == 0 && st->status == want)
             return ev;
         tc__event__free_unpacked(ev, NULL);

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "client/tcclient_fmt.h"
 #include "proto/tcport.pb-c.h"
 
 /* Raw clients of a node's TC port and default port for integration tests:
@@ -62,10 +63,6 @@ int htc_query_summary(struct htc *c, uint32_t ref);
 /* Subscribe from 0 and read the snapshot to its marker; returns the
  * number of DNs in it and puts EventOpened's seq in *seq (may be NULL). */
 uint64_t htc_snapshot(struct htc *c, uint64_t *seq);
-
-/* The DnState carried by ev (address info, back/out of service,
- * registered, unregistered), or NULL. */
-const Tc__DnState *htc_state(const Tc__Event *ev);
 
 /* Read events until one carries a state for dn with status insrv (true)
  * or OOS, within ms; returns that event (caller frees) or NULL. */

@@ -71,7 +71,7 @@ static Tc__DnStatus answer(struct htc *c, uint32_t ref, Tc__Event__BodyCase want
     Tc__DnStatus s;
 
     cr_assert_eq(ev->ref_id, ref);
-    s = htc_state(ev)->status;
+    s = tcclient_event_state(ev)->status;
     free_ev(ev);
     return s;
 }
@@ -99,15 +99,15 @@ Test(default_port, gws_claims_are_durable_and_released_when_it_goes)
     cr_assert_eq(htc_register(&gws, 2, "1001"), 0);
     reg = htc_expect(&gws, TC__EVENT__BODY_REGISTERED, 10000);
     cr_assert_eq(reg->ref_id, 2);
-    cr_assert_eq(htc_state(reg)->status, TC__DN_STATUS__DN_STATUS_INSRV);
-    cr_assert_str_eq(htc_state(reg)->owner, "sip1");
-    cr_assert_eq(htc_state(reg)->source, TC__SOURCE__SOURCE_TLIB);
+    cr_assert_eq(tcclient_event_state(reg)->status, TC__DN_STATUS__DN_STATUS_INSRV);
+    cr_assert_str_eq(tcclient_event_state(reg)->owner, "sip1");
+    cr_assert_eq(tcclient_event_state(reg)->source, TC__SOURCE__SOURCE_TLIB);
     free_ev(reg);
     cr_assert_eq(harness_node_metric(&n, "tc_dns{state=\"insrv\"}"), 1);
     ev = htc_expect(&tc, TC__EVENT__BODY_DN_BACK_IN_SERVICE, 5000);
-    cr_assert_str_eq(htc_state(ev)->dn, "1001");
-    cr_assert_str_eq(htc_state(ev)->owner, "sip1");
-    cr_assert_eq(htc_state(ev)->source, TC__SOURCE__SOURCE_TLIB);
+    cr_assert_str_eq(tcclient_event_state(ev)->dn, "1001");
+    cr_assert_str_eq(tcclient_event_state(ev)->owner, "sip1");
+    cr_assert_eq(tcclient_event_state(ev)->source, TC__SOURCE__SOURCE_TLIB);
     free_ev(ev);
     cr_assert_eq(htc_register(&gws, 3, "1002"), 0);
     cr_assert_eq(answer(&gws, 3, TC__EVENT__BODY_REGISTERED), TC__DN_STATUS__DN_STATUS_INSRV);
@@ -121,7 +121,7 @@ Test(default_port, gws_claims_are_durable_and_released_when_it_goes)
     free_ev(htc_expect(&tc, TC__EVENT__BODY_DN_BACK_IN_SERVICE, 5000)); /* 1002 */
     for (int i = 0; i < 2; i++) {
         ev = htc_expect(&tc, TC__EVENT__BODY_DN_OUT_OF_SERVICE, 5000);
-        cr_assert_str_eq(htc_state(ev)->owner, "");
+        cr_assert_str_eq(tcclient_event_state(ev)->owner, "");
         free_ev(ev);
     }
     cr_assert(harness_wait_metric(&n, "tc_dns{state=\"insrv\"}", 0, 5000));
@@ -198,15 +198,15 @@ Test(default_port, urs_registrations_follow_the_local_status)
     /* A phone registers: in service here. */
     cr_assert_eq(sipsak(&n, "1001", "2"), 0);
     ev = htc_expect(&urs, TC__EVENT__BODY_DN_BACK_IN_SERVICE, 5000);
-    cr_assert_str_eq(htc_state(ev)->dn, "1001");
-    cr_assert_str_eq(htc_state(ev)->owner, "sip1");
-    cr_assert_eq(htc_state(ev)->source, TC__SOURCE__SOURCE_SIP);
+    cr_assert_str_eq(tcclient_event_state(ev)->dn, "1001");
+    cr_assert_str_eq(tcclient_event_state(ev)->owner, "sip1");
+    cr_assert_eq(tcclient_event_state(ev)->source, TC__SOURCE__SOURCE_SIP);
     free_ev(ev);
     cr_assert_eq(htc_query_address(&urs, 3, "1001"), 0);
     cr_assert_eq(answer(&urs, 3, TC__EVENT__BODY_ADDRESS_INFO), TC__DN_STATUS__DN_STATUS_INSRV);
     /* Its registration expires: out of service. */
     ev = htc_expect(&urs, TC__EVENT__BODY_DN_OUT_OF_SERVICE, 10000);
-    cr_assert_str_eq(htc_state(ev)->dn, "1001");
+    cr_assert_str_eq(tcclient_event_state(ev)->dn, "1001");
     free_ev(ev);
 
     /* A GWS claim and its release, seen by the URS. */
@@ -216,11 +216,11 @@ Test(default_port, urs_registrations_follow_the_local_status)
     cr_assert_eq(htc_register(&gws, 2, "1005"), 0);
     answer(&gws, 2, TC__EVENT__BODY_REGISTERED);
     ev = htc_expect(&urs, TC__EVENT__BODY_DN_BACK_IN_SERVICE, 5000);
-    cr_assert_eq(htc_state(ev)->source, TC__SOURCE__SOURCE_TLIB);
+    cr_assert_eq(tcclient_event_state(ev)->source, TC__SOURCE__SOURCE_TLIB);
     free_ev(ev);
     htc_close(&gws);
     ev = htc_expect(&urs, TC__EVENT__BODY_DN_OUT_OF_SERVICE, 5000);
-    cr_assert_str_eq(htc_state(ev)->dn, "1005");
+    cr_assert_str_eq(tcclient_event_state(ev)->dn, "1005");
     free_ev(ev);
 
     /* Unregistered: no more events. */
@@ -327,7 +327,7 @@ static int urs_child(uint16_t port, int ready_fd)
         if (ev->body_case == TC__EVENT__BODY_REGISTERED && ++answered == 1000 &&
             write(ready_fd, "R", 1) != 1)
             return 1;
-        st = htc_state(ev);
+        st = tcclient_event_state(ev);
         if (st != NULL) {
             unsigned i = (unsigned)atoi(st->dn) - 1000;
             unsigned char now = st->status == TC__DN_STATUS__DN_STATUS_INSRV;

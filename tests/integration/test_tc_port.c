@@ -73,7 +73,7 @@ Test(tc_port, snapshot_covers_every_dn_then_sip_changes_follow)
         const Tc__DnState *st;
 
         ev = htc_expect(&c, TC__EVENT__BODY_ADDRESS_INFO, 5000);
-        st = htc_state(ev);
+        st = tcclient_event_state(ev);
         snprintf(want, sizeof(want), "%u", 1000 + i);
         cr_assert_str_eq(st->dn, want);
         cr_assert_eq(st->status, TC__DN_STATUS__DN_STATUS_OOS);
@@ -88,21 +88,21 @@ Test(tc_port, snapshot_covers_every_dn_then_sip_changes_follow)
 
     cr_assert_eq(sipsak(&n, "1001", NULL), 0);
     ev = htc_expect(&c, TC__EVENT__BODY_DN_BACK_IN_SERVICE, 5000);
-    cr_assert_str_eq(htc_state(ev)->dn, "1001");
-    cr_assert_str_eq(htc_state(ev)->owner, "sip1");
-    cr_assert_eq(htc_state(ev)->source, TC__SOURCE__SOURCE_SIP);
-    cr_assert_not_null(htc_state(ev)->version);
-    cr_assert_gt(htc_state(ev)->since_unix_ms, 0);
+    cr_assert_str_eq(tcclient_event_state(ev)->dn, "1001");
+    cr_assert_str_eq(tcclient_event_state(ev)->owner, "sip1");
+    cr_assert_eq(tcclient_event_state(ev)->source, TC__SOURCE__SOURCE_SIP);
+    cr_assert_not_null(tcclient_event_state(ev)->version);
+    cr_assert_gt(tcclient_event_state(ev)->since_unix_ms, 0);
     cr_assert_gt(ev->seq, seq);
     free_ev(ev);
     /* A refresh changes nothing: no event. A short registration expires. */
     cr_assert_eq(sipsak(&n, "1002", "-x 1"), 0);
     ev = htc_expect(&c, TC__EVENT__BODY_DN_BACK_IN_SERVICE, 5000);
-    cr_assert_str_eq(htc_state(ev)->dn, "1002");
+    cr_assert_str_eq(tcclient_event_state(ev)->dn, "1002");
     free_ev(ev);
     ev = htc_expect(&c, TC__EVENT__BODY_DN_OUT_OF_SERVICE, 10000);
-    cr_assert_str_eq(htc_state(ev)->dn, "1002");
-    cr_assert_str_eq(htc_state(ev)->owner, "");
+    cr_assert_str_eq(tcclient_event_state(ev)->dn, "1002");
+    cr_assert_str_eq(tcclient_event_state(ev)->owner, "");
     free_ev(ev);
     cr_assert_eq(harness_node_metric(&n, "tc_tc_port_subscribers"), 1);
     htc_close(&c);
@@ -150,7 +150,7 @@ Test(tc_port, resume_from_a_sequence_sends_only_what_changed)
         const Tc__DnState *st;
 
         ev = htc_expect(&b, TC__EVENT__BODY_DN_BACK_IN_SERVICE, 5000);
-        st = htc_state(ev);
+        st = tcclient_event_state(ev);
         cr_assert(strcmp(st->dn, "1002") == 0 || strcmp(st->dn, "1003") == 0, "%s", st->dn);
         cr_assert_eq(st->status, TC__DN_STATUS__DN_STATUS_INSRV);
         /* The last one says the client now holds everything. */
@@ -247,9 +247,9 @@ Test(tc_port, queries_for_operators)
     cr_assert_eq(htc_query_dn(&c, 12, "1001"), 0);
     ev = htc_expect(&c, TC__EVENT__BODY_ADDRESS_INFO, 5000);
     cr_assert_eq(ev->ref_id, 12);
-    cr_assert_eq(htc_state(ev)->status, TC__DN_STATUS__DN_STATUS_INSRV);
-    cr_assert_eq(htc_state(ev)->n_bindings, 1, "the owner shows the contact");
-    cr_assert(strstr(htc_state(ev)->bindings[0], "sip:") != NULL);
+    cr_assert_eq(tcclient_event_state(ev)->status, TC__DN_STATUS__DN_STATUS_INSRV);
+    cr_assert_eq(tcclient_event_state(ev)->n_bindings, 1, "the owner shows the contact");
+    cr_assert(strstr(tcclient_event_state(ev)->bindings[0], "sip:") != NULL);
     free_ev(ev);
     cr_assert_eq(htc_query_dn(&c, 13, "5555"), 0);
     ev = htc_expect(&c, TC__EVENT__BODY_ERROR, 5000);
@@ -263,7 +263,7 @@ Test(tc_port, queries_for_operators)
     qd.state = TC__DN_STATUS__DN_STATUS_INSRV;
     cr_assert_eq(htc_send(&c, &rq), 0);
     ev = htc_expect(&c, TC__EVENT__BODY_ADDRESS_INFO, 5000);
-    cr_assert_str_eq(htc_state(ev)->dn, "1001");
+    cr_assert_str_eq(tcclient_event_state(ev)->dn, "1001");
     free_ev(ev);
     ev = htc_expect(&c, TC__EVENT__BODY_QUERY_END, 5000);
     cr_assert_eq(ev->query_end->count, 1);
@@ -507,7 +507,7 @@ static int slow_child(uint16_t port, int ready_fd)
             if (write(ready_fd, "R", 1) != 1)
                 return 1;
         }
-        st = htc_state(ev);
+        st = tcclient_event_state(ev);
         if (st != NULL) {
             unsigned i = (unsigned)atoi(st->dn) - 1000;
             unsigned char now = st->status == TC__DN_STATUS__DN_STATUS_INSRV;
