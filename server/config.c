@@ -9,73 +9,10 @@
 #include <string.h>
 
 #include "server/config_check.h"
+#include "server/config_load.h"
 #include "server/config_reader.h"
 #include "server/config_value.h"
 #include "server/tc_err.h"
-
-/* Past this many, problems are counted but not reported one by one. */
-#define CONFIG_MAX_ERRORS 1000
-/* Keys of the largest section, [node]. */
-#define KEYS_MAX 32
-
-struct load;
-struct key;
-
-/* Parse value v of key k into field. Reports problems itself. */
-typedef void (*key_parse)(struct load *st, const struct key *k, void *field, const char *v);
-
-struct key {
-    const char *name;
-    key_parse parse;
-    size_t off;
-    bool list; /* comma list: indented lines below continue it */
-};
-
-enum sect_kind {
-    SECT_NONE = 0, /* before the first section */
-    SECT_SKIP,     /* a section with errors: its keys are ignored */
-    SECT_NODE,
-    SECT_PEER,
-    SECT_DN,
-};
-
-struct load {
-    struct config *cfg;
-    const char *path;
-    config_error_cb on_error;
-    void *arg;
-    unsigned n_errors;
-    bool nomem;
-
-    /* Input: a file or a string, read one whole line at a time. */
-    struct config_reader rd;
-    unsigned lineno;
-    bool cont;                  /* this line continues prev_key's list */
-    const struct key *prev_key; /* last key line of this section */
-    bool prev_ok;               /* and it was accepted */
-
-    /* The current section. */
-    enum sect_kind kind;
-    char label[CONFIG_LINE_MAX + 1];
-    unsigned sect_line;
-    const struct key *keys;
-    size_t n_keys;
-    void *target;
-    uint32_t *seen; /* line of each key in this section, 0 if not yet */
-    uint32_t sect_seen[KEYS_MAX];
-
-    /* [node], checked at the end. */
-    unsigned node_line;
-    uint32_t node_seen[KEYS_MAX];
-
-    /* The [dn] section being read. */
-    bool dn_valid;
-    dn_key lo, hi;
-    struct dn_profile prof;
-    size_t cap_members;
-    struct config_dn_lines *plines; /* per profile in cfg->dir */
-    size_t cap_plines;
-};
 
 static void emit(struct load *st, unsigned line, const char *msg)
 {
@@ -99,8 +36,7 @@ __attribute__((format(printf, 3, 0))) static void vreport(void *arg, unsigned li
     emit(st, line, msg);
 }
 
-__attribute__((format(printf, 3, 4))) static void report(struct load *st, unsigned line,
-                                                         const char *fmt, ...)
+void config_report(struct load *st, unsigned line, const char *fmt, ...)
 {
     va_list ap;
 
@@ -108,275 +44,6 @@ __attribute__((format(printf, 3, 4))) static void report(struct load *st, unsign
     vreport(st, line, fmt, ap);
     va_end(ap);
 }
-
-static void bad_value(struct load *st, const struct key *k, const char *expect, const char *v)
-{
-    report(st, st->lineno, "%s: expected %s, got \"%s\"", k->name, expect, v);
-}
-
-/* Keys: each parses its value with config_value.h and words the problem. */
-
-static void key_name(struct load *st, const struct key *k, void *field, const char *v)
-{
-    if (!config_value_is_name(v)) {
-        bad_value(st, k, "a name of 1 to 31 characters A-Z a-z 0-9 _ . -", v);
-        return;
-    }
-    strcpy(field, v);
-}
-
-static void key_str(struct load *st, const struct key *k, void *field, const char *v)
-{
-    char **s = field;
-
-    if (*v == '\0') {
-        bad_value(st, k, "a value", v);
-        return;
-    }
-    free(*s);
-    *s = strdup(v);
-    if (*s == NULL)
-        st->nomem = true;
-}
-
-static void key_bool(struct load *st, const struct key *k, void *field, const char *v)
-{
-    if (config_value_bool(v, field) != 0)
-        bad_value(st, k, "true or false", v);
-}
-
-static void key_duration(struct load *st, const struct key *k, void *field, const char *v)
-{
-    if (config_value_duration(v, field) != 0)
-        bad_value(st, k, "a duration from 1ms to 49d such as 500ms, 3s or 2m", v);
-}
-
-/* A size from 1 to max into *n. Returns false after reporting a bad value. */
-static bool size_value(struct load *st, const struct key *k, uint64_t max, const char *v,
-                       uint64_t *n)
-{
-    char expect[96];
-
-    if (config_value_size(v, max, n) == 0)
-        return true;
-    snprintf(expect, sizeof(expect), "a size from 1 to %llu such as 65536, 64k, 1m or 1g",
-             (unsigned long long)max);
-    bad_value(st, k, expect, v);
-    return false;
-}
-
-static void key_size32(struct load *st, const struct key *k, void *field, const char *v)
-{
-    uint64_t n;
-
-    if (size_value(st, k, UINT32_MAX, v, &n))
-        *(uint32_t *)field = (uint32_t)n;
-}
-
-static void key_size64(struct load *st, const struct key *k, void *field, const char *v)
-{
-    size_value(st, k, UINT64_MAX, v, field);
-}
-
-/* A whole number from 1 to UINT32_MAX: a count, or seconds. */
-static void key_count(struct load *st, const struct key *k, void *field, const char *v)
-{
-    if (config_value_count(v, field) != 0)
-        bad_value(st, k, "a whole number from 1 to 4294967295", v);
-}
-
-static void key_durability(struct load *st, const struct key *k, void *field, const char *v)
-{
-    if (config_value_durability(v, field) != 0)
-        bad_value(st, k, "sync or async", v);
-}
-
-static void key_dn_type(struct load *st, const struct key *k, void *field, const char *v)
-{
-    if (config_value_dn_type(v, field) != 0)
-        bad_value(st, k, "extension or routing-point", v);
-}
-
-static void key_distribution(struct load *st, const struct key *k, void *field, const char *v)
-{
-    if (config_value_distribution(v, field) != 0)
-        bad_value(st, k, "most-agents or local-first", v);
-}
-
-/* Parse address v of key k into *a. Returns false after reporting it. */
-static bool addr_value(struct load *st, const struct key *k, bool numeric, const char *v,
-                       struct config_addr *a)
-{
-    const char *why = config_value_addr(v, numeric, a);
-
-    if (why == NULL)
-        return true;
-    report(st, st->lineno, "%s: bad address \"%s\": %s (expected HOST:PORT or [IPV6]:PORT)",
-           k->name, v, why);
-    return false;
-}
-
-static void key_listen(struct load *st, const struct key *k, void *field, const char *v)
-{
-    addr_value(st, k, true, v, field);
-}
-
-static void key_addr(struct load *st, const struct key *k, void *field, const char *v)
-{
-    addr_value(st, k, false, v, field);
-}
-
-/* Lists: each item goes to an item_fn with the load and the key. */
-typedef void (*item_fn)(struct load *st, const struct key *k, const char *item);
-
-struct list_ctx {
-    struct load *st;
-    const struct key *k;
-    item_fn one_item;
-};
-
-static void on_list_item(void *arg, const char *item)
-{
-    struct list_ctx *l = arg;
-
-    l->one_item(l->st, l->k, item);
-}
-
-static void parse_list(struct load *st, const struct key *k, const char *v, item_fn one_item)
-{
-    struct list_ctx l = {st, k, one_item};
-
-    if (config_value_list(v, on_list_item, &l) == 0)
-        bad_value(st, k, "a comma-separated list", v);
-}
-
-static void sip_listen_item(struct load *st, const struct key *k, const char *item)
-{
-    struct config *c = st->cfg;
-    struct config_addr a;
-
-    if (!addr_value(st, k, true, item, &a))
-        return;
-    if (c->n_sip_listen == CONFIG_MAX_LISTEN)
-        report(st, st->lineno, "%s: more than %d addresses", k->name, CONFIG_MAX_LISTEN);
-    else
-        c->sip_listen[c->n_sip_listen++] = a;
-}
-
-static void key_sip_listen(struct load *st, const struct key *k, void *field, const char *v)
-{
-    (void)field;
-    /* The key replaces the default; its continuation lines add to it. */
-    if (!st->cont)
-        st->cfg->n_sip_listen = 0;
-    parse_list(st, k, v, sip_listen_item);
-}
-
-static void client_item(struct load *st, const struct key *k, const char *item)
-{
-    struct config *c = st->cfg;
-
-    if (strlen(item) >= CONFIG_NAME_MAX)
-        bad_value(st, k, "names of at most 31 characters", item);
-    else if (c->n_gws_client_names == CONFIG_MAX_CLIENTS)
-        report(st, st->lineno, "%s: more than %d names", k->name, CONFIG_MAX_CLIENTS);
-    else
-        strcpy(c->gws_client_names[c->n_gws_client_names++], item);
-}
-
-static void key_clients(struct load *st, const struct key *k, void *field, const char *v)
-{
-    (void)field;
-    parse_list(st, k, v, client_item);
-}
-
-static void member_item(struct load *st, const struct key *k, const char *item)
-{
-    struct dn_profile *p = &st->prof;
-    dn_key key;
-
-    if (dn_key_parse(item, strlen(item), &key) != 0) {
-        bad_value(st, k, "DNs of 1 to 17 digits", item);
-        return;
-    }
-    if (p->n_members == st->cap_members) {
-        size_t cap = st->cap_members != 0 ? st->cap_members * 2 : 8;
-        dn_key *m = realloc(p->members, cap * sizeof(*m));
-
-        if (m == NULL || cap > UINT32_MAX) {
-            /* A failed realloc() leaves the old block to us. */
-            free(m != NULL ? m : p->members);
-            p->members = NULL;
-            p->n_members = 0;
-            st->cap_members = 0;
-            st->nomem = true;
-            return;
-        }
-        p->members = m;
-        st->cap_members = cap;
-    }
-    p->members[p->n_members++] = key;
-}
-
-static void key_members(struct load *st, const struct key *k, void *field, const char *v)
-{
-    (void)field;
-    parse_list(st, k, v, member_item);
-}
-
-#define NODE_OFF(f)  offsetof(struct config, f)
-#define LIMIT_OFF(f) offsetof(struct config, limits.f)
-#define PEER_OFF(f)  offsetof(struct config_peer, f)
-#define DN_OFF(f)    offsetof(struct dn_profile, f)
-
-static const struct key node_keys[] = {
-        {"name", key_name, NODE_OFF(name), false},
-        {"sip-listen", key_sip_listen, 0, true},
-        {"default-listen", key_listen, NODE_OFF(default_listen), false},
-        {"tc-listen", key_listen, NODE_OFF(tc_listen), false},
-        {"peer-listen", key_listen, NODE_OFF(peer_listen), false},
-        {"http-listen", key_listen, NODE_OFF(http_listen), false},
-        {"data-dir", key_str, NODE_OFF(data_dir), false},
-        {"durability", key_durability, NODE_OFF(durability), false},
-        {"cluster-secret-file", key_str, NODE_OFF(cluster_secret_file), false},
-        {"gws-client-names", key_clients, 0, true},
-        {"dr-forward", key_bool, NODE_OFF(dr_forward), false},
-        {"heartbeat-interval", key_duration, NODE_OFF(heartbeat_interval_ms), false},
-        {"link-timeout", key_duration, NODE_OFF(link_timeout_ms), false},
-        {"max-frame", key_size32, LIMIT_OFF(max_frame), false},
-        {"max-connections", key_count, LIMIT_OFF(max_connections), false},
-        {"max-sip-message", key_size32, LIMIT_OFF(max_sip_message), false},
-        {"max-sip-headers", key_count, LIMIT_OFF(max_sip_headers), false},
-        {"max-contacts", key_count, LIMIT_OFF(max_contacts), false},
-        {"min-expires", key_count, LIMIT_OFF(min_expires), false},
-        {"max-expires", key_count, LIMIT_OFF(max_expires), false},
-        {"default-expires", key_count, LIMIT_OFF(default_expires), false},
-        {"idle-timeout", key_duration, LIMIT_OFF(idle_timeout_ms), false},
-        {"subscriber-backlog", key_count, LIMIT_OFF(subscriber_backlog), false},
-        {"http-max-header", key_size32, LIMIT_OFF(http_max_header), false},
-        {"store-queue", key_count, LIMIT_OFF(store_queue), false},
-        {"store-map-size", key_size64, LIMIT_OFF(store_map_size), false},
-};
-
-static const struct key peer_keys[] = {
-        {"address", key_addr, PEER_OFF(address), false},
-        {"sip-address", key_addr, PEER_OFF(sip_address), false},
-        {"tc-address", key_addr, PEER_OFF(tc_address), false},
-        {"dr-peer-location", key_name, PEER_OFF(location), false},
-};
-
-static const struct key dn_keys[] = {
-        {"type", key_dn_type, DN_OFF(type), false},
-        {"shared-line", key_bool, DN_OFF(shared_line), false},
-        {"members", key_members, DN_OFF(members), true},
-        {"sca-preferred-site", key_str, DN_OFF(sca_preferred_site), false},
-        {"password", key_str, DN_OFF(password), false},
-        {"group", key_str, DN_OFF(group), false},
-        {"distribution", key_distribution, DN_OFF(distribution), false},
-};
-
-#define N_KEYS(a) (sizeof(a) / sizeof((a)[0]))
-_Static_assert(N_KEYS(node_keys) <= KEYS_MAX, "raise KEYS_MAX");
 
 /* Line where key name was set in the current section (or [node]), or 0. */
 static uint32_t seen_at(const struct key *keys, size_t n, const uint32_t *seen, const char *name)
@@ -404,21 +71,21 @@ static void end_dn(struct load *st)
 {
     struct dn_profile *p = &st->prof;
     struct dn_dir *d = &st->cfg->dir;
-    uint32_t members = seen_at(dn_keys, N_KEYS(dn_keys), st->seen, "members");
-    uint32_t dist = seen_at(dn_keys, N_KEYS(dn_keys), st->seen, "distribution");
-    uint32_t shared = seen_at(dn_keys, N_KEYS(dn_keys), st->seen, "shared-line");
+    uint32_t members = seen_at(config_dn_keys, config_n_dn_keys, st->seen, "members");
+    uint32_t dist = seen_at(config_dn_keys, config_n_dn_keys, st->seen, "distribution");
+    uint32_t shared = seen_at(config_dn_keys, config_n_dn_keys, st->seen, "shared-line");
     int idx;
 
     if (p->shared_line && p->n_members == 0 && members == 0)
-        report(st, st->sect_line, "[%s]: shared-line without members", st->label);
+        config_report(st, st->sect_line, "[%s]: shared-line without members", st->label);
     if (!p->shared_line && members != 0)
-        report(st, members, "members: only for a shared line (set shared-line = true)");
+        config_report(st, members, "members: only for a shared line (set shared-line = true)");
     if (p->type == DN_TYPE_ROUTING_POINT && p->shared_line)
-        report(st, shared, "shared-line: not for a routing point");
+        config_report(st, shared, "shared-line: not for a routing point");
     if (p->type == DN_TYPE_ROUTING_POINT && p->group == NULL)
-        report(st, st->sect_line, "[%s]: routing point without group", st->label);
+        config_report(st, st->sect_line, "[%s]: routing point without group", st->label);
     if (p->type != DN_TYPE_ROUTING_POINT && dist != 0)
-        report(st, dist, "distribution: only for a routing point (type = routing-point)");
+        config_report(st, dist, "distribution: only for a routing point (type = routing-point)");
     if (!st->dn_valid)
         goto out_drop;
     if (st->cfg->dir.n_profiles == st->cap_plines) {
@@ -436,7 +103,7 @@ static void end_dn(struct load *st)
         goto out_nomem;
     memset(p, 0, sizeof(*p));
     st->plines[idx].members = members;
-    st->plines[idx].sca = seen_at(dn_keys, N_KEYS(dn_keys), st->seen, "sca-preferred-site");
+    st->plines[idx].sca = seen_at(config_dn_keys, config_n_dn_keys, st->seen, "sca-preferred-site");
     if (dn_dir_add_keys(d, st->lo, st->hi, (uint32_t)idx, st->sect_line) != 0)
         st->nomem = true;
     st->cap_members = 0;
@@ -452,17 +119,17 @@ out_drop:
 static void start_node(struct load *st, const char *arg)
 {
     if (*arg != '\0') {
-        report(st, st->lineno, "section [node] takes no name, got [%s]", st->label);
+        config_report(st, st->lineno, "section [node] takes no name, got [%s]", st->label);
         return;
     }
     if (st->node_line != 0) {
-        report(st, st->lineno, "duplicate section [node] (first at line %u)", st->node_line);
+        config_report(st, st->lineno, "duplicate section [node] (first at line %u)", st->node_line);
         return;
     }
     st->node_line = st->lineno;
     st->kind = SECT_NODE;
-    st->keys = node_keys;
-    st->n_keys = N_KEYS(node_keys);
+    st->keys = config_node_keys;
+    st->n_keys = config_n_node_keys;
     st->target = st->cfg;
     st->seen = st->node_seen;
 }
@@ -473,7 +140,7 @@ static void start_peer(struct load *st, const char *name)
     struct config_peer *p;
 
     if (!config_value_is_name(name)) {
-        report(st, st->lineno,
+        config_report(st, st->lineno,
                "bad peer name \"%s\": expected [peer NAME], NAME of 1 to 31 characters A-Z a-z "
                "0-9 _ . -",
                name);
@@ -481,20 +148,20 @@ static void start_peer(struct load *st, const char *name)
     }
     for (unsigned i = 0; i < c->n_peers; i++) {
         if (strcmp(c->peers[i].name, name) == 0) {
-            report(st, st->lineno, "duplicate peer %s (first at line %u)", name, c->peers[i].line);
+            config_report(st, st->lineno, "duplicate peer %s (first at line %u)", name, c->peers[i].line);
             return;
         }
     }
     if (c->n_peers == CONFIG_MAX_PEERS) {
-        report(st, st->lineno, "too many peers (max %d)", CONFIG_MAX_PEERS);
+        config_report(st, st->lineno, "too many peers (max %d)", CONFIG_MAX_PEERS);
         return;
     }
     p = &c->peers[c->n_peers++];
     strcpy(p->name, name);
     p->line = st->lineno;
     st->kind = SECT_PEER;
-    st->keys = peer_keys;
-    st->n_keys = N_KEYS(peer_keys);
+    st->keys = config_peer_keys;
+    st->n_keys = config_n_peer_keys;
     st->target = p;
 }
 
@@ -503,18 +170,18 @@ static void start_dn(struct load *st, const char *spec)
     int rc = dn_range_parse(spec, &st->lo, &st->hi);
 
     if (rc == -EDOM)
-        report(st, st->lineno, "dn range %s: LO and HI have different widths", spec);
+        config_report(st, st->lineno, "dn range %s: LO and HI have different widths", spec);
     else if (rc == -ERANGE)
-        report(st, st->lineno, "dn range %s: LO is greater than HI", spec);
+        config_report(st, st->lineno, "dn range %s: LO is greater than HI", spec);
     else if (rc != 0)
-        report(st, st->lineno,
+        config_report(st, st->lineno,
                "bad dn range \"%s\": expected [dn LO-HI] or [dn DN], DNs of 1 to %d digits", spec,
                DN_DIR_MAX_DIGITS);
     /* Read the keys even when the range is bad, to report their errors too. */
     st->dn_valid = rc == 0;
     st->kind = SECT_DN;
-    st->keys = dn_keys;
-    st->n_keys = N_KEYS(dn_keys);
+    st->keys = config_dn_keys;
+    st->n_keys = config_n_dn_keys;
     st->target = &st->prof;
 }
 
@@ -522,8 +189,8 @@ static void end_section(struct load *st)
 {
     if (st->kind == SECT_DN)
         end_dn(st);
-    if (st->kind == SECT_PEER && seen_at(peer_keys, N_KEYS(peer_keys), st->seen, "address") == 0)
-        report(st, st->sect_line, "missing required key address in [%s]", st->label);
+    if (st->kind == SECT_PEER && seen_at(config_peer_keys, config_n_peer_keys, st->seen, "address") == 0)
+        config_report(st, st->sect_line, "missing required key address in [%s]", st->label);
     st->kind = SECT_SKIP;
     st->keys = NULL;
     st->n_keys = 0;
@@ -544,12 +211,12 @@ static void on_section(struct load *st, const char *p)
     end_section(st);
     st->sect_line = st->lineno;
     if (*close != ']') {
-        report(st, st->lineno, "section header without closing ]");
+        config_report(st, st->lineno, "section header without closing ]");
         return;
     }
     after = close + 1 + strspn(close + 1, " \t");
     if (*after != '\0' && *after != ';' && *after != '#') {
-        report(st, st->lineno, "unexpected text after section header: \"%s\"", after);
+        config_report(st, st->lineno, "unexpected text after section header: \"%s\"", after);
         return;
     }
     p += 1 + strspn(p + 1, " \t");
@@ -567,7 +234,7 @@ static void on_section(struct load *st, const char *p)
     else if (kind_len == 2 && strncmp(st->label, "dn", 2) == 0)
         start_dn(st, arg);
     else
-        report(st, st->lineno, "unknown section [%s]", st->label);
+        config_report(st, st->lineno, "unknown section [%s]", st->label);
 }
 
 /* Lines */
@@ -582,11 +249,11 @@ static void classify(struct load *st, char *s, size_t len, char *out, size_t siz
     st->cont = false;
     out[0] = '\0';
     if (strlen(s) != len) {
-        report(st, st->lineno, "line holds a NUL byte");
+        config_report(st, st->lineno, "line holds a NUL byte");
         return;
     }
     if (len >= size) {
-        report(st, st->lineno, "line too long (max %zu characters)", size - 1);
+        config_report(st, st->lineno, "line too long (max %zu characters)", size - 1);
         if (*p == '[') {
             end_section(st);
             snprintf(out, size, "[]");
@@ -614,7 +281,7 @@ static void classify(struct load *st, char *s, size_t len, char *out, size_t siz
         return;
     }
     if (!config_reader_has(p, "=:")) {
-        report(st, st->lineno, "expected KEY = VALUE or [SECTION], got \"%s\"", p);
+        config_report(st, st->lineno, "expected KEY = VALUE or [SECTION], got \"%s\"", p);
         return;
     }
     memcpy(out, p, len + 1 - (size_t)(p - s));
@@ -650,7 +317,7 @@ static int on_pair(void *user, const char *section, const char *name, const char
         return 1;
     }
     if (st->kind == SECT_NONE) {
-        report(st, st->lineno, "key %s outside any section", name);
+        config_report(st, st->lineno, "key %s outside any section", name);
         return 1;
     }
     for (i = 0; i < st->n_keys; i++) {
@@ -665,11 +332,11 @@ static int on_pair(void *user, const char *section, const char *name, const char
     if (st->kind == SECT_SKIP)
         return 1;
     if (k == NULL) {
-        report(st, st->lineno, "unknown key %s in [%s]", name, st->label);
+        config_report(st, st->lineno, "unknown key %s in [%s]", name, st->label);
         return 1;
     }
     if (st->seen[i] != 0) {
-        report(st, st->lineno, "duplicate key %s in [%s] (first at line %u)", name, st->label,
+        config_report(st, st->lineno, "duplicate key %s in [%s] (first at line %u)", name, st->label,
                st->seen[i]);
         return 1;
     }
@@ -686,7 +353,7 @@ static uint32_t node_key_line(void *arg, const char *name)
 {
     struct load *st = arg;
 
-    return seen_at(node_keys, N_KEYS(node_keys), st->node_seen, name);
+    return seen_at(config_node_keys, config_n_node_keys, st->node_seen, name);
 }
 
 static void check(struct load *st)
@@ -764,13 +431,13 @@ static int load(struct load *st, struct config **out)
     rc = ini_parse_stream(on_read, st, on_pair, st);
     end_section(st);
     if (st->rd.err != 0) {
-        report(st, 0, "cannot read: %s", strerror(st->rd.err));
+        config_report(st, 0, "cannot read: %s", strerror(st->rd.err));
         rc = -st->rd.err;
         goto out_free;
     }
     /* Every line inih could refuse was reported before it saw it. */
     if (rc != 0 && st->n_errors == 0)
-        report(st, rc > 0 ? (unsigned)rc : 0, "syntax error");
+        config_report(st, rc > 0 ? (unsigned)rc : 0, "syntax error");
     if (!st->nomem)
         check(st);
     if (st->n_errors > CONFIG_MAX_ERRORS) {
@@ -802,7 +469,7 @@ int config_load(const char *path, struct config **out, config_error_cb on_error,
     st.rd.file = fopen(path, "r");
     if (st.rd.file == NULL) {
         rc = -errno;
-        report(&st, 0, "cannot read: %s", strerror(-rc));
+        config_report(&st, 0, "cannot read: %s", strerror(-rc));
         return rc;
     }
     rc = load(&st, out);
