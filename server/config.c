@@ -140,15 +140,17 @@ static void start_peer(struct load *st, const char *name)
     struct config_peer *p;
 
     if (!config_value_is_name(name)) {
-        config_report(st, st->lineno,
-               "bad peer name \"%s\": expected [peer NAME], NAME of 1 to 31 characters A-Z a-z "
-               "0-9 _ . -",
-               name);
+        config_report(
+                st, st->lineno,
+                "bad peer name \"%s\": expected [peer NAME], NAME of 1 to 31 characters A-Z a-z "
+                "0-9 _ . -",
+                name);
         return;
     }
     for (unsigned i = 0; i < c->n_peers; i++) {
         if (strcmp(c->peers[i].name, name) == 0) {
-            config_report(st, st->lineno, "duplicate peer %s (first at line %u)", name, c->peers[i].line);
+            config_report(st, st->lineno, "duplicate peer %s (first at line %u)", name,
+                          c->peers[i].line);
             return;
         }
     }
@@ -175,8 +177,8 @@ static void start_dn(struct load *st, const char *spec)
         config_report(st, st->lineno, "dn range %s: LO is greater than HI", spec);
     else if (rc != 0)
         config_report(st, st->lineno,
-               "bad dn range \"%s\": expected [dn LO-HI] or [dn DN], DNs of 1 to %d digits", spec,
-               DN_DIR_MAX_DIGITS);
+                      "bad dn range \"%s\": expected [dn LO-HI] or [dn DN], DNs of 1 to %d digits",
+                      spec, DN_DIR_MAX_DIGITS);
     /* Read the keys even when the range is bad, to report their errors too. */
     st->dn_valid = rc == 0;
     st->kind = SECT_DN;
@@ -189,7 +191,8 @@ static void end_section(struct load *st)
 {
     if (st->kind == SECT_DN)
         end_dn(st);
-    if (st->kind == SECT_PEER && seen_at(config_peer_keys, config_n_peer_keys, st->seen, "address") == 0)
+    if (st->kind == SECT_PEER &&
+        seen_at(config_peer_keys, config_n_peer_keys, st->seen, "address") == 0)
         config_report(st, st->sect_line, "missing required key address in [%s]", st->label);
     st->kind = SECT_SKIP;
     st->keys = NULL;
@@ -336,8 +339,8 @@ static int on_pair(void *user, const char *section, const char *name, const char
         return 1;
     }
     if (st->seen[i] != 0) {
-        config_report(st, st->lineno, "duplicate key %s in [%s] (first at line %u)", name, st->label,
-               st->seen[i]);
+        config_report(st, st->lineno, "duplicate key %s in [%s] (first at line %u)", name,
+                      st->label, st->seen[i]);
         return 1;
     }
     st->seen[i] = st->lineno;

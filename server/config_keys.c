@@ -110,7 +110,7 @@ static bool addr_value(struct load *st, const struct key *k, bool numeric, const
     if (why == NULL)
         return true;
     config_report(st, st->lineno, "%s: bad address \"%s\": %s (expected HOST:PORT or [IPV6]:PORT)",
-           k->name, v, why);
+                  k->name, v, why);
     return false;
 }
 

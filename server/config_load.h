@@ -79,7 +79,7 @@ struct load {
 
 /* Report a problem at line (0: the file as a whole), counting it. */
 void config_report(struct load *st, unsigned line, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+        __attribute__((format(printf, 3, 4)));
 
 /* The keys of each section, in the order their "seen" lines are kept. */
 extern const struct key config_node_keys[];
