@@ -13,8 +13,7 @@
 #include "tcport/frame.h"
 
 #define CONN_LINGER_MS 2000
-/* Output buffers bigger than this are released once written, so a
- * connection that sent a snapshot does not keep its peak. */
+/* Output buffers bigger than this are released once written. */
 #define CONN_KEEP_BUF 65536
 
 static void conn_parse_stash(struct conn *c);
@@ -74,12 +73,88 @@ static void conn_shutdown(struct conn *c)
 
 static void on_write(uv_write_t *req, int status);
 
+/* Release an output buffer that grew past CONN_KEEP_BUF once written, so a
+ * connection that sent a snapshot does not keep its peak. */
+static void buf_done(struct tc_buf *b)
+{
+    if (b->cap > CONN_KEEP_BUF)
+        tc_buf_free(b);
+    tc_buf_reset(b);
+}
+
+/* The output written so far is out: go on. A finishing connection shuts
+ * down once all is written; under half the bound, a paused one reads
+ * again and the port may queue more: at once from a write's callback, or
+ * with a kick (before the loop polls again) when the write completed
+ * inside a flush phase, where queueing more could be left unflushed. */
+static void after_write(struct conn *c, bool in_flush)
+{
+    struct conn_server *s = c->srv;
+
+    if (c->idle_on && c->state == CONN_OPEN)
+        uv_timer_again(&c->timer);
+    if (c->state == CONN_FINISH && !c->writing && c->out.len == 0) {
+        conn_shutdown(c);
+        return;
+    }
+    if (c->state != CONN_OPEN || queued(c) >= s->o.queue_bytes / 2)
+        return;
+    if (in_flush) {
+        conn_kick(c);
+        return;
+    }
+    if (c->paused) {
+        c->paused = false;
+        conn_parse_stash(c);
+        if (c->state == CONN_OPEN && !c->paused)
+            conn_read_start(c);
+    }
+    if (c->state == CONN_OPEN)
+        s->h.on_writable(s->arg, c);
+}
+
+/* Write what the socket takes now. Returns true when that was all of it
+ * (after_write() has run), false when the rest waits for a uv_write, or
+ * when c was closed on an error. */
+static bool write_now(struct conn *c)
+{
+    struct conn_server *s = c->srv;
+    uv_buf_t b = uv_buf_init(c->out.data, (unsigned)c->out.len);
+    int n;
+
+    /* A paused connection resumes reading from a write's callback. */
+    if (c->paused)
+        return false;
+    n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    if (n == UV_EAGAIN)
+        return false;
+    if (n < 0) {
+        s->st.write_errors++;
+        tc_log(DEBUG, "%s: %s: write: %s", s->o.name, c->peer, uv_strerror(n));
+        conn_close(c);
+        return false;
+    }
+    s->st.bytes_queued -= (size_t)n;
+    s->st.bytes_sent += (size_t)n;
+    if ((size_t)n < c->out.len) {
+        tc_buf_consume(&c->out, (size_t)n);
+        return false;
+    }
+    buf_done(&c->out);
+    after_write(c, true);
+    return true;
+}
+
 void conn_flush(struct conn *c)
 {
     struct tc_buf t;
     uv_buf_t b;
 
     if (c->writing || c->out.len == 0 || c->state == CONN_CLOSED || c->state == CONN_DRAIN)
+        return;
+    /* Most writes complete at once: one write(2), and no request, callback
+     * or epoll_ctl(2) as a uv_write would cost. */
+    if (write_now(c) || c->state == CONN_CLOSED)
         return;
     t = c->wbuf;
     c->wbuf = c->out;
@@ -104,9 +179,7 @@ static void on_write(uv_write_t *req, int status)
     s->st.bytes_queued -= c->wbuf.len;
     if (status == 0)
         s->st.bytes_sent += c->wbuf.len;
-    if (c->wbuf.cap > CONN_KEEP_BUF)
-        tc_buf_free(&c->wbuf);
-    tc_buf_reset(&c->wbuf);
+    buf_done(&c->wbuf);
     c->writing = false;
     if (c->state == CONN_CLOSED)
         return;
@@ -116,23 +189,12 @@ static void on_write(uv_write_t *req, int status)
         conn_close(c);
         return;
     }
-    if (c->idle_on && c->state == CONN_OPEN)
-        uv_timer_again(&c->timer);
-    conn_flush(c);
-    if (c->state == CONN_FINISH && !c->writing && c->out.len == 0) {
-        conn_shutdown(c);
-        return;
+    if (c->out.len > 0 && c->state != CONN_DRAIN) {
+        conn_flush(c);
+        if (c->state == CONN_CLOSED || (!c->writing && c->out.len == 0))
+            return; /* closed, or written at once: after_write() has run */
     }
-    if (c->state != CONN_OPEN || queued(c) >= s->o.queue_bytes / 2)
-        return;
-    if (c->paused) {
-        c->paused = false;
-        conn_parse_stash(c);
-        if (c->state == CONN_OPEN && !c->paused)
-            conn_read_start(c);
-    }
-    if (c->state == CONN_OPEN)
-        s->h.on_writable(s->arg, c);
+    after_write(c, false);
 }
 
 int conn_send_raw(struct conn *c, const void *bytes, size_t len, unsigned frames)

@@ -65,7 +65,8 @@ struct conn_handler {
     void (*on_open)(void *arg, struct conn *c);
     /* One decoded request; rq is freed after the call returns. */
     void (*on_request)(void *arg, struct conn *c, const Tc__Request *rq);
-    /* The output went under half its bound after a write, or the port
+    /* The output went under half its bound after a write (for a write
+     * the socket took at once, before the loop polls again), or the port
      * asked with conn_kick(): queue more if there is more to send. */
     void (*on_writable)(void *arg, struct conn *c);
     /* The connection is closed: the last call about it. Release its data;
