@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "server/dn_dir.h"
 #include "server/u64map.h"
@@ -23,11 +24,11 @@ struct binding {
     uint64_t expires_ms;    /* wall clock, ms since the epoch */
     uint64_t registered_ms; /* when first registered */
     uint32_t cseq;
-    uint16_t contact_len; /* strlen of each string in data */
-    uint16_t call_id_len;
-    uint16_t received_len;
-    uint8_t proto; /* enum sip_proto */
-    /* contact NUL call_id NUL received NUL */
+    uint16_t contact_len; /* strlen of the contact; the others end at their NUL */
+    uint8_t proto;        /* enum sip_proto */
+    /* contact NUL call_id NUL received NUL, allocated to its exact size:
+     * the header is 55 bytes, so a typical binding (80 bytes of strings)
+     * fits a 144-byte malloc chunk. */
     char data[];
 };
 
@@ -43,23 +44,34 @@ static inline const char *binding_call_id(const struct binding *b)
 
 static inline const char *binding_received(const struct binding *b)
 {
-    return b->data + b->contact_len + 1 + b->call_id_len + 1;
+    const char *call_id = binding_call_id(b);
+
+    return call_id + strlen(call_id) + 1;
 }
 
 struct bindings_dn {
     dn_key dn; /* the map key; first, as u64map requires */
     struct binding *head;
-    uint16_t count;   /* bindings in the list */
-    uint16_t pending; /* changes of this DN not yet durable */
+    uint16_t count; /* bindings in the list */
 };
 
 #define BINDINGS_WHEEL_SLOTS 8192 /* one second each */
+
+/* Bindings are allocated from blocks of equal-size slots (bindings.c), one
+ * class per 8 bytes of size up to BINDINGS_SLAB_MAX bytes. */
+#define BINDINGS_SLAB_MAX 1024
+
+struct bindings_block;
 
 struct bindings {
     struct u64map dns; /* of struct bindings_dn; entries are never removed */
     uint64_t n_bindings;
     struct binding *wheel[BINDINGS_WHEEL_SLOTS];
     uint64_t wheel_sec; /* the next second the wheel will look at */
+    /* Per size class, the blocks with a free slot. */
+    struct bindings_block *partial[BINDINGS_SLAB_MAX / 8 + 1];
+    unsigned char *reserve; /* mapped blocks not yet used (untouched) */
+    size_t reserve_left;    /* how many */
 };
 
 int bindings_init(struct bindings *bs, uint64_t now_ms);
@@ -79,11 +91,17 @@ struct bindings_dn *bindings_next_dn(struct bindings *bs, size_t *cursor);
 /* The DN's binding with this contact URI (exact byte match), or NULL. */
 struct binding *bindings_find(struct bindings *bs, dn_key dn, const char *contact, size_t len);
 
-/* Make a new binding (not yet added). Strings are copied. Returns NULL on
- * -ENOMEM or when a string is longer than 65535 bytes. */
-struct binding *binding_new(dn_key dn, const char *contact, size_t contact_len, const char *call_id,
-                            size_t call_id_len, const char *received, uint8_t proto, uint32_t cseq,
-                            uint64_t expires_ms, uint64_t registered_ms);
+/* Make a new binding of bs (not yet added). Strings are copied. Returns
+ * NULL on -ENOMEM, when a string is longer than 65535 bytes or when call_id
+ * holds a NUL. Free it with binding_free() on the same bs, never free(). */
+struct binding *binding_new(struct bindings *bs, dn_key dn, const char *contact, size_t contact_len,
+                            const char *call_id, size_t call_id_len, const char *received,
+                            uint8_t proto, uint32_t cseq, uint64_t expires_ms,
+                            uint64_t registered_ms);
+
+/* Free b, made by binding_new() on bs and not in the set (or taken out of
+ * it by bindings_expire()). NULL is fine. */
+void binding_free(struct bindings *bs, struct binding *b);
 
 /* Add b (from binding_new) to its DN; the set takes it. If the DN already
  * has a binding with the same contact, that one is replaced and freed.
@@ -94,7 +112,7 @@ int bindings_add(struct bindings *bs, struct binding *b);
 void bindings_remove(struct bindings *bs, struct binding *b);
 
 /* Take every binding whose expiry is at or before now_ms out of the set and
- * call fn for it; fn takes the binding and must free() it. */
+ * call fn for it; fn takes the binding and must binding_free() it. */
 void bindings_expire(struct bindings *bs, uint64_t now_ms, void (*fn)(void *arg, struct binding *b),
                      void *arg);
 

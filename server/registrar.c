@@ -35,7 +35,7 @@ static int persist_binding(struct registrar *r, const struct binding *b, store_d
     Tc__Binding rec = TC__BINDING__INIT;
     char dn[DN_DIR_MAX_DIGITS + 1];
     char key[512];
-    uint8_t *buf;
+    uint8_t small[512], *buf = small;
     size_t klen, len;
     int rc;
 
@@ -52,12 +52,12 @@ static int persist_binding(struct registrar *r, const struct binding *b, store_d
     rec.transport = b->proto == 0 ? "udp" : "tcp";
     rec.registered_unix_ms = b->registered_ms;
     len = tc__binding__get_packed_size(&rec);
-    buf = malloc(len);
-    if (buf == NULL)
+    if (len > sizeof(small) && (buf = malloc(len)) == NULL)
         return -ENOMEM;
     tc__binding__pack(&rec, buf);
     rc = store_put(r->store, STORE_DB_BINDING, key, klen, buf, len, done, arg);
-    free(buf);
+    if (buf != small)
+        free(buf);
     return rc;
 }
 
@@ -162,7 +162,7 @@ static void on_expired(void *arg, struct binding *b)
     d = bindings_dn(&r->bindings, b->dn, false);
     if (d != NULL && d->count == 0 && update_owner(r, b->dn, 1, 0, node_now_ms(), NULL, NULL) < 0)
         r->stats.store_errors++;
-    free(b);
+    binding_free(&r->bindings, b);
 }
 
 static void on_tick(uv_timer_t *t)
@@ -218,16 +218,20 @@ static void answer(struct reg_answer *ans, int code, const char *reason)
     ans->reason = reason;
 }
 
-/* Append "Date: <RFC 1123 date>" (RFC 3261 §20.17). */
-static int add_date(struct tc_buf *b, uint64_t now_ms)
+/* Append "Date: <RFC 1123 date>" (RFC 3261 §20.17), formatted once per
+ * second. */
+static int add_date(struct registrar *r, struct tc_buf *b, uint64_t now_ms)
 {
-    char date[64];
     time_t secs = (time_t)(now_ms / 1000);
     struct tm tm;
 
-    gmtime_r(&secs, &tm);
-    strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
-    return tc_buf_printf(b, "Date: %s\r\n", date);
+    if (r->date[0] == '\0' || r->date_sec != (uint64_t)secs) {
+        gmtime_r(&secs, &tm);
+        if (strftime(r->date, sizeof(r->date), "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm) == 0)
+            return -ENOMEM;
+        r->date_sec = (uint64_t)secs;
+    }
+    return tc_buf_puts(b, r->date);
 }
 
 /* The 200 for a REGISTER: every current binding with its remaining time. */
@@ -243,7 +247,7 @@ static int answer_bindings(struct registrar *r, dn_key dn, uint64_t now, struct 
         rc = tc_buf_printf(&ans->headers, "Contact: <%s>;expires=%u\r\n", binding_contact(b),
                            binding_remaining(b, now));
     }
-    return rc ? rc : add_date(&ans->headers, now);
+    return rc ? rc : add_date(r, &ans->headers, now);
 }
 
 /* Digest authentication (RFC 3261 §22.4). Returns 0 when q carries good
@@ -403,14 +407,14 @@ static int apply_contacts(struct registrar *r, const struct reg_request *q, dn_k
             queued++;
             continue;
         }
-        b = binding_new(dn, c->uri, c->len, q->call_id, strlen(q->call_id), q->received, q->proto,
-                        q->cseq, now + (uint64_t)exp * 1000,
+        b = binding_new(&r->bindings, dn, c->uri, c->len, q->call_id, strlen(q->call_id),
+                        q->received, q->proto, q->cseq, now + (uint64_t)exp * 1000,
                         old != NULL ? old->registered_ms : now);
         if (b == NULL)
             return -ENOMEM;
         rc = persist_binding(r, b, on_binding_durable, r);
         if (rc != 0) {
-            free(b);
+            binding_free(&r->bindings, b);
             return rc;
         }
         rc = bindings_add(&r->bindings, b);

@@ -35,8 +35,8 @@ struct reg_request {
     const char *call_id;
     uint32_t cseq;
     const struct sip_digest_params *auth; /* Authorization parameters, or NULL */
-    long expires;                /* Expires header; -1 when absent */
-    bool star;                   /* Contact: * */
+    long expires;                         /* Expires header; -1 when absent */
+    bool star;                            /* Contact: * */
     struct reg_contact contacts[REG_MAX_CONTACTS];
     unsigned n_contacts;
     const char *received; /* "proto:ip:port" of the source, stored with bindings */
@@ -78,6 +78,9 @@ struct registrar {
     reg_change_cb on_change;
     void *change_arg;
     struct registrar_stats stats;
+    /* "Date: ...\r\n" of the second date_sec (unix), formatted once per second. */
+    char date[48];
+    uint64_t date_sec;
 };
 
 /* Set up over table and store (both borrowed and outliving the registrar),

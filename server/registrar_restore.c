@@ -65,8 +65,8 @@ static int on_binding_record(void *arg, const void *key, size_t klen, const void
             tc__binding__free_unpacked(rec, NULL);
         return 0;
     }
-    b = binding_new(dn, rec->contact, strlen(rec->contact), rec->call_id, strlen(rec->call_id),
-                    rec->received,
+    b = binding_new(&r->bindings, dn, rec->contact, strlen(rec->contact), rec->call_id,
+                    strlen(rec->call_id), rec->received,
                     strcmp(rec->transport, "tcp") == 0 ? SIP_PROTO_TCP : SIP_PROTO_UDP, rec->cseq,
                     rec->expires_unix_ms, rec->registered_unix_ms);
     tc__binding__free_unpacked(rec, NULL);

@@ -75,9 +75,15 @@ static void respond(struct sip_server *s, const struct sip_msg *m, const struct 
     send_answer(s, src, &dest, s->scratch.data, s->scratch.len);
 }
 
+/* Bounds of the REGISTER latency histograms: fine below 10 ms, where the
+ * targets are. */
+static const double reg_bounds[] = {0.0005, 0.001, 0.0015, 0.002, 0.003, 0.004, 0.005, 0.0075,
+                                    0.01,   0.015, 0.02,   0.03,  0.05,  0.1,   0.25,  1};
+
 /* An answer waiting for the store to make a REGISTER durable. */
 struct sip_waiting {
     struct sip_server *s;
+    uint64_t received_ns; /* uv_hrtime() when the REGISTER was taken in */
     struct sip_src src;
     struct sockaddr_storage dest;
     char *bytes; /* the answer; NULL if it could not be built */
@@ -90,6 +96,7 @@ static void on_register_durable(void *arg, int status)
     struct sip_server *s = w->s;
 
     s->waiting--;
+    metrics_histogram_observe(&s->reg_durable, (double)(uv_hrtime() - w->received_ns) / 1e9);
     if (s->transport == NULL || w->bytes == NULL) {
         s->dropped[SIP_DROP_SEND_FAILED]++;
     } else if (status != 0) {
@@ -106,6 +113,7 @@ static void on_register_durable(void *arg, int status)
     } else {
         send_answer(s, &w->src, &w->dest, w->bytes, w->len);
         count(s, SIP_METHOD_REGISTER, 200);
+        metrics_histogram_observe(&s->reg_answered, (double)(uv_hrtime() - w->received_ns) / 1e9);
     }
     free(w->bytes);
     free(w);
@@ -132,7 +140,7 @@ static void format_received(const struct sip_src *src, char *buf, size_t size)
 }
 
 static void handle_register(struct sip_server *s, const struct sip_msg *m,
-                            const struct sip_src *src)
+                            const struct sip_src *src, uint64_t received_ns)
 {
     struct reg_answer ans = {0, NULL, TC_BUF_INIT};
     struct sip_digest_params auth;
@@ -183,6 +191,7 @@ static void handle_register(struct sip_server *s, const struct sip_msg *m,
     } else {
         /* The change is queued; the answer waits for the disk. */
         w->s = s;
+        w->received_ns = received_ns;
         w->src = *src;
         sip_resp_dest(m, src, &w->dest);
         tc_buf_reset(&s->scratch);
@@ -199,11 +208,12 @@ static void handle_register(struct sip_server *s, const struct sip_msg *m,
     tc_buf_free(&ans.headers);
 }
 
-static void handle_request(struct sip_server *s, const struct sip_msg *m, const struct sip_src *src)
+static void handle_request(struct sip_server *s, const struct sip_msg *m, const struct sip_src *src,
+                           uint64_t received_ns)
 {
     switch (m->method_id) {
     case SIP_METHOD_REGISTER:
-        handle_register(s, m, src);
+        handle_register(s, m, src, received_ns);
         break;
     case SIP_METHOD_OPTIONS:
         respond(s, m, src, 200, "OK", SIP_ALLOW "Accept: application/sdp\r\n");
@@ -227,6 +237,7 @@ static void on_message(void *arg, const struct sip_src *src, const char *buf, si
     struct sip_server *s = arg;
     struct sockaddr_storage dest;
     struct sip_msg_err err;
+    uint64_t received_ns = uv_hrtime();
     struct sip_msg *m;
     int rc;
 
@@ -250,7 +261,7 @@ static void on_message(void *arg, const struct sip_src *src, const char *buf, si
     if (!m->is_request)
         s->dropped[SIP_DROP_RESPONSE]++;
     else
-        handle_request(s, m, src);
+        handle_request(s, m, src, received_ns);
     sip_msg_free(m);
 }
 
@@ -295,6 +306,9 @@ int sip_server_start(struct sip_server *s, uv_loop_t *loop, const struct config 
 
     memset(s, 0, sizeof(*s));
     s->reg = reg;
+    metrics_histogram_init(&s->reg_durable, reg_bounds, sizeof(reg_bounds) / sizeof(reg_bounds[0]));
+    metrics_histogram_init(&s->reg_answered, reg_bounds,
+                           sizeof(reg_bounds) / sizeof(reg_bounds[0]));
     s->conf = (struct sip_msg_conf)SIP_MSG_CONF_DEFAULT;
     s->conf.max_bytes = cfg->limits.max_sip_message;
     s->conf.max_headers = cfg->limits.max_sip_headers;
@@ -353,6 +367,13 @@ int sip_server_metrics(const struct sip_server *s, struct tc_buf *b)
         snprintf(labels, sizeof(labels), "reason=\"%s\"", drop_names[i]);
         rc |= metrics_sample_u64(b, "tc_sip_dropped_total", labels, s->dropped[i]);
     }
+    rc |= metrics_histogram_render(
+            b, "tc_sip_register_durable_seconds",
+            "REGISTERs that changed bindings: from receipt to durable in the store",
+            &s->reg_durable);
+    rc |= metrics_histogram_render(b, "tc_sip_register_answered_seconds",
+                                   "REGISTERs that changed bindings: from receipt to the 200 sent",
+                                   &s->reg_answered);
     rc |= metrics_header(b, "tc_sip_waiting_answers", "gauge",
                          "REGISTER answers waiting for the store");
     rc |= metrics_sample_u64(b, "tc_sip_waiting_answers", NULL, s->waiting);

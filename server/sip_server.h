@@ -5,6 +5,7 @@
 #include <uv.h>
 
 #include "server/buf.h"
+#include "server/metrics.h"
 #include "server/sip_msg.h"
 
 struct config;
@@ -42,6 +43,9 @@ struct sip_server {
     uint64_t dropped[SIP_DROP_COUNT];
     uint64_t waiting; /* answers waiting for the store */
     struct tc_buf scratch;
+    /* REGISTERs that changed bindings: from receipt to durable in the
+     * store, and to the answer handed to the transport. */
+    struct metrics_histogram reg_durable, reg_answered;
 };
 
 /* Listen on cfg's sip-listen addresses. Logs the failing address and

@@ -1,6 +1,7 @@
 /* sip_transport: SIP over UDP and TCP on the loop. This file holds the
  * listeners, UDP input and output, and the public API; TCP connections are
  * in sip_tcp.c, framing in sip_frame.c. */
+#define _GNU_SOURCE /* sendmmsg */
 #include "server/sip_transport.h"
 
 #include <errno.h>
@@ -18,10 +19,25 @@
 #define SIP_BIND_ATTEMPTS 16    /* port 0: tries to find a port free for UDP and TCP */
 #define SIP_UDP_DGRAM_MAX 65536 /* libuv's recvmmsg slot */
 #define SIP_UDP_MMSG      16    /* datagrams per recvmmsg */
+#define SIP_UDP_OUT_MAX   64    /* datagrams per sendmmsg */
+#define SIP_UDP_OUT_BYTES 65536 /* bytes queued per listener before a flush */
 
 struct sip_udp_send {
     uv_udp_send_t req;
     char data[];
+};
+
+/* Datagrams queued on one listener during a loop turn, sent together with
+ * one sendmmsg() when the turn's callbacks are done: a commit of the store
+ * releases tens of REGISTER answers at once, and a system call costs more
+ * than the send itself. */
+struct sip_udp_out {
+    unsigned n;
+    size_t used;
+    struct sockaddr_storage to[SIP_UDP_OUT_MAX];
+    struct iovec iov[SIP_UDP_OUT_MAX];
+    struct mmsghdr msgs[SIP_UDP_OUT_MAX];
+    char bytes[SIP_UDP_OUT_BYTES];
 };
 
 /* Teardown ------------------------------------------------------------------ */
@@ -30,8 +46,10 @@ static void transport_free(struct sip_transport *t)
 {
     unsigned i;
 
-    for (i = 0; i < t->n_listeners; i++)
+    for (i = 0; i < t->n_listeners; i++) {
         free(t->listeners[i].udp_buf);
+        free(t->listeners[i].out);
+    }
     free(t->map);
     free(t);
 }
@@ -56,18 +74,23 @@ static void on_udp_sent(uv_udp_send_t *req, int status)
     free(s);
 }
 
-static int udp_send(struct sip_listener *l, const struct sockaddr *to, const char *buf, size_t len)
+static socklen_t sa_len(const struct sockaddr *sa)
+{
+    return sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+}
+
+/* Send one datagram now, or queue a copy in libuv when the socket is full. */
+static int udp_send_now(struct sip_listener *l, const struct sockaddr *to, const char *buf,
+                        size_t len)
 {
     struct sip_udp_send *s;
     uv_buf_t b;
     int rc;
 
-    if (len > SIP_UDP_DGRAM_MAX)
-        return -EMSGSIZE;
     b = uv_buf_init((char *)buf, (unsigned)len);
     rc = uv_udp_try_send(&l->udp, &b, 1, to);
     if (rc >= 0)
-        goto out_sent;
+        return 0;
     if (rc != UV_EAGAIN)
         return rc;
     if (uv_udp_get_send_queue_size(&l->udp) + len > SIP_TRANSPORT_MAX_UDP_QUEUE)
@@ -82,9 +105,104 @@ static int udp_send(struct sip_listener *l, const struct sockaddr *to, const cha
         free(s);
         return rc;
     }
-out_sent:
-    l->t->stats.tx_bytes += len;
     return 0;
+}
+
+/* Hand l's queued datagrams to the kernel: sendmmsg() while it takes
+ * them; what a full socket refuses goes through libuv's queue. */
+static void udp_flush(struct sip_listener *l)
+{
+    struct sip_udp_out *o = l->out;
+    uv_os_fd_t fd;
+    unsigned i = 0;
+    int rc;
+
+    if (o == NULL || o->n == 0)
+        return;
+    /* libuv's queue goes first: datagrams keep their order. */
+    if (uv_udp_get_send_queue_count(&l->udp) == 0 && uv_fileno((uv_handle_t *)&l->udp, &fd) == 0) {
+        while (i < o->n) {
+            rc = sendmmsg(fd, &o->msgs[i], o->n - i, 0);
+            if (rc > 0) {
+                i += (unsigned)rc;
+                continue;
+            }
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                break;
+            /* This datagram cannot go (e.g. no route): drop it alone. */
+            tc_log(DEBUG, "sip: udp send: %s", strerror(errno));
+            l->t->stats.send_failed++;
+            i++;
+        }
+    }
+    for (; i < o->n; i++) {
+        rc = udp_send_now(l, (const struct sockaddr *)&o->to[i], o->iov[i].iov_base,
+                          o->iov[i].iov_len);
+        if (rc != 0) {
+            tc_log(DEBUG, "sip: udp send: %s", uv_strerror(rc));
+            l->t->stats.send_failed++;
+        }
+    }
+    o->n = 0;
+    o->used = 0;
+}
+
+static void udp_flush_all(struct sip_transport *t)
+{
+    unsigned i;
+
+    for (i = 0; i < t->n_listeners; i++)
+        udp_flush(&t->listeners[i]);
+    uv_check_stop(&t->flush_check);
+    uv_idle_stop(&t->flush_idle);
+}
+
+static void on_flush_check(uv_check_t *h)
+{
+    udp_flush_all(h->data);
+}
+
+static void on_flush_idle(uv_idle_t *h)
+{
+    udp_flush_all(h->data);
+}
+
+/* Queue one datagram on l for the end of this loop turn. */
+static int udp_send(struct sip_listener *l, const struct sockaddr *to, const char *buf, size_t len)
+{
+    struct sip_transport *t = l->t;
+    struct sip_udp_out *o = l->out;
+    int rc;
+
+    if (len > SIP_UDP_DGRAM_MAX)
+        return -EMSGSIZE;
+    if (o == NULL || len > SIP_UDP_OUT_BYTES / 4) {
+        udp_flush(l);
+        rc = udp_send_now(l, to, buf, len);
+        goto out_counted;
+    }
+    if (o->n == SIP_UDP_OUT_MAX || o->used + len > SIP_UDP_OUT_BYTES)
+        udp_flush(l);
+    memcpy(&o->to[o->n], to, sa_len(to));
+    memcpy(o->bytes + o->used, buf, len);
+    o->iov[o->n] = (struct iovec){o->bytes + o->used, len};
+    o->msgs[o->n] = (struct mmsghdr){.msg_hdr = {.msg_name = &o->to[o->n],
+                                                 .msg_namelen = sa_len(to),
+                                                 .msg_iov = &o->iov[o->n],
+                                                 .msg_iovlen = 1}};
+    o->used += len;
+    o->n++;
+    if (o->n == 1) {
+        uv_check_start(&t->flush_check, on_flush_check);
+        uv_idle_start(&t->flush_idle, on_flush_idle);
+    }
+    rc = 0;
+out_counted:
+    if (rc == 0)
+        t->stats.tx_bytes += len;
+    return rc;
 }
 
 int sip_transport_send_to(struct sip_transport *t, unsigned listener, const struct sockaddr *addr,
@@ -163,8 +281,13 @@ static void on_udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
         tc_log(DEBUG, "sip: udp read: %s", uv_strerror((int)nread));
         return;
     }
-    if (addr == NULL)
-        return; /* nothing more to read, or the end of a recvmmsg batch */
+    if (addr == NULL) {
+        /* Nothing more to read, or the end of a recvmmsg batch: what the
+         * batch answered goes out now rather than after libuv's next reads
+         * (it reads up to 32 batches in one turn). */
+        udp_flush(l);
+        return;
+    }
     t->stats.udp_datagrams++;
     t->stats.rx_bytes += (uint64_t)nread;
     if (only_crlf(buf->base, (size_t)nread)) {
@@ -280,6 +403,14 @@ static void on_listener_close(uv_handle_t *h)
     sip_transport_maybe_free(l->t);
 }
 
+static void on_flush_closed(uv_handle_t *h)
+{
+    struct sip_transport *t = h->data;
+
+    t->listener_handles--;
+    sip_transport_maybe_free(t);
+}
+
 /* Open listener l on the parsed address ss: both sockets and their handles. */
 static int listener_open(struct sip_listener *l, struct sockaddr_storage *ss)
 {
@@ -313,8 +444,11 @@ static int listener_open(struct sip_listener *l, struct sockaddr_storage *ss)
     l->udp_buf_len = uv_udp_using_recvmmsg(&l->udp) ? SIP_UDP_MMSG * SIP_UDP_DGRAM_MAX
                                                     : (size_t)t->max_message + 1;
     l->udp_buf = malloc(l->udp_buf_len);
-    if (l->udp_buf == NULL)
+    l->out = malloc(sizeof(*l->out));
+    if (l->udp_buf == NULL || l->out == NULL)
         return -ENOMEM;
+    l->out->n = 0;
+    l->out->used = 0;
     rc = uv_listen((uv_stream_t *)&l->tcp, SIP_BACKLOG, sip_tcp_on_connection);
     if (rc < 0)
         return rc;
@@ -372,6 +506,12 @@ static int transport_new(struct sip_transport **out, uv_loop_t *loop,
         return -ENOMEM;
     }
     t->map_mask = slots - 1;
+    uv_check_init(loop, &t->flush_check);
+    uv_idle_init(loop, &t->flush_idle);
+    t->flush_check.data = t;
+    t->flush_idle.data = t;
+    t->flush_init = true;
+    t->listener_handles += 2;
     *out = t;
     return 0;
 }
@@ -431,7 +571,14 @@ void sip_transport_stop(struct sip_transport *t)
 
     if (t->stopping)
         return;
+    /* Answers queued this turn (the store's last ones at shutdown) go out. */
+    udp_flush_all(t);
     t->stopping = true;
+    if (t->flush_init) {
+        uv_close((uv_handle_t *)&t->flush_check, on_flush_closed);
+        uv_close((uv_handle_t *)&t->flush_idle, on_flush_closed);
+        t->flush_init = false;
+    }
     for (i = 0; i < t->n_listeners; i++) {
         l = &t->listeners[i];
         if (l->udp_init)

@@ -123,7 +123,10 @@ int sip_transport_port(const struct sip_transport *t, unsigned i);
  * TCP connection is gone or closing, -ENOBUFS if too much is already queued
  * (SIP_TRANSPORT_MAX_TCP_QUEUE: the connection is then closed, its peer does
  * not read; SIP_TRANSPORT_MAX_UDP_QUEUE), or another negative errno. Failures
- * are counted in send_failed. Loop thread. */
+ * are counted in send_failed. UDP datagrams of one loop turn are queued and
+ * leave together (sendmmsg) once its callbacks are done, or at
+ * sip_transport_stop(); a later failure counts in send_failed only.
+ * Loop thread. */
 int sip_transport_send(struct sip_transport *t, const struct sip_src *dst, const char *buf,
                        size_t len);
 

@@ -24,8 +24,11 @@ enum conn_state {
     CONN_CLOSED, /* uv_close called */
 };
 
+struct sip_udp_out;
+
 struct sip_listener {
     struct sip_transport *t;
+    struct sip_udp_out *out; /* UDP answers not yet handed to the kernel */
     uv_udp_t udp;
     uv_tcp_t tcp;
     struct sockaddr_storage addr; /* as bound */
@@ -67,6 +70,11 @@ struct sip_transport {
     uint32_t map_mask;      /* slots - 1; map is allocated by sip_transport.c */
     uint64_t next_id;
     struct sip_transport_stats stats;
+    /* Flush the listeners' out queues after this turn's I/O callbacks
+     * (check), or before the next poll when queued elsewhere (idle). */
+    uv_check_t flush_check;
+    uv_idle_t flush_idle;
+    bool flush_init;
     char rbuf[SIP_TCP_READ_SIZE]; /* shared: each read is consumed before the next */
 };
 

@@ -359,6 +359,8 @@ out_cursor:
     mdb_cursor_close(cur);
 out_abort:
     mdb_txn_abort(txn);
+    /* The scan read the whole database: do not keep its pages mapped. */
+    store__env_unmap(s, NULL);
     return rc;
 }
 

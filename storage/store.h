@@ -10,7 +10,10 @@
  * The loop thread queues changes with store_put()/store_del(). A writer
  * thread takes everything queued (up to max_batch changes), writes it in one
  * LMDB transaction (group commit), commits, and - with durability sync -
- * the commit is fsync'd before anything is acknowledged. It then hands the
+ * the commit is on disk before anything is acknowledged: LMDB runs with
+ * MDB_NOMETASYNC (one fdatasync per commit), and a batch is acknowledged
+ * once the next commit's fdatasync, or a sync of its own when nothing
+ * follows within 0.3 ms, has put its meta page on disk too. It then hands the
  * batch back through uv_async_send(), and the loop calls each change's
  * done callback in queue order. With durability async the commit is not
  * fsync'd (MDB_NOSYNC); the writer syncs the file at least once a second.
@@ -50,7 +53,8 @@ struct store_options {
     uint32_t max_queue;
     /* Called on the loop thread once per committed transaction, after the
      * done callbacks of its changes, with the number of changes it held and
-     * how long write + commit (+ fsync with durability sync) took. A failed
+     * the time from the start of its write to its hand-back: write + commit
+     * (with durability sync, until it is durable). A failed
      * transaction is reported only through the done callbacks. May be NULL. */
     void (*on_commit)(void *arg, uint32_t changes, uint64_t commit_ns);
     void *on_commit_arg;

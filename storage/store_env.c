@@ -6,7 +6,11 @@
 #include <errno.h>
 #include <setjmp.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 
 #include "proto/store.pb-c.h"
@@ -185,6 +189,80 @@ static int env_verify(MDB_env *env)
     return rc;
 }
 
+#define STORE_UNMAP_INTERVAL_NS 1000000000ULL
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+/* Where LMDB mapped the data file, or NULL. LMDB does not say (its
+ * me_mapaddr is set only with MDB_FIXEDMAP), so look for the mapping of
+ * the file's inode at offset 0 in /proc/self/maps, once at open. */
+static void *env_map_addr(MDB_env *env)
+{
+    unsigned long start, end, offset, ino;
+    unsigned maj, min;
+    mdb_filehandle_t fd;
+    char line[512];
+    void *addr = NULL;
+    struct stat st;
+    FILE *f;
+
+    if (mdb_env_get_fd(env, &fd) != 0 || fstat(fd, &st) != 0)
+        return NULL;
+    f = fopen("/proc/self/maps", "re");
+    if (f == NULL)
+        return NULL;
+    while (addr == NULL && fgets(line, sizeof(line), f) != NULL) {
+        if (sscanf(line, "%lx-%lx %*s %lx %x:%x %lu", &start, &end, &offset, &maj, &min, &ino) ==
+                    6 &&
+            offset == 0 && ino == st.st_ino && maj == major(st.st_dev) && min == minor(st.st_dev))
+            addr = (void *)start;
+    }
+    fclose(f);
+    return addr;
+}
+
+/* Drop the process's mappings of the data file's pages; see
+ * store__env_unmap(). Safe while other threads read: the mapping is shared
+ * and read-only (no MDB_WRITEMAP), so a page read after this faults the
+ * same bytes back from the page cache. */
+static void env_unmap(struct store *s)
+{
+    MDB_envinfo info;
+    MDB_stat st;
+
+    if (s->map == NULL || mdb_env_info(s->env, &info) != 0 || mdb_env_stat(s->env, &st) != 0)
+        return;
+    /* Failure only leaves the pages mapped. */
+    (void)madvise(s->map, (info.me_last_pgno + 1) * (size_t)st.ms_psize, MADV_DONTNEED);
+}
+
+/* Tell the kernel reads of the map are random. */
+static void env_random(struct store *s)
+{
+    MDB_envinfo info;
+
+    if (s->map != NULL && mdb_env_info(s->env, &info) == 0)
+        (void)madvise(s->map, info.me_mapsize, MADV_RANDOM);
+}
+
+void store__env_unmap(struct store *s, uint64_t *last_ns)
+{
+    uint64_t now = mono_ns();
+
+    if (last_ns != NULL) {
+        if (*last_ns != 0 && now - *last_ns < STORE_UNMAP_INTERVAL_NS)
+            return;
+        *last_ns = now;
+    }
+    env_unmap(s);
+}
+
 static uint64_t unix_ms(void)
 {
     struct timespec ts;
@@ -332,6 +410,14 @@ int store__env_open(struct store *s, const char *dir, const char *node_name, uin
     rc = env_verify(s->env);
     if (rc != 0)
         goto out_close_env;
+    /* The check read every page (with the kernel's readahead, so a cold
+     * start reads the file in large blocks, and warms the page cache for
+     * the restore that follows): do not keep them all mapped. From now on
+     * records are read at random, where readahead would only bring
+     * neighbouring pages in: the effect of MDB_NORDAHEAD, after the check. */
+    s->map = env_map_addr(s->env);
+    env_random(s);
+    env_unmap(s);
     rc = env_schema(s, node_name);
     if (rc != 0)
         goto out_close_env;
@@ -340,5 +426,6 @@ int store__env_open(struct store *s, const char *dir, const char *node_name, uin
 out_close_env:
     mdb_env_close(s->env);
     s->env = NULL;
+    s->map = NULL;
     return rc;
 }

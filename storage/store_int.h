@@ -45,6 +45,7 @@ struct store {
     uv_loop_t *loop;
     uv_async_t async; /* writer -> loop: "done list is not empty" */
     MDB_env *env;
+    void *map; /* where LMDB mapped the data file, or NULL if not found */
     MDB_dbi dbi[STORE_DB_COUNT];
     int lock_fd;
     enum store_durability durability;
@@ -120,6 +121,14 @@ int store__err(int mdb_rc);
  * must be set. On success s->env and s->dbi are valid; on failure s->env is
  * NULL and the return is negative. Loop thread, before the writer starts. */
 int store__env_open(struct store *s, const char *dir, const char *node_name, uint64_t map_size);
+
+/* Unmap the pages of the data file that reads brought in (LMDB reads
+ * through its mmap; the kernel also maps up to 16 cached neighbours of each
+ * page read), at most once a second: *last_ns holds the time of the last
+ * one (0 at first); with last_ns NULL, now. The data stays in the page
+ * cache, so the next read is a minor fault; only the process's resident set
+ * shrinks. Any thread. */
+void store__env_unmap(struct store *s, uint64_t *last_ns);
 
 /* Start the writer thread of s. Returns 0 or a negative errno. */
 int store__writer_start(struct store *s);

@@ -10,10 +10,13 @@ TestSuite(bindings, .fini = tc_test_leak_check);
 
 #define T0 UINT64_C(1795000000000) /* ms since the epoch */
 
+/* Each test runs in its own process: one set is enough. */
+static struct bindings bs;
+
 static struct binding *mk(dn_key dn, const char *contact, uint64_t expires_ms)
 {
-    struct binding *b = binding_new(dn, contact, strlen(contact), "cid@x", 5, "udp:127.0.0.1:9",
-                                    0, 1, expires_ms, T0);
+    struct binding *b = binding_new(&bs, dn, contact, strlen(contact), "cid@x", 5,
+                                    "udp:127.0.0.1:9", 0, 1, expires_ms, T0);
 
     cr_assert_not_null(b);
     return b;
@@ -22,12 +25,11 @@ static struct binding *mk(dn_key dn, const char *contact, uint64_t expires_ms)
 static void on_expired(void *arg, struct binding *b)
 {
     (*(int *)arg)++;
-    free(b);
+    binding_free(&bs, b);
 }
 
 Test(bindings, add_find_replace_remove)
 {
-    struct bindings bs;
     dn_key k = dn_key_make(4, 1001);
 
     cr_assert_eq(bindings_init(&bs, T0), 0);
@@ -53,7 +55,6 @@ Test(bindings, add_find_replace_remove)
 
 Test(bindings, expire_takes_only_due_bindings)
 {
-    struct bindings bs;
     int expired = 0;
 
     cr_assert_eq(bindings_init(&bs, T0), 0);
@@ -81,7 +82,6 @@ Test(bindings, expire_takes_only_due_bindings)
 
 Test(bindings, many_dns_grow_the_index)
 {
-    struct bindings bs;
     char c[32];
     int expired = 0;
 
@@ -101,7 +101,6 @@ Test(bindings, many_dns_grow_the_index)
 
 Test(bindings, removing_a_binding_already_due_is_safe)
 {
-    struct bindings bs;
     int expired = 0;
 
     cr_assert_eq(bindings_init(&bs, T0 + 10000), 0);
@@ -113,5 +112,82 @@ Test(bindings, removing_a_binding_already_due_is_safe)
     bindings_remove(&bs, b);
     bindings_expire(&bs, T0 + 11000, on_expired, &expired);
     cr_assert_eq(expired, 1);
+    bindings_free(&bs);
+}
+
+/* Bindings of every size, small ones from shared blocks and big ones on
+ * their own, keep their strings through frees and reuse of slots. */
+Test(bindings, slab_keeps_strings_of_every_size)
+{
+    static char contact[3000], call_id[100];
+    struct binding *b[400];
+
+    cr_assert_eq(bindings_init(&bs, T0), 0);
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < 400; i++) {
+            size_t len = (size_t)(i * 7 + round) % sizeof(contact);
+
+            if (round > 0 && i % 3 != 0)
+                continue; /* refill only the freed third */
+            memset(contact, 'a' + i % 26, len);
+            snprintf(call_id, sizeof(call_id), "cid-%d-%d", round, i);
+            b[i] = binding_new(&bs, dn_key_make(4, 1000 + (uint64_t)i), contact, len, call_id,
+                               strlen(call_id), "127.0.0.1:5060", 1, (uint32_t)i, T0 + 60000, T0);
+            cr_assert_not_null(b[i]);
+            cr_assert_eq(b[i]->contact_len, len);
+            cr_assert_eq(b[i]->cseq, (uint32_t)i);
+        }
+        for (int i = 0; i < 400; i++) {
+            size_t len = b[i]->contact_len;
+
+            for (size_t j = 0; j < len; j++)
+                cr_assert_eq(binding_contact(b[i])[j], 'a' + i % 26);
+            cr_assert_eq(binding_contact(b[i])[len], '\0');
+            cr_assert_str_eq(binding_received(b[i]), "127.0.0.1:5060");
+        }
+        for (int i = 0; i < 400; i += 3)
+            binding_free(&bs, b[i]);
+    }
+    for (int i = 0; i < 400; i++) {
+        if (i % 3 != 0)
+            binding_free(&bs, b[i]);
+    }
+    bindings_free(&bs);
+}
+
+Test(bindings, call_id_with_nul_is_refused)
+{
+    cr_assert_eq(bindings_init(&bs, T0), 0);
+    cr_assert_null(binding_new(&bs, dn_key_make(4, 1001), "sip:a@h", 7, "a\0b", 3, "x", 0, 1,
+                               T0 + 1000, T0));
+    bindings_free(&bs);
+}
+
+/* Many bindings of one size fill several blocks; freeing them all in any
+ * order, then making as many again, works and keeps each one's data. */
+Test(bindings, slab_blocks_empty_and_refill)
+{
+    char c[32];
+    int expired = 0;
+
+    cr_assert_eq(bindings_init(&bs, T0), 0);
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < 5000; i++) {
+            snprintf(c, sizeof(c), "sip:%05d@h", i);
+            cr_assert_eq(bindings_add(&bs, mk(dn_key_make(5, 10000 + (uint64_t)i), c,
+                                              T0 + 1000 + (uint64_t)(i % 7) * 1000)),
+                         0);
+        }
+        for (int i = 0; i < 5000; i += 2) {
+            snprintf(c, sizeof(c), "sip:%05d@h", i);
+            bindings_remove(&bs, bindings_find(&bs, dn_key_make(5, 10000 + (uint64_t)i), c, 11));
+        }
+        cr_assert_eq(bs.n_bindings, 2500);
+        snprintf(c, sizeof(c), "sip:%05d@h", 4999);
+        cr_assert_not_null(bindings_find(&bs, dn_key_make(5, 14999), c, 11));
+        bindings_expire(&bs, T0 + 60000 + (uint64_t)round * 60000, on_expired, &expired);
+        cr_assert_eq(bs.n_bindings, 0);
+    }
+    cr_assert_eq(expired, 5000);
     bindings_free(&bs);
 }

@@ -157,6 +157,45 @@ Test(sip_msg, register_fields)
     sip_msg_free(m);
 }
 
+/* libosip2 allocates from the message's chunks only inside
+ * sip_msg_parse(): its own calls elsewhere still get malloc and free (the
+ * leak check at the end of the suite sees both). */
+Test(sip_msg, osip_outside_parse_uses_malloc)
+{
+    struct sip_msg *m = PARSE_OK(reg_basic);
+    osip_message_t *om;
+
+    cr_assert_eq(osip_message_init(&om), 0);
+    cr_assert_eq(osip_message_parse(om, reg_basic, sizeof(reg_basic) - 1), 0);
+    sip_msg_free(m);
+    cr_assert_str_eq(om->call_id->number, "843817637684230");
+    osip_message_free(om);
+}
+
+/* A parse larger than the first chunk spills into more chunks. */
+Test(sip_msg, osip_parse_spans_chunks)
+{
+    struct tc_buf b = TC_BUF_INIT;
+    struct sip_msg *m;
+    unsigned i;
+
+    cr_assert_eq(tc_buf_puts(&b, REG_HEAD), 0);
+    for (i = 0; i < 40; i++)
+        cr_assert_eq(tc_buf_printf(&b,
+                                   "Contact: <sip:1001@10.0.0.%u:5060;transport=udp>"
+                                   ";expires=%u;q=0.5;x-long-parameter-%u=abcdefghijklmnop\r\n",
+                                   i, 60 + i, i),
+                     0);
+    cr_assert_eq(tc_buf_puts(&b, "Content-Length: 0\r\n\r\n"), 0);
+    m = parse_ok(b.data, b.len);
+    cr_assert_eq(m->n_contacts, 40);
+    cr_assert_str_eq(m->contacts[39].uri, "sip:1001@10.0.0.39:5060;transport=udp");
+    cr_assert_eq(m->contacts[39].expires, 99);
+    cr_assert_str_eq(m->to.user, "1001");
+    sip_msg_free(m);
+    tc_buf_free(&b);
+}
+
 Test(sip_msg, register_many_contacts)
 {
     struct sip_msg *m =

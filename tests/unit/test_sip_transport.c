@@ -825,6 +825,62 @@ Test(sip_transport, stop_with_partial_message_and_queued_writes)
     h_fini(&h);
 }
 
+/* Datagrams sent in one loop turn go out together, in order, past the
+ * size of one batch. */
+Test(sip_transport, udp_many_sends_in_one_turn)
+{
+    struct sockaddr_storage me;
+    socklen_t melen = sizeof(me);
+    struct rx rx = {0};
+    char want[16], d[16];
+    struct h h;
+    int fd, i;
+
+    h_init(&h);
+    h_start(&h, (struct sip_transport_options){0});
+    fd = udp_client(AF_INET);
+    cr_assert_eq(getsockname(fd, (struct sockaddr *)&me, &melen), 0);
+    for (i = 0; i < 150; i++) {
+        snprintf(d, sizeof(d), "<%03d>", i);
+        cr_assert_eq(sip_transport_send_to(h.t, 0, (struct sockaddr *)&me, d, strlen(d)), 0);
+    }
+    snprintf(want, sizeof(want), "<%03d>", 149);
+    PUMP_UNTIL(&h, rx_poll(fd, &rx, want));
+    cr_assert_eq(rx.len, 150 * 5);
+    for (i = 0; i < 150; i++) {
+        snprintf(d, sizeof(d), "<%03d>", i);
+        cr_assert_eq(memcmp(rx.buf + i * 5, d, 5), 0, "datagram %d out of order", i);
+    }
+    cr_assert_eq(stats(&h).tx_bytes, 150 * 5);
+    cr_assert_eq(stats(&h).send_failed, 0);
+    close(fd);
+    h_fini(&h);
+}
+
+/* What was queued before a stop still goes out. */
+Test(sip_transport, udp_send_then_stop_delivers)
+{
+    struct sockaddr_storage me;
+    socklen_t melen = sizeof(me);
+    struct rx rx = {0};
+    uint64_t dl;
+    struct h h;
+    int fd;
+
+    h_init(&h);
+    h_start(&h, (struct sip_transport_options){0});
+    fd = udp_client(AF_INET);
+    cr_assert_eq(getsockname(fd, (struct sockaddr *)&me, &melen), 0);
+    cr_assert_eq(sip_transport_send_to(h.t, 0, (struct sockaddr *)&me, "bye", 3), 0);
+    sip_transport_stop(h.t);
+    h.t = NULL;
+    dl = now_ms() + DEADLINE_MS;
+    while (!rx_poll(fd, &rx, "bye"))
+        cr_assert_lt(now_ms(), dl, "the queued datagram never came");
+    close(fd);
+    h_fini(&h);
+}
+
 Test(sip_transport, udp_stop_from_callback)
 {
     struct h h;
