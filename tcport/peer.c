@@ -305,6 +305,7 @@ static void on_handle_closed(uv_handle_t *h)
     struct peers *p = h->data;
 
     if (--p->open_handles == 0) {
+        peer_arena_free(&p->arena);
         OPENSSL_cleanse(p->secret, sizeof(p->secret));
         free(p);
     }

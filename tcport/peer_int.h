@@ -18,9 +18,8 @@ struct core;
 struct peer_net;
 struct peer_conn;
 
-#define PEER_SYNC_WINDOW    4     /* snapshot chunks sent and not yet acknowledged */
-#define PEER_SYNC_CHUNK_MAX 500   /* claims per chunk at most: a few ms of work each */
-#define PEER_SYNC_SCAN      32768 /* directory DNs looked at per chunk at most */
+#define PEER_SYNC_WINDOW    8     /* snapshot chunks sent and not yet acknowledged */
+#define PEER_SYNC_CHUNK_MAX 4000  /* claims per chunk at most (max-frame bounds it too) */
 #define PEER_BATCH_MAX      500   /* live claims per Claims frame at most */
 #define PEER_FRAME_MIN      4096  /* peer frames may be this long even if max-frame is less */
 #define PEER_RX_MAX_FRAMES  65536 /* frames waiting for the loop per connection */
@@ -30,9 +29,12 @@ struct peer_conn;
 #define PEER_MAX_PENDING    16          /* connections not yet authenticated */
 #define PEER_DIAL_MIN_MS    50
 #define PEER_DIAL_MAX_MS    1000
-#define PEER_STORE_MARGIN   (2 * PEER_SYNC_CHUNK_MAX) /* store queue kept free for the rest */
-#define PEER_RETRY_MS       5                         /* wait for the store before applying more */
-#define PEER_LINGER_MS      1000 /* a refused connection is closed this late at most */
+#define PEER_STORE_SPARE    16    /* store queue room kept past a frame's claims (own decisions) */
+#define PEER_RETRY_MS       5     /* wait for the store before applying more */
+#define PEER_LINGER_MS      1000  /* a refused connection is closed this late at most */
+#define PEER_HELLO_WAIT_MS  10000 /* a dialed peer that never answered is waited for this long */
+#define PEER_ARENA_MIN      (512u << 10) /* decoded-frame memory kept between frames */
+#define PEER_ARENA_MAX      (16u << 20)  /* and at most this much */
 
 enum peer_err {
     PEER_ERR_DECODE = 0,  /* undecodable frame */
@@ -55,12 +57,12 @@ struct peer_pending {
     size_t n, cap;
 };
 
-/* A snapshot being sent: a walk over the DN directory. */
+/* A snapshot being sent: a walk over the DN table's entries. */
 struct peer_sync_tx {
     bool active;
     const void *ranges; /* the directory's ranges when the walk began */
     uint64_t n_dns;
-    uint64_t pos;
+    size_t pos;           /* dn_table_next() cursor */
     uint32_t sent, acked; /* chunk numbers */
     uint64_t entries;
     uint64_t started_ms;
@@ -84,10 +86,23 @@ struct peer_session {
     bool got_hello;
     uint8_t nonce[PEER_NONCE_LEN], peer_nonce[PEER_NONCE_LEN];
     uint64_t opened_ms, last_hb_ms, linger_ms;
+    uint64_t hello_ms;       /* when the peer's Hello came */
     uint64_t tx_seq, rx_seq; /* live claims sent, received in order */
     uint64_t sync_rx_entries, sync_rx_applied, sync_rx_started_ms;
     struct peer_sync_tx sync;
     struct peer_pending pending;
+};
+
+/* Memory for one decoded frame: protobuf-c allocates each claim, string
+ * and version of a frame separately; from here that is a pointer bump,
+ * and all of it goes at once when the frame is done. */
+struct peer_arena {
+    ProtobufCAllocator alloc; /* hands out from this arena */
+    uint8_t *buf;
+    size_t cap, used;
+    void *extra;        /* blocks past buf, for this frame only */
+    size_t extra_bytes; /* their size: buf grows by it for the next frame */
+    bool busy;          /* a frame decoded into it is being handled */
 };
 
 /* One configured peer. */
@@ -124,6 +139,8 @@ struct peers {
     bool accept_failed;
     int open_handles;
     bool stopping;
+
+    struct peer_arena arena;
 
     uint64_t auth_failures, resyncs;
     uint64_t errors[PEER_ERR_COUNT];
@@ -167,6 +184,9 @@ const char *peer_session_name(const struct peer_session *s);
 /* Count an error by reason. */
 void peer_count_error(struct peers *p, enum peer_err e);
 
+/* Free what the decoding arena holds. */
+void peer_arena_free(struct peer_arena *a);
+
 /* peer_sync.c */
 
 /* Wall clock in µs since the epoch. */
@@ -186,8 +206,9 @@ void peer_sync_pump(struct peer_session *s);
 /* Free what a snapshot walk holds. */
 void peer_sync_stop(struct peer_session *s);
 
-/* True when the store can take a chunk's worth of changes now. */
-bool peer_sync_store_ready(const struct peers *p);
+/* True when the store can take n more changes now (or is empty: a frame
+ * larger than the whole queue is applied as far as it goes). */
+bool peer_sync_store_ready(const struct peers *p, size_t n);
 
 /* Apply one claim received from s's peer. Returns 0 or a negative errno
  * for a claim to count as an error. */

@@ -297,6 +297,7 @@ static void on_hello(struct peer_session *s, const Tc__Peer__Hello *h, size_t le
     }
     memcpy(s->peer_nonce, h->nonce.data, PEER_NONCE_LEN);
     s->got_hello = true;
+    s->hello_ms = peer_now_ms();
     if (peer_wire_mac(p->secret, p->secret_len, p->cfg->name, peer_session_name(s), s->peer_nonce,
                       s->nonce, mac) != 0) {
         peer_session_close(s, ERR, "refused: cannot compute the authentication proof");
@@ -486,28 +487,135 @@ static void dispatch(struct peer_session *s, const Tc__Peer__Msg *m)
     }
 }
 
-static bool needs_store(const Tc__Peer__Msg *m)
+/* Changes m may ask the store for. */
+static size_t store_changes(const Tc__Peer__Msg *m)
 {
-    return m->body_case == TC__PEER__MSG__BODY_CLAIMS ||
-           m->body_case == TC__PEER__MSG__BODY_SYNC_CHUNK;
+    if (m->body_case == TC__PEER__MSG__BODY_CLAIMS)
+        return m->claims->n_claims;
+    if (m->body_case == TC__PEER__MSG__BODY_SYNC_CHUNK)
+        return m->sync_chunk->n_claims;
+    return 0;
+}
+
+static void *arena_alloc(void *data, size_t size)
+{
+    struct peer_arena *a = data;
+    void **blk;
+
+    size = (size + 15) & ~(size_t)15;
+    if (size <= a->cap - a->used) {
+        void *p = a->buf + a->used;
+
+        a->used += size;
+        return p;
+    }
+    /* 16 bytes of header keep the block's payload as aligned as malloc's. */
+    blk = malloc(16 + size);
+    if (blk == NULL)
+        return NULL;
+    *blk = a->extra;
+    a->extra = blk;
+    a->extra_bytes += size;
+    return (uint8_t *)blk + 16;
+}
+
+static void arena_free(void *data, void *ptr)
+{
+    /* Everything goes at once in arena_reset(). */
+    (void)data;
+    (void)ptr;
+}
+
+static void arena_drop_extra(struct peer_arena *a)
+{
+    while (a->extra != NULL) {
+        void **blk = a->extra;
+
+        a->extra = *blk;
+        free(blk);
+    }
+}
+
+/* Drop what the last frame used; grow the buffer when it did not fit. */
+static void arena_reset(struct peer_arena *a)
+{
+    size_t want = a->cap;
+
+    arena_drop_extra(a);
+    if (a->cap == 0)
+        want = PEER_ARENA_MIN;
+    while (want < a->cap + a->extra_bytes && want < PEER_ARENA_MAX)
+        want *= 2;
+    if (want != a->cap) {
+        free(a->buf);
+        a->buf = malloc(want);
+        a->cap = a->buf != NULL ? want : 0;
+    }
+    a->used = 0;
+    a->extra_bytes = 0;
+}
+
+void peer_arena_free(struct peer_arena *a)
+{
+    arena_drop_extra(a);
+    free(a->buf);
+    a->buf = NULL;
+    a->cap = 0;
+}
+
+/* Decode a frame body into the arena, or (should a frame be handled while
+ * another is) with malloc. */
+static Tc__Peer__Msg *decode(struct peers *p, const uint8_t *data, size_t len, bool *in_arena)
+{
+    struct peer_arena *a = &p->arena;
+    Tc__Peer__Msg *m;
+
+    *in_arena = false;
+    if (a->busy)
+        return peer_wire_decode(data, len);
+    if (a->buf == NULL)
+        arena_reset(a);
+    a->alloc.alloc = arena_alloc;
+    a->alloc.free = arena_free;
+    a->alloc.allocator_data = a;
+    m = tc__peer__msg__unpack(&a->alloc, len, data);
+    if (m == NULL) {
+        arena_reset(a);
+        return NULL;
+    }
+    a->busy = *in_arena = true;
+    return m;
+}
+
+static void release(struct peers *p, Tc__Peer__Msg *m, bool in_arena)
+{
+    if (!in_arena) {
+        peer_wire_free(m);
+        return;
+    }
+    arena_reset(&p->arena);
+    p->arena.busy = false;
 }
 
 int peer_session_frame(struct peer_session *s, const uint8_t *data, size_t len)
 {
+    struct peers *p = s->p;
     struct peer_link *l;
     Tc__Peer__Msg *m;
+    bool in_arena;
 
     if (s->state == PEER_LINGER)
         return 0;
-    m = peer_wire_decode(data, len);
+    m = decode(p, data, len, &in_arena);
     if (m == NULL) {
-        peer_count_error(s->p, PEER_ERR_DECODE);
+        peer_count_error(p, PEER_ERR_DECODE);
         send_error(s, TC__PEER__ERROR_CODE__ERROR_PROTOCOL, "undecodable frame");
         linger(s, WARN, "link reset: undecodable frame");
         return 0;
     }
-    if (s->state == PEER_AUTHED && needs_store(m) && !peer_sync_store_ready(s->p)) {
-        peer_wire_free(m);
+    if (s->state == PEER_AUTHED && store_changes(m) > 0 &&
+        !peer_sync_store_ready(p, store_changes(m))) {
+        release(p, m, in_arena);
         return -EAGAIN;
     }
     l = link_of(s);
@@ -525,7 +633,7 @@ int peer_session_frame(struct peer_session *s, const uint8_t *data, size_t len)
         on_error(s, m->error);
     else
         protocol_error(s, "message before authentication");
-    peer_wire_free(m);
+    release(p, m, in_arena);
     return 0;
 }
 
@@ -557,7 +665,21 @@ void peer_session_tick(struct peer_session *s, uint64_t now)
         return;
     }
     if (s->state != PEER_AUTHED) {
-        if (now - s->opened_ms > hs_timeout) {
+        uint64_t since = s->opened_ms;
+
+        /* A dialed peer whose kernel took the connection but which says
+         * nothing is frozen (SIGSTOP, a long pause): keep the connection,
+         * so it answers the moment it runs again, instead of closing and
+         * dialing anew, which leaves gaps it might wake up in. Once its
+         * Hello came, the rest of the handshake has the usual time. */
+        if (s->dialed && !s->got_hello && hs_timeout < PEER_HELLO_WAIT_MS)
+            hs_timeout = PEER_HELLO_WAIT_MS;
+        else if (s->dialed && s->got_hello)
+            since = s->hello_ms;
+        if (now - since > hs_timeout) {
+            /* Frozen, not gone: dial again at once, leaving it no gap. */
+            if (s->dialed && !s->got_hello)
+                s->p->links[s->link].backoff_ms = PEER_DIAL_MIN_MS;
             peer_count_error(s->p, PEER_ERR_TIMEOUT);
             snprintf(line, sizeof(line), "refused: no authentication within %u ms", hs_timeout);
             peer_session_close(s, WARN, line);

@@ -23,7 +23,12 @@
 #include "tcport/peer_int.h"
 #include "tcport/peer_net.h"
 
-#define PEER_SYNC_SCAN_TURN (2 * PEER_SYNC_SCAN) /* DNs looked at per pump at most */
+/* The snapshot walks the table by element position (peer_sync_pump), which
+ * needs the u64map whose elements live densely and never move as it grows;
+ * U64MAP_MAX_COUNT came with it. */
+#ifndef U64MAP_MAX_COUNT
+#error "peer_sync.c needs a u64map whose elements never move (server/u64map.h)"
+#endif
 
 uint64_t peer_wall_us(void)
 {
@@ -106,73 +111,75 @@ static void send_end(struct peer_session *s)
     peer_sync_stop(s);
 }
 
-/* Fill one chunk from the walk. Returns the number of claims; *scanned
- * grows by the DNs looked at. */
-static size_t fill_chunk(struct peer_session *s, size_t *scanned)
+/* Fill one chunk from the walk, up to PEER_SYNC_CHUNK_MAX claims and
+ * max-frame bytes. Returns the number of claims. */
+static size_t fill_chunk(struct peer_session *s)
 {
     struct peer_sync_tx *y = &s->sync;
     const struct dn_table *t = s->p->core->table;
     size_t n = 0, bytes = 64, limit = s->p->max_frame;
-    size_t stop = *scanned + PEER_SYNC_SCAN;
+    const struct dn_entry *e;
 
-    while (y->pos < y->n_dns && n < PEER_SYNC_CHUNK_MAX && *scanned < stop) {
-        const struct dn_entry *e = dn_table_get(t, dn_dir_at(t->dir, y->pos));
+    while (n < PEER_SYNC_CHUNK_MAX && (e = dn_table_next(t, &y->pos)) != NULL) {
+        size_t sz;
 
-        if (e != NULL) {
-            size_t sz;
-
-            peer_wire_entry_fill(&y->buf[n], t, e);
-            sz = peer_wire_claim_size(&y->buf[n].pb);
-            if (bytes + sz > limit)
-                break;
-            bytes += sz;
-            n++;
+        peer_wire_entry_fill(&y->buf[n], t, e);
+        sz = peer_wire_claim_size(&y->buf[n].pb);
+        if (bytes + sz > limit && n > 0) {
+            y->pos--; /* first in the next chunk */
+            break;
         }
-        y->pos++;
-        (*scanned)++;
+        bytes += sz;
+        n++;
     }
     return n;
 }
 
-/* The walk goes over the DN directory, not the table's slots: the table
- * moves its entries as it grows, the directory only changes on reload. */
+/* The walk goes over the table's entries in the order they were added:
+ * they are stored densely and never move as the table grows (only a
+ * directory reload removes and moves some, and restarts the walk), so the
+ * walk reads memory in order, looks up nothing, and sees idle directory
+ * DNs not at all. Entries added during the walk are at its end; decisions
+ * made meanwhile also go out live. One chunk per call: with room left in
+ * the window, the next one goes out on the next loop turn, so the loop
+ * never spends more than a chunk's work here at once. */
 void peer_sync_pump(struct peer_session *s)
 {
     struct peer_sync_tx *y = &s->sync;
     const struct dn_table *t = s->p->core->table;
-    size_t scanned = 0;
+    size_t n;
 
-    while (y->active && y->sent - y->acked < PEER_SYNC_WINDOW &&
-           peer_conn_backlog(s->conn) < PEER_TX_SOFT / 2) {
-        size_t n;
-
-        if (t->dir->ranges != y->ranges || t->dir->n_dns != y->n_dns) {
-            tc_log(DEBUG, "peer %s: snapshot: the directory was reloaded; walking it again",
-                   peer_session_name(s));
-            y->ranges = t->dir->ranges;
-            y->n_dns = t->dir->n_dns;
-            y->pos = 0;
-        }
-        if (scanned >= PEER_SYNC_SCAN_TURN) {
-            /* Long runs of idle DNs: go on next turn. */
-            peers_retry(s->p, 0);
-            return;
-        }
-        n = fill_chunk(s, &scanned);
-        if (n > 0)
-            send_chunk(s, n, y->pos >= y->n_dns);
-        if (y->pos >= y->n_dns)
-            send_end(s);
+    if (!y->active || y->sent - y->acked >= PEER_SYNC_WINDOW ||
+        peer_conn_backlog(s->conn) >= PEER_TX_SOFT / 2)
+        return;
+    if (t->dir->ranges != y->ranges || t->dir->n_dns != y->n_dns) {
+        tc_log(DEBUG, "peer %s: snapshot: the directory was reloaded; walking the table again",
+               peer_session_name(s));
+        y->ranges = t->dir->ranges;
+        y->n_dns = t->dir->n_dns;
+        y->pos = 0;
     }
+    n = fill_chunk(s);
+    if (n > 0)
+        send_chunk(s, n, y->pos >= dn_table_count(t));
+    if (y->pos >= dn_table_count(t)) {
+        send_end(s);
+        return;
+    }
+    if (y->sent - y->acked < PEER_SYNC_WINDOW)
+        peers_retry(s->p, 0);
 }
 
-bool peer_sync_store_ready(const struct peers *p)
+bool peer_sync_store_ready(const struct peers *p, size_t n)
 {
     const struct store *st = p->core->store;
-    uint32_t q = p->cfg->limits.store_queue;
-    uint32_t margin = PEER_STORE_MARGIN < q / 2 ? PEER_STORE_MARGIN : q / 2;
+    uint32_t pending;
 
-    return st == NULL || store_pending(st) + margin <= q;
+    if (st == NULL)
+        return true;
+    pending = store_pending(st);
+    /* core_apply() wants pending + 1 < store_queue for each change. */
+    return pending == 0 || pending + n + PEER_STORE_SPARE < p->core->store_queue;
 }
 
 /* A live SIP binding for k is held here (standby). */

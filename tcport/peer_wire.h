@@ -13,7 +13,7 @@
  * authentication proof. Pure functions, no I/O; any thread, but the claim
  * helpers read the DN table's node names, so the loop thread only. */
 
-#define PEER_PROTO_MAJOR 1
+#define PEER_PROTO_MAJOR 2 /* 2: sync chunks of up to 4000 claims */
 #define PEER_PROTO_MINOR 0
 #define PEER_NONCE_LEN   32
 #define PEER_MAC_LEN     32

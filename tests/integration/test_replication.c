@@ -368,19 +368,19 @@ Test(replication, bad_input_on_the_peer_port)
     cr_assert(harness_wait_metric(n, "tc_peer_errors_total{reason=\"decode\"}", 1, 2000));
 
     fd = dial(n->peer_port);
-    send_hello(fd, "sip1", 2);
+    send_hello(fd, "sip1", PEER_PROTO_MAJOR + 1);
     cr_assert_eq(read_until_closed(fd, &closed), TC__PEER__ERROR_CODE__ERROR_VERSION);
     cr_assert(closed);
     cr_assert(harness_wait_metric(n, "tc_peer_errors_total{reason=\"version\"}", 1, 2000));
 
     fd = dial(n->peer_port);
-    send_hello(fd, "intruder", 1);
+    send_hello(fd, "intruder", PEER_PROTO_MAJOR);
     cr_assert_eq(read_until_closed(fd, &closed), TC__PEER__ERROR_CODE__ERROR_UNKNOWN_NODE);
     cr_assert(harness_wait_metric(n, "tc_peer_auth_failures_total", 1, 2000));
 
     /* State before authentication is refused. */
     fd = dial(n->peer_port);
-    send_hello(fd, "sip1", 1);
+    send_hello(fd, "sip1", PEER_PROTO_MAJOR);
     m.body_case = TC__PEER__MSG__BODY_CLAIMS;
     m.claims = &cl;
     send_msg(fd, &m);
@@ -389,7 +389,7 @@ Test(replication, bad_input_on_the_peer_port)
 
     /* A wrong proof. */
     fd = dial(n->peer_port);
-    send_hello(fd, "sip1", 1);
+    send_hello(fd, "sip1", PEER_PROTO_MAJOR);
     {
         Tc__Peer__Auth a = TC__PEER__AUTH__INIT;
         uint8_t mac[32] = {0};
