@@ -16,11 +16,12 @@
 #include "server/sip_transport_int.h"
 
 #define SIP_BACKLOG       511
-#define SIP_BIND_ATTEMPTS 16    /* port 0: tries to find a port free for UDP and TCP */
-#define SIP_UDP_DGRAM_MAX 65536 /* libuv's recvmmsg slot */
-#define SIP_UDP_MMSG      16    /* datagrams per recvmmsg */
-#define SIP_UDP_OUT_MAX   64    /* datagrams per sendmmsg */
-#define SIP_UDP_OUT_BYTES 65536 /* bytes queued per listener before a flush */
+#define SIP_BIND_ATTEMPTS 16        /* port 0: tries to find a port free for UDP and TCP */
+#define SIP_UDP_DGRAM_MAX 65536     /* libuv's recvmmsg slot */
+#define SIP_UDP_MMSG      16        /* datagrams per recvmmsg */
+#define SIP_UDP_OUT_MAX   64        /* datagrams per sendmmsg */
+#define SIP_UDP_OUT_BYTES 65536     /* bytes queued per listener before a flush */
+#define SIP_UDP_RCVBUF    (4 << 20) /* receive queue asked for (bytes) */
 
 struct sip_udp_send {
     uv_udp_send_t req;
@@ -415,7 +416,7 @@ static void on_flush_closed(uv_handle_t *h)
 static int listener_open(struct sip_listener *l, struct sockaddr_storage *ss)
 {
     struct sip_transport *t = l->t;
-    int tfd, ufd, rc;
+    int tfd = -1, ufd = -1, rc, rcvbuf;
 
     rc = bind_pair(ss, &tfd, &ufd);
     if (rc < 0)
@@ -439,6 +440,12 @@ static int listener_open(struct sip_listener *l, struct sockaddr_storage *ss)
     if (rc < 0)
         goto out_close_fds;
     ufd = -1;
+    /* A deep receive queue rides out a stall of the loop (a slow disk
+     * sync, the CPU taken by others) instead of dropping REGISTERs the
+     * phones then retransmit into the same backlog. The kernel caps it at
+     * net.core.rmem_max; failure keeps the default. */
+    rcvbuf = SIP_UDP_RCVBUF;
+    (void)uv_recv_buffer_size((uv_handle_t *)&l->udp, &rcvbuf);
     /* recvmmsg cuts the buffer into 64 KiB slots; plain recvmsg takes one
      * byte more than a message may have, to see that it is too large. */
     l->udp_buf_len = uv_udp_using_recvmmsg(&l->udp) ? SIP_UDP_MMSG * SIP_UDP_DGRAM_MAX
