@@ -21,6 +21,7 @@
 #include "proto/peer.pb-c.h"
 #include "tcport/peer_wire.h"
 #include "tests/integration/harness_cluster.h"
+#include "tests/integration/harness_peer.h"
 #include "tests/tc_test.h"
 
 TestSuite(replication, .fini = tc_test_leak_check, .timeout = 240);
@@ -251,36 +252,6 @@ Test(replication, five_nodes_converge)
 
 /* ---- bad input on the peer port, from a raw TCP client ---- */
 
-static int dial(uint16_t port)
-{
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-    cr_assert_geq(fd, 0);
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0, "connect");
-    return fd;
-}
-
-static void send_raw(int fd, const void *p, size_t len)
-{
-    cr_assert_eq(write(fd, p, len), (ssize_t)len);
-}
-
-static void send_msg(int fd, const Tc__Peer__Msg *m)
-{
-    uint8_t buf[4096];
-    size_t len = tc__peer__msg__get_packed_size(m);
-
-    cr_assert_leq(len + 4, sizeof(buf));
-    buf[0] = (uint8_t)(len >> 24);
-    buf[1] = (uint8_t)(len >> 16);
-    buf[2] = (uint8_t)(len >> 8);
-    buf[3] = (uint8_t)len;
-    tc__peer__msg__pack(m, buf + 4);
-    send_raw(fd, buf, len + 4);
-}
-
 static void send_hello(int fd, const char *from, uint32_t major)
 {
     Tc__Peer__Hello h = TC__PEER__HELLO__INIT;
@@ -294,7 +265,7 @@ static void send_hello(int fd, const char *from, uint32_t major)
     h.nonce.len = sizeof(nonce);
     m.body_case = TC__PEER__MSG__BODY_HELLO;
     m.hello = &h;
-    send_msg(fd, &m);
+    hpeer_send_msg(fd, &m);
 }
 
 /* Read frames until the node closes; returns the code of the Error frame
@@ -355,40 +326,40 @@ Test(replication, bad_input_on_the_peer_port)
     harness_node_start(&c.n[1]);
     n = &c.n[1];
 
-    fd = dial(n->peer_port);
-    send_raw(fd, huge, sizeof(huge));
+    fd = hpeer_dial(n->peer_port);
+    hpeer_send_raw(fd, huge, sizeof(huge));
     read_until_closed(fd, &closed);
     cr_assert(closed, "oversized frame: connection kept");
     cr_assert(harness_wait_metric(n, "tc_peer_errors_total{reason=\"frame\"}", 1, 2000));
 
-    fd = dial(n->peer_port);
-    send_raw(fd, garbage, sizeof(garbage));
+    fd = hpeer_dial(n->peer_port);
+    hpeer_send_raw(fd, garbage, sizeof(garbage));
     cr_assert_eq(read_until_closed(fd, &closed), TC__PEER__ERROR_CODE__ERROR_PROTOCOL);
     cr_assert(closed);
     cr_assert(harness_wait_metric(n, "tc_peer_errors_total{reason=\"decode\"}", 1, 2000));
 
-    fd = dial(n->peer_port);
+    fd = hpeer_dial(n->peer_port);
     send_hello(fd, "sip1", PEER_PROTO_MAJOR + 1);
     cr_assert_eq(read_until_closed(fd, &closed), TC__PEER__ERROR_CODE__ERROR_VERSION);
     cr_assert(closed);
     cr_assert(harness_wait_metric(n, "tc_peer_errors_total{reason=\"version\"}", 1, 2000));
 
-    fd = dial(n->peer_port);
+    fd = hpeer_dial(n->peer_port);
     send_hello(fd, "intruder", PEER_PROTO_MAJOR);
     cr_assert_eq(read_until_closed(fd, &closed), TC__PEER__ERROR_CODE__ERROR_UNKNOWN_NODE);
     cr_assert(harness_wait_metric(n, "tc_peer_auth_failures_total", 1, 2000));
 
     /* State before authentication is refused. */
-    fd = dial(n->peer_port);
+    fd = hpeer_dial(n->peer_port);
     send_hello(fd, "sip1", PEER_PROTO_MAJOR);
     m.body_case = TC__PEER__MSG__BODY_CLAIMS;
     m.claims = &cl;
-    send_msg(fd, &m);
+    hpeer_send_msg(fd, &m);
     cr_assert_eq(read_until_closed(fd, &closed), TC__PEER__ERROR_CODE__ERROR_PROTOCOL);
     cr_assert(harness_wait_metric(n, "tc_peer_errors_total{reason=\"protocol\"}", 1, 2000));
 
     /* A wrong proof. */
-    fd = dial(n->peer_port);
+    fd = hpeer_dial(n->peer_port);
     send_hello(fd, "sip1", PEER_PROTO_MAJOR);
     {
         Tc__Peer__Auth a = TC__PEER__AUTH__INIT;
@@ -398,7 +369,7 @@ Test(replication, bad_input_on_the_peer_port)
         a.mac.len = sizeof(mac);
         m.body_case = TC__PEER__MSG__BODY_AUTH;
         m.auth = &a;
-        send_msg(fd, &m);
+        hpeer_send_msg(fd, &m);
     }
     cr_assert_eq(read_until_closed(fd, &closed), TC__PEER__ERROR_CODE__ERROR_AUTH);
     cr_assert(harness_wait_metric(n, "tc_peer_auth_failures_total", 2, 2000));
@@ -406,61 +377,10 @@ Test(replication, bad_input_on_the_peer_port)
 
     /* A connection that never says hello is closed after the handshake
      * timeout (the link timeout, at least 1 s). */
-    fd = dial(n->peer_port);
+    fd = hpeer_dial(n->peer_port);
     read_until_closed(fd, &closed);
     cr_assert(closed, "silent connection kept");
     hcluster_cleanup(&c);
-}
-
-/* Read one frame within 3 s; NULL when the connection closed or nothing
- * came. */
-static Tc__Peer__Msg *read_msg(int fd)
-{
-    uint8_t hdr[4], *body;
-    size_t len, got = 0;
-    Tc__Peer__Msg *m;
-
-    while (got < 4) {
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        ssize_t r;
-
-        if (poll(&p, 1, 3000) <= 0)
-            return NULL;
-        r = read(fd, hdr + got, 4 - got);
-        if (r <= 0)
-            return NULL;
-        got += (size_t)r;
-    }
-    len = (size_t)hdr[0] << 24 | (size_t)hdr[1] << 16 | (size_t)hdr[2] << 8 | hdr[3];
-    body = malloc(len + 1);
-    cr_assert_not_null(body);
-    for (got = 0; got < len;) {
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        ssize_t r;
-
-        if (poll(&p, 1, 3000) <= 0 || (r = read(fd, body + got, len - got)) <= 0) {
-            free(body);
-            return NULL;
-        }
-        got += (size_t)r;
-    }
-    m = tc__peer__msg__unpack(NULL, len, body);
-    free(body);
-    cr_assert_not_null(m, "undecodable frame from the node");
-    return m;
-}
-
-/* Read until a message of this kind; the others are skipped. */
-static Tc__Peer__Msg *expect(int fd, Tc__Peer__Msg__BodyCase kind)
-{
-    for (;;) {
-        Tc__Peer__Msg *m = read_msg(fd);
-
-        cr_assert_not_null(m, "no message of kind %d", kind);
-        if (m->body_case == kind)
-            return m;
-        tc__peer__msg__free_unpacked(m, NULL);
-    }
 }
 
 static void send_claim(int fd, const char *dn, const char *owner, uint64_t hlc, const char *vnode,
@@ -484,7 +404,7 @@ static void send_claim(int fd, const char *dn, const char *owner, uint64_t hlc, 
     cl.n_claims = 1;
     m.body_case = TC__PEER__MSG__BODY_CLAIMS;
     m.claims = &cl;
-    send_msg(fd, &m);
+    hpeer_send_msg(fd, &m);
 }
 
 /* The protocol from the outside: a test client that holds the secret
@@ -496,59 +416,28 @@ Test(replication, protocol_as_seen_by_a_peer)
     const struct hnode *n;
     Tc__Peer__Msg *m;
     Tc__Peer__Msg out = TC__PEER__MSG__INIT;
-    Tc__Peer__Auth a = TC__PEER__AUTH__INIT;
     Tc__Peer__SyncEnd end = TC__PEER__SYNC_END__INIT;
-    uint8_t their_nonce[PEER_NONCE_LEN], my_nonce[PEER_NONCE_LEN] = {1, 2, 3}, mac[PEER_MAC_LEN];
     uint64_t hlc = (uint64_t)time(NULL) * 1000 << 16;
     int fd;
 
     hcluster_init(&c, 2, "1000-1099", NULL);
     harness_node_start(&c.n[1]);
     n = &c.n[1];
-    fd = dial(n->peer_port);
+    fd = hpeer_dial(n->peer_port);
 
-    /* Hello both ways; sip2 proves the secret first, over our nonce. */
-    m = expect(fd, TC__PEER__MSG__BODY_HELLO);
-    cr_assert_str_eq(m->hello->node, "sip2");
-    cr_assert_eq(m->hello->proto_major, PEER_PROTO_MAJOR);
-    cr_assert_eq(m->hello->nonce.len, PEER_NONCE_LEN);
-    memcpy(their_nonce, m->hello->nonce.data, PEER_NONCE_LEN);
-    tc__peer__msg__free_unpacked(m, NULL);
-    {
-        Tc__Peer__Hello h = TC__PEER__HELLO__INIT;
-
-        h.proto_major = PEER_PROTO_MAJOR;
-        h.proto_minor = 7; /* a newer minor is fine */
-        h.node = "sip1";
-        h.to = "sip2";
-        h.nonce.data = my_nonce;
-        h.nonce.len = sizeof(my_nonce);
-        out.body_case = TC__PEER__MSG__BODY_HELLO;
-        out.hello = &h;
-        send_msg(fd, &out);
-    }
-    m = expect(fd, TC__PEER__MSG__BODY_AUTH);
-    cr_assert(peer_wire_mac_ok(secret, strlen(secret), "sip2", "sip1", my_nonce, their_nonce,
-                               m->auth->mac.data, m->auth->mac.len),
-              "sip2's proof does not verify");
-    tc__peer__msg__free_unpacked(m, NULL);
-    cr_assert_eq(peer_wire_mac(secret, strlen(secret), "sip1", "sip2", their_nonce, my_nonce, mac),
-                 0);
-    a.mac.data = mac;
-    a.mac.len = sizeof(mac);
-    out.body_case = TC__PEER__MSG__BODY_AUTH;
-    out.auth = &a;
-    send_msg(fd, &out);
+    /* Hello both ways (a newer protocol minor is fine); sip2 proves the
+     * secret first, over our nonce. */
+    hpeer_handshake(fd, secret, "sip1", "sip2", 7);
 
     /* Authenticated: sip2 sends its (empty) snapshot; the link is up once
      * ours arrived. */
-    m = expect(fd, TC__PEER__MSG__BODY_SYNC_END);
+    m = hpeer_expect(fd, TC__PEER__MSG__BODY_SYNC_END);
     cr_assert_eq(m->sync_end->entries, 0);
     tc__peer__msg__free_unpacked(m, NULL);
     cr_assert_eq(metric(n, "tc_peer_link_up{peer=\"sip1\"}"), 0, "up before our snapshot");
     out.body_case = TC__PEER__MSG__BODY_SYNC_END;
     out.sync_end = &end;
-    send_msg(fd, &out);
+    hpeer_send_msg(fd, &out);
     cr_assert(harness_wait_metric(n, "tc_peer_link_up{peer=\"sip1\"}", 1, 2000));
 
     /* A live claim by sip1: InSrv at sip2. */
@@ -565,7 +454,7 @@ Test(replication, protocol_as_seen_by_a_peer)
 
     /* Claim 5 never comes: sip2 asks for a snapshot. */
     send_claim(fd, "1003", "sip1", hlc + 4, "sip1", 6);
-    m = expect(fd, TC__PEER__MSG__BODY_SYNC_REQUEST);
+    m = hpeer_expect(fd, TC__PEER__MSG__BODY_SYNC_REQUEST);
     cr_assert_eq(m->sync_request->since_seq, 4);
     tc__peer__msg__free_unpacked(m, NULL);
     cr_assert_eq(metric(n, "tc_peer_errors_total{reason=\"gap\"}"), 1);
@@ -577,12 +466,12 @@ Test(replication, protocol_as_seen_by_a_peer)
 
         out.body_case = TC__PEER__MSG__BODY_SYNC_REQUEST;
         out.sync_request = &rq;
-        send_msg(fd, &out);
+        hpeer_send_msg(fd, &out);
     }
-    m = expect(fd, TC__PEER__MSG__BODY_SYNC_CHUNK);
+    m = hpeer_expect(fd, TC__PEER__MSG__BODY_SYNC_CHUNK);
     cr_assert_eq(m->sync_chunk->n_claims, 2, "1001 and 1003 as sip2 holds them");
     tc__peer__msg__free_unpacked(m, NULL);
-    m = expect(fd, TC__PEER__MSG__BODY_SYNC_END);
+    m = hpeer_expect(fd, TC__PEER__MSG__BODY_SYNC_END);
     cr_assert_eq(m->sync_end->entries, 2);
     tc__peer__msg__free_unpacked(m, NULL);
 

@@ -18,6 +18,7 @@
 #include "proto/peer.pb-c.h"
 #include "tcport/peer_wire.h"
 #include "tests/integration/harness_cluster.h"
+#include "tests/integration/harness_peer.h"
 #include "tests/tc_test.h"
 
 TestSuite(replication_snapshot, .fini = tc_test_leak_check, .timeout = 240);
@@ -28,68 +29,6 @@ TestSuite(replication_snapshot, .fini = tc_test_leak_check, .timeout = 240);
 #define CHUNK     1000  /* claims per chunk the client sends: over the old bound of 500 */
 #define MAX_FRAME 65536 /* the node's default max-frame */
 #define WINDOW    8     /* tcport/peer_int.h PEER_SYNC_WINDOW */
-
-static int dial(uint16_t port)
-{
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-    cr_assert_geq(fd, 0);
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0, "connect");
-    return fd;
-}
-
-static void send_msg(int fd, const Tc__Peer__Msg *m)
-{
-    size_t len = tc__peer__msg__get_packed_size(m);
-    uint8_t *buf = malloc(len + 4);
-
-    cr_assert_not_null(buf);
-    buf[0] = (uint8_t)(len >> 24);
-    buf[1] = (uint8_t)(len >> 16);
-    buf[2] = (uint8_t)(len >> 8);
-    buf[3] = (uint8_t)len;
-    tc__peer__msg__pack(m, buf + 4);
-    cr_assert_eq(write(fd, buf, len + 4), (ssize_t)(len + 4));
-    free(buf);
-}
-
-static bool read_full(int fd, uint8_t *p, size_t len, int ms)
-{
-    size_t got = 0;
-
-    while (got < len) {
-        struct pollfd pf = {.fd = fd, .events = POLLIN};
-        ssize_t r;
-
-        if (poll(&pf, 1, ms) <= 0)
-            return false;
-        r = read(fd, p + got, len - got);
-        if (r <= 0)
-            return false;
-        got += (size_t)r;
-    }
-    return true;
-}
-
-/* One frame within ms, or NULL; *len is its body's length. */
-static Tc__Peer__Msg *read_msg(int fd, int ms, size_t *len)
-{
-    uint8_t hdr[4], *body;
-    Tc__Peer__Msg *m;
-
-    if (!read_full(fd, hdr, 4, ms))
-        return NULL;
-    *len = (size_t)hdr[0] << 24 | (size_t)hdr[1] << 16 | (size_t)hdr[2] << 8 | hdr[3];
-    body = malloc(*len + 1);
-    cr_assert_not_null(body);
-    cr_assert(read_full(fd, body, *len, 3000), "frame cut short");
-    m = tc__peer__msg__unpack(NULL, *len, body);
-    free(body);
-    cr_assert_not_null(m, "undecodable frame from the node");
-    return m;
-}
 
 static int64_t now_ms(void)
 {
@@ -106,7 +45,7 @@ static Tc__Peer__Msg *next_msg(int fd, int ms, size_t *len)
 
     for (;;) {
         int64_t left = end - now_ms();
-        Tc__Peer__Msg *m = left > 0 ? read_msg(fd, (int)left, len) : NULL;
+        Tc__Peer__Msg *m = left > 0 ? hpeer_read_msg(fd, (int)left, len) : NULL;
 
         if (m == NULL || m->body_case != TC__PEER__MSG__BODY_HEARTBEAT)
             return m;
@@ -114,6 +53,7 @@ static Tc__Peer__Msg *next_msg(int fd, int ms, size_t *len)
     }
 }
 
+/* The next message, which must be of this kind (heartbeats aside). */
 static Tc__Peer__Msg *expect(int fd, Tc__Peer__Msg__BodyCase kind)
 {
     size_t len;
@@ -127,34 +67,9 @@ static Tc__Peer__Msg *expect(int fd, Tc__Peer__Msg__BodyCase kind)
 /* Hello, Auth, and the empty snapshots both ways: the link is up. */
 static void handshake(int fd, const struct hnode *n)
 {
-    const char *secret = "0123456789abcdef0123456789abcdef";
-    uint8_t their_nonce[PEER_NONCE_LEN], my_nonce[PEER_NONCE_LEN] = {4, 5, 6}, mac[PEER_MAC_LEN];
-    Tc__Peer__Msg out = TC__PEER__MSG__INIT;
-    Tc__Peer__Hello h = TC__PEER__HELLO__INIT;
-    Tc__Peer__Auth a = TC__PEER__AUTH__INIT;
     Tc__Peer__Msg *m;
 
-    m = expect(fd, TC__PEER__MSG__BODY_HELLO);
-    memcpy(their_nonce, m->hello->nonce.data, PEER_NONCE_LEN);
-    tc__peer__msg__free_unpacked(m, NULL);
-    h.proto_major = PEER_PROTO_MAJOR;
-    h.proto_minor = PEER_PROTO_MINOR;
-    h.node = "sip1";
-    h.to = "sip2";
-    h.nonce.data = my_nonce;
-    h.nonce.len = sizeof(my_nonce);
-    out.body_case = TC__PEER__MSG__BODY_HELLO;
-    out.hello = &h;
-    send_msg(fd, &out);
-    m = expect(fd, TC__PEER__MSG__BODY_AUTH);
-    tc__peer__msg__free_unpacked(m, NULL);
-    cr_assert_eq(peer_wire_mac(secret, strlen(secret), "sip1", "sip2", their_nonce, my_nonce, mac),
-                 0);
-    a.mac.data = mac;
-    a.mac.len = sizeof(mac);
-    out.body_case = TC__PEER__MSG__BODY_AUTH;
-    out.auth = &a;
-    send_msg(fd, &out);
+    hpeer_handshake(fd, "0123456789abcdef0123456789abcdef", "sip1", "sip2", PEER_PROTO_MINOR);
     m = expect(fd, TC__PEER__MSG__BODY_SYNC_END);
     cr_assert_eq(m->sync_end->entries, 0);
     tc__peer__msg__free_unpacked(m, NULL);
@@ -197,7 +112,7 @@ static void send_snapshot(int fd)
         sc.last = first + CHUNK >= N_DNS;
         out.body_case = TC__PEER__MSG__BODY_SYNC_CHUNK;
         out.sync_chunk = &sc;
-        send_msg(fd, &out);
+        hpeer_send_msg(fd, &out);
         m = expect(fd, TC__PEER__MSG__BODY_SYNC_ACK);
         cr_assert_eq(m->sync_ack->chunk, chunk);
         tc__peer__msg__free_unpacked(m, NULL);
@@ -206,7 +121,7 @@ static void send_snapshot(int fd)
     end.chunks = chunk;
     out.body_case = TC__PEER__MSG__BODY_SYNC_END;
     out.sync_end = &end;
-    send_msg(fd, &out);
+    hpeer_send_msg(fd, &out);
 }
 
 static void ack(int fd, uint32_t chunk)
@@ -217,7 +132,7 @@ static void ack(int fd, uint32_t chunk)
     a.chunk = chunk;
     out.body_case = TC__PEER__MSG__BODY_SYNC_ACK;
     out.sync_ack = &a;
-    send_msg(fd, &out);
+    hpeer_send_msg(fd, &out);
 }
 
 static size_t largest; /* claims in the largest chunk received */
@@ -258,7 +173,7 @@ Test(replication_snapshot, large_chunks_window_every_entry_once)
     hcluster_init(&c, 2, range, NULL);
     harness_node_start(&c.n[1]);
     n = &c.n[1];
-    fd = dial(n->peer_port);
+    fd = hpeer_dial(n->peer_port);
     handshake(fd, n);
 
     /* Chunks of 1000 claims are taken, each acknowledged once applied. */
@@ -270,7 +185,7 @@ Test(replication_snapshot, large_chunks_window_every_entry_once)
      * comes, then nothing more. */
     out.body_case = TC__PEER__MSG__BODY_SYNC_REQUEST;
     out.sync_request = &rq;
-    send_msg(fd, &out);
+    hpeer_send_msg(fd, &out);
     while ((m = next_msg(fd, 400, &len)) != NULL) {
         cr_assert_eq(m->body_case, TC__PEER__MSG__BODY_SYNC_CHUNK, "kind %d", m->body_case);
         cr_assert_lt(n_inflight, 64);
