@@ -7,10 +7,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-/* 50 µs .. 10 s, the usual 1-2.5-5 steps. */
+/* 50 µs .. 10 s in the usual 1-2.5-5 steps, and finer between 1 and
+ * 10 ms, where the latency targets are (5 ms). */
 const double metrics_latency_bounds[] = {
-        0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
-        0.05,    0.1,    0.25,    0.5,    1,     2.5,    5,     10,
+        0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.003, 0.004, 0.005, 0.0075,
+        0.01,    0.025,  0.05,    0.1,    0.25,  0.5,   1,     2.5,   5,     10,
 };
 const unsigned metrics_latency_n_bounds =
         sizeof(metrics_latency_bounds) / sizeof(metrics_latency_bounds[0]);

@@ -79,7 +79,7 @@ enum sip_frame sip_frame_scan(const char *buf, size_t n, size_t max, struct sip_
     static const char ping[] = "\r\n\r\n";
     const char *end;
     size_t lim, head;
-    uint64_t body;
+    uint64_t body = 0;
 
     if (n > 0 && buf[0] == '\r' && st->total == 0) {
         if (memcmp(buf, ping, n < 4 ? n : 4) == 0) {

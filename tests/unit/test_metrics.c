@@ -91,7 +91,7 @@ Test(metrics, latency_bounds)
 {
     unsigned i;
 
-    cr_assert_eq(metrics_latency_n_bounds, 17);
+    cr_assert_eq(metrics_latency_n_bounds, 20);
     cr_assert_leq(metrics_latency_n_bounds, METRICS_MAX_BUCKETS);
     cr_assert_eq(metrics_latency_bounds[0], 0.00005);
     cr_assert_eq(metrics_latency_bounds[metrics_latency_n_bounds - 1], 10.0);
