@@ -5,200 +5,17 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-
-#if defined(__SANITIZE_ADDRESS__)
-#define BINDINGS_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define BINDINGS_ASAN 1
-#endif
-#endif
-#ifdef BINDINGS_ASAN
-#include <sanitizer/asan_interface.h>
-#else
-#define ASAN_POISON_MEMORY_REGION(p, n)   ((void)(p), (void)(n))
-#define ASAN_UNPOISON_MEMORY_REGION(p, n) ((void)(p), (void)(n))
-#endif
-
-/* The slab. A million bindings were a million malloc() chunks: 8 bytes of
- * chunk header each, sizes rounded up to 16, and - worse - interleaved with
- * the loop's short-lived allocations (store changes, answers), whose freed
- * holes stayed resident: about 50 bytes per binding at 1M. So bindings live
- * in 64 KiB blocks, aligned to their size so a binding finds its block by
- * masking its address; each block holds slots of one size (a multiple of
- * 8). A binding bigger than BINDINGS_SLAB_MAX gets a region of its own with
- * the same header. A block goes back to the kernel when its last binding is
- * freed, unless it is the only block with room left in its class. */
-
-#define SLAB_BLOCK ((size_t)64 * 1024)
-#define SLAB_GRAIN 8
-/* Blocks are mapped this many at a time, side by side, so that the kernel
- * keeps one mapping for them and not one each (2,000 at 1M bindings). An
- * unused block costs address space only. */
-#define SLAB_RESERVE 32
-
-struct bindings_block {
-    struct bindings_block *prev, *next; /* in bs->partial[cls] while listed */
-    void *free;                         /* freed slots, linked through their first word */
-    unsigned char *fresh;               /* slots never used start here */
-    size_t size;                        /* bytes mapped */
-    uint32_t live;                      /* bindings in the block */
-    uint16_t cls;                       /* slot size / SLAB_GRAIN; 0: one big binding */
-    bool listed;
-};
-
-#define SLAB_HEAD ((sizeof(struct bindings_block) + 15) & ~(size_t)15)
-
-/* size bytes of zeroed memory at a SLAB_BLOCK-aligned address, or NULL. */
-static void *slab_map(size_t size)
-{
-    unsigned char *p = mmap(NULL, size + SLAB_BLOCK, PROT_READ | PROT_WRITE,
-                            MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    unsigned char *a;
-
-    if (p == MAP_FAILED)
-        return NULL;
-    a = (unsigned char *)(((uintptr_t)p + SLAB_BLOCK - 1) & ~(uintptr_t)(SLAB_BLOCK - 1));
-    if (a > p)
-        munmap(p, (size_t)(a - p));
-    munmap(a + size, (size_t)(p + SLAB_BLOCK - a));
-    return a;
-}
-
-/* A fresh block from the reserve, or NULL. */
-static struct bindings_block *block_take(struct bindings *bs)
-{
-    unsigned char *k;
-
-    if (bs->reserve_left == 0) {
-        bs->reserve = slab_map(SLAB_RESERVE * SLAB_BLOCK);
-        if (bs->reserve == NULL)
-            return NULL;
-        bs->reserve_left = SLAB_RESERVE;
-    }
-    k = bs->reserve;
-    bs->reserve += SLAB_BLOCK;
-    bs->reserve_left--;
-    return (struct bindings_block *)k;
-}
-
-static struct bindings_block *block_of(const void *p)
-{
-    return (struct bindings_block *)((uintptr_t)p & ~(uintptr_t)(SLAB_BLOCK - 1));
-}
-
-static void block_unlist(struct bindings *bs, struct bindings_block *k)
-{
-    if (k->prev != NULL)
-        k->prev->next = k->next;
-    else
-        bs->partial[k->cls] = k->next;
-    if (k->next != NULL)
-        k->next->prev = k->prev;
-    k->prev = k->next = NULL;
-    k->listed = false;
-}
-
-static void block_list(struct bindings *bs, struct bindings_block *k)
-{
-    k->prev = NULL;
-    k->next = bs->partial[k->cls];
-    if (k->next != NULL)
-        k->next->prev = k;
-    bs->partial[k->cls] = k;
-    k->listed = true;
-}
-
-static void block_unmap(struct bindings_block *k)
-{
-    ASAN_UNPOISON_MEMORY_REGION(k, k->size);
-    munmap(k, k->size);
-}
-
-static bool block_full(const struct bindings_block *k)
-{
-    size_t slot = (size_t)k->cls * SLAB_GRAIN;
-
-    return k->free == NULL && (size_t)((unsigned char *)k + SLAB_BLOCK - k->fresh) < slot;
-}
-
-/* size bytes for a binding, or NULL. */
-static void *slab_alloc(struct bindings *bs, size_t size)
-{
-    struct bindings_block *k;
-    size_t slot = (size + SLAB_GRAIN - 1) & ~(size_t)(SLAB_GRAIN - 1);
-    unsigned cls = (unsigned)(slot / SLAB_GRAIN);
-    void *p;
-
-    if (slot > BINDINGS_SLAB_MAX) {
-        size_t bytes = (SLAB_HEAD + size + 4095) & ~(size_t)4095;
-
-        k = slab_map(bytes);
-        if (k == NULL)
-            return NULL;
-        k->size = bytes;
-        k->live = 1;
-        return (unsigned char *)k + SLAB_HEAD;
-    }
-    k = bs->partial[cls];
-    if (k == NULL) {
-        k = block_take(bs);
-        if (k == NULL)
-            return NULL;
-        k->size = SLAB_BLOCK;
-        k->cls = (uint16_t)cls;
-        k->fresh = (unsigned char *)k + SLAB_HEAD;
-        ASAN_POISON_MEMORY_REGION(k->fresh, SLAB_BLOCK - SLAB_HEAD);
-        block_list(bs, k);
-    }
-    if (k->free != NULL) {
-        p = k->free;
-        ASAN_UNPOISON_MEMORY_REGION(p, slot);
-        memcpy(&k->free, p, sizeof(void *));
-    } else {
-        p = k->fresh;
-        k->fresh += slot;
-        ASAN_UNPOISON_MEMORY_REGION(p, slot);
-    }
-    k->live++;
-    if (block_full(k))
-        block_unlist(bs, k);
-    return p;
-}
-
-static void slab_free(struct bindings *bs, void *p)
-{
-    struct bindings_block *k = block_of(p);
-
-    if (k->cls == 0) {
-        block_unmap(k);
-        return;
-    }
-    memcpy(p, &k->free, sizeof(void *));
-    k->free = p;
-    ASAN_POISON_MEMORY_REGION(p, (size_t)k->cls * SLAB_GRAIN);
-    k->live--;
-    if (k->live == 0 && !(k->listed && k->prev == NULL && k->next == NULL)) {
-        /* Empty, and not the class's only block with room: give it back. */
-        if (k->listed)
-            block_unlist(bs, k);
-        block_unmap(k);
-        return;
-    }
-    if (!k->listed)
-        block_list(bs, k);
-}
 
 void binding_free(struct bindings *bs, struct binding *b)
 {
     if (b != NULL)
-        slab_free(bs, b);
+        slab_free(&bs->slab, b);
 }
 
 int bindings_init(struct bindings *bs, uint64_t now_ms)
 {
     memset(bs, 0, sizeof(*bs));
+    slab_init(&bs->slab);
     bs->wheel_sec = now_ms / 1000;
     u64map_init(&bs->dns, sizeof(struct bindings_dn));
     return 0;
@@ -219,17 +36,7 @@ void bindings_free(struct bindings *bs)
             b = next;
         }
     }
-    /* What is left is the one empty block a class may keep. */
-    for (size_t i = 0; i < sizeof(bs->partial) / sizeof(bs->partial[0]); i++) {
-        while (bs->partial[i] != NULL) {
-            struct bindings_block *k = bs->partial[i];
-
-            block_unlist(bs, k);
-            block_unmap(k);
-        }
-    }
-    if (bs->reserve_left > 0)
-        munmap(bs->reserve, bs->reserve_left * SLAB_BLOCK);
+    slab_destroy(&bs->slab);
     u64map_free(&bs->dns);
     memset(bs, 0, sizeof(*bs));
 }
@@ -281,7 +88,7 @@ struct binding *binding_new(struct bindings *bs, dn_key dn, const char *contact,
         return NULL;
     /* Not sizeof(*b): that pads the header to 56, and the whole may then
      * take the next slot size for no use. */
-    b = slab_alloc(bs, head + contact_len + call_id_len + received_len + 3);
+    b = slab_alloc(&bs->slab, head + contact_len + call_id_len + received_len + 3);
     if (b == NULL)
         return NULL;
     memset(b, 0, head);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "server/dn_dir.h"
+#include "server/slab.h"
 #include "server/u64map.h"
 
 /* The SIP bindings held at this node: for each DN, its registered Contacts
@@ -57,21 +58,16 @@ struct bindings_dn {
 
 #define BINDINGS_WHEEL_SLOTS 8192 /* one second each */
 
-/* Bindings are allocated from blocks of equal-size slots (bindings.c), one
- * class per 8 bytes of size up to BINDINGS_SLAB_MAX bytes. */
-#define BINDINGS_SLAB_MAX 1024
-
-struct bindings_block;
-
 struct bindings {
     struct u64map dns; /* of struct bindings_dn; entries are never removed */
     uint64_t n_bindings;
     struct binding *wheel[BINDINGS_WHEEL_SLOTS];
     uint64_t wheel_sec; /* the next second the wheel will look at */
-    /* Per size class, the blocks with a free slot. */
-    struct bindings_block *partial[BINDINGS_SLAB_MAX / 8 + 1];
-    unsigned char *reserve; /* mapped blocks not yet used (untouched) */
-    size_t reserve_left;    /* how many */
+    /* Bindings come from a slab: a million malloc() chunks cost 8 bytes
+     * of header each, sizes rounded up to 16, and - worse - sat between the
+     * loop's short-lived allocations (store changes, answers), whose freed
+     * holes stayed resident: about 50 bytes per binding at 1M. */
+    struct slab slab;
 };
 
 int bindings_init(struct bindings *bs, uint64_t now_ms);
