@@ -2,31 +2,20 @@
 
 #include <errno.h>
 #include <osipparser2/osip_parser.h>
-#include <pthread.h>
-#include <stdalign.h>
-#include <stdarg.h>
 #include <stddef.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include "server/log.h"
 #include "server/sip_fields.h"
+#include "server/sip_osip.h"
 #include "server/sip_scan.h"
-
-/* Where libosip2's allocations for one message go (see osip_arena_alloc). */
-struct osip_chunk {
-    struct osip_chunk *next;
-    size_t cap, used;
-    alignas(max_align_t) unsigned char data[];
-};
 
 /* What the parse keeps beside the public fields: the header index, the
  * copy of the bytes and the storage behind the strings it exposes. */
 struct sip_msg_priv {
-    struct osip_chunk *osip_mem; /* everything libosip2 allocated for m->osip */
-    char *raw;                   /* our copy of the input, NUL-terminated */
+    struct sip_osip_arena osip_mem; /* everything libosip2 allocated for m->osip */
+    char *raw;                      /* our copy of the input, NUL-terminated */
     size_t raw_len;
     size_t start_off; /* where the start line starts in raw */
     size_t body_off;  /* where the body starts in raw */
@@ -69,128 +58,6 @@ static const char *const bad_reason[SIP_HDR_COUNT_] = {
         [SIP_HDR_AUTHORIZATION] = "Bad Authorization",
         [SIP_HDR_USER_AGENT] = "Bad User-Agent",
 };
-
-static pthread_once_t osip_once = PTHREAD_ONCE_INIT;
-
-/* libosip2 allocates every element of a parse on its own (some 60 mallocs
- * for a REGISTER) and frees them one by one: glibc's malloc and free were
- * as costly as the parse itself. While this thread parses a message, the
- * allocators we give libosip2 take memory from that message's chunks
- * instead and free nothing; the chunks go with the message, which never
- * calls osip_message_free(). At any other time, and on other threads, they
- * are plain malloc, realloc and free. */
-static _Thread_local struct sip_msg_priv *osip_arena;
-
-/* Bytes of a message's first chunk: a common REGISTER's parse fits. */
-#define OSIP_CHUNK_MIN 8192
-
-/* A block's size sits before it, for realloc. */
-struct osip_block {
-    size_t size;
-    alignas(max_align_t) unsigned char data[];
-};
-
-#if defined(__SANITIZE_ADDRESS__)
-#define OSIP_ARENA_EXACT 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define OSIP_ARENA_EXACT 1
-#endif
-#endif
-#ifndef OSIP_ARENA_EXACT
-#define OSIP_ARENA_EXACT 0 /* under ASan each block is its own chunk: exact bounds */
-#endif
-
-static void *osip_arena_take(struct sip_msg_priv *pv, size_t size)
-{
-    size_t need = (sizeof(struct osip_block) + size + alignof(max_align_t) - 1) &
-                  ~(alignof(max_align_t) - 1);
-    struct osip_chunk *c = pv->osip_mem;
-    struct osip_block *b;
-
-    if (c == NULL || c->cap - c->used < need) {
-        size_t cap = OSIP_ARENA_EXACT ? need : (c != NULL ? c->cap * 2 : OSIP_CHUNK_MIN);
-
-        while (cap < need)
-            cap *= 2;
-        c = malloc(sizeof(*c) + cap);
-        if (c == NULL)
-            return NULL;
-        c->cap = cap;
-        c->used = 0;
-        c->next = pv->osip_mem;
-        pv->osip_mem = c;
-    }
-    b = (struct osip_block *)(c->data + c->used);
-    c->used += need;
-    b->size = size;
-    return b->data;
-}
-
-static void *osip_arena_malloc(size_t size)
-{
-    if (osip_arena == NULL)
-        return malloc(size);
-    return osip_arena_take(osip_arena, size);
-}
-
-static void *osip_arena_realloc(void *p, size_t size)
-{
-    struct osip_block *b;
-    void *n;
-
-    if (osip_arena == NULL)
-        return realloc(p, size);
-    n = osip_arena_take(osip_arena, size);
-    if (n != NULL && p != NULL) {
-        b = (struct osip_block *)((unsigned char *)p - offsetof(struct osip_block, data));
-        memcpy(n, p, b->size < size ? b->size : size);
-    }
-    return n;
-}
-
-static void osip_arena_free(void *p)
-{
-    if (osip_arena == NULL)
-        free(p);
-}
-
-static void osip_arena_release(struct sip_msg_priv *pv)
-{
-    while (pv->osip_mem != NULL) {
-        struct osip_chunk *c = pv->osip_mem;
-
-        pv->osip_mem = c->next;
-        free(c);
-    }
-}
-
-/* libosip2 traces bad input at ERROR level; keep it off stdout and out of
- * the log unless debugging. */
-static void on_osip_trace(const char *file, int line, osip_trace_level_t level, const char *fmt,
-                          va_list ap)
-{
-    char text[256];
-    size_t n;
-
-    (void)file;
-    (void)line;
-    (void)level;
-    if (!tc_log_enabled(TC_LOG_DEBUG))
-        return;
-    vsnprintf(text, sizeof(text), fmt, ap);
-    n = strlen(text);
-    while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == '\r'))
-        text[--n] = '\0';
-    tc_log(TC_LOG_DEBUG, "sip: osip: %s", text);
-}
-
-static void osip_setup(void)
-{
-    parser_init();
-    osip_trace_initialize_func(TRACE_LEVEL3, on_osip_trace);
-    osip_set_allocators(osip_arena_malloc, osip_arena_realloc, osip_arena_free);
-}
 
 enum sip_method sip_msg_method_id(const char *method)
 {
@@ -479,11 +346,11 @@ static int run_osip(struct sip_msg *m, struct sip_span uri, struct sip_msg_err *
     }
     if (clp != NULL)
         put_digits(clp, cl.len, 0);
-    osip_arena = pv;
+    sip_osip_arena_begin(&pv->osip_mem);
     rc = osip_message_init(&m->osip);
     if (rc == 0)
         rc = osip_message_parse(m->osip, buf, n);
-    osip_arena = NULL;
+    sip_osip_arena_end();
     if (clp != NULL)
         put_digits(clp, cl.len, m->content_length);
     free(tmp);
@@ -625,7 +492,7 @@ int sip_msg_parse(const char *data, size_t len, const struct sip_msg_conf *conf,
     size_t cap;
     int rc;
 
-    pthread_once(&osip_once, osip_setup);
+    sip_osip_init();
     *out = NULL;
     memset(err, 0, sizeof(*err));
     err->raw = data;
@@ -672,7 +539,7 @@ void sip_msg_free(struct sip_msg *m)
     if (m == NULL)
         return;
     /* m->osip lives in these chunks: no osip_message_free(). */
-    osip_arena_release(m->priv);
+    sip_osip_arena_release(&((struct sip_msg_priv *)m->priv)->osip_mem);
     sip_fields_release(&m->priv->mem);
     free(m->priv->mem.arena);
     free(m->priv->raw);
