@@ -184,6 +184,17 @@ const char *peer_session_name(const struct peer_session *s);
 /* Count an error by reason. */
 void peer_count_error(struct peers *p, enum peer_err e);
 
+/* peer_arena.c */
+
+/* Decode a frame body into the arena, or with malloc should a frame be
+ * decoded while another one is still handled; *in_arena tells which. NULL:
+ * undecodable. */
+Tc__Peer__Msg *peer_arena_decode(struct peer_arena *a, const uint8_t *data, size_t len,
+                                 bool *in_arena);
+
+/* Done with m from peer_arena_decode(). */
+void peer_arena_release(struct peer_arena *a, Tc__Peer__Msg *m, bool in_arena);
+
 /* Free what the decoding arena holds. */
 void peer_arena_free(struct peer_arena *a);
 
