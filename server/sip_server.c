@@ -387,5 +387,9 @@ int sip_server_metrics(const struct sip_server *s, struct tc_buf *b)
     rc |= metrics_header(b, "tc_sip_tcp_refused_total", "counter",
                          "SIP TCP connections refused at max-connections");
     rc |= metrics_sample_u64(b, "tc_sip_tcp_refused_total", NULL, st.conns_refused);
+    rc |= metrics_header(b, "tc_sip_send_failed_total", "counter",
+                         "SIP messages the transport could not send, including UDP answers "
+                         "the kernel refused after they were queued");
+    rc |= metrics_sample_u64(b, "tc_sip_send_failed_total", NULL, st.send_failed);
     return rc ? -ENOMEM : 0;
 }
