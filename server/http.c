@@ -2,80 +2,14 @@
 
 #include <assert.h>
 #include <errno.h>
-#include <http_parser.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/http_url.h"
+#include "server/http_int.h"
 #include "server/log.h"
-
-#define HTTP_DEFAULT_MAX_HEADER      8192
-#define HTTP_DEFAULT_MAX_BODY        65536
-#define HTTP_DEFAULT_MAX_CONNECTIONS 256
-#define HTTP_DEFAULT_IDLE_MS         30000
-#define HTTP_BACKLOG                 128
-#define HTTP_READ_SIZE               65536
-/* Responses queued on one connection before we stop parsing its pipeline. */
-#define HTTP_MAX_PIPELINE 16
-/* How long a connection we are closing may keep sending before we cut it. */
-#define HTTP_LINGER_MS 2000
-/* Request line bytes the parser does not hand us (method, spaces, version). */
-#define HTTP_LINE_OVERHEAD 16
-
-enum conn_state {
-    CONN_OPEN,   /* reading requests */
-    CONN_FLUSH,  /* no more requests; shut down once queued answers are written */
-    CONN_DRAIN,  /* write side shut down; input discarded until EOF or linger */
-    CONN_CLOSED, /* uv_close called on both handles */
-};
-
-struct http_conn {
-    struct http_server *srv;
-    struct http_conn *prev, *next;
-    uv_tcp_t tcp;
-    uv_timer_t timer;
-    uv_shutdown_t shutdown;
-    http_parser parser;
-    enum conn_state state;
-    int open_handles;  /* closes to wait for before freeing */
-    unsigned pending;  /* writes in flight */
-    uint32_t head;     /* bytes of the current request head, roughly */
-    int reject;        /* status to answer when a callback stopped the parser */
-    const char *why;   /* its reason, static */
-    bool in_field;     /* last header callback was a field name */
-    bool paused;       /* parser paused on HTTP_MAX_PIPELINE; rest is in stash */
-    bool reading;      /* uv_read_start is in effect */
-    bool eof;          /* the peer shut down its side */
-    bool counted;      /* holds one of max_connections */
-    struct tc_buf url; /* the request target as received */
-    struct tc_buf body;
-    struct tc_buf stash; /* input not parsed yet while paused */
-};
-
-struct http_server {
-    uv_loop_t *loop;
-    uv_tcp_t listener;
-    http_parser_settings settings;
-    http_handler handler;
-    void *arg;
-    uint32_t max_header, max_body, max_conns, idle_ms;
-    struct http_conn *conns; /* every connection not yet freed */
-    uint32_t n_open;         /* connections counted against max_conns */
-    uint64_t rejected, refused;
-    bool listener_open; /* its close callback has not run yet */
-    bool stopping;
-    char rbuf[HTTP_READ_SIZE]; /* shared: each read is consumed before the next */
-};
-
-struct http_write {
-    uv_write_t req;
-    struct http_conn *conn;
-    struct tc_buf head;
-    struct tc_buf body;
-};
 
 static void conn_close(struct http_conn *c);
 static void conn_feed(struct http_conn *c, const char *data, size_t len);
@@ -163,7 +97,7 @@ static void on_timeout(uv_timer_t *t)
     conn_close(c);
 }
 
-static void conn_touch(struct http_conn *c, uint64_t ms)
+void http_conn_touch(struct http_conn *c, uint64_t ms)
 {
     uv_timer_start(&c->timer, on_timeout, ms, 0);
 }
@@ -197,7 +131,7 @@ static void conn_shutdown(struct http_conn *c)
         conn_close(c);
         return;
     }
-    conn_touch(c, c->srv->idle_ms < HTTP_LINGER_MS ? c->srv->idle_ms : HTTP_LINGER_MS);
+    http_conn_touch(c, c->srv->idle_ms < HTTP_LINGER_MS ? c->srv->idle_ms : HTTP_LINGER_MS);
     if (!c->reading && !c->eof)
         conn_read_start(c);
 }
@@ -236,7 +170,7 @@ static void on_write(uv_write_t *req, int status)
     }
     if (c->state != CONN_OPEN)
         return;
-    conn_touch(c, c->srv->idle_ms);
+    http_conn_touch(c, c->srv->idle_ms);
     if (c->paused && c->pending < HTTP_MAX_PIPELINE / 2) {
         struct tc_buf in = c->stash;
 
@@ -274,7 +208,7 @@ static int put_head(struct tc_buf *b, const http_parser *p, const struct http_re
 
 /* Queue res on c; takes res->body. When keep is false, the connection
  * closes after this answer. */
-static void conn_respond(struct http_conn *c, struct http_response *res, bool head_only, bool keep)
+void http_conn_respond(struct http_conn *c, struct http_response *res, bool head_only, bool keep)
 {
     struct http_write *w;
     uv_buf_t bufs[2];
@@ -314,7 +248,7 @@ out_free:
 }
 
 /* Answer bad input with status and close after it. */
-static void conn_reject(struct http_conn *c, int status, const char *why)
+void http_conn_reject(struct http_conn *c, int status, const char *why)
 {
     struct http_response res = {status, NULL, TC_BUF_INIT};
 
@@ -325,128 +259,7 @@ static void conn_reject(struct http_conn *c, int status, const char *why)
         conn_close(c);
         return;
     }
-    conn_respond(c, &res, false, false);
-}
-
-/* Stop the parser from a callback; conn_feed answers status. */
-static int stop_parse(struct http_conn *c, int status, const char *why)
-{
-    c->reject = status;
-    c->why = why;
-    return -1;
-}
-
-static int head_grow(struct http_conn *c, size_t n)
-{
-    if (n > c->srv->max_header || c->head + n > c->srv->max_header)
-        return stop_parse(c, 431, "request header fields too large");
-    c->head += (uint32_t)n;
-    return 0;
-}
-
-static int on_message_begin(http_parser *p)
-{
-    struct http_conn *c = p->data;
-
-    tc_buf_reset(&c->url);
-    tc_buf_reset(&c->body);
-    c->head = 0;
-    c->in_field = false;
-    return head_grow(c, HTTP_LINE_OVERHEAD);
-}
-
-static int on_url(http_parser *p, const char *at, size_t len)
-{
-    struct http_conn *c = p->data;
-
-    if (len > HTTP_MAX_URL || c->url.len + len > HTTP_MAX_URL)
-        return stop_parse(c, 414, "uri too long");
-    if (head_grow(c, len) != 0)
-        return -1;
-    if (tc_buf_append(&c->url, at, len) != 0)
-        return stop_parse(c, 503, "out of memory");
-    return 0;
-}
-
-static int on_header_field(http_parser *p, const char *at, size_t len)
-{
-    struct http_conn *c = p->data;
-
-    (void)at;
-    /* A new field: count its ": " and CRLF too. */
-    if (!c->in_field && head_grow(c, 4) != 0)
-        return -1;
-    c->in_field = true;
-    return head_grow(c, len);
-}
-
-static int on_header_value(http_parser *p, const char *at, size_t len)
-{
-    struct http_conn *c = p->data;
-
-    (void)at;
-    c->in_field = false;
-    return head_grow(c, len);
-}
-
-static int on_headers_complete(http_parser *p)
-{
-    struct http_conn *c = p->data;
-
-    if (!(p->flags & F_CHUNKED) && p->content_length != ULLONG_MAX &&
-        p->content_length > c->srv->max_body)
-        return stop_parse(c, 413, "content too large");
-    return 0;
-}
-
-static int on_body(http_parser *p, const char *at, size_t len)
-{
-    struct http_conn *c = p->data;
-
-    if (len > c->srv->max_body || c->body.len + len > c->srv->max_body)
-        return stop_parse(c, 413, "content too large");
-    if (tc_buf_append(&c->body, at, len) != 0)
-        return stop_parse(c, 503, "out of memory");
-    return 0;
-}
-
-static int on_message_complete(http_parser *p)
-{
-    struct http_conn *c = p->data;
-    struct http_server *s = c->srv;
-    struct http_request req = {http_method_str(p->method), "/", "", "", 0};
-    struct http_response res = {200, NULL, TC_BUF_INIT};
-    bool keep = http_should_keep_alive(p) && !p->upgrade;
-    int rc;
-
-    rc = http_url_split(c->url.data, c->url.len, p->method == HTTP_CONNECT, &req.path, &req.query);
-    if (rc != 0) {
-        /* The parser could go on, but a client this confused gets closed. */
-        conn_reject(c, 400, "invalid URL or percent-encoding");
-        http_parser_pause(p, 1);
-        return 0;
-    }
-    if (c->body.data != NULL)
-        req.body = c->body.data;
-    req.body_len = c->body.len;
-    if (s->handler != NULL)
-        s->handler(s->arg, &req, &res);
-    else
-        res.status = 404;
-    conn_respond(c, &res, p->method == HTTP_HEAD, keep);
-    /* Keep small buffers for the next request, not a max_body one. */
-    if (c->body.cap > 4096)
-        tc_buf_free(&c->body);
-    if (c->state != CONN_OPEN) {
-        http_parser_pause(p, 1);
-        return 0;
-    }
-    conn_touch(c, s->idle_ms);
-    if (c->pending >= HTTP_MAX_PIPELINE) {
-        c->paused = true;
-        http_parser_pause(p, 1);
-    }
-    return 0;
+    http_conn_respond(c, &res, false, false);
 }
 
 static void conn_read_stop(struct http_conn *c)
@@ -474,11 +287,11 @@ static void conn_feed(struct http_conn *c, const char *data, size_t len)
         return;
     }
     if (err == HPE_HEADER_OVERFLOW)
-        conn_reject(c, 431, "request header fields too large");
+        http_conn_reject(c, 431, "request header fields too large");
     else if (c->reject != 0)
-        conn_reject(c, c->reject, c->why);
+        http_conn_reject(c, c->reject, c->why);
     else if (err != HPE_OK)
-        conn_reject(c, 400, http_errno_description(err));
+        http_conn_reject(c, 400, http_errno_description(err));
 }
 
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
@@ -573,7 +386,7 @@ static void on_connection(uv_stream_t *listener, int status)
     http_parser_init(&c->parser, HTTP_REQUEST);
     c->parser.data = c;
     uv_tcp_nodelay(&c->tcp, 1);
-    conn_touch(c, s->idle_ms);
+    http_conn_touch(c, s->idle_ms);
     conn_read_start(c);
 }
 
@@ -622,13 +435,7 @@ int http_server_start(struct http_server **out, uv_loop_t *loop, const struct ht
     s->max_conns = or_default(opt->max_connections, HTTP_DEFAULT_MAX_CONNECTIONS);
     s->idle_ms = or_default(opt->idle_timeout_ms, HTTP_DEFAULT_IDLE_MS);
     http_parser_settings_init(&s->settings);
-    s->settings.on_message_begin = on_message_begin;
-    s->settings.on_url = on_url;
-    s->settings.on_header_field = on_header_field;
-    s->settings.on_header_value = on_header_value;
-    s->settings.on_headers_complete = on_headers_complete;
-    s->settings.on_body = on_body;
-    s->settings.on_message_complete = on_message_complete;
+    http_request_settings(&s->settings);
     rc = uv_tcp_init(loop, &s->listener);
     if (rc != 0)
         goto out_free;
