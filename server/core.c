@@ -142,21 +142,7 @@ int core_release(struct core *c, dn_key k, core_done_cb done, void *arg)
     return rc != 0 ? rc : persist(c, &ch, done, arg);
 }
 
-int core_apply(struct core *c, dn_key k, uint16_t owner, enum dn_source source, struct tc_version v,
-               uint64_t since_ms)
-{
-    struct dn_change ch;
-    int rc = store_room(c);
-
-    if (rc != 0)
-        return rc;
-    rc = dn_table_apply(c->table, k, owner, source, v, since_ms, &ch);
-
-    return rc != 0 ? rc : persist(c, &ch, NULL, NULL);
-}
-
-/* A live SIP binding for k is held here. */
-static bool holds_binding(struct core *c, dn_key k)
+bool core_holds_binding(struct core *c, dn_key k)
 {
     struct bindings_dn *d;
     uint64_t now;
@@ -174,6 +160,40 @@ static bool holds_binding(struct core *c, dn_key k)
     return false;
 }
 
+/* The owner released k and a phone is registered here: claim it (DESIGN
+ * §3, standby binding). */
+static void claim_released(struct core *c, dn_key k)
+{
+    char dn[DN_DIR_MAX_DIGITS + 1];
+    int rc;
+
+    if (!core_holds_binding(c, k))
+        return;
+    rc = core_claim(c, k, DN_SOURCE_SIP, NULL, NULL);
+    dn_key_format(k, dn, sizeof(dn));
+    if (rc != 0)
+        tc_log(WARN, "dn %s: released by its owner; claiming it here failed: %s", dn,
+               tc_strerror(rc));
+    else
+        tc_log(INFO, "dn %s: released by its owner; claimed here (standby binding)", dn);
+}
+
+int core_apply(struct core *c, dn_key k, uint16_t owner, enum dn_source source, struct tc_version v,
+               uint64_t since_ms)
+{
+    struct dn_change ch;
+    int rc = store_room(c);
+
+    if (rc != 0)
+        return rc;
+    rc = dn_table_apply(c->table, k, owner, source, v, since_ms, &ch);
+    if (rc == 0)
+        rc = persist(c, &ch, NULL, NULL);
+    if (rc == 0 && owner == DN_NODE_NONE)
+        claim_released(c, k);
+    return rc;
+}
+
 /* Publish one DN of a sweep: its current state, or a standby takeover. */
 static void sweep_one(struct core *c, const struct core_sweep *w, dn_key k)
 {
@@ -183,7 +203,7 @@ static void sweep_one(struct core *c, const struct core_sweep *w, dn_key k)
 
     if (e == NULL || e->owner != w->node)
         return; /* decided again since the link changed: already published */
-    if (!w->up && !t->link_up[w->node] && holds_binding(c, k) && store_room(c) == 0 &&
+    if (!w->up && !t->link_up[w->node] && core_holds_binding(c, k) && store_room(c) == 0 &&
         dn_table_claim(t, k, DN_SOURCE_SIP, node_now_ms(), &ch) == 0) {
         /* Standby takeover: the agent stays reachable here. */
         if (persist(c, &ch, NULL, NULL) != 0)

@@ -86,9 +86,14 @@ int core_claim(struct core *c, dn_key k, enum dn_source source, core_done_cb don
  * TC_ESTALE when it does not own k, TC_EUNKNOWN_DN, -EBUSY, -ENOMEM. */
 int core_release(struct core *c, dn_key k, core_done_cb done, void *arg);
 
+/* A live SIP binding for k is held here (a phone registered to this node). */
+bool core_holds_binding(struct core *c, dn_key k);
+
 /* A peer's claim or release of k (owner DN_NODE_NONE) at version v. Applied,
- * persisted and published when newer than what the table holds. Returns 0
- * when applied, TC_ESTALE when not newer, TC_EUNKNOWN_DN, or an error. */
+ * persisted and published when newer than what the table holds; a release
+ * of a DN for which this node holds a live SIP binding is followed by this
+ * node's claim (standby, DESIGN §3). Returns 0 when applied, TC_ESTALE when
+ * not newer, TC_EUNKNOWN_DN, or an error. */
 int core_apply(struct core *c, dn_key k, uint16_t owner, enum dn_source source, struct tc_version v,
                uint64_t since_ms);
 

@@ -182,25 +182,6 @@ bool peer_sync_store_ready(const struct peers *p, size_t n)
     return pending == 0 || pending + n + PEER_STORE_SPARE < p->core->store_queue;
 }
 
-/* A live SIP binding for k is held here (standby). */
-static bool holds_binding(struct core *c, dn_key k)
-{
-    struct bindings_dn *d;
-    uint64_t now;
-
-    if (c->bindings == NULL)
-        return false;
-    d = bindings_dn(c->bindings, k, false);
-    if (d == NULL)
-        return false;
-    now = wall_ms();
-    for (struct binding *b = d->head; b != NULL; b = b->next) {
-        if (b->expires_ms > now)
-            return true;
-    }
-    return false;
-}
-
 /* The peer holds a decision of this node's newer than any this node has:
  * it was lost here (durability async, a new data-dir). Make a newer one:
  * claim when a phone is registered here, else release. */
@@ -223,7 +204,7 @@ static int own_decision(struct peer_session *s, const struct peer_claim *c, bool
     v = dn_table_next_version(t, wall_ms());
     if (v.hlc <= c->version.hlc)
         v.hlc = c->version.hlc + 1;
-    mine = holds_binding(core, c->dn);
+    mine = core_holds_binding(core, c->dn);
     rc = core_apply(core, c->dn, mine ? DN_NODE_SELF : DN_NODE_NONE,
                     mine ? DN_SOURCE_SIP : DN_SOURCE_NONE, v, wall_ms());
     dn_key_format(c->dn, dn, sizeof(dn));
@@ -231,23 +212,6 @@ static int own_decision(struct peer_session *s, const struct peer_claim *c, bool
            peer_session_name(s), dn, mine ? "claiming" : "releasing");
     *applied = rc == 0;
     return rc == TC_ESTALE ? 0 : rc;
-}
-
-static void claim_released(struct core *core, dn_key k)
-{
-    char dn[DN_DIR_MAX_DIGITS + 1];
-    int rc;
-
-    if (!holds_binding(core, k))
-        return;
-    /* DESIGN §3: the owner released and a phone is registered here. */
-    rc = core_claim(core, k, DN_SOURCE_SIP, NULL, NULL);
-    dn_key_format(k, dn, sizeof(dn));
-    if (rc != 0)
-        tc_log(WARN, "dn %s: released by its owner; claiming it here failed: %s", dn,
-               tc_strerror(rc));
-    else
-        tc_log(INFO, "dn %s: released by its owner; claimed here (standby binding)", dn);
 }
 
 int peer_sync_apply(struct peer_session *s, const Tc__Peer__Claim *pb, bool *applied)
@@ -276,8 +240,6 @@ int peer_sync_apply(struct peer_session *s, const Tc__Peer__Claim *pb, bool *app
         return rc;
     }
     *applied = true;
-    if (c.owner == DN_NODE_NONE)
-        claim_released(p->core, c.dn);
     return 0;
 }
 
