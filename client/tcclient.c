@@ -13,7 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "server/buf.h"
+#include "server/base/buf.h"
 #include "tcport/frame.h"
 
 #define TCCLIENT_READ_CHUNK 65536

@@ -5,7 +5,7 @@
 #include <stdint.h>
 
 #include "proto/tcport.pb-c.h"
-#include "server/tc_err.h"
+#include "server/base/tc_err.h"
 
 /* A small blocking client of the node's framed TCP ports (DESIGN §5): the
  * TC port (tcctl, tcwatch, Stat Server) and the default port (URS, GWS).

@@ -6,7 +6,7 @@
 #include <stdio.h>
 
 #include "proto/tcport.pb-c.h"
-#include "server/buf.h"
+#include "server/base/buf.h"
 
 /* Text for the operator tools (tcctl, tcwatch): JSON strings, ISO-8601
  * times, the names of statuses and sources, one DN as JSON fields, and

@@ -5,10 +5,10 @@
 #include <string.h>
 #include <uv.h>
 
-#include "server/config.h"
-#include "server/log.h"
+#include "server/base/log.h"
+#include "server/base/tc_err.h"
+#include "server/config/config.h"
 #include "server/node.h"
-#include "server/tc_err.h"
 
 static void usage(FILE *f)
 {

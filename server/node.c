@@ -6,22 +6,14 @@
 #include <string.h>
 #include <time.h>
 
-#include "server/http.h"
-#include "server/log.h"
-#include "server/tc_err.h"
+#include "server/base/clock.h"
+#include "server/base/log.h"
+#include "server/base/tc_err.h"
+#include "server/http/http.h"
 #include "storage/store.h"
 #include "tcport/default_port.h"
-#include "tcport/peer.h"
+#include "tcport/peer/peer.h"
 #include "tcport/tc_port.h"
-
-
-uint64_t node_now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static void on_store_commit(void *arg, uint32_t changes, uint64_t commit_ns)
 {
@@ -126,7 +118,7 @@ static int start_ports(struct tc_node *n)
 {
     if (peers_start(&n->peers, n->loop, n->cfg, &n->core) != 0)
         return -1;
-    if (tc_port_start(&n->tc_port, n->loop, n->cfg, &n->core, &n->reg) != 0)
+    if (tc_port_start(&n->tc_port, n->loop, n->cfg, &n->core) != 0)
         return -1;
     if (default_port_start(&n->default_port, n->loop, n->cfg, &n->core) != 0)
         return -1;
@@ -171,7 +163,7 @@ int node_start(struct tc_node *n, uv_loop_t *loop, struct config *cfg)
     memset(n, 0, sizeof(*n));
     n->loop = loop;
     n->cfg = cfg;
-    n->started_ms = node_now_ms();
+    n->started_ms = tc_now_ms();
     metrics_histogram_init(&n->store_commit_seconds, metrics_latency_bounds,
                            metrics_latency_n_bounds);
     rc = dn_table_init(&n->table, &cfg->dir, cfg->name);

@@ -4,12 +4,12 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "server/config.h"
-#include "server/core.h"
-#include "server/dn_table.h"
-#include "server/metrics.h"
-#include "server/registrar.h"
-#include "server/sip_server.h"
+#include "server/base/metrics.h"
+#include "server/config/config.h"
+#include "server/core/core.h"
+#include "server/core/dn_table.h"
+#include "server/registrar/registrar.h"
+#include "server/sip/sip_server.h"
 
 struct store;
 struct http_server;
@@ -63,9 +63,6 @@ void node_stop(struct tc_node *n);
  * state of DNs still in it. On errors the old directory stays. Returns 0 or
  * TC_ECONFIG / -errno. */
 int node_reload(struct tc_node *n);
-
-/* Wall clock in ms since the epoch. */
-uint64_t node_now_ms(void);
 
 /* Render /metrics into b (node_metrics.c). */
 int node_metrics_render(struct tc_node *n, struct tc_buf *b);

@@ -1,11 +1,11 @@
 /* /metrics for one node: build info, DN counts by state, store figures. */
 #include <errno.h>
 
-#include "server/http.h"
+#include "server/http/http.h"
 #include "server/node.h"
 #include "storage/store.h"
 #include "tcport/default_port.h"
-#include "tcport/peer.h"
+#include "tcport/peer/peer.h"
 #include "tcport/tc_port.h"
 
 

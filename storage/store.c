@@ -14,7 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "server/tc_err.h"
+#include "server/base/tc_err.h"
 #include "storage/store_int.h"
 
 #define STORE_DEFAULT_MAX_BATCH 8192

@@ -14,7 +14,7 @@
 #include <time.h>
 
 #include "proto/store.pb-c.h"
-#include "server/tc_err.h"
+#include "server/base/tc_err.h"
 
 #define STORE_DEFAULT_MAP_SIZE (1ULL << 30)
 #define STORE_MAXDBS           (STORE_DB_COUNT + 4)

@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "server/dn_dir.h"
+#include "server/config/dn_dir.h"
 
 /* The DNs a client still has to hear about (DESIGN §5: a slow subscriber's
  * pending changes coalesce per DN). A set of DN keys, each with a 2-bit tag

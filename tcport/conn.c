@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/log.h"
+#include "server/base/log.h"
 #include "tcport/conn_int.h"
 #include "tcport/frame.h"
 

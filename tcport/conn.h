@@ -7,7 +7,7 @@
 #include <uv.h>
 
 #include "proto/tcport.pb-c.h"
-#include "server/buf.h"
+#include "server/base/buf.h"
 
 /* Framed TCP connections on the loop, shared by the TC port and the default
  * port (DESIGN §5): a listener with a cap on connections, frames of a 4-byte

@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "server/buf.h"
+#include "server/base/buf.h"
 #include "tcport/conn.h"
 
 enum conn_state {

@@ -9,9 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/config.h"
-#include "server/log.h"
-#include "server/metrics.h"
+#include "server/base/log.h"
+#include "server/base/metrics.h"
+#include "server/config/config.h"
 #include "tcport/conn_int.h"
 #include "tcport/frame.h"
 

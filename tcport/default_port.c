@@ -7,10 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/config.h"
-#include "server/core.h"
-#include "server/log.h"
-#include "server/metrics.h"
+#include "server/base/log.h"
+#include "server/base/metrics.h"
+#include "server/config/config.h"
+#include "server/core/core.h"
 #include "tcport/default_port_int.h"
 
 static void on_open(void *arg, struct conn *c)

@@ -3,7 +3,7 @@
 
 #include <uv.h>
 
-#include "server/buf.h"
+#include "server/base/buf.h"
 
 struct config;
 struct core;

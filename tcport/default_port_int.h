@@ -10,7 +10,7 @@
 #include <uv.h>
 
 #include "proto/tcport.pb-c.h"
-#include "server/dn_table.h"
+#include "server/core/dn_table.h"
 #include "tcport/coalesce.h"
 #include "tcport/conn.h"
 

@@ -9,10 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/config.h"
-#include "server/core.h"
-#include "server/log.h"
-#include "server/tc_err.h"
+#include "server/base/log.h"
+#include "server/base/tc_err.h"
+#include "server/config/config.h"
+#include "server/core/core.h"
 #include "tcport/default_port_int.h"
 #include "tcport/dn_event.h"
 #include "tcport/frame.h"

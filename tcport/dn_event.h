@@ -4,7 +4,7 @@
 #include <stdbool.h>
 
 #include "proto/tcport.pb-c.h"
-#include "server/dn_table.h"
+#include "server/core/dn_table.h"
 
 /* DN states as the client ports show them (proto/tcport.proto DnState),
  * shared by the TC port (cluster view) and the default port (local view).

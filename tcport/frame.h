@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "server/buf.h"
+#include "server/base/buf.h"
 
 /* The framing of every client port (DESIGN §5): a 4-byte big-endian length,
  * then that many bytes holding one protobuf message. Pure functions, any

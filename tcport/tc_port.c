@@ -6,11 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/config.h"
-#include "server/core.h"
-#include "server/log.h"
-#include "server/metrics.h"
-#include "server/node.h"
+#include "server/base/clock.h"
+#include "server/base/log.h"
+#include "server/base/metrics.h"
+#include "server/config/config.h"
+#include "server/core/core.h"
 #include "tcport/tc_port_int.h"
 
 static void on_open(void *arg, struct conn *c)
@@ -98,7 +98,7 @@ static void on_link(void *arg, uint16_t node, bool up, uint64_t seq)
 }
 
 int tc_port_start(struct tc_port **out, uv_loop_t *loop, const struct config *cfg,
-                  struct core *core, const struct registrar *reg)
+                  struct core *core)
 {
     static const struct conn_handler h = {on_open, on_request, on_writable, on_close, on_stopped};
     struct core_listener l = {on_change, on_link, NULL};
@@ -124,8 +124,7 @@ int tc_port_start(struct tc_port **out, uv_loop_t *loop, const struct config *cf
     p->loop = loop;
     p->cfg = cfg;
     p->core = core;
-    p->reg = reg;
-    p->epoch = node_now_ms();
+    p->epoch = tc_now_ms();
     p->ring_floor = core->seq;
     l.arg = p;
     rc = core_listen(core, &l);

@@ -3,11 +3,10 @@
 
 #include <uv.h>
 
-#include "server/buf.h"
+#include "server/base/buf.h"
 
 struct config;
 struct core;
-struct registrar;
 
 /* The TC port (DESIGN §5): the cluster view for Stat Server, tcctl and
  * tcwatch. Subscribe gives a snapshot of every DN ended by a marker, then
@@ -19,11 +18,11 @@ struct registrar;
 
 struct tc_port;
 
-/* Listen on cfg->tc_listen and hear the core's changes. reg (may be NULL)
- * gives the bindings shown by a DN query. Logs the failing address and
- * returns a negative errno on failure. */
+/* Listen on cfg->tc_listen and hear the core's changes; a DN query shows
+ * the bindings the core holds. Logs the failing address and returns a
+ * negative errno on failure. */
 int tc_port_start(struct tc_port **out, uv_loop_t *loop, const struct config *cfg,
-                  struct core *core, const struct registrar *reg);
+                  struct core *core);
 
 /* Close the listener and every connection; freed once the loop has run. */
 void tc_port_stop(struct tc_port *p);

@@ -10,14 +10,13 @@
 #include <uv.h>
 
 #include "proto/tcport.pb-c.h"
-#include "server/buf.h"
-#include "server/dn_table.h"
+#include "server/base/buf.h"
+#include "server/core/dn_table.h"
 #include "tcport/coalesce.h"
 #include "tcport/conn.h"
 
 struct config;
 struct core;
-struct registrar;
 
 /* Output a subscriber may have queued before it counts as slow and its
  * changes coalesce instead. */
@@ -84,7 +83,6 @@ struct tc_port {
     uv_loop_t *loop;
     const struct config *cfg;
     struct core *core;
-    const struct registrar *reg;
     struct conn_server *srv;
     struct tc_client *subs;
     uint32_t n_subs, n_slow;

@@ -5,9 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/config.h"
-#include "server/core.h"
-#include "server/registrar.h"
+#include "server/config/config.h"
+#include "server/core/bindings.h"
+#include "server/core/core.h"
 #include "tcport/dn_event.h"
 #include "tcport/tc_port_int.h"
 
@@ -86,10 +86,10 @@ void tc_query_dn(struct tc_client *cl, uint32_t ref_id, const Tc__QueryDn *q)
     }
     dn_event_current(&s, t, k);
     e = dn_table_get(t, k);
-    /* Only the owner knows the contacts. The registrar is not changed:
+    /* Only the owner knows the contacts. The bindings are not changed:
      * bindings_dn() creates nothing when asked not to. */
-    if (e != NULL && e->owner == DN_NODE_SELF && cl->p->reg != NULL)
-        bd = bindings_dn((struct bindings *)&cl->p->reg->bindings, k, false);
+    if (e != NULL && e->owner == DN_NODE_SELF && cl->p->core->bindings != NULL)
+        bd = bindings_dn(cl->p->core->bindings, k, false);
     if (bd != NULL && bd->count > 0)
         contacts = calloc(bd->count, sizeof(*contacts));
     if (contacts != NULL) {

@@ -13,9 +13,9 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include "server/config.h"
-#include "server/core.h"
-#include "server/log.h"
+#include "server/base/log.h"
+#include "server/config/config.h"
+#include "server/core/core.h"
 #include "tcport/dn_event.h"
 #include "tcport/frame.h"
 #include "tcport/tc_port_int.h"

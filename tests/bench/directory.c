@@ -11,8 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "server/config.h"
-#include "server/tc_err.h"
+#include "server/base/tc_err.h"
+#include "server/config/config.h"
 
 #define LOOKUPS 1000000
 

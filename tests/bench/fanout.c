@@ -51,7 +51,7 @@
 #include <unistd.h>
 
 #include "proto/tcport.pb-c.h"
-#include "server/buf.h"
+#include "server/base/buf.h"
 #include "tcport/frame.h"
 
 /* Delay histogram: 10 us buckets up to 100 ms, then 1 ms buckets to 10 s. */

@@ -18,7 +18,7 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include "server/tc_err.h"
+#include "server/base/tc_err.h"
 #include "storage/store.h"
 
 #define BENCH_KEYS 10000 /* distinct DNs: later changes update earlier records */

@@ -17,7 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "server/u64map.h"
+#include "server/base/u64map.h"
 
 #define KEYS 1000000
 

@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/config.h"
-#include "server/tc_err.h"
+#include "server/base/tc_err.h"
+#include "server/config/config.h"
 
 static void on_error(void *arg, const char *path, unsigned line, const char *msg)
 {

@@ -20,8 +20,8 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include "server/buf.h"
-#include "server/http.h"
+#include "server/base/buf.h"
+#include "server/http/http.h"
 
 /* Poll rounds per input; a round waits at most FUZZ_POLL_MS. The server's
  * idle timeout ends any connection well before they run out. */

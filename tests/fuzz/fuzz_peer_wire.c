@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/dn_table.h"
-#include "tcport/peer_wire.h"
+#include "server/core/dn_table.h"
+#include "tcport/peer/peer_wire.h"
 
 static struct dn_dir dir;
 static struct dn_table table;

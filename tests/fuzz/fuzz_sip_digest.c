@@ -14,8 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/buf.h"
-#include "server/sip_digest.h"
+#include "server/base/buf.h"
+#include "server/registrar/sip_digest.h"
 
 #define FUZZ_REALM    "fuzz.example"
 #define FUZZ_NOW      1700000000u

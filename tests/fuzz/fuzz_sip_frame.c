@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/sip_frame.h"
+#include "server/sip/sip_frame.h"
 
 #define SIP_FRAME_FUZZ_MIN_MAX  64   /* the transport's SIP_TRANSPORT_MIN_MESSAGE */
 #define SIP_FRAME_FUZZ_MAX_SPAN 2048 /* max is MIN_MAX + 0..SPAN-1 */

@@ -10,10 +10,10 @@
 #include <string.h>
 #include <strings.h>
 
-#include "server/buf.h"
-#include "server/sip_msg.h"
-#include "server/sip_resp.h"
-#include "server/sip_src.h"
+#include "server/base/buf.h"
+#include "server/sip/sip_msg.h"
+#include "server/sip/sip_resp.h"
+#include "server/sip/sip_src.h"
 
 static void make_src(struct sip_src *src, size_t size)
 {

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 
 #include "proto/tcport.pb-c.h"
-#include "server/buf.h"
+#include "server/base/buf.h"
 #include "tcport/frame.h"
 
 #define FRAME_FUZZ_MAX 4096

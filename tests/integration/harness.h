@@ -1,5 +1,5 @@
-#ifndef TC_TESTS_HARNESS_H
-#define TC_TESTS_HARNESS_H
+#ifndef TC_TESTS_INTEGRATION_HARNESS_H
+#define TC_TESTS_INTEGRATION_HARNESS_H
 
 #include <stdbool.h>
 #include <stdint.h>

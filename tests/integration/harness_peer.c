@@ -10,7 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "tcport/peer_wire.h"
+#include "tcport/peer/peer_wire.h"
 
 int hpeer_dial(uint16_t port)
 {

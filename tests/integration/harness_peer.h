@@ -1,5 +1,5 @@
-#ifndef TC_TESTS_HARNESS_PEER_H
-#define TC_TESTS_HARNESS_PEER_H
+#ifndef TC_TESTS_INTEGRATION_HARNESS_PEER_H
+#define TC_TESTS_INTEGRATION_HARNESS_PEER_H
 
 #include <stddef.h>
 #include <stdint.h>

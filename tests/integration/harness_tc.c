@@ -12,7 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "server/buf.h"
+#include "server/base/buf.h"
 #include "tcport/frame.h"
 #include "tests/integration/harness.h"
 

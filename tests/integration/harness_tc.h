@@ -1,5 +1,5 @@
-#ifndef TC_TESTS_HARNESS_TC_H
-#define TC_TESTS_HARNESS_TC_H
+#ifndef TC_TESTS_INTEGRATION_HARNESS_TC_H
+#define TC_TESTS_INTEGRATION_HARNESS_TC_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #include "proto/peer.pb-c.h"
-#include "tcport/peer_wire.h"
+#include "tcport/peer/peer_wire.h"
 #include "tests/integration/harness_cluster.h"
 #include "tests/integration/harness_peer.h"
 #include "tests/tc_test.h"

@@ -97,7 +97,7 @@ Test(sip_wire, rfc4475_torture_messages)
     harness_node_init(&n, "sip1", NULL, dirs);
     harness_node_start(&n);
     for (size_t i = 0; i < sizeof(invalid) / sizeof(invalid[0]); i++) {
-        snprintf(path, sizeof(path), "%s/../shared/sip-torture/rfc4475/%s.dat", TC_SOURCE_DIR,
+        snprintf(path, sizeof(path), "%s/tests/data/rfc4475/%s.dat", TC_SOURCE_DIR,
                  invalid[i]);
         torture_one(fd, n.sip_port, path, line, sizeof(line));
         cr_expect(code_of(line) >= 400 && code_of(line) < 600, "%s: got \"%s\"", invalid[i],
@@ -105,7 +105,7 @@ Test(sip_wire, rfc4475_torture_messages)
         cr_expect(code_of(line) != 500, "%s: a bad message is not a server error", invalid[i]);
     }
     for (size_t i = 0; i < sizeof(valid) / sizeof(valid[0]); i++) {
-        snprintf(path, sizeof(path), "%s/../shared/sip-torture/rfc4475/%s.dat", TC_SOURCE_DIR,
+        snprintf(path, sizeof(path), "%s/tests/data/rfc4475/%s.dat", TC_SOURCE_DIR,
                  valid[i]);
         torture_one(fd, n.sip_port, path, line, sizeof(line));
         cr_expect(code_of(line) != 0 && code_of(line) != 400 && code_of(line) != 500,

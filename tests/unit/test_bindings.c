@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/bindings.h"
+#include "server/core/bindings.h"
 #include "tests/tc_test.h"
 
 TestSuite(bindings, .fini = tc_test_leak_check);

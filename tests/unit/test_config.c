@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/config.h"
-#include "server/tc_err.h"
+#include "server/base/tc_err.h"
+#include "server/config/config.h"
 #include "tests/tc_test.h"
 
 TestSuite(config, .fini = tc_test_leak_check);

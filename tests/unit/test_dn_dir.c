@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/dn_dir.h"
+#include "server/config/dn_dir.h"
 #include "tests/tc_test.h"
 
 TestSuite(dn_dir, .fini = tc_test_leak_check);

@@ -2,8 +2,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "server/dn_table.h"
-#include "server/tc_err.h"
+#include "server/base/tc_err.h"
+#include "server/core/dn_table.h"
 #include "tests/tc_test.h"
 
 static struct dn_dir dir;

@@ -18,7 +18,7 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include "server/http.h"
+#include "server/http/http.h"
 #include "tests/tc_test.h"
 
 TestSuite(http, .fini = tc_test_leak_check, .timeout = 60);

@@ -8,7 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "server/metrics.h"
+#include "server/base/metrics.h"
 #include "tests/tc_test.h"
 
 TestSuite(metrics, .fini = tc_test_leak_check);

@@ -2,8 +2,8 @@
 #include <errno.h>
 #include <string.h>
 
-#include "server/dn_table.h"
-#include "tcport/peer_wire.h"
+#include "server/core/dn_table.h"
+#include "tcport/peer/peer_wire.h"
 #include "tests/tc_test.h"
 
 static struct dn_dir dir;

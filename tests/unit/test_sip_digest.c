@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "server/sip_digest.h"
+#include "server/registrar/sip_digest.h"
 #include "tests/tc_test.h"
 
 TestSuite(sip_digest, .fini = tc_test_leak_check);

@@ -1,4 +1,4 @@
-#include "server/sip_frame.h"
+#include "server/sip/sip_frame.h"
 
 #include <criterion/criterion.h>
 #include <string.h>

@@ -9,13 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/buf.h"
-#include "server/sip_msg.h"
-#include "server/sip_resp.h"
-#include "server/sip_src.h"
+#include "server/base/buf.h"
+#include "server/sip/sip_msg.h"
+#include "server/sip/sip_resp.h"
+#include "server/sip/sip_src.h"
 #include "tests/tc_test.h"
 
-#define TORTURE_DIR TC_SOURCE_DIR "/../shared/sip-torture/rfc4475"
+#define TORTURE_DIR TC_SOURCE_DIR "/tests/data/rfc4475"
 
 TestSuite(sip_msg, .fini = tc_test_leak_check);
 TestSuite(sip_torture, .fini = tc_test_leak_check);

@@ -1,4 +1,4 @@
-#include "server/sip_transport.h"
+#include "server/sip/sip_transport.h"
 
 #include <arpa/inet.h>
 #include <criterion/criterion.h>

@@ -2,7 +2,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "server/slab.h"
+#include "server/base/slab.h"
 #include "tests/tc_test.h"
 
 static struct slab sl;

@@ -20,7 +20,7 @@
 #include <uv.h>
 
 #include "proto/store.pb-c.h"
-#include "server/tc_err.h"
+#include "server/base/tc_err.h"
 #include "storage/store.h"
 #include "tests/tc_test.h"
 

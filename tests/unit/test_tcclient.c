@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "client/tcclient_fmt.h"
-#include "server/buf.h"
+#include "server/base/buf.h"
 #include "tcport/frame.h"
 #include "tests/tc_test.h"
 

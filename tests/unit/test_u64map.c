@@ -2,7 +2,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "server/u64map.h"
+#include "server/base/u64map.h"
 #include "tests/tc_test.h"
 
 struct item {

@@ -1,0 +1,142 @@
+#include "server/config/config_check.h"
+
+#include <stdbool.h>
+#include <string.h>
+
+#include "server/config/config.h"
+#include "server/config/dn_dir.h"
+
+__attribute__((format(printf, 3, 4))) static void report(const struct config_check *ck,
+                                                         unsigned line, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    ck->report(ck->arg, line, fmt, ap);
+    va_end(ap);
+}
+
+/* The line of the first of two [node] keys that is set, else the header's. */
+static uint32_t blame(const struct config_check *ck, const char *first, const char *second)
+{
+    uint32_t line = ck->key_line(ck->arg, first);
+
+    if (line == 0)
+        line = ck->key_line(ck->arg, second);
+    return line != 0 ? line : ck->node_line;
+}
+
+static void check_listen(const struct config_check *ck)
+{
+    const struct config *c = ck->cfg;
+    struct {
+        const char *key;
+        const struct config_addr *a;
+    } l[CONFIG_MAX_LISTEN + 4];
+    size_t n = 0;
+    char buf[CONFIG_HOST_MAX + 8];
+
+    for (unsigned i = 0; i < c->n_sip_listen; i++) {
+        l[n].key = "sip-listen";
+        l[n++].a = &c->sip_listen[i];
+    }
+    l[n].key = "default-listen";
+    l[n++].a = &c->default_listen;
+    l[n].key = "tc-listen";
+    l[n++].a = &c->tc_listen;
+    l[n].key = "peer-listen";
+    l[n++].a = &c->peer_listen;
+    l[n].key = "http-listen";
+    l[n++].a = &c->http_listen;
+    for (size_t i = 1; i < n; i++) {
+        for (size_t j = 0; j < i; j++) {
+            if (l[i].a->port != l[j].a->port || strcmp(l[i].a->host, l[j].a->host) != 0)
+                continue;
+            report(ck, blame(ck, l[i].key, l[j].key), "%s %s is already used by %s", l[i].key,
+                   config_addr_str(l[i].a, buf, sizeof(buf)), l[j].key);
+            break;
+        }
+    }
+}
+
+void config_check_node(const struct config_check *ck)
+{
+    const struct config *c = ck->cfg;
+    const struct config_limits *l = &c->limits;
+
+    if (ck->key_line(ck->arg, "name") == 0)
+        report(ck, ck->node_line, "missing required key name in [node]");
+    if (ck->key_line(ck->arg, "data-dir") == 0)
+        report(ck, ck->node_line, "missing required key data-dir in [node]");
+    if (l->min_expires > l->max_expires)
+        report(ck, blame(ck, "min-expires", "max-expires"),
+               "min-expires (%u) is greater than max-expires (%u)", l->min_expires, l->max_expires);
+    else if (l->default_expires < l->min_expires || l->default_expires > l->max_expires)
+        report(ck, blame(ck, "default-expires", "min-expires"),
+               "default-expires (%u) is not between min-expires (%u) and max-expires (%u)",
+               l->default_expires, l->min_expires, l->max_expires);
+    if (c->heartbeat_interval_ms >= c->link_timeout_ms)
+        report(ck, blame(ck, "heartbeat-interval", "link-timeout"),
+               "heartbeat-interval (%ums) must be shorter than link-timeout (%ums)",
+               c->heartbeat_interval_ms, c->link_timeout_ms);
+    check_listen(ck);
+    for (unsigned i = 0; i < c->n_peers; i++) {
+        const struct config_peer *p = &c->peers[i];
+
+        if (strcmp(p->name, c->name) == 0)
+            report(ck, p->line, "peer %s has the name of this node", p->name);
+    }
+}
+
+static bool known_node(const struct config *c, const char *name)
+{
+    if (strcmp(c->name, name) == 0)
+        return true;
+    for (unsigned i = 0; i < c->n_peers; i++) {
+        if (strcmp(c->peers[i].name, name) == 0)
+            return true;
+    }
+    return false;
+}
+
+static void on_overlap(void *arg, const struct dn_range *later, const struct dn_range *earlier)
+{
+    char a[DN_RANGE_STR_MAX], b[DN_RANGE_STR_MAX];
+
+    report(arg, later->line, "dn range %s overlaps %s (line %u)", dn_range_str(later, a, sizeof(a)),
+           dn_range_str(earlier, b, sizeof(b)), earlier->line);
+}
+
+static void check_members(const struct config_check *ck, const struct dn_profile *p, uint32_t line)
+{
+    const struct dn_dir *d = &ck->cfg->dir;
+    char dn[DN_DIR_MAX_DIGITS + 1];
+
+    for (uint32_t m = 0; m < p->n_members; m++) {
+        const struct dn_profile *mp = dn_dir_lookup(d, p->members[m]);
+
+        dn_key_format(p->members[m], dn, sizeof(dn));
+        if (mp == NULL)
+            report(ck, line, "members: %s is not in the directory", dn);
+        else if (mp->type != DN_TYPE_EXTENSION)
+            report(ck, line, "members: %s is not an extension", dn);
+    }
+}
+
+void config_check_dir(const struct config_check *ck)
+{
+    const struct config *c = ck->cfg;
+    const struct dn_dir *d = &c->dir;
+
+    /* on_overlap gets ck through dn_dir_finish()'s void pointer. */
+    dn_dir_finish(&ck->cfg->dir, on_overlap, (void *)ck);
+    for (size_t i = 0; i < d->n_profiles; i++) {
+        const struct dn_profile *p = &d->profiles[i];
+
+        check_members(ck, p, ck->dn_lines[i].members);
+        if (p->sca_preferred_site != NULL && !known_node(c, p->sca_preferred_site))
+            report(ck, ck->dn_lines[i].sca,
+                   "sca-preferred-site: no node named %s (neither this node nor a peer)",
+                   p->sca_preferred_site);
+    }
+}

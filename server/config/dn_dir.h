@@ -1,0 +1,137 @@
+#ifndef TC_SERVER_CONFIG_DN_DIR_H
+#define TC_SERVER_CONFIG_DN_DIR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* The DN directory: which DNs exist and their options, as configured by
+ * [dn RANGE] sections. Held as sorted ranges sharing profiles, so a
+ * directory of 1,000,000 DNs costs a few bytes per range, not per DN.
+ *
+ * A DN is 1 to DN_DIR_MAX_DIGITS decimal digits. "0100" and "100" are
+ * different DNs. A DN is named inside the program by a dn_key, which packs
+ * the digit count and the number into 64 bits; keys of one width sort like
+ * their numbers. Not thread-safe; built once, then read-only. */
+
+#define DN_DIR_MAX_DIGITS 17
+#define DN_KEY_NONE       0 /* never a valid key */
+
+typedef uint64_t dn_key;
+
+enum dn_type {
+    DN_TYPE_EXTENSION = 0,
+    DN_TYPE_ROUTING_POINT,
+};
+
+enum dn_distribution {
+    DN_DIST_MOST_AGENTS = 0,
+    DN_DIST_LOCAL_FIRST,
+};
+
+/* Options shared by every DN of one [dn ...] section. Strings are owned by
+ * the directory; NULL when not set. */
+struct dn_profile {
+    enum dn_type type;
+    bool shared_line;
+    enum dn_distribution distribution;
+    char *password;           /* digest password, or NULL: no authentication */
+    char *sca_preferred_site; /* node name */
+    char *group;              /* agent group (extension: member of; RP: serves) */
+    dn_key *members;          /* shared-line members */
+    uint32_t n_members;
+    uint32_t line; /* line of the section header, for messages */
+};
+
+struct dn_range {
+    dn_key lo; /* first and last key; same width */
+    dn_key hi;
+    uint64_t base;    /* DNs in the ranges before this one; set by dn_dir_finish() */
+    uint32_t profile; /* index into profiles */
+    uint32_t line;    /* line of the section header */
+};
+
+/* Bytes dn_range_str() needs: "LO-HI" and a NUL. */
+#define DN_RANGE_STR_MAX (2 * DN_DIR_MAX_DIGITS + 2)
+
+struct dn_dir {
+    struct dn_range *ranges; /* sorted by lo after dn_dir_finish() */
+    size_t n_ranges, cap_ranges;
+    struct dn_profile *profiles;
+    size_t n_profiles, cap_profiles;
+    uint64_t n_dns; /* total DNs, valid after dn_dir_finish() */
+};
+
+/* Make a key from a digit count (1..DN_DIR_MAX_DIGITS) and a number below
+ * 10^width. */
+static inline dn_key dn_key_make(unsigned width, uint64_t number)
+{
+    return ((uint64_t)width << 57) | number;
+}
+
+static inline unsigned dn_key_width(dn_key k)
+{
+    return (unsigned)(k >> 57);
+}
+
+static inline uint64_t dn_key_number(dn_key k)
+{
+    return k & ((UINT64_C(1) << 57) - 1);
+}
+
+/* Parse len bytes of s as a DN. Returns 0 and fills *out, or -EINVAL when s
+ * is empty, too long or not all digits. */
+int dn_key_parse(const char *s, size_t len, dn_key *out);
+
+/* Write the DN's digits and a NUL into buf (at least DN_DIR_MAX_DIGITS + 1
+ * bytes). Returns the number of digits written. */
+int dn_key_format(dn_key k, char *buf, size_t size);
+
+/* Parse spec, "LO-HI" or a single "DN", into *lo and *hi (equal for a single
+ * DN). Returns 0, -EINVAL when it is not one or two DNs, -EDOM when LO and HI
+ * differ in width, or -ERANGE when LO > HI. Any thread. */
+int dn_range_parse(const char *spec, dn_key *lo, dn_key *hi);
+
+/* Write r as "LO-HI", or "DN" when it holds one DN, into buf (at least
+ * DN_RANGE_STR_MAX bytes). Returns buf. */
+const char *dn_range_str(const struct dn_range *r, char *buf, size_t size);
+
+/* Empty directory; the struct is the caller's. */
+void dn_dir_init(struct dn_dir *d);
+
+/* Release everything the directory holds. */
+void dn_dir_free(struct dn_dir *d);
+
+/* Append a profile (copied shallowly: the directory takes the strings and the
+ * members array, which must be malloc'd). Returns its index, or -ENOMEM, in
+ * which case the caller keeps them. */
+int dn_dir_add_profile(struct dn_dir *d, const struct dn_profile *p);
+
+/* Add "LO-HI" or a single "DN" for profile. Returns 0, -EINVAL for a bad
+ * spec (LO and HI of different widths, LO > HI, not digits), -ENOMEM. */
+int dn_dir_add_range(struct dn_dir *d, const char *spec, uint32_t profile, uint32_t line);
+
+/* Same with parsed keys. Returns 0, -EINVAL when lo and hi differ in width,
+ * lo > hi or profile is not an index, -ENOMEM. */
+int dn_dir_add_keys(struct dn_dir *d, dn_key lo, dn_key hi, uint32_t profile, uint32_t line);
+
+/* Sort the ranges and check them. For each pair that overlaps, calls
+ * on_overlap(arg, later, earlier) with the two ranges (later = larger line)
+ * and keeps going. Returns 0 when no range overlaps, else -EINVAL. */
+int dn_dir_finish(struct dn_dir *d,
+                  void (*on_overlap)(void *arg, const struct dn_range *later,
+                                     const struct dn_range *earlier),
+                  void *arg);
+
+/* Find a DN, after dn_dir_finish(). Returns its profile (owned by the
+ * directory), or NULL when it is not in the directory. O(log ranges). */
+const struct dn_profile *dn_dir_lookup(const struct dn_dir *d, dn_key k);
+
+/* True when k is in the directory. */
+bool dn_dir_contains(const struct dn_dir *d, dn_key k);
+
+/* The DN at position i (0 <= i < n_dns) in directory order (ranges sorted
+ * by width, then number). O(log ranges). Returns DN_KEY_NONE past the end. */
+dn_key dn_dir_at(const struct dn_dir *d, uint64_t i);
+
+#endif

@@ -1,0 +1,257 @@
+#include "server/core/dn_table.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/base/tc_err.h"
+
+int dn_table_init(struct dn_table *t, const struct dn_dir *dir, const char *self)
+{
+    memset(t, 0, sizeof(*t));
+    t->dir = dir;
+    t->n_nodes = 2;
+    snprintf(t->names[DN_NODE_SELF], sizeof(t->names[0]), "%s", self);
+    t->link_up[DN_NODE_SELF] = true;
+    u64map_init(&t->map, sizeof(struct dn_entry));
+    return 0;
+}
+
+void dn_table_free(struct dn_table *t)
+{
+    u64map_free(&t->map);
+}
+
+int dn_table_add_node(struct dn_table *t, const char *name)
+{
+    uint16_t id = dn_table_node_id(t, name);
+
+    if (id != DN_NODE_NONE)
+        return id;
+    if (t->n_nodes >= DN_TABLE_NODES)
+        return -ENOSPC;
+    id = t->n_nodes++;
+    snprintf(t->names[id], sizeof(t->names[0]), "%s", name);
+    t->link_up[id] = false;
+    return id;
+}
+
+uint16_t dn_table_node_id(const struct dn_table *t, const char *name)
+{
+    for (uint16_t i = DN_NODE_SELF; i < t->n_nodes; i++) {
+        if (strcmp(t->names[i], name) == 0)
+            return i;
+    }
+    return DN_NODE_NONE;
+}
+
+const char *dn_table_node_name(const struct dn_table *t, uint16_t id)
+{
+    return id < t->n_nodes ? t->names[id] : "";
+}
+
+struct tc_version dn_table_next_version(struct dn_table *t, uint64_t now_ms)
+{
+    uint64_t wall = now_ms << 16;
+    struct tc_version v;
+
+    t->hlc_last = wall > t->hlc_last ? wall : t->hlc_last + 1;
+    v.hlc = t->hlc_last;
+    v.node = DN_NODE_SELF;
+    return v;
+}
+
+int dn_table_version_cmp(const struct dn_table *t, struct tc_version a, struct tc_version b)
+{
+    if (a.hlc != b.hlc)
+        return a.hlc < b.hlc ? -1 : 1;
+    if (a.node == b.node)
+        return 0;
+    return strcmp(dn_table_node_name(t, a.node), dn_table_node_name(t, b.node));
+}
+
+static bool reachable(const struct dn_table *t, uint16_t owner)
+{
+    return owner != DN_NODE_NONE && owner < t->n_nodes && t->link_up[owner];
+}
+
+static enum dn_status entry_status(const struct dn_table *t, const struct dn_entry *e)
+{
+    return (e != NULL && reachable(t, e->owner)) ? DN_INSRV : DN_OOS;
+}
+
+/* Find or insert the entry for k (a DN of the directory). NULL: -ENOMEM. */
+static struct dn_entry *entry_for(struct dn_table *t, dn_key k)
+{
+    return u64map_insert(&t->map, k);
+}
+
+/* Record owner at v in e and describe it in c. */
+static void set_owner(struct dn_table *t, struct dn_entry *e, uint16_t owner, enum dn_source source,
+                      struct tc_version v, uint64_t since_ms, struct dn_change *c)
+{
+    c->key = e->key;
+    c->old_owner = e->owner;
+    c->old_status = entry_status(t, e);
+    if (e->owner != DN_NODE_NONE)
+        t->owned[e->owner]--;
+    e->owner = owner;
+    if (owner != DN_NODE_NONE)
+        t->owned[owner]++;
+    e->source = (uint8_t)(owner != DN_NODE_NONE ? source : DN_SOURCE_NONE);
+    e->hlc = v.hlc;
+    e->vnode = v.node;
+    e->since_ms = since_ms;
+    c->owner = owner;
+    c->source = (enum dn_source)e->source;
+    c->version = v;
+    c->since_ms = since_ms;
+    c->status = entry_status(t, e);
+}
+
+int dn_table_claim(struct dn_table *t, dn_key k, enum dn_source source, uint64_t now_ms,
+                   struct dn_change *c)
+{
+    struct dn_entry *e;
+
+    if (!dn_dir_contains(t->dir, k))
+        return TC_EUNKNOWN_DN;
+    e = entry_for(t, k);
+    if (e == NULL)
+        return -ENOMEM;
+    set_owner(t, e, DN_NODE_SELF, source, dn_table_next_version(t, now_ms), now_ms, c);
+    return 0;
+}
+
+int dn_table_release(struct dn_table *t, dn_key k, uint64_t now_ms, struct dn_change *c)
+{
+    struct dn_entry *e;
+
+    if (!dn_dir_contains(t->dir, k))
+        return TC_EUNKNOWN_DN;
+    e = u64map_find(&t->map, k);
+    if (e == NULL || e->owner != DN_NODE_SELF)
+        return TC_ESTALE;
+    set_owner(t, e, DN_NODE_NONE, DN_SOURCE_NONE, dn_table_next_version(t, now_ms), now_ms, c);
+    return 0;
+}
+
+int dn_table_apply(struct dn_table *t, dn_key k, uint16_t owner, enum dn_source source,
+                   struct tc_version v, uint64_t since_ms, struct dn_change *c)
+{
+    struct tc_version cur;
+    struct dn_entry *e;
+
+    if (!dn_dir_contains(t->dir, k))
+        return TC_EUNKNOWN_DN;
+    if (owner >= t->n_nodes || v.node >= t->n_nodes)
+        return -EINVAL;
+    e = u64map_find(&t->map, k);
+    if (e != NULL) {
+        cur.hlc = e->hlc;
+        cur.node = e->vnode;
+        if (dn_table_version_cmp(t, v, cur) <= 0)
+            return TC_ESTALE;
+    }
+    e = entry_for(t, k);
+    if (e == NULL)
+        return -ENOMEM;
+    /* Our clock must run past every version we have seen (HLC receive rule). */
+    if (v.hlc > t->hlc_last)
+        t->hlc_last = v.hlc;
+    set_owner(t, e, owner, source, v, since_ms, c);
+    return 0;
+}
+
+const struct dn_entry *dn_table_get(const struct dn_table *t, dn_key k)
+{
+    /* DN_KEY_NONE is never stored; the map does not take key 0. */
+    return k == DN_KEY_NONE ? NULL : u64map_find(&t->map, k);
+}
+
+enum dn_status dn_table_status(const struct dn_table *t, dn_key k)
+{
+    return entry_status(t, dn_table_get(t, k));
+}
+
+void dn_table_set_link(struct dn_table *t, uint16_t node, bool up)
+{
+    if (node > DN_NODE_SELF && node < t->n_nodes)
+        t->link_up[node] = up;
+}
+
+uint64_t dn_table_insrv(const struct dn_table *t)
+{
+    uint64_t n = 0;
+
+    for (uint16_t i = DN_NODE_SELF; i < t->n_nodes; i++) {
+        if (t->link_up[i])
+            n += t->owned[i];
+    }
+    return n;
+}
+
+size_t dn_table_count(const struct dn_table *t)
+{
+    return u64map_count(&t->map);
+}
+
+const struct dn_entry *dn_table_next(const struct dn_table *t, size_t *cursor)
+{
+    return u64map_next(&t->map, cursor);
+}
+
+void dn_table_foreach(const struct dn_table *t, void (*fn)(void *arg, const struct dn_entry *e),
+                      void *arg)
+{
+    const struct dn_entry *e;
+    size_t cursor = 0;
+
+    while ((e = u64map_next(&t->map, &cursor)) != NULL)
+        fn(arg, e);
+}
+
+/* Keys of the entries whose DN is not in dir: *out (malloc'd, the caller
+ * frees) and their number, or -ENOMEM. */
+static long dropped_keys(const struct dn_table *t, const struct dn_dir *dir, dn_key **out)
+{
+    const struct dn_entry *e;
+    size_t cursor = 0;
+    long n = 0;
+
+    while ((e = u64map_next(&t->map, &cursor)) != NULL)
+        n += !dn_dir_contains(dir, e->key);
+    *out = NULL;
+    if (n == 0)
+        return 0;
+    *out = malloc((size_t)n * sizeof(**out));
+    if (*out == NULL)
+        return -ENOMEM;
+    n = 0;
+    cursor = 0;
+    while ((e = u64map_next(&t->map, &cursor)) != NULL) {
+        if (!dn_dir_contains(dir, e->key))
+            (*out)[n++] = e->key;
+    }
+    return n;
+}
+
+long dn_table_reload(struct dn_table *t, const struct dn_dir *dir)
+{
+    dn_key *keys;
+    long n = dropped_keys(t, dir, &keys);
+
+    if (n < 0)
+        return n;
+    for (long i = 0; i < n; i++) {
+        const struct dn_entry *e = u64map_find(&t->map, keys[i]);
+
+        if (e->owner != DN_NODE_NONE)
+            t->owned[e->owner]--;
+        u64map_remove(&t->map, keys[i]);
+    }
+    free(keys);
+    t->dir = dir;
+    return n;
+}

@@ -1,0 +1,147 @@
+#ifndef TC_SERVER_CORE_DN_TABLE_H
+#define TC_SERVER_CORE_DN_TABLE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "server/base/u64map.h"
+#include "server/config/dn_dir.h"
+
+/* The DN table: for every DN of the directory, who owns it, how, since when
+ * and at which version (DESIGN §1, §3). Loop thread only: nothing else may
+ * read or write it.
+ *
+ * Only DNs that ever had a claim hold an entry (a u64map on the DN key,
+ * which grows incrementally so no claim pays for a full rehash); an idle DN
+ * costs nothing, so a directory of 1,000,000 DNs stays small until phones
+ * register. Entries carry the last version seen even after a release, so an
+ * older claim can never win later.
+ *
+ * Nodes are named by small ids: DN_NODE_NONE (0) is "no owner", id 1 is this
+ * node, peers are added with dn_table_add_node(). Versions compare by hybrid
+ * logical clock, then by node name. A DN is InSrv when its owner is this
+ * node, or a peer whose link is up. */
+
+#define DN_NODE_NONE   0
+#define DN_NODE_SELF   1
+#define DN_TABLE_NODES 64 /* self + peers */
+
+enum dn_source {
+    DN_SOURCE_NONE = 0,
+    DN_SOURCE_SIP,
+    DN_SOURCE_TLIB,
+};
+
+enum dn_status {
+    DN_OOS = 0,
+    DN_INSRV,
+};
+
+struct tc_version {
+    uint64_t hlc;  /* (wall ms << 16) | logical counter */
+    uint16_t node; /* node id of the claimer; the tie-break compares names */
+};
+
+struct dn_entry {
+    dn_key key;
+    uint64_t hlc;      /* version.hlc */
+    uint64_t since_ms; /* wall time of the last change, ms since the epoch */
+    uint16_t vnode;    /* version.node */
+    uint16_t owner;    /* DN_NODE_NONE when released */
+    uint8_t source;    /* enum dn_source */
+};
+
+/* What one decision changed; filled by the calls below. */
+struct dn_change {
+    dn_key key;
+    uint16_t owner; /* new owner, DN_NODE_NONE for a release */
+    uint16_t old_owner;
+    enum dn_source source;
+    struct tc_version version;
+    uint64_t since_ms;
+    enum dn_status status; /* as seen here after the change */
+    enum dn_status old_status;
+};
+
+struct dn_table {
+    const struct dn_dir *dir; /* borrowed; must outlive the table */
+    struct u64map map;        /* of struct dn_entry */
+    char names[DN_TABLE_NODES][32];
+    bool link_up[DN_TABLE_NODES];   /* self is always up */
+    uint64_t owned[DN_TABLE_NODES]; /* DNs owned per node id */
+    uint16_t n_nodes;               /* ids in use, including NONE and SELF */
+    uint64_t hlc_last;
+};
+
+/* Start an empty table over dir for the node named self. Returns 0 or
+ * -ENOMEM. */
+int dn_table_init(struct dn_table *t, const struct dn_dir *dir, const char *self);
+
+void dn_table_free(struct dn_table *t);
+
+/* Add a peer by name (link down at first). Returns its id, the existing id
+ * if the name is known, or -ENOSPC past DN_TABLE_NODES. */
+int dn_table_add_node(struct dn_table *t, const char *name);
+
+/* Id of a node name, or DN_NODE_NONE when unknown. */
+uint16_t dn_table_node_id(const struct dn_table *t, const char *name);
+
+/* Name of a node id ("" for DN_NODE_NONE). */
+const char *dn_table_node_name(const struct dn_table *t, uint16_t id);
+
+/* A new version stamped now by this node, later than every version this
+ * table has made or seen. */
+struct tc_version dn_table_next_version(struct dn_table *t, uint64_t now_ms);
+
+/* Compare versions: <0, 0, >0. */
+int dn_table_version_cmp(const struct dn_table *t, struct tc_version a, struct tc_version b);
+
+/* This node claims k by source at a new version. Returns 0 and fills *c, or
+ * TC_EUNKNOWN_DN, -ENOMEM. */
+int dn_table_claim(struct dn_table *t, dn_key k, enum dn_source source, uint64_t now_ms,
+                   struct dn_change *c);
+
+/* This node releases k, which it owns. Returns 0 and fills *c, TC_ESTALE if
+ * this node is not the owner, TC_EUNKNOWN_DN. */
+int dn_table_release(struct dn_table *t, dn_key k, uint64_t now_ms, struct dn_change *c);
+
+/* Apply a decision made elsewhere (a peer, or the store at startup): owner
+ * (DN_NODE_NONE for a release) at version v. Applied only when v is newer
+ * than what the table holds. Returns 0 and fills *c, TC_ESTALE when not
+ * newer, TC_EUNKNOWN_DN, -ENOMEM. */
+int dn_table_apply(struct dn_table *t, dn_key k, uint16_t owner, enum dn_source source,
+                   struct tc_version v, uint64_t since_ms, struct dn_change *c);
+
+/* The entry for k, or NULL when k never had a claim (idle: OOS, no owner).
+ * Valid until the next change to the table. */
+const struct dn_entry *dn_table_get(const struct dn_table *t, dn_key k);
+
+/* Status of k as this node sees it. */
+enum dn_status dn_table_status(const struct dn_table *t, dn_key k);
+
+/* Mark a peer's link up or down. Changes the status of every DN it owns;
+ * call dn_table_foreach() to publish them. */
+void dn_table_set_link(struct dn_table *t, uint16_t node, bool up);
+
+/* Number of DNs InSrv here; the rest of dir->n_dns are OOS. */
+uint64_t dn_table_insrv(const struct dn_table *t);
+
+/* Number of entries: DNs that ever had a claim. */
+size_t dn_table_count(const struct dn_table *t);
+
+/* Iterate over the entries, in no particular order: set *cursor to 0, then
+ * call until NULL. Valid only while the table is not changed. */
+const struct dn_entry *dn_table_next(const struct dn_table *t, size_t *cursor);
+
+/* Call fn for every entry, in no particular order. fn must not change the
+ * table. */
+void dn_table_foreach(const struct dn_table *t, void (*fn)(void *arg, const struct dn_entry *e),
+                      void *arg);
+
+/* Switch to a new directory: entries of DNs still in it are kept, the rest
+ * are dropped. Returns the number of entries dropped, or -ENOMEM (the table
+ * is then unchanged). */
+long dn_table_reload(struct dn_table *t, const struct dn_dir *dir);
+
+#endif

@@ -1,0 +1,121 @@
+#ifndef TC_SERVER_REGISTRAR_SIP_DIGEST_H
+#define TC_SERVER_REGISTRAR_SIP_DIGEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "server/base/buf.h"
+
+/* SIP digest authentication for the registrar (RFC 3261 §22, RFC 7616,
+ * RFC 8760): MD5 and SHA-256, qop "auth" or none (RFC 2069).
+ *
+ * Nonces are stateless: base64url(timestamp || HMAC-SHA256(secret, timestamp
+ * || realm)[0..15]), so any nonce this context (or one with the same secret)
+ * issued verifies without being stored. There is no nc replay window: a
+ * response can be replayed until its nonce expires. The module never logs;
+ * passwords stay on the stack and are wiped. */
+
+#define SIP_DIGEST_MAX_FIELD        256 /* longest parameter value, in bytes */
+#define SIP_DIGEST_MAX_NAME         32  /* longest parameter name */
+#define SIP_DIGEST_MAX_PARAMS       32  /* parameters in one header value */
+#define SIP_DIGEST_DEFAULT_LIFETIME 300 /* nonce lifetime in seconds */
+#define SIP_DIGEST_SECRET_LEN       32  /* bytes of server secret */
+#define SIP_DIGEST_HEX_MAX          65  /* SHA-256 in hex, with the NUL */
+
+struct sip_digest;
+
+/* What sip_digest_verify() found, and what the caller answers. */
+enum sip_digest_result {
+    SIP_DIGEST_OK = 0,    /* authenticated */
+    SIP_DIGEST_STALE,     /* right response, expired nonce: 401 with stale=true */
+    SIP_DIGEST_BAD_NONCE, /* nonce or opaque not ours: 401 with a fresh challenge */
+    SIP_DIGEST_WRONG,     /* wrong response or realm: 403 after a challenge */
+    SIP_DIGEST_MALFORMED, /* missing, over-long or unsupported field: 400 */
+    SIP_DIGEST_ERROR,     /* OpenSSL failed (out of memory): 500 */
+};
+
+/* The Authorization (or Proxy-Authorization) parameters. Plain borrowed C
+ * strings; NULL when absent. */
+struct sip_digest_params {
+    const char *username;
+    const char *realm;
+    const char *nonce;
+    const char *uri;
+    const char *response;
+    const char *algorithm; /* NULL means MD5 */
+    const char *qop;       /* NULL means RFC 2069: no nc, no cnonce */
+    const char *nc;
+    const char *cnonce;
+    const char *opaque;
+};
+
+/* Parameters parsed by sip_digest_parse_params(), with the storage their
+ * strings point into. params points inside the struct itself: do not copy
+ * it; keep it where it was parsed (the stack is fine, ~2.6 KiB). */
+struct sip_digest_creds {
+    struct sip_digest_params params;
+    char store[10][SIP_DIGEST_MAX_FIELD + 1];
+};
+
+/* Make a context for realm with a fresh random secret (RAND_bytes) and
+ * nonces valid for lifetime_s seconds (0: SIP_DIGEST_DEFAULT_LIFETIME).
+ * realm is copied. Loop thread only; the context has no locks. Returns 0
+ * and sets *out, -EINVAL if realm is empty, longer than SIP_DIGEST_MAX_FIELD
+ * or holds '"', '\\' or control characters, -ENOTSUP if OpenSSL offers no
+ * MD5 or SHA-256 (FIPS mode), -EIO if RAND_bytes fails, or -ENOMEM. */
+int sip_digest_new(struct sip_digest **out, const char *realm, unsigned lifetime_s);
+
+/* As sip_digest_new() with a given secret of len bytes (1 to
+ * SIP_DIGEST_SECRET_LEN), copied, so that nodes sharing it accept each
+ * other's nonces. Same returns, and -EINVAL for a bad len. */
+int sip_digest_new_with_secret(struct sip_digest **out, const char *realm, unsigned lifetime_s,
+                               const void *secret, size_t len);
+
+/* Wipe the secret and free ctx. NULL is allowed. */
+void sip_digest_free(struct sip_digest *ctx);
+
+/* Append the headers of a 401 to out: two WWW-Authenticate lines with the
+ * same fresh nonce, algorithm=MD5 first and SHA-256 second (phones that read
+ * only the first challenge mostly know only MD5; RFC 8760 §3 would put
+ * SHA-256 first), each ending in CRLF and carrying ", stale=true" at the end when stale is
+ * set. now is in seconds on the clock the caller also passes to
+ * sip_digest_verify(). Loop thread. Returns 0, -EIO if HMAC fails, or
+ * -ENOMEM; out is unchanged on failure. */
+int sip_digest_challenge(struct sip_digest *ctx, uint64_t now, bool stale, struct tc_buf *out);
+
+/* Check the credentials p sent with a request of method (e.g. "REGISTER")
+ * against password, the user's cleartext password, borrowed and not kept.
+ * password NULL means the user is unknown: the same work is done and the
+ * result is SIP_DIGEST_WRONG (or MALFORMED, BAD_NONCE) so timing does not
+ * tell users apart. The caller still checks that p->username is the user it
+ * looked up the password for and that p->uri matches the Request-URI.
+ * Checks in order: fields (MALFORMED), realm (WRONG), nonce and opaque
+ * (BAD_NONCE), response (WRONG), nonce age (STALE). Loop thread. */
+enum sip_digest_result sip_digest_verify(struct sip_digest *ctx, uint64_t now, const char *method,
+                                         const struct sip_digest_params *p, const char *password);
+
+/* Compute the request-digest a client sends for p (p->response unused),
+ * method and password: the lowercase hex into out (out_len at least
+ * SIP_DIGEST_HEX_MAX). For clients and tests; any thread. Returns 0,
+ * -EINVAL for a missing field or unsupported algorithm or qop, -ENOSPC if
+ * out_len is short, or -ENOMEM. */
+int sip_digest_compute(const struct sip_digest_params *p, const char *method, const char *password,
+                       char *out, size_t out_len);
+
+/* Parse a raw Authorization value, `Digest username="...", nc=00000001, ...`
+ * (RFC 3261 §25.1): scheme and names case-insensitive, values quoted (with
+ * backslash escapes) or tokens, linear white space anywhere between items,
+ * unknown parameters skipped. value is borrowed; the strings are copied
+ * into out->store. Returns 0, -EINVAL for another scheme, bad syntax, a
+ * control character in a value or a repeated parameter, or -EMSGSIZE for a
+ * value over SIP_DIGEST_MAX_FIELD, a name over SIP_DIGEST_MAX_NAME or more
+ * than SIP_DIGEST_MAX_PARAMS parameters; on error out is all NULL. Any
+ * thread. */
+int sip_digest_parse_params(const char *value, struct sip_digest_creds *out);
+
+/* A short lower-case name of r for logs and metrics ("ok", "stale", ...).
+ * Static; never NULL. */
+const char *sip_digest_result_name(enum sip_digest_result r);
+
+#endif

@@ -1,0 +1,64 @@
+#ifndef TC_SERVER_SIP_SIP_SERVER_H
+#define TC_SERVER_SIP_SIP_SERVER_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "server/base/buf.h"
+#include "server/base/metrics.h"
+#include "server/sip/sip_msg.h"
+
+struct config;
+struct registrar;
+struct sip_transport;
+
+/* The SIP port (DESIGN §5): takes framed messages from the transport,
+ * parses them, and answers by method: REGISTER through the registrar,
+ * OPTIONS 200, INVITE 501 (until call delivery), ACK nothing, CANCEL 481,
+ * anything else 405 with Allow. Malformed requests get 400 (or 505, 513,
+ * 416) with a reason naming the problem; a message nothing can be sent back
+ * to is dropped and counted. Loop thread only. */
+
+#define SIP_SERVER_MAX_CODES 48 /* distinct (method, code) pairs counted */
+
+enum sip_server_drop {
+    SIP_DROP_UNANSWERABLE = 0, /* malformed without a usable Via */
+    SIP_DROP_RESPONSE,         /* a response sent to us */
+    SIP_DROP_SEND_FAILED,      /* the answer could not be sent */
+    SIP_DROP_COUNT,
+};
+
+struct sip_server_count {
+    uint8_t method; /* enum sip_method of the request */
+    uint16_t code;
+    uint64_t n;
+};
+
+struct sip_server {
+    struct sip_transport *transport;
+    struct registrar *reg; /* borrowed */
+    struct sip_msg_conf conf;
+    struct sip_server_count counts[SIP_SERVER_MAX_CODES];
+    unsigned n_counts;
+    uint64_t dropped[SIP_DROP_COUNT];
+    uint64_t waiting; /* answers waiting for the store */
+    struct tc_buf scratch;
+    /* REGISTERs that changed bindings: from receipt to durable in the
+     * store, and to the answer handed to the transport. */
+    struct metrics_histogram reg_durable, reg_answered;
+};
+
+/* Listen on cfg's sip-listen addresses. Logs the failing address and
+ * returns a negative errno on failure. */
+int sip_server_start(struct sip_server *s, uv_loop_t *loop, const struct config *cfg,
+                     struct registrar *reg);
+
+/* Stop listening. Answers still waiting for the store are dropped when it
+ * reports, so close the store first to flush them. The transport is freed
+ * when the loop runs. */
+void sip_server_stop(struct sip_server *s);
+
+/* Append the SIP families of /metrics. */
+int sip_server_metrics(const struct sip_server *s, struct tc_buf *b);
+
+#endif

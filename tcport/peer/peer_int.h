@@ -1,0 +1,228 @@
+#ifndef TC_TCPORT_PEER_PEER_INT_H
+#define TC_TCPORT_PEER_PEER_INT_H
+
+/* Private to tcport/peer*.c: the state of the peer links, shared by the
+ * module's entry points (peer.c), the link state machine (peer_link.c) and
+ * claims and snapshots (peer_sync.c); the wire form is peer_wire.h, the
+ * nng side peer_net.h. Loop thread only. */
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "server/base/metrics.h"
+#include "server/config/config.h"
+#include "tcport/peer/peer_wire.h"
+
+struct core;
+struct peer_net;
+struct peer_conn;
+
+#define PEER_SYNC_WINDOW    8     /* snapshot chunks sent and not yet acknowledged */
+#define PEER_SYNC_CHUNK_MAX 4000  /* claims per chunk at most (max-frame bounds it too) */
+#define PEER_BATCH_MAX      500   /* live claims per Claims frame at most */
+#define PEER_FRAME_MIN      4096  /* peer frames may be this long even if max-frame is less */
+#define PEER_RX_MAX_FRAMES  65536 /* frames waiting for the loop per connection */
+#define PEER_RX_MAX_BYTES   (64u << 20)
+#define PEER_TX_SOFT        (8u << 20)  /* backlog past which live claims are dropped (gap) */
+#define PEER_TX_HARD        (32u << 20) /* backlog past which the link is reset */
+#define PEER_MAX_PENDING    16          /* connections not yet authenticated */
+#define PEER_DIAL_MIN_MS    50
+#define PEER_DIAL_MAX_MS    1000
+#define PEER_STORE_SPARE    16    /* store queue room kept past a frame's claims (own decisions) */
+#define PEER_RETRY_MS       5     /* wait for the store before applying more */
+#define PEER_LINGER_MS      1000  /* a refused connection is closed this late at most */
+#define PEER_HELLO_WAIT_MS  10000 /* a dialed peer that never answered is waited for this long */
+#define PEER_ARENA_MIN      (512u << 10) /* decoded-frame memory kept between frames */
+#define PEER_ARENA_MAX      (16u << 20)  /* and at most this much */
+
+enum peer_err {
+    PEER_ERR_DECODE = 0,  /* undecodable frame */
+    PEER_ERR_FRAME,       /* frame over the bound */
+    PEER_ERR_PROTOCOL,    /* unexpected message */
+    PEER_ERR_VERSION,     /* protocol major version */
+    PEER_ERR_FLOOD,       /* inbound queue full */
+    PEER_ERR_OVERFLOW,    /* outbound backlog over the bound */
+    PEER_ERR_TIMEOUT,     /* no traffic for link-timeout, or handshake too slow */
+    PEER_ERR_GAP,         /* origin_seq gap */
+    PEER_ERR_CLAIM,       /* malformed claim, or one naming an unknown node */
+    PEER_ERR_STORE,       /* the store refused a change */
+    PEER_ERR_CONNECTIONS, /* too many unauthenticated connections */
+    PEER_ERR_COUNT,
+};
+
+/* A live claim waiting for the end of the loop turn. */
+struct peer_pending {
+    struct peer_claim *v;
+    size_t n, cap;
+};
+
+/* A snapshot being sent: a walk over the DN table's entries. */
+struct peer_sync_tx {
+    bool active;
+    const void *ranges; /* the directory's ranges when the walk began */
+    uint64_t n_dns;
+    size_t pos;           /* dn_table_next() cursor */
+    uint32_t sent, acked; /* chunk numbers */
+    uint64_t entries;
+    uint64_t started_ms;
+    struct peer_wire_claim *buf; /* PEER_SYNC_CHUNK_MAX, while active */
+};
+
+enum peer_state {
+    PEER_HELLO = 0, /* Hello sent; waiting for the other's Hello and Auth */
+    PEER_AUTHED,    /* both proved the secret; snapshots under way or done */
+    PEER_LINGER,    /* refused: closes once its Error is written */
+};
+
+/* One connection and the protocol spoken on it. */
+struct peer_session {
+    struct peer_session *next; /* in peers->sessions */
+    struct peers *p;
+    struct peer_conn *conn;
+    int link; /* index in peers->links; -1 until the Hello names it */
+    bool dialed;
+    enum peer_state state;
+    bool got_hello;
+    uint8_t nonce[PEER_NONCE_LEN], peer_nonce[PEER_NONCE_LEN];
+    uint64_t opened_ms, last_hb_ms, linger_ms;
+    uint64_t hello_ms;       /* when the peer's Hello came */
+    uint64_t tx_seq, rx_seq; /* live claims sent, received in order */
+    uint64_t sync_rx_entries, sync_rx_applied, sync_rx_started_ms;
+    struct peer_sync_tx sync;
+    struct peer_pending pending;
+};
+
+/* Memory for one decoded frame: protobuf-c allocates each claim, string
+ * and version of a frame separately; from here that is a pointer bump,
+ * and all of it goes at once when the frame is done. */
+struct peer_arena {
+    ProtobufCAllocator alloc; /* hands out from this arena */
+    uint8_t *buf;
+    size_t cap, used;
+    void *extra;        /* blocks past buf, for this frame only */
+    size_t extra_bytes; /* their size: buf grows by it for the next frame */
+    bool busy;          /* a frame decoded into it is being handled */
+};
+
+/* One configured peer. */
+struct peer_link {
+    char name[CONFIG_NAME_MAX];
+    uint16_t node; /* id in the DN table */
+    struct config_addr addr;
+    bool dials;             /* our name is lower: we dial */
+    bool dialing;           /* a dial or a dialed session is under way */
+    struct peer_session *s; /* the authenticated session, or NULL */
+    bool up;                /* as told to the core */
+    uint32_t backoff_ms;
+    uint64_t next_dial_ms;
+    uint64_t rx_msgs, tx_msgs, rx_bytes, tx_bytes, rx_claims, tx_claims;
+};
+
+struct peers {
+    uv_loop_t *loop;
+    const struct config *cfg;
+    struct core *core;
+    struct peer_net *net;
+    struct peer_link links[CONFIG_MAX_PEERS];
+    unsigned n_links;
+    struct peer_session *sessions;
+    unsigned n_pending; /* sessions not authenticated */
+    uint8_t secret[PEER_SECRET_MAX];
+    size_t secret_len;
+    uint32_t max_frame;
+    uint32_t tick_ms;
+    uv_timer_t tick;  /* heartbeats, timeouts, dials */
+    uv_timer_t retry; /* the store had no room: drain again soon */
+    uv_check_t flush; /* live claims go out at the end of the loop turn */
+    bool flush_on;
+    bool accept_failed;
+    int open_handles;
+    bool stopping;
+
+    struct peer_arena arena;
+
+    uint64_t auth_failures, resyncs;
+    uint64_t errors[PEER_ERR_COUNT];
+    struct metrics_histogram delay;
+};
+
+extern const char *const peer_err_names[PEER_ERR_COUNT];
+
+/* peer.c */
+
+/* Drain the net queue and pump every snapshot again in ms. */
+void peers_retry(struct peers *p, uint64_t ms);
+
+/* peer_link.c */
+
+/* Open a session on conn (dialed: for link). Returns it or NULL (-ENOMEM;
+ * conn closed). */
+struct peer_session *peer_session_open(struct peers *p, struct peer_conn *conn, int link);
+
+/* Close s with a log line at level and reason; if it carried a link, the
+ * link goes down. */
+void peer_session_close(struct peer_session *s, int level, const char *reason);
+
+/* Everything queued on s's connection was written. */
+void peer_session_sent(struct peer_session *s);
+
+/* Handle one frame. Returns 0, or -EAGAIN when the store has no room yet
+ * (call again with the same frame). May close s. */
+int peer_session_frame(struct peer_session *s, const uint8_t *data, size_t len);
+
+/* Append m as a frame to s's connection and count it. Returns 0 or
+ * -ENOMEM. */
+int peer_session_send(struct peer_session *s, const Tc__Peer__Msg *m);
+
+/* Heartbeats and timeouts, every tick. */
+void peer_session_tick(struct peer_session *s, uint64_t now);
+
+/* The session's link name for log lines ("?" before the Hello). */
+const char *peer_session_name(const struct peer_session *s);
+
+/* Count an error by reason. */
+void peer_count_error(struct peers *p, enum peer_err e);
+
+/* peer_arena.c */
+
+/* Decode a frame body into the arena, or with malloc should a frame be
+ * decoded while another one is still handled; *in_arena tells which. NULL:
+ * undecodable. */
+Tc__Peer__Msg *peer_arena_decode(struct peer_arena *a, const uint8_t *data, size_t len,
+                                 bool *in_arena);
+
+/* Done with m from peer_arena_decode(). */
+void peer_arena_release(struct peer_arena *a, Tc__Peer__Msg *m, bool in_arena);
+
+/* Free what the decoding arena holds. */
+void peer_arena_free(struct peer_arena *a);
+
+/* peer_sync.c */
+
+/* Wall clock in µs since the epoch. */
+uint64_t peer_wall_us(void);
+
+/* Send the claims waiting in s->pending, numbered already; past the send
+ * backlog bound they are dropped, and the peer sees the gap. */
+void peer_session_flush_claims(struct peer_session *s);
+
+/* Begin (or begin again) sending a snapshot on s. May close s (out of
+ * memory). */
+void peer_sync_start(struct peer_session *s);
+
+/* Send snapshot chunks while the window and the connection allow. */
+void peer_sync_pump(struct peer_session *s);
+
+/* Free what a snapshot walk holds. */
+void peer_sync_stop(struct peer_session *s);
+
+/* True when the store can take n more changes now (or is empty: a frame
+ * larger than the whole queue is applied as far as it goes). */
+bool peer_sync_store_ready(const struct peers *p, size_t n);
+
+/* Apply one claim received from s's peer. Returns 0 or a negative errno
+ * for a claim to count as an error. */
+int peer_sync_apply(struct peer_session *s, const Tc__Peer__Claim *pb, bool *applied);
+
+#endif

@@ -1,0 +1,603 @@
+/* The link state machine: one session per connection, from Hello through
+ * mutual authentication to the exchange of claims; heartbeats, timeouts,
+ * and the link's up/down as the core sees it. Loop thread only. */
+#include <errno.h>
+#include <openssl/rand.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/base/log.h"
+#include "server/core/core.h"
+#include "tcport/peer/peer_int.h"
+#include "tcport/peer/peer_net.h"
+
+#define PEER_AUTH_BACKOFF_MS 5000 /* a refused peer is dialed again this late */
+
+const char *const peer_err_names[PEER_ERR_COUNT] = {
+        [PEER_ERR_DECODE] = "decode",
+        [PEER_ERR_FRAME] = "frame",
+        [PEER_ERR_PROTOCOL] = "protocol",
+        [PEER_ERR_VERSION] = "version",
+        [PEER_ERR_FLOOD] = "flood",
+        [PEER_ERR_OVERFLOW] = "overflow",
+        [PEER_ERR_TIMEOUT] = "timeout",
+        [PEER_ERR_GAP] = "gap",
+        [PEER_ERR_CLAIM] = "claim",
+        [PEER_ERR_STORE] = "store",
+        [PEER_ERR_CONNECTIONS] = "connections",
+};
+
+void peer_count_error(struct peers *p, enum peer_err e)
+{
+    p->errors[e]++;
+}
+
+static struct peer_link *link_of(const struct peer_session *s)
+{
+    return s->link >= 0 ? &s->p->links[s->link] : NULL;
+}
+
+const char *peer_session_name(const struct peer_session *s)
+{
+    return s->link >= 0 ? s->p->links[s->link].name : "?";
+}
+
+int peer_session_send(struct peer_session *s, const Tc__Peer__Msg *m)
+{
+    struct peer_link *l = link_of(s);
+    long n = peer_wire_frame(peer_conn_out(s->conn), m);
+
+    if (n < 0)
+        return (int)n;
+    if (l != NULL) {
+        l->tx_msgs++;
+        l->tx_bytes += (uint64_t)n;
+    }
+    peer_conn_flush(s->conn);
+    return 0;
+}
+
+static void send_error(struct peer_session *s, Tc__Peer__ErrorCode code, const char *text)
+{
+    Tc__Peer__Error e = TC__PEER__ERROR__INIT;
+    Tc__Peer__Msg m = TC__PEER__MSG__INIT;
+
+    e.code = code;
+    e.text = (char *)text;
+    m.body_case = TC__PEER__MSG__BODY_ERROR;
+    m.error = &e;
+    peer_session_send(s, &m);
+}
+
+static void send_hello(struct peer_session *s)
+{
+    const struct peers *p = s->p;
+    Tc__Peer__Hello h = TC__PEER__HELLO__INIT;
+    Tc__Peer__Msg m = TC__PEER__MSG__INIT;
+
+    h.proto_major = PEER_PROTO_MAJOR;
+    h.proto_minor = PEER_PROTO_MINOR;
+    h.node = (char *)p->cfg->name;
+    h.to = (char *)(s->link >= 0 ? p->links[s->link].name : "");
+    h.nonce.data = s->nonce;
+    h.nonce.len = PEER_NONCE_LEN;
+    m.body_case = TC__PEER__MSG__BODY_HELLO;
+    m.hello = &h;
+    peer_session_send(s, &m);
+}
+
+struct peer_session *peer_session_open(struct peers *p, struct peer_conn *conn, int link)
+{
+    struct peer_session *s = calloc(1, sizeof(*s));
+
+    if (s == NULL || RAND_bytes(s->nonce, PEER_NONCE_LEN) != 1) {
+        tc_log(ERR, "peer connection %s: cannot set up: out of memory or entropy",
+               peer_conn_remote(conn));
+        free(s);
+        peer_conn_close(conn);
+        return NULL;
+    }
+    s->p = p;
+    s->conn = conn;
+    s->link = link;
+    s->dialed = link >= 0;
+    s->opened_ms = s->last_hb_ms = peer_now_ms();
+    s->next = p->sessions;
+    p->sessions = s;
+    p->n_pending++;
+    tc_log(DEBUG, "peer %s: connection %s %s", peer_session_name(s), s->dialed ? "to" : "from",
+           peer_conn_remote(conn));
+    send_hello(s);
+    return s;
+}
+
+/* The link lost its session: tell the core. */
+static void link_down(struct peers *p, struct peer_link *l)
+{
+    l->s = NULL;
+    if (l->up) {
+        l->up = false;
+        core_set_link(p->core, l->node, false);
+    }
+}
+
+/* Everything closing does but closing the connection: log, the link goes
+ * down, a dialer dials again later. */
+static void detach(struct peer_session *s, int level, const char *reason)
+{
+    struct peers *p = s->p;
+    struct peer_link *l = link_of(s);
+
+    if (l != NULL)
+        tc_log((enum tc_log_level)level, "peer %s: %s", l->name, reason);
+    else
+        tc_log((enum tc_log_level)level, "peer connection from %s: %s", peer_conn_remote(s->conn),
+               reason);
+    if (s->state != PEER_AUTHED)
+        p->n_pending--;
+    if (l != NULL && l->s == s)
+        link_down(p, l);
+    if (l != NULL && s->dialed) {
+        l->dialing = false;
+        l->next_dial_ms = peer_now_ms() + l->backoff_ms;
+        l->backoff_ms = l->backoff_ms * 2 > PEER_DIAL_MAX_MS ? PEER_DIAL_MAX_MS : l->backoff_ms * 2;
+    }
+    peer_sync_stop(s);
+    s->pending.n = 0;
+}
+
+static void destroy(struct peer_session *s)
+{
+    struct peers *p = s->p;
+
+    for (struct peer_session **pp = &p->sessions; *pp != NULL; pp = &(*pp)->next) {
+        if (*pp == s) {
+            *pp = s->next;
+            break;
+        }
+    }
+    free(s->pending.v);
+    peer_conn_close(s->conn);
+    free(s);
+}
+
+void peer_session_close(struct peer_session *s, int level, const char *reason)
+{
+    if (s->state != PEER_LINGER)
+        detach(s, level, reason);
+    destroy(s);
+}
+
+/* Close s once what it still has to send (its Error) is written, or after
+ * PEER_LINGER_MS. */
+static void linger(struct peer_session *s, int level, const char *reason)
+{
+    detach(s, level, reason);
+    s->state = PEER_LINGER;
+    s->linger_ms = peer_now_ms();
+    if (peer_conn_backlog(s->conn) == 0)
+        destroy(s);
+}
+
+void peer_session_sent(struct peer_session *s)
+{
+    if (s->state == PEER_LINGER) {
+        if (peer_conn_backlog(s->conn) == 0)
+            destroy(s);
+        return;
+    }
+    if (s->state == PEER_AUTHED)
+        peer_sync_pump(s);
+}
+
+/* Copy a name from the network for a log line: printable, bounded. */
+static const char *clean(const char *in, char *buf, size_t size)
+{
+    size_t i = 0;
+
+    for (; in != NULL && in[i] != '\0' && i + 1 < size; i++)
+        buf[i] = (in[i] > ' ' && in[i] < 0x7f && in[i] != '"') ? in[i] : '?';
+    buf[i] = '\0';
+    return buf;
+}
+
+static int find_link(const struct peers *p, const char *name)
+{
+    for (unsigned i = 0; i < p->n_links; i++) {
+        if (strcmp(p->links[i].name, name) == 0)
+            return (int)i;
+    }
+    return -1;
+}
+
+/* Refuse the peer: count, log once, tell it why, close. */
+static void refuse(struct peer_session *s, Tc__Peer__ErrorCode code, const char *why, bool auth)
+{
+    char line[160];
+
+    if (auth)
+        s->p->auth_failures++;
+    send_error(s, code, why);
+    snprintf(line, sizeof(line), "refused: %s", why);
+    if (s->dialed && auth)
+        s->p->links[s->link].backoff_ms = PEER_AUTH_BACKOFF_MS;
+    linger(s, WARN, line);
+}
+
+static void protocol_error(struct peer_session *s, const char *what)
+{
+    char line[160];
+
+    peer_count_error(s->p, PEER_ERR_PROTOCOL);
+    send_error(s, TC__PEER__ERROR_CODE__ERROR_PROTOCOL, what);
+    snprintf(line, sizeof(line), "link reset: protocol error: %s", what);
+    linger(s, WARN, line);
+}
+
+/* Check who says hello. Returns false when s was closed. */
+static bool hello_from_ok(struct peer_session *s, const Tc__Peer__Hello *h)
+{
+    struct peers *p = s->p;
+    char name[CONFIG_NAME_MAX], why[128];
+    int idx = find_link(p, h->node != NULL ? h->node : "");
+
+    if (idx < 0 || (s->dialed && idx != s->link)) {
+        snprintf(why, sizeof(why), idx < 0 ? "unknown node \"%s\"" : "it answered as \"%s\"",
+                 clean(h->node, name, sizeof(name)));
+        refuse(s, TC__PEER__ERROR_CODE__ERROR_UNKNOWN_NODE, why, true);
+        return false;
+    }
+    if (!s->dialed) {
+        s->link = idx;
+        if (p->links[idx].dials) {
+            peer_count_error(p, PEER_ERR_PROTOCOL);
+            refuse(s, TC__PEER__ERROR_CODE__ERROR_DIRECTION,
+                   "it dialed, but the node with the lower name dials", false);
+            return false;
+        }
+        if (h->to != NULL && h->to[0] != '\0' && strcmp(h->to, p->cfg->name) != 0) {
+            snprintf(why, sizeof(why), "it meant to reach \"%s\"",
+                     clean(h->to, name, sizeof(name)));
+            refuse(s, TC__PEER__ERROR_CODE__ERROR_UNKNOWN_NODE, why, true);
+            return false;
+        }
+    }
+    return true;
+}
+
+static void on_hello(struct peer_session *s, const Tc__Peer__Hello *h, size_t len)
+{
+    struct peers *p = s->p;
+    Tc__Peer__Auth a = TC__PEER__AUTH__INIT;
+    Tc__Peer__Msg m = TC__PEER__MSG__INIT;
+    uint8_t mac[PEER_MAC_LEN];
+    char why[128];
+
+    if (s->got_hello || s->state == PEER_AUTHED) {
+        protocol_error(s, "second hello");
+        return;
+    }
+    if (h->proto_major != PEER_PROTO_MAJOR) {
+        peer_count_error(p, PEER_ERR_VERSION);
+        snprintf(why, sizeof(why), "protocol version %u.%u, this node speaks %u.%u", h->proto_major,
+                 h->proto_minor, PEER_PROTO_MAJOR, PEER_PROTO_MINOR);
+        refuse(s, TC__PEER__ERROR_CODE__ERROR_VERSION, why, false);
+        return;
+    }
+    if (!hello_from_ok(s, h))
+        return;
+    if (!s->dialed) {
+        /* Counted now that the Hello named the link. */
+        p->links[s->link].rx_msgs++;
+        p->links[s->link].rx_bytes += len + PEER_FRAME_HDR;
+    }
+    if (h->nonce.len != PEER_NONCE_LEN) {
+        protocol_error(s, "hello without a nonce");
+        return;
+    }
+    memcpy(s->peer_nonce, h->nonce.data, PEER_NONCE_LEN);
+    s->got_hello = true;
+    s->hello_ms = peer_now_ms();
+    if (peer_wire_mac(p->secret, p->secret_len, p->cfg->name, peer_session_name(s), s->peer_nonce,
+                      s->nonce, mac) != 0) {
+        peer_session_close(s, ERR, "refused: cannot compute the authentication proof");
+        return;
+    }
+    a.mac.data = mac;
+    a.mac.len = sizeof(mac);
+    m.body_case = TC__PEER__MSG__BODY_AUTH;
+    m.auth = &a;
+    peer_session_send(s, &m);
+}
+
+static void authenticated(struct peer_session *s)
+{
+    struct peers *p = s->p;
+    struct peer_link *l = link_of(s);
+    struct peer_session *old = l->s;
+
+    s->state = PEER_AUTHED;
+    p->n_pending--;
+    if (old != NULL) {
+        /* A peer that restarted faster than its old connection died. */
+        l->s = NULL;
+        peer_session_close(old, NOTICE, "old connection replaced by a new one");
+    }
+    l->s = s;
+    l->dialing = s->dialed;
+    l->backoff_ms = PEER_DIAL_MIN_MS;
+    s->sync_rx_started_ms = peer_now_ms();
+    tc_log(INFO, "peer %s: authenticated, connection %s %s; exchanging snapshots", l->name,
+           s->dialed ? "to" : "from", peer_conn_remote(s->conn));
+    peer_sync_start(s);
+}
+
+static void on_auth(struct peer_session *s, const Tc__Peer__Auth *a)
+{
+    struct peers *p = s->p;
+
+    if (!s->got_hello || s->state == PEER_AUTHED) {
+        protocol_error(s, "auth out of order");
+        return;
+    }
+    if (!peer_wire_mac_ok(p->secret, p->secret_len, peer_session_name(s), p->cfg->name, s->nonce,
+                          s->peer_nonce, a->mac.data, a->mac.len)) {
+        refuse(s, TC__PEER__ERROR_CODE__ERROR_AUTH, "wrong cluster secret", true);
+        return;
+    }
+    authenticated(s);
+}
+
+static void on_error(struct peer_session *s, const Tc__Peer__Error *e)
+{
+    char text[128], line[200];
+
+    snprintf(line, sizeof(line), "refused by the peer: %s", clean(e->text, text, sizeof(text)));
+    if (s->dialed && e->code == TC__PEER__ERROR_CODE__ERROR_AUTH)
+        s->p->links[s->link].backoff_ms = PEER_AUTH_BACKOFF_MS;
+    peer_session_close(s, WARN, line);
+}
+
+/* Claims are numbered 1, 2, 3... per connection; a hole means some were
+ * dropped on the way (the sender's backlog overflowed): ask for a
+ * snapshot, which carries them. */
+static void gap(struct peer_session *s, uint64_t got)
+{
+    Tc__Peer__SyncRequest r = TC__PEER__SYNC_REQUEST__INIT;
+    Tc__Peer__Msg m = TC__PEER__MSG__INIT;
+
+    peer_count_error(s->p, PEER_ERR_GAP);
+    tc_log(WARN, "peer %s: claims %llu to %llu missing; asking for a snapshot",
+           peer_session_name(s), (unsigned long long)s->rx_seq + 1, (unsigned long long)got - 1);
+    r.since_seq = s->rx_seq;
+    m.body_case = TC__PEER__MSG__BODY_SYNC_REQUEST;
+    m.sync_request = &r;
+    peer_session_send(s, &m);
+}
+
+static void apply_all(struct peer_session *s, Tc__Peer__Claim **v, size_t n, bool live)
+{
+    struct peer_link *l = link_of(s);
+    bool applied;
+
+    for (size_t i = 0; i < n; i++) {
+        if (live) {
+            if (v[i]->origin_seq != s->rx_seq + 1 && v[i]->origin_seq > s->rx_seq)
+                gap(s, v[i]->origin_seq);
+            if (v[i]->origin_seq > s->rx_seq)
+                s->rx_seq = v[i]->origin_seq;
+        }
+        applied = false;
+        if (peer_sync_apply(s, v[i], &applied) != 0)
+            continue;
+        l->rx_claims++;
+        if (applied && !live)
+            s->sync_rx_applied++;
+    }
+}
+
+static void on_claims(struct peer_session *s, const Tc__Peer__Claims *c)
+{
+    uint64_t now = peer_wall_us();
+
+    apply_all(s, c->claims, c->n_claims, true);
+    if (c->sent_unix_us != 0 && now >= c->sent_unix_us)
+        metrics_histogram_observe(&s->p->delay, (double)(now - c->sent_unix_us) / 1e6);
+}
+
+static void on_sync_chunk(struct peer_session *s, const Tc__Peer__SyncChunk *c)
+{
+    Tc__Peer__SyncAck a = TC__PEER__SYNC_ACK__INIT;
+    Tc__Peer__Msg m = TC__PEER__MSG__INIT;
+
+    if (s->sync_rx_entries == 0)
+        s->sync_rx_started_ms = peer_now_ms();
+    s->sync_rx_entries += c->n_claims;
+    apply_all(s, c->claims, c->n_claims, false);
+    a.chunk = c->chunk;
+    m.body_case = TC__PEER__MSG__BODY_SYNC_ACK;
+    m.sync_ack = &a;
+    peer_session_send(s, &m);
+}
+
+static void on_sync_end(struct peer_session *s, const Tc__Peer__SyncEnd *e)
+{
+    struct peers *p = s->p;
+    struct peer_link *l = link_of(s);
+
+    p->resyncs++;
+    tc_log(INFO, "peer %s: snapshot received: %llu entries (%llu announced), %llu applied, %llu ms",
+           peer_session_name(s), (unsigned long long)s->sync_rx_entries,
+           (unsigned long long)e->entries, (unsigned long long)s->sync_rx_applied,
+           (unsigned long long)(peer_now_ms() - s->sync_rx_started_ms));
+    s->sync_rx_entries = s->sync_rx_applied = 0;
+    if (!l->up && l->s == s) {
+        l->up = true;
+        core_set_link(p->core, l->node, true);
+    }
+}
+
+static void on_heartbeat(struct peer_session *s, const Tc__Peer__Heartbeat *h)
+{
+    /* Claims lost at the end of a burst show up here. */
+    if (h->tx_seq > s->rx_seq) {
+        gap(s, h->tx_seq + 1);
+        s->rx_seq = h->tx_seq;
+    }
+}
+
+/* Messages after authentication. */
+static void dispatch(struct peer_session *s, const Tc__Peer__Msg *m)
+{
+    switch (m->body_case) {
+    case TC__PEER__MSG__BODY_HEARTBEAT:
+        on_heartbeat(s, m->heartbeat);
+        break;
+    case TC__PEER__MSG__BODY_CLAIMS:
+        if (m->claims->n_claims > PEER_BATCH_MAX)
+            protocol_error(s, "too many claims in one frame");
+        else
+            on_claims(s, m->claims);
+        break;
+    case TC__PEER__MSG__BODY_SYNC_REQUEST:
+        tc_log(NOTICE, "peer %s: asks for a snapshot after claim %llu", peer_session_name(s),
+               (unsigned long long)m->sync_request->since_seq);
+        peer_sync_start(s);
+        break;
+    case TC__PEER__MSG__BODY_SYNC_CHUNK:
+        if (m->sync_chunk->n_claims > PEER_SYNC_CHUNK_MAX)
+            protocol_error(s, "too many claims in one frame");
+        else
+            on_sync_chunk(s, m->sync_chunk);
+        break;
+    case TC__PEER__MSG__BODY_SYNC_ACK:
+        if (m->sync_ack->chunk > s->sync.acked && m->sync_ack->chunk <= s->sync.sent)
+            s->sync.acked = m->sync_ack->chunk;
+        peer_sync_pump(s);
+        break;
+    case TC__PEER__MSG__BODY_SYNC_END:
+        on_sync_end(s, m->sync_end);
+        break;
+    case TC__PEER__MSG__BODY_ERROR:
+        on_error(s, m->error);
+        break;
+    default:
+        protocol_error(s, "unexpected message");
+        break;
+    }
+}
+
+/* Changes m may ask the store for. */
+static size_t store_changes(const Tc__Peer__Msg *m)
+{
+    if (m->body_case == TC__PEER__MSG__BODY_CLAIMS)
+        return m->claims->n_claims;
+    if (m->body_case == TC__PEER__MSG__BODY_SYNC_CHUNK)
+        return m->sync_chunk->n_claims;
+    return 0;
+}
+
+int peer_session_frame(struct peer_session *s, const uint8_t *data, size_t len)
+{
+    struct peers *p = s->p;
+    struct peer_link *l;
+    Tc__Peer__Msg *m;
+    bool in_arena;
+
+    if (s->state == PEER_LINGER)
+        return 0;
+    m = peer_arena_decode(&p->arena, data, len, &in_arena);
+    if (m == NULL) {
+        peer_count_error(p, PEER_ERR_DECODE);
+        send_error(s, TC__PEER__ERROR_CODE__ERROR_PROTOCOL, "undecodable frame");
+        linger(s, WARN, "link reset: undecodable frame");
+        return 0;
+    }
+    if (s->state == PEER_AUTHED && store_changes(m) > 0 &&
+        !peer_sync_store_ready(p, store_changes(m))) {
+        peer_arena_release(&p->arena, m, in_arena);
+        return -EAGAIN;
+    }
+    l = link_of(s);
+    if (l != NULL) {
+        l->rx_msgs++;
+        l->rx_bytes += len + PEER_FRAME_HDR;
+    }
+    if (m->body_case == TC__PEER__MSG__BODY_HELLO)
+        on_hello(s, m->hello, len);
+    else if (m->body_case == TC__PEER__MSG__BODY_AUTH)
+        on_auth(s, m->auth);
+    else if (s->state == PEER_AUTHED)
+        dispatch(s, m);
+    else if (m->body_case == TC__PEER__MSG__BODY_ERROR)
+        on_error(s, m->error);
+    else
+        protocol_error(s, "message before authentication");
+    peer_arena_release(&p->arena, m, in_arena);
+    return 0;
+}
+
+static void send_heartbeat(struct peer_session *s, uint64_t now)
+{
+    Tc__Peer__Heartbeat h = TC__PEER__HEARTBEAT__INIT;
+    Tc__Peer__Msg m = TC__PEER__MSG__INIT;
+
+    /* Claims first, so tx_seq never runs ahead of what was sent. */
+    peer_session_flush_claims(s);
+    h.sent_unix_ms = peer_wall_us() / 1000;
+    h.tx_seq = s->tx_seq;
+    m.body_case = TC__PEER__MSG__BODY_HEARTBEAT;
+    m.heartbeat = &h;
+    peer_session_send(s, &m);
+    s->last_hb_ms = now;
+}
+
+void peer_session_tick(struct peer_session *s, uint64_t now)
+{
+    const struct config *cfg = s->p->cfg;
+    uint64_t last = peer_conn_last_rx(s->conn);
+    uint32_t hs_timeout = cfg->link_timeout_ms > 1000 ? cfg->link_timeout_ms : 1000;
+    char line[128];
+
+    if (s->state == PEER_LINGER) {
+        if (now - s->linger_ms > PEER_LINGER_MS)
+            destroy(s);
+        return;
+    }
+    if (s->state != PEER_AUTHED) {
+        uint64_t since = s->opened_ms;
+
+        /* A dialed peer whose kernel took the connection but which says
+         * nothing is frozen (SIGSTOP, a long pause): keep the connection,
+         * so it answers the moment it runs again, instead of closing and
+         * dialing anew, which leaves gaps it might wake up in. Once its
+         * Hello came, the rest of the handshake has the usual time. */
+        if (s->dialed && !s->got_hello && hs_timeout < PEER_HELLO_WAIT_MS)
+            hs_timeout = PEER_HELLO_WAIT_MS;
+        else if (s->dialed && s->got_hello)
+            since = s->hello_ms;
+        if (now - since > hs_timeout) {
+            /* Frozen, not gone: dial again at once, leaving it no gap. */
+            if (s->dialed && !s->got_hello)
+                s->p->links[s->link].backoff_ms = PEER_DIAL_MIN_MS;
+            peer_count_error(s->p, PEER_ERR_TIMEOUT);
+            snprintf(line, sizeof(line), "refused: no authentication within %u ms", hs_timeout);
+            peer_session_close(s, WARN, line);
+        }
+        return;
+    }
+    if (now > last && now - last > cfg->link_timeout_ms) {
+        peer_count_error(s->p, PEER_ERR_TIMEOUT);
+        snprintf(line, sizeof(line), "link down: no traffic for %llu ms (link-timeout %u ms)",
+                 (unsigned long long)(now - last), cfg->link_timeout_ms);
+        peer_session_close(s, WARN, line);
+        return;
+    }
+    if (peer_conn_backlog(s->conn) > PEER_TX_HARD) {
+        peer_count_error(s->p, PEER_ERR_OVERFLOW);
+        peer_session_close(s, WARN, "link reset: the peer does not read (send backlog full)");
+        return;
+    }
+    if (now - s->last_hb_ms >= cfg->heartbeat_interval_ms)
+        send_heartbeat(s, now);
+}

@@ -1,0 +1,168 @@
+#include "tcport/peer/peer_wire.h"
+
+#include <errno.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <string.h>
+
+#define PEER_AUTH_LABEL "tcluster-peer-auth-v1"
+
+long peer_wire_frame(struct tc_buf *out, const Tc__Peer__Msg *m)
+{
+    size_t len = tc__peer__msg__get_packed_size(m);
+    uint8_t *p;
+
+    if (len > UINT32_MAX - PEER_FRAME_HDR || tc_buf_reserve(out, len + PEER_FRAME_HDR) != 0)
+        return -ENOMEM;
+    p = (uint8_t *)out->data + out->len;
+    p[0] = (uint8_t)(len >> 24);
+    p[1] = (uint8_t)(len >> 16);
+    p[2] = (uint8_t)(len >> 8);
+    p[3] = (uint8_t)len;
+    tc__peer__msg__pack(m, p + PEER_FRAME_HDR);
+    out->len += len + PEER_FRAME_HDR;
+    out->data[out->len] = '\0';
+    return (long)(len + PEER_FRAME_HDR);
+}
+
+Tc__Peer__Msg *peer_wire_decode(const uint8_t *data, size_t len)
+{
+    return tc__peer__msg__unpack(NULL, len, data);
+}
+
+void peer_wire_free(Tc__Peer__Msg *m)
+{
+    if (m != NULL)
+        tc__peer__msg__free_unpacked(m, NULL);
+}
+
+void peer_wire_claim_fill(struct peer_wire_claim *w, const struct dn_table *t,
+                          const struct peer_claim *c)
+{
+    tc__peer__claim__init(&w->pb);
+    tc__version__init(&w->ver);
+    dn_key_format(c->dn, w->dn, sizeof(w->dn));
+    w->pb.dn = w->dn;
+    /* The generated structs want char *; the names are only read. */
+    w->pb.owner = (char *)dn_table_node_name(t, c->owner);
+    w->pb.source = (Tc__Source)c->source;
+    w->ver.hlc = c->version.hlc;
+    w->ver.node = (char *)dn_table_node_name(t, c->version.node);
+    w->pb.version = &w->ver;
+    w->pb.since_unix_ms = c->since_ms;
+    w->pb.origin_seq = c->seq;
+}
+
+void peer_wire_entry_fill(struct peer_wire_claim *w, const struct dn_table *t,
+                          const struct dn_entry *e)
+{
+    struct peer_claim c = {
+            .dn = e->key,
+            .owner = e->owner,
+            .source = (enum dn_source)e->source,
+            .version = {.hlc = e->hlc, .node = e->vnode},
+            .since_ms = e->since_ms,
+            .seq = 0,
+    };
+
+    peer_wire_claim_fill(w, t, &c);
+}
+
+static size_t varint_len(size_t v)
+{
+    size_t n = 1;
+
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
+
+size_t peer_wire_claim_size(const Tc__Peer__Claim *pb)
+{
+    size_t body = tc__peer__claim__get_packed_size(pb);
+
+    return 1 + varint_len(body) + body;
+}
+
+int peer_wire_claim_parse(const struct dn_table *t, const Tc__Peer__Claim *pb,
+                          struct peer_claim *out)
+{
+    const char *owner = pb->owner != NULL ? pb->owner : "";
+
+    if (pb->dn == NULL || dn_key_parse(pb->dn, strlen(pb->dn), &out->dn) != 0)
+        return -EINVAL;
+    if (pb->version == NULL || pb->version->node == NULL || pb->version->node[0] == '\0' ||
+        pb->version->hlc == 0)
+        return -EINVAL;
+    if (pb->source != TC__SOURCE__SOURCE_NONE && pb->source != TC__SOURCE__SOURCE_SIP &&
+        pb->source != TC__SOURCE__SOURCE_TLIB)
+        return -EINVAL;
+    out->owner = DN_NODE_NONE;
+    if (owner[0] != '\0') {
+        out->owner = dn_table_node_id(t, owner);
+        if (out->owner == DN_NODE_NONE)
+            return -ENOENT;
+    }
+    out->version.hlc = pb->version->hlc;
+    out->version.node = dn_table_node_id(t, pb->version->node);
+    if (out->version.node == DN_NODE_NONE)
+        return -ENOENT;
+    out->source = (enum dn_source)pb->source;
+    out->since_ms = pb->since_unix_ms;
+    out->seq = pb->origin_seq;
+    return 0;
+}
+
+/* Append a NUL-terminated name, terminator included, so names cannot run
+ * into each other. Returns the new length, or 0 when it does not fit. */
+static size_t put_name(uint8_t *buf, size_t len, size_t cap, const char *s)
+{
+    size_t n = strlen(s) + 1;
+
+    if (len == 0 || n > cap - len)
+        return 0;
+    memcpy(buf + len, s, n);
+    return len + n;
+}
+
+int peer_wire_mac(const void *secret, size_t secret_len, const char *from, const char *to,
+                  const uint8_t challenge[PEER_NONCE_LEN], const uint8_t own_nonce[PEER_NONCE_LEN],
+                  uint8_t out[PEER_MAC_LEN])
+{
+    uint8_t msg[sizeof(PEER_AUTH_LABEL) + 2 * 64 + 2 * PEER_NONCE_LEN];
+    unsigned int mac_len = 0;
+    size_t len = sizeof(PEER_AUTH_LABEL);
+
+    if (secret_len == 0 || secret_len > PEER_SECRET_MAX)
+        return -EINVAL;
+    memcpy(msg, PEER_AUTH_LABEL, len);
+    len = put_name(msg, len, sizeof(msg) - 2 * PEER_NONCE_LEN, from);
+    len = put_name(msg, len, sizeof(msg) - 2 * PEER_NONCE_LEN, to);
+    if (len == 0)
+        return -EINVAL;
+    memcpy(msg + len, challenge, PEER_NONCE_LEN);
+    memcpy(msg + len + PEER_NONCE_LEN, own_nonce, PEER_NONCE_LEN);
+    len += 2 * PEER_NONCE_LEN;
+    if (HMAC(EVP_sha256(), secret, (int)secret_len, msg, len, out, &mac_len) == NULL ||
+        mac_len != PEER_MAC_LEN)
+        return -EIO;
+    return 0;
+}
+
+bool peer_wire_mac_ok(const void *secret, size_t secret_len, const char *from, const char *to,
+                      const uint8_t challenge[PEER_NONCE_LEN],
+                      const uint8_t own_nonce[PEER_NONCE_LEN], const uint8_t *mac, size_t len)
+{
+    uint8_t want[PEER_MAC_LEN];
+    bool ok;
+
+    if (len != PEER_MAC_LEN ||
+        peer_wire_mac(secret, secret_len, from, to, challenge, own_nonce, want) != 0)
+        return false;
+    ok = CRYPTO_memcmp(want, mac, PEER_MAC_LEN) == 0;
+    OPENSSL_cleanse(want, sizeof(want));
+    return ok;
+}

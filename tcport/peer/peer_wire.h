@@ -1,0 +1,82 @@
+#ifndef TC_TCPORT_PEER_PEER_WIRE_H
+#define TC_TCPORT_PEER_PEER_WIRE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto/peer.pb-c.h"
+#include "server/base/buf.h"
+#include "server/core/dn_table.h"
+
+/* The peer protocol's wire form (proto/peer.proto): frames, claims and the
+ * authentication proof. Pure functions, no I/O; any thread, but the claim
+ * helpers read the DN table's node names, so the loop thread only. */
+
+#define PEER_PROTO_MAJOR 2 /* 2: sync chunks of up to 4000 claims */
+#define PEER_PROTO_MINOR 0
+#define PEER_NONCE_LEN   32
+#define PEER_MAC_LEN     32
+#define PEER_FRAME_HDR   4
+#define PEER_SECRET_MAX  1024 /* bytes of cluster secret used */
+
+/* One ownership decision in the loop's terms. */
+struct peer_claim {
+    dn_key dn;
+    uint16_t owner; /* node id; DN_NODE_NONE for a release */
+    enum dn_source source;
+    struct tc_version version;
+    uint64_t since_ms;
+    uint64_t seq; /* origin_seq; 0 in a snapshot */
+};
+
+/* A Claim message with the storage its strings point to. Filled by
+ * peer_wire_claim_fill(); node names are borrowed from the table. */
+struct peer_wire_claim {
+    Tc__Peer__Claim pb;
+    Tc__Version ver;
+    char dn[DN_DIR_MAX_DIGITS + 1];
+};
+
+/* Append one frame (length, then m packed) to out. Returns the number of
+ * bytes appended, or -ENOMEM (out unchanged). */
+long peer_wire_frame(struct tc_buf *out, const Tc__Peer__Msg *m);
+
+/* Decode one frame body. Returns the message (free it with
+ * peer_wire_free()) or NULL when it is not a valid Msg. */
+Tc__Peer__Msg *peer_wire_decode(const uint8_t *data, size_t len);
+void peer_wire_free(Tc__Peer__Msg *m);
+
+/* Describe c as a Claim in w, names taken from t (borrowed: valid while
+ * the table's node list is). */
+void peer_wire_claim_fill(struct peer_wire_claim *w, const struct dn_table *t,
+                          const struct peer_claim *c);
+
+/* Same from a table entry (seq 0). */
+void peer_wire_entry_fill(struct peer_wire_claim *w, const struct dn_table *t,
+                          const struct dn_entry *e);
+
+/* Bytes a claim adds to a repeated Claim field (tag, length, body). */
+size_t peer_wire_claim_size(const Tc__Peer__Claim *pb);
+
+/* Read a Claim off the wire into *out, node names resolved in t. Returns
+ * 0, -EINVAL when the DN, source or version is malformed, or -ENOENT when
+ * it names a node this table does not know. */
+int peer_wire_claim_parse(const struct dn_table *t, const Tc__Peer__Claim *pb,
+                          struct peer_claim *out);
+
+/* The proof that `from` holds the secret, for the connection where `to`
+ * sent challenge and `from` sent own_nonce (see proto/peer.proto Auth).
+ * Returns 0, -EINVAL (empty or over-long secret, names over 63 bytes) or
+ * -EIO. */
+int peer_wire_mac(const void *secret, size_t secret_len, const char *from, const char *to,
+                  const uint8_t challenge[PEER_NONCE_LEN], const uint8_t own_nonce[PEER_NONCE_LEN],
+                  uint8_t out[PEER_MAC_LEN]);
+
+/* True when mac (len bytes) is the proof from `from` to `to`; compares in
+ * constant time. */
+bool peer_wire_mac_ok(const void *secret, size_t secret_len, const char *from, const char *to,
+                      const uint8_t challenge[PEER_NONCE_LEN],
+                      const uint8_t own_nonce[PEER_NONCE_LEN], const uint8_t *mac, size_t len);
+
+#endif
