@@ -100,17 +100,17 @@ static void on_request(void *arg, struct conn *c, const Tc__Request *rq)
         return;
     }
     if (rq->body_case == TC__REQUEST__BODY_REGISTER_ADDRESS)
-        dp_register(cl, rq->ref_id, rq->register_address->dn);
+        default_port__register(cl, rq->ref_id, rq->register_address->dn);
     else if (rq->body_case == TC__REQUEST__BODY_UNREGISTER_ADDRESS)
-        dp_unregister(cl, rq->ref_id, rq->unregister_address->dn);
+        default_port__unregister(cl, rq->ref_id, rq->unregister_address->dn);
     else
-        dp_query(cl, rq->ref_id, rq->query_address->dn);
+        default_port__query(cl, rq->ref_id, rq->query_address->dn);
 }
 
 static void on_writable(void *arg, struct conn *c)
 {
     (void)arg;
-    dp_pump(conn_data(c));
+    default_port__pump(conn_data(c));
 }
 
 static void on_close(void *arg, struct conn *c)
@@ -126,12 +126,12 @@ static void on_close(void *arg, struct conn *c)
         else
             p->n_other--;
     }
-    dp_client_drop(cl);
+    default_port__client_drop(cl);
     coalesce_free(&cl->dirty);
     free(cl);
 }
 
-void dp_maybe_free(struct default_port *p)
+void default_port__maybe_free(struct default_port *p)
 {
     if (!p->srv_closed || !p->timer_closed || p->n_waits > 0)
         return;
@@ -146,7 +146,7 @@ static void on_stopped(void *arg)
     struct default_port *p = arg;
 
     p->srv_closed = true;
-    dp_maybe_free(p);
+    default_port__maybe_free(p);
 }
 
 static void on_timer_close(uv_handle_t *h)
@@ -154,12 +154,12 @@ static void on_timer_close(uv_handle_t *h)
     struct default_port *p = h->data;
 
     p->timer_closed = true;
-    dp_maybe_free(p);
+    default_port__maybe_free(p);
 }
 
 static void on_change(void *arg, const struct dn_change *c, uint64_t seq)
 {
-    dp_on_change(arg, c, seq);
+    default_port__on_change(arg, c, seq);
 }
 
 int default_port_start(struct default_port **out, uv_loop_t *loop, const struct config *cfg,

@@ -90,23 +90,23 @@ struct default_port {
 
 /* default_port_reg.c */
 
-void dp_register(struct dp_client *cl, uint32_t ref_id, const char *dn);
-void dp_unregister(struct dp_client *cl, uint32_t ref_id, const char *dn);
-void dp_query(struct dp_client *cl, uint32_t ref_id, const char *dn);
+void default_port__register(struct dp_client *cl, uint32_t ref_id, const char *dn);
+void default_port__unregister(struct dp_client *cl, uint32_t ref_id, const char *dn);
+void default_port__query(struct dp_client *cl, uint32_t ref_id, const char *dn);
 
 /* The core published a change. */
-void dp_on_change(struct default_port *p, const struct dn_change *c, uint64_t seq);
+void default_port__on_change(struct default_port *p, const struct dn_change *c, uint64_t seq);
 
 /* Send cl's pending status changes while its output has room. */
-void dp_pump(struct dp_client *cl);
+void default_port__pump(struct dp_client *cl);
 
 /* cl is closing: drop its registrations, release its claims. */
-void dp_client_drop(struct dp_client *cl);
+void default_port__client_drop(struct dp_client *cl);
 
 /* Retry releases the store refused. */
-void dp_retry(uv_timer_t *t);
+void default_port__retry(uv_timer_t *t);
 
 /* Free the port once everything it waits for is over. */
-void dp_maybe_free(struct default_port *p);
+void default_port__maybe_free(struct default_port *p);
 
 #endif

@@ -216,14 +216,14 @@ static int release_if_unclaimed(struct default_port *p, dn_key k)
     if (rc == -EBUSY) {
         coalesce_add(&p->releases, k, 0);
         if (!uv_is_active((uv_handle_t *)&p->retry))
-            uv_timer_start(&p->retry, dp_retry, DP_RETRY_MS, 0);
+            uv_timer_start(&p->retry, default_port__retry, DP_RETRY_MS, 0);
         return -EBUSY;
     }
     tc_log(WARN, "default port: releasing a tlib claim: %s", tc_strerror(rc));
     return 0;
 }
 
-void dp_retry(uv_timer_t *t)
+void default_port__retry(uv_timer_t *t)
 {
     struct default_port *p = t->data;
     dn_key k;
@@ -319,7 +319,7 @@ static void on_done(void *arg, int status, const struct dn_change *c)
     }
     free(w);
     if (p->stopping)
-        dp_maybe_free(p);
+        default_port__maybe_free(p);
 }
 
 static struct dp_wait *wait_new(struct dp_client *cl, dn_key k, uint32_t ref_id, bool claim)
@@ -393,7 +393,7 @@ static void gws_register(struct dp_client *cl, uint32_t ref_id, dn_key k, struct
     wait_link(w);
 }
 
-void dp_register(struct dp_client *cl, uint32_t ref_id, const char *dn)
+void default_port__register(struct dp_client *cl, uint32_t ref_id, const char *dn)
 {
     struct dp_reg *r;
     dn_key k;
@@ -419,7 +419,7 @@ void dp_register(struct dp_client *cl, uint32_t ref_id, const char *dn)
     send_current(cl, ref_id, DN_EVENT_REGISTERED, k);
 }
 
-void dp_unregister(struct dp_client *cl, uint32_t ref_id, const char *dn)
+void default_port__unregister(struct dp_client *cl, uint32_t ref_id, const char *dn)
 {
     struct default_port *p = cl->p;
     const struct dn_entry *e;
@@ -460,7 +460,7 @@ void dp_unregister(struct dp_client *cl, uint32_t ref_id, const char *dn)
     wait_link(w);
 }
 
-void dp_query(struct dp_client *cl, uint32_t ref_id, const char *dn)
+void default_port__query(struct dp_client *cl, uint32_t ref_id, const char *dn)
 {
     dn_key k;
 
@@ -488,7 +488,7 @@ static void set_slow(struct dp_client *cl, bool slow)
     }
 }
 
-void dp_on_change(struct default_port *p, const struct dn_change *c, uint64_t seq)
+void default_port__on_change(struct default_port *p, const struct dn_change *c, uint64_t seq)
 {
     bool was = c->old_owner == DN_NODE_SELF, now = c->owner == DN_NODE_SELF;
     bool packed = false;
@@ -531,7 +531,7 @@ void dp_on_change(struct default_port *p, const struct dn_change *c, uint64_t se
     }
 }
 
-void dp_pump(struct dp_client *cl)
+void default_port__pump(struct dp_client *cl)
 {
     const struct dn_table *t = cl->p->core->table;
     unsigned budget = DP_CHUNK;
@@ -558,7 +558,7 @@ void dp_pump(struct dp_client *cl)
         set_slow(cl, false);
 }
 
-void dp_client_drop(struct dp_client *cl)
+void default_port__client_drop(struct dp_client *cl)
 {
     struct default_port *p = cl->p;
     unsigned released = 0, claims = 0;

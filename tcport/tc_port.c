@@ -37,19 +37,19 @@ static void on_request(void *arg, struct conn *c, const Tc__Request *rq)
     (void)arg;
     switch (rq->body_case) {
     case TC__REQUEST__BODY_SUBSCRIBE:
-        tc_sub_start(cl, rq->ref_id, rq->subscribe);
+        tc_port__sub_start(cl, rq->ref_id, rq->subscribe);
         break;
     case TC__REQUEST__BODY_QUERY_NODES:
-        tc_query_nodes(cl, rq->ref_id);
+        tc_port__query_nodes(cl, rq->ref_id);
         break;
     case TC__REQUEST__BODY_QUERY_DN:
-        tc_query_dn(cl, rq->ref_id, rq->query_dn);
+        tc_port__query_dn(cl, rq->ref_id, rq->query_dn);
         break;
     case TC__REQUEST__BODY_QUERY_DNS:
-        tc_query_dns_start(cl, rq->ref_id, rq->query_dns);
+        tc_port__query_dns_start(cl, rq->ref_id, rq->query_dns);
         break;
     case TC__REQUEST__BODY_QUERY_SUMMARY:
-        tc_query_summary(cl, rq->ref_id);
+        tc_port__query_summary(cl, rq->ref_id);
         break;
     default:
         tc_log(DEBUG, "tc port: %s: request %d not served here", conn_peer(c), (int)rq->body_case);
@@ -62,7 +62,7 @@ static void on_request(void *arg, struct conn *c, const Tc__Request *rq)
 static void on_writable(void *arg, struct conn *c)
 {
     (void)arg;
-    tc_port_pump(conn_data(c));
+    tc_port__pump(conn_data(c));
 }
 
 static void on_close(void *arg, struct conn *c)
@@ -73,7 +73,7 @@ static void on_close(void *arg, struct conn *c)
     if (cl == NULL)
         return;
     tc_log(DEBUG, "tc port: %s: closed", conn_peer(c));
-    tc_sub_drop(cl);
+    tc_port__sub_drop(cl);
     coalesce_free(&cl->dirty);
     free(cl);
 }
@@ -89,12 +89,12 @@ static void on_stopped(void *arg)
 
 static void on_change(void *arg, const struct dn_change *c, uint64_t seq)
 {
-    tc_sub_on_change(arg, c, seq);
+    tc_port__sub_on_change(arg, c, seq);
 }
 
 static void on_link(void *arg, uint16_t node, bool up, uint64_t seq)
 {
-    tc_sub_on_link(arg, node, up, seq);
+    tc_port__sub_on_link(arg, node, up, seq);
 }
 
 int tc_port_start(struct tc_port **out, uv_loop_t *loop, const struct config *cfg,

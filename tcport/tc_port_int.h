@@ -98,28 +98,28 @@ struct tc_port {
 /* tc_port_sub.c */
 
 /* Handle Subscribe from cl. */
-void tc_sub_start(struct tc_client *cl, uint32_t ref_id, const Tc__Subscribe *s);
+void tc_port__sub_start(struct tc_client *cl, uint32_t ref_id, const Tc__Subscribe *s);
 
 /* The core published a change or a link event. */
-void tc_sub_on_change(struct tc_port *p, const struct dn_change *c, uint64_t seq);
-void tc_sub_on_link(struct tc_port *p, uint16_t node, bool up, uint64_t seq);
+void tc_port__sub_on_change(struct tc_port *p, const struct dn_change *c, uint64_t seq);
+void tc_port__sub_on_link(struct tc_port *p, uint16_t node, bool up, uint64_t seq);
 
 /* Send what cl is waiting for (DN query, snapshot, pending changes) while
  * its output has room, a chunk at a time. */
-void tc_port_pump(struct tc_client *cl);
+void tc_port__pump(struct tc_client *cl);
 
 /* cl is closing: forget its subscription. */
-void tc_sub_drop(struct tc_client *cl);
+void tc_port__sub_drop(struct tc_client *cl);
 
 /* tc_port_query.c */
 
-void tc_query_nodes(struct tc_client *cl, uint32_t ref_id);
-void tc_query_dn(struct tc_client *cl, uint32_t ref_id, const Tc__QueryDn *q);
-void tc_query_summary(struct tc_client *cl, uint32_t ref_id);
-void tc_query_dns_start(struct tc_client *cl, uint32_t ref_id, const Tc__QueryDns *q);
+void tc_port__query_nodes(struct tc_client *cl, uint32_t ref_id);
+void tc_port__query_dn(struct tc_client *cl, uint32_t ref_id, const Tc__QueryDn *q);
+void tc_port__query_summary(struct tc_client *cl, uint32_t ref_id);
+void tc_port__query_dns_start(struct tc_client *cl, uint32_t ref_id, const Tc__QueryDns *q);
 
 /* Go on with cl's DN query for at most budget DNs; returns what is left
  * of the budget. */
-unsigned tc_query_dns_step(struct tc_client *cl, unsigned budget);
+unsigned tc_port__query_dns_step(struct tc_client *cl, unsigned budget);
 
 #endif

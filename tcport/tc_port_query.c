@@ -24,7 +24,7 @@ static const struct config_addr *peer_address(const struct config_peer *cp)
     return cp->tc_address.port != 0 ? &cp->tc_address : &cp->address;
 }
 
-void tc_query_nodes(struct tc_client *cl, uint32_t ref_id)
+void tc_port__query_nodes(struct tc_client *cl, uint32_t ref_id)
 {
     const struct config *cfg = cl->p->cfg;
     const struct dn_table *t = cl->p->core->table;
@@ -69,7 +69,7 @@ static bool lookup(const struct tc_client *cl, const char *dn, dn_key *k)
            dn_dir_contains(cl->p->core->table->dir, *k);
 }
 
-void tc_query_dn(struct tc_client *cl, uint32_t ref_id, const Tc__QueryDn *q)
+void tc_port__query_dn(struct tc_client *cl, uint32_t ref_id, const Tc__QueryDn *q)
 {
     const struct dn_table *t = cl->p->core->table;
     const struct dn_entry *e;
@@ -104,7 +104,7 @@ void tc_query_dn(struct tc_client *cl, uint32_t ref_id, const Tc__QueryDn *q)
     free(contacts);
 }
 
-void tc_query_summary(struct tc_client *cl, uint32_t ref_id)
+void tc_port__query_summary(struct tc_client *cl, uint32_t ref_id)
 {
     const struct dn_table *t = cl->p->core->table;
     Tc__EventSummary__ByOwnerEntry entries[DN_TABLE_NODES];
@@ -149,7 +149,7 @@ static void query_end(struct tc_client *cl, bool truncated)
         conn_idle(cl->c, true);
 }
 
-void tc_query_dns_start(struct tc_client *cl, uint32_t ref_id, const Tc__QueryDns *q)
+void tc_port__query_dns_start(struct tc_client *cl, uint32_t ref_id, const Tc__QueryDns *q)
 {
     const struct dn_table *t = cl->p->core->table;
 
@@ -176,7 +176,7 @@ void tc_query_dns_start(struct tc_client *cl, uint32_t ref_id, const Tc__QueryDn
     }
     /* It runs for a while: the idle timer must not cut it. */
     conn_idle(cl->c, false);
-    tc_port_pump(cl);
+    tc_port__pump(cl);
 }
 
 static bool matches(const struct tc_query_dns *q, const struct dn_table *t, dn_key k)
@@ -191,7 +191,7 @@ static bool matches(const struct tc_query_dns *q, const struct dn_table *t, dn_k
     return q->any_state || dn_table_status(t, k) == q->state;
 }
 
-unsigned tc_query_dns_step(struct tc_client *cl, unsigned budget)
+unsigned tc_port__query_dns_step(struct tc_client *cl, unsigned budget)
 {
     const struct dn_table *t = cl->p->core->table;
     struct tc_query_dns *q = &cl->q;

@@ -204,7 +204,7 @@ static unsigned drain_step(struct tc_client *cl, unsigned budget)
     return budget;
 }
 
-void tc_port_pump(struct tc_client *cl)
+void tc_port__pump(struct tc_client *cl)
 {
     unsigned budget = TC_PORT_CHUNK;
 
@@ -215,7 +215,7 @@ void tc_port_pump(struct tc_client *cl)
             return;
         }
         if (cl->q.active)
-            budget = tc_query_dns_step(cl, budget);
+            budget = tc_port__query_dns_step(cl, budget);
         else if (cl->mode == TC_SUB_SNAPSHOT)
             budget = snapshot_step(cl, budget);
         else if (cl->mode == TC_SUB_LIVE && pending(cl))
@@ -270,7 +270,7 @@ static bool resume_from(struct tc_client *cl, uint64_t from, uint64_t epoch)
     return true;
 }
 
-void tc_sub_start(struct tc_client *cl, uint32_t ref_id, const Tc__Subscribe *s)
+void tc_port__sub_start(struct tc_client *cl, uint32_t ref_id, const Tc__Subscribe *s)
 {
     struct tc_port *p = cl->p;
 
@@ -298,10 +298,10 @@ void tc_sub_start(struct tc_client *cl, uint32_t ref_id, const Tc__Subscribe *s)
                s->from_seq != 0 ? " (sequence not held)" : "",
                (unsigned long long)p->core->table->dir->n_dns);
     }
-    tc_port_pump(cl);
+    tc_port__pump(cl);
 }
 
-void tc_sub_drop(struct tc_client *cl)
+void tc_port__sub_drop(struct tc_client *cl)
 {
     struct tc_port *p = cl->p;
 
@@ -345,7 +345,7 @@ static int pack_change(struct tc_port *p, const struct dn_change *c, uint64_t se
     return frame_pack(&p->scratch, &ev.base);
 }
 
-void tc_sub_on_change(struct tc_port *p, const struct dn_change *c, uint64_t seq)
+void tc_port__sub_on_change(struct tc_port *p, const struct dn_change *c, uint64_t seq)
 {
     bool packed = false;
 
@@ -371,7 +371,7 @@ void tc_sub_on_change(struct tc_port *p, const struct dn_change *c, uint64_t seq
     }
 }
 
-void tc_sub_on_link(struct tc_port *p, uint16_t node, bool up, uint64_t seq)
+void tc_port__sub_on_link(struct tc_port *p, uint16_t node, bool up, uint64_t seq)
 {
     bool packed = false;
 

@@ -34,14 +34,14 @@ static void on_accepted(struct peers *p, struct peer_ev *ev)
     struct peer_conn *c;
 
     if (p->n_pending >= PEER_MAX_PENDING) {
-        peer_count_error(p, PEER_ERR_CONNECTIONS);
+        peer__count_error(p, PEER_ERR_CONNECTIONS);
         tc_log(WARN, "peer-listen: %u connections waiting for authentication; one more refused",
                p->n_pending);
     } else {
         c = peer_net_conn(p->net, ev->stream);
         ev->stream = NULL; /* taken */
         if (c != NULL)
-            peer_session_open(p, c, -1);
+            peer__session_open(p, c, -1);
     }
 }
 
@@ -59,7 +59,7 @@ static void on_dialed(struct peers *p, struct peer_ev *ev)
     }
     c = peer_net_conn(p->net, ev->stream);
     ev->stream = NULL;
-    if (c == NULL || peer_session_open(p, c, ev->tag) == NULL) {
+    if (c == NULL || peer__session_open(p, c, ev->tag) == NULL) {
         l->dialing = false;
         l->next_dial_ms = peer_now_ms() + PEER_DIAL_MAX_MS;
     }
@@ -72,23 +72,23 @@ static void on_conn_failed(struct peer_session *s, struct peer_ev *ev)
 
     switch (ev->type) {
     case PEER_EV_TOOBIG:
-        peer_count_error(p, PEER_ERR_FRAME);
+        peer__count_error(p, PEER_ERR_FRAME);
         snprintf(line, sizeof(line), "link reset: frame of %zu bytes over the bound of %u", ev->len,
                  p->max_frame);
-        peer_session_close(s, WARN, line);
+        peer__session_close(s, WARN, line);
         break;
     case PEER_EV_FLOOD:
-        peer_count_error(p, PEER_ERR_FLOOD);
+        peer__count_error(p, PEER_ERR_FLOOD);
         snprintf(line, sizeof(line), "link reset: flooding (over %u frames or %u bytes waiting)",
                  PEER_RX_MAX_FRAMES, PEER_RX_MAX_BYTES);
-        peer_session_close(s, WARN, line);
+        peer__session_close(s, WARN, line);
         break;
     default:
         snprintf(line, sizeof(line), "%s: %s",
                  s->state == PEER_AUTHED ? "link down" : "connection lost",
                  ev->rc == NNG_ECLOSED || ev->rc == NNG_ECONNSHUT ? "connection closed"
                                                                   : nng_strerror(ev->rc));
-        peer_session_close(s, s->state == PEER_AUTHED ? NOTICE : INFO, line);
+        peer__session_close(s, s->state == PEER_AUTHED ? NOTICE : INFO, line);
         break;
     }
 }
@@ -106,7 +106,7 @@ static int on_net_event(void *arg, struct peer_ev *ev, struct peer_conn *c)
         if (ev->rc != NNG_ECLOSED) {
             tc_log(WARN, "peer-listen: accept: %s", nng_strerror(ev->rc));
             p->accept_failed = true;
-            peers_retry(p, 100);
+            peer__retry(p, 100);
         }
         return 0;
     }
@@ -119,13 +119,13 @@ static int on_net_event(void *arg, struct peer_ev *ev, struct peer_conn *c)
         return 0;
     switch (ev->type) {
     case PEER_EV_FRAME:
-        if (peer_session_frame(s, ev->data, ev->len) == -EAGAIN) {
-            peers_retry(p, PEER_RETRY_MS);
+        if (peer__session_frame(s, ev->data, ev->len) == -EAGAIN) {
+            peer__retry(p, PEER_RETRY_MS);
             return -EAGAIN;
         }
         return 0;
     case PEER_EV_SENT:
-        peer_session_sent(s);
+        peer__session_sent(s);
         return 0;
     default:
         on_conn_failed(s, ev);
@@ -141,7 +141,7 @@ static void on_tick(uv_timer_t *h)
 
     for (struct peer_session *s = p->sessions; s != NULL; s = next) {
         next = s->next; /* s may close */
-        peer_session_tick(s, now);
+        peer__session_tick(s, now);
     }
     for (unsigned i = 0; i < p->n_links; i++) {
         struct peer_link *l = &p->links[i];
@@ -165,11 +165,11 @@ static void on_retry(uv_timer_t *h)
     }
     for (struct peer_session *s = p->sessions; s != NULL; s = s->next) {
         if (s->state == PEER_AUTHED)
-            peer_sync_pump(s);
+            peer__sync_pump(s);
     }
 }
 
-void peers_retry(struct peers *p, uint64_t ms)
+void peer__retry(struct peers *p, uint64_t ms)
 {
     if (!p->stopping && !uv_is_active((uv_handle_t *)&p->retry))
         uv_timer_start(&p->retry, on_retry, ms, 0);
@@ -182,7 +182,7 @@ static void on_flush(uv_check_t *h)
 
     for (unsigned i = 0; i < p->n_links; i++) {
         if (p->links[i].s != NULL)
-            peer_session_flush_claims(p->links[i].s);
+            peer__session_flush_claims(p->links[i].s);
     }
     uv_check_stop(h);
     p->flush_on = false;
@@ -227,7 +227,7 @@ static void on_change(void *arg, const struct dn_change *ch, uint64_t seq)
             continue;
         c.seq = ++s->tx_seq;
         if (pending_add(&s->pending, &c) != 0)
-            peer_count_error(p, PEER_ERR_OVERFLOW); /* a gap: the peer resyncs */
+            peer__count_error(p, PEER_ERR_OVERFLOW); /* a gap: the peer resyncs */
     }
     if (!p->flush_on) {
         p->flush_on = true;
@@ -305,7 +305,7 @@ static void on_handle_closed(uv_handle_t *h)
     struct peers *p = h->data;
 
     if (--p->open_handles == 0) {
-        peer_arena_free(&p->arena);
+        peer__arena_free(&p->arena);
         OPENSSL_cleanse(p->secret, sizeof(p->secret));
         free(p);
     }
@@ -404,7 +404,7 @@ void peers_stop(struct peers *p)
     for (unsigned i = 0; i < p->n_links; i++)
         p->links[i].s = NULL;
     while (p->sessions != NULL)
-        peer_session_close(p->sessions, DEBUG, "node stopping");
+        peer__session_close(p->sessions, DEBUG, "node stopping");
     peer_net_free(p->net);
     p->net = NULL;
     close_handles(p);

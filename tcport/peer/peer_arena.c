@@ -63,7 +63,7 @@ static void arena_reset(struct peer_arena *a)
     a->extra_bytes = 0;
 }
 
-void peer_arena_free(struct peer_arena *a)
+void peer__arena_free(struct peer_arena *a)
 {
     arena_drop_extra(a);
     free(a->buf);
@@ -93,7 +93,7 @@ Tc__Peer__Msg *peer_arena_decode(struct peer_arena *a, const uint8_t *data, size
     return m;
 }
 
-void peer_arena_release(struct peer_arena *a, Tc__Peer__Msg *m, bool in_arena)
+void peer__arena_release(struct peer_arena *a, Tc__Peer__Msg *m, bool in_arena)
 {
     if (!in_arena) {
         peer_wire_free(m);

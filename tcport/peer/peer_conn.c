@@ -43,7 +43,7 @@ static struct peer_ev *cut_frames(struct peer_conn *c, struct peer_ev **head, st
         }
         if (c->rx_len - off - PEER_NET_HDR < len)
             break;
-        ev = peer_ev_new(PEER_EV_FRAME, len);
+        ev = peer_net__ev_new(PEER_EV_FRAME, len);
         if (ev == NULL) {
             fatal = c->rx_fatal;
             fatal->type = PEER_EV_CLOSED;
@@ -93,9 +93,9 @@ static void on_rx(void *arg)
         fatal->type = PEER_EV_FLOOD;
     }
     if (head != NULL)
-        peer_push_locked(n, head, last);
+        peer_net__push_locked(n, head, last);
     if (fatal != NULL)
-        peer_push_locked(n, fatal, fatal);
+        peer_net__push_locked(n, fatal, fatal);
     go_on = fatal == NULL && !c->closing;
     pthread_mutex_unlock(&n->mtx);
     if (head != NULL || fatal != NULL)
@@ -130,10 +130,10 @@ static void on_tx(void *arg)
                 arm_tx(c);
             return;
         }
-        ev = peer_ev_new(PEER_EV_SENT, 0);
+        ev = peer_net__ev_new(PEER_EV_SENT, 0);
         if (ev != NULL) {
             ev->conn_id = c->id;
-            peer_push(c->net, ev);
+            peer_net__push(c->net, ev);
             return;
         }
         rv = NNG_ENOMEM;
@@ -141,7 +141,7 @@ static void on_tx(void *arg)
     ev = c->tx_fatal;
     ev->type = PEER_EV_CLOSED;
     ev->rc = rv;
-    peer_push(c->net, ev);
+    peer_net__push(c->net, ev);
 }
 
 /* ---- the loop ---- */
@@ -193,8 +193,8 @@ struct peer_conn *peer_net_conn(struct peer_net *n, nng_stream *stream)
     if (c->rx_cap < PEER_NET_RX_MIN)
         c->rx_cap = PEER_NET_RX_MIN;
     c->rx_buf = malloc(c->rx_cap);
-    c->rx_fatal = peer_ev_new(PEER_EV_CLOSED, 0);
-    c->tx_fatal = peer_ev_new(PEER_EV_CLOSED, 0);
+    c->rx_fatal = peer_net__ev_new(PEER_EV_CLOSED, 0);
+    c->tx_fatal = peer_net__ev_new(PEER_EV_CLOSED, 0);
     if (c->rx_buf == NULL || c->rx_fatal == NULL || c->tx_fatal == NULL ||
         nng_aio_alloc(&c->rx_aio, on_rx, c) != 0 || nng_aio_alloc(&c->tx_aio, on_tx, c) != 0) {
         nng_stream_close(stream);

@@ -152,37 +152,37 @@ extern const char *const peer_err_names[PEER_ERR_COUNT];
 /* peer.c */
 
 /* Drain the net queue and pump every snapshot again in ms. */
-void peers_retry(struct peers *p, uint64_t ms);
+void peer__retry(struct peers *p, uint64_t ms);
 
 /* peer_link.c */
 
 /* Open a session on conn (dialed: for link). Returns it or NULL (-ENOMEM;
  * conn closed). */
-struct peer_session *peer_session_open(struct peers *p, struct peer_conn *conn, int link);
+struct peer_session *peer__session_open(struct peers *p, struct peer_conn *conn, int link);
 
 /* Close s with a log line at level and reason; if it carried a link, the
  * link goes down. */
-void peer_session_close(struct peer_session *s, int level, const char *reason);
+void peer__session_close(struct peer_session *s, int level, const char *reason);
 
 /* Everything queued on s's connection was written. */
-void peer_session_sent(struct peer_session *s);
+void peer__session_sent(struct peer_session *s);
 
 /* Handle one frame. Returns 0, or -EAGAIN when the store has no room yet
  * (call again with the same frame). May close s. */
-int peer_session_frame(struct peer_session *s, const uint8_t *data, size_t len);
+int peer__session_frame(struct peer_session *s, const uint8_t *data, size_t len);
 
 /* Append m as a frame to s's connection and count it. Returns 0 or
  * -ENOMEM. */
-int peer_session_send(struct peer_session *s, const Tc__Peer__Msg *m);
+int peer__session_send(struct peer_session *s, const Tc__Peer__Msg *m);
 
 /* Heartbeats and timeouts, every tick. */
-void peer_session_tick(struct peer_session *s, uint64_t now);
+void peer__session_tick(struct peer_session *s, uint64_t now);
 
 /* The session's link name for log lines ("?" before the Hello). */
-const char *peer_session_name(const struct peer_session *s);
+const char *peer__session_name(const struct peer_session *s);
 
 /* Count an error by reason. */
-void peer_count_error(struct peers *p, enum peer_err e);
+void peer__count_error(struct peers *p, enum peer_err e);
 
 /* peer_arena.c */
 
@@ -193,10 +193,10 @@ Tc__Peer__Msg *peer_arena_decode(struct peer_arena *a, const uint8_t *data, size
                                  bool *in_arena);
 
 /* Done with m from peer_arena_decode(). */
-void peer_arena_release(struct peer_arena *a, Tc__Peer__Msg *m, bool in_arena);
+void peer__arena_release(struct peer_arena *a, Tc__Peer__Msg *m, bool in_arena);
 
 /* Free what the decoding arena holds. */
-void peer_arena_free(struct peer_arena *a);
+void peer__arena_free(struct peer_arena *a);
 
 /* peer_sync.c */
 
@@ -205,24 +205,24 @@ uint64_t peer_wall_us(void);
 
 /* Send the claims waiting in s->pending, numbered already; past the send
  * backlog bound they are dropped, and the peer sees the gap. */
-void peer_session_flush_claims(struct peer_session *s);
+void peer__session_flush_claims(struct peer_session *s);
 
 /* Begin (or begin again) sending a snapshot on s. May close s (out of
  * memory). */
-void peer_sync_start(struct peer_session *s);
+void peer__sync_start(struct peer_session *s);
 
 /* Send snapshot chunks while the window and the connection allow. */
-void peer_sync_pump(struct peer_session *s);
+void peer__sync_pump(struct peer_session *s);
 
 /* Free what a snapshot walk holds. */
-void peer_sync_stop(struct peer_session *s);
+void peer__sync_stop(struct peer_session *s);
 
 /* True when the store can take n more changes now (or is empty: a frame
  * larger than the whole queue is applied as far as it goes). */
-bool peer_sync_store_ready(const struct peers *p, size_t n);
+bool peer__sync_store_ready(const struct peers *p, size_t n);
 
 /* Apply one claim received from s's peer. Returns 0 or a negative errno
  * for a claim to count as an error. */
-int peer_sync_apply(struct peer_session *s, const Tc__Peer__Claim *pb, bool *applied);
+int peer__sync_apply(struct peer_session *s, const Tc__Peer__Claim *pb, bool *applied);
 
 #endif

@@ -27,7 +27,7 @@ const char *const peer_err_names[PEER_ERR_COUNT] = {
         [PEER_ERR_CONNECTIONS] = "connections",
 };
 
-void peer_count_error(struct peers *p, enum peer_err e)
+void peer__count_error(struct peers *p, enum peer_err e)
 {
     p->errors[e]++;
 }
@@ -37,12 +37,12 @@ static struct peer_link *link_of(const struct peer_session *s)
     return s->link >= 0 ? &s->p->links[s->link] : NULL;
 }
 
-const char *peer_session_name(const struct peer_session *s)
+const char *peer__session_name(const struct peer_session *s)
 {
     return s->link >= 0 ? s->p->links[s->link].name : "?";
 }
 
-int peer_session_send(struct peer_session *s, const Tc__Peer__Msg *m)
+int peer__session_send(struct peer_session *s, const Tc__Peer__Msg *m)
 {
     struct peer_link *l = link_of(s);
     long n = peer_wire_frame(peer_conn_out(s->conn), m);
@@ -66,7 +66,7 @@ static void send_error(struct peer_session *s, Tc__Peer__ErrorCode code, const c
     e.text = (char *)text;
     m.body_case = TC__PEER__MSG__BODY_ERROR;
     m.error = &e;
-    peer_session_send(s, &m);
+    peer__session_send(s, &m);
 }
 
 static void send_hello(struct peer_session *s)
@@ -83,10 +83,10 @@ static void send_hello(struct peer_session *s)
     h.nonce.len = PEER_NONCE_LEN;
     m.body_case = TC__PEER__MSG__BODY_HELLO;
     m.hello = &h;
-    peer_session_send(s, &m);
+    peer__session_send(s, &m);
 }
 
-struct peer_session *peer_session_open(struct peers *p, struct peer_conn *conn, int link)
+struct peer_session *peer__session_open(struct peers *p, struct peer_conn *conn, int link)
 {
     struct peer_session *s = calloc(1, sizeof(*s));
 
@@ -105,7 +105,7 @@ struct peer_session *peer_session_open(struct peers *p, struct peer_conn *conn, 
     s->next = p->sessions;
     p->sessions = s;
     p->n_pending++;
-    tc_log(DEBUG, "peer %s: connection %s %s", peer_session_name(s), s->dialed ? "to" : "from",
+    tc_log(DEBUG, "peer %s: connection %s %s", peer__session_name(s), s->dialed ? "to" : "from",
            peer_conn_remote(conn));
     send_hello(s);
     return s;
@@ -142,7 +142,7 @@ static void detach(struct peer_session *s, int level, const char *reason)
         l->next_dial_ms = peer_now_ms() + l->backoff_ms;
         l->backoff_ms = l->backoff_ms * 2 > PEER_DIAL_MAX_MS ? PEER_DIAL_MAX_MS : l->backoff_ms * 2;
     }
-    peer_sync_stop(s);
+    peer__sync_stop(s);
     s->pending.n = 0;
 }
 
@@ -161,7 +161,7 @@ static void destroy(struct peer_session *s)
     free(s);
 }
 
-void peer_session_close(struct peer_session *s, int level, const char *reason)
+void peer__session_close(struct peer_session *s, int level, const char *reason)
 {
     if (s->state != PEER_LINGER)
         detach(s, level, reason);
@@ -179,7 +179,7 @@ static void linger(struct peer_session *s, int level, const char *reason)
         destroy(s);
 }
 
-void peer_session_sent(struct peer_session *s)
+void peer__session_sent(struct peer_session *s)
 {
     if (s->state == PEER_LINGER) {
         if (peer_conn_backlog(s->conn) == 0)
@@ -187,7 +187,7 @@ void peer_session_sent(struct peer_session *s)
         return;
     }
     if (s->state == PEER_AUTHED)
-        peer_sync_pump(s);
+        peer__sync_pump(s);
 }
 
 /* Copy a name from the network for a log line: printable, bounded. */
@@ -228,7 +228,7 @@ static void protocol_error(struct peer_session *s, const char *what)
 {
     char line[160];
 
-    peer_count_error(s->p, PEER_ERR_PROTOCOL);
+    peer__count_error(s->p, PEER_ERR_PROTOCOL);
     send_error(s, TC__PEER__ERROR_CODE__ERROR_PROTOCOL, what);
     snprintf(line, sizeof(line), "link reset: protocol error: %s", what);
     linger(s, WARN, line);
@@ -250,7 +250,7 @@ static bool hello_from_ok(struct peer_session *s, const Tc__Peer__Hello *h)
     if (!s->dialed) {
         s->link = idx;
         if (p->links[idx].dials) {
-            peer_count_error(p, PEER_ERR_PROTOCOL);
+            peer__count_error(p, PEER_ERR_PROTOCOL);
             refuse(s, TC__PEER__ERROR_CODE__ERROR_DIRECTION,
                    "it dialed, but the node with the lower name dials", false);
             return false;
@@ -278,7 +278,7 @@ static void on_hello(struct peer_session *s, const Tc__Peer__Hello *h, size_t le
         return;
     }
     if (h->proto_major != PEER_PROTO_MAJOR) {
-        peer_count_error(p, PEER_ERR_VERSION);
+        peer__count_error(p, PEER_ERR_VERSION);
         snprintf(why, sizeof(why), "protocol version %u.%u, this node speaks %u.%u", h->proto_major,
                  h->proto_minor, PEER_PROTO_MAJOR, PEER_PROTO_MINOR);
         refuse(s, TC__PEER__ERROR_CODE__ERROR_VERSION, why, false);
@@ -298,16 +298,16 @@ static void on_hello(struct peer_session *s, const Tc__Peer__Hello *h, size_t le
     memcpy(s->peer_nonce, h->nonce.data, PEER_NONCE_LEN);
     s->got_hello = true;
     s->hello_ms = peer_now_ms();
-    if (peer_wire_mac(p->secret, p->secret_len, p->cfg->name, peer_session_name(s), s->peer_nonce,
+    if (peer_wire_mac(p->secret, p->secret_len, p->cfg->name, peer__session_name(s), s->peer_nonce,
                       s->nonce, mac) != 0) {
-        peer_session_close(s, ERR, "refused: cannot compute the authentication proof");
+        peer__session_close(s, ERR, "refused: cannot compute the authentication proof");
         return;
     }
     a.mac.data = mac;
     a.mac.len = sizeof(mac);
     m.body_case = TC__PEER__MSG__BODY_AUTH;
     m.auth = &a;
-    peer_session_send(s, &m);
+    peer__session_send(s, &m);
 }
 
 static void authenticated(struct peer_session *s)
@@ -321,7 +321,7 @@ static void authenticated(struct peer_session *s)
     if (old != NULL) {
         /* A peer that restarted faster than its old connection died. */
         l->s = NULL;
-        peer_session_close(old, NOTICE, "old connection replaced by a new one");
+        peer__session_close(old, NOTICE, "old connection replaced by a new one");
     }
     l->s = s;
     l->dialing = s->dialed;
@@ -329,7 +329,7 @@ static void authenticated(struct peer_session *s)
     s->sync_rx_started_ms = peer_now_ms();
     tc_log(INFO, "peer %s: authenticated, connection %s %s; exchanging snapshots", l->name,
            s->dialed ? "to" : "from", peer_conn_remote(s->conn));
-    peer_sync_start(s);
+    peer__sync_start(s);
 }
 
 static void on_auth(struct peer_session *s, const Tc__Peer__Auth *a)
@@ -340,7 +340,7 @@ static void on_auth(struct peer_session *s, const Tc__Peer__Auth *a)
         protocol_error(s, "auth out of order");
         return;
     }
-    if (!peer_wire_mac_ok(p->secret, p->secret_len, peer_session_name(s), p->cfg->name, s->nonce,
+    if (!peer_wire_mac_ok(p->secret, p->secret_len, peer__session_name(s), p->cfg->name, s->nonce,
                           s->peer_nonce, a->mac.data, a->mac.len)) {
         refuse(s, TC__PEER__ERROR_CODE__ERROR_AUTH, "wrong cluster secret", true);
         return;
@@ -355,7 +355,7 @@ static void on_error(struct peer_session *s, const Tc__Peer__Error *e)
     snprintf(line, sizeof(line), "refused by the peer: %s", clean(e->text, text, sizeof(text)));
     if (s->dialed && e->code == TC__PEER__ERROR_CODE__ERROR_AUTH)
         s->p->links[s->link].backoff_ms = PEER_AUTH_BACKOFF_MS;
-    peer_session_close(s, WARN, line);
+    peer__session_close(s, WARN, line);
 }
 
 /* Claims are numbered 1, 2, 3... per connection; a hole means some were
@@ -366,13 +366,13 @@ static void gap(struct peer_session *s, uint64_t got)
     Tc__Peer__SyncRequest r = TC__PEER__SYNC_REQUEST__INIT;
     Tc__Peer__Msg m = TC__PEER__MSG__INIT;
 
-    peer_count_error(s->p, PEER_ERR_GAP);
+    peer__count_error(s->p, PEER_ERR_GAP);
     tc_log(WARN, "peer %s: claims %llu to %llu missing; asking for a snapshot",
-           peer_session_name(s), (unsigned long long)s->rx_seq + 1, (unsigned long long)got - 1);
+           peer__session_name(s), (unsigned long long)s->rx_seq + 1, (unsigned long long)got - 1);
     r.since_seq = s->rx_seq;
     m.body_case = TC__PEER__MSG__BODY_SYNC_REQUEST;
     m.sync_request = &r;
-    peer_session_send(s, &m);
+    peer__session_send(s, &m);
 }
 
 static void apply_all(struct peer_session *s, Tc__Peer__Claim **v, size_t n, bool live)
@@ -388,7 +388,7 @@ static void apply_all(struct peer_session *s, Tc__Peer__Claim **v, size_t n, boo
                 s->rx_seq = v[i]->origin_seq;
         }
         applied = false;
-        if (peer_sync_apply(s, v[i], &applied) != 0)
+        if (peer__sync_apply(s, v[i], &applied) != 0)
             continue;
         l->rx_claims++;
         if (applied && !live)
@@ -417,7 +417,7 @@ static void on_sync_chunk(struct peer_session *s, const Tc__Peer__SyncChunk *c)
     a.chunk = c->chunk;
     m.body_case = TC__PEER__MSG__BODY_SYNC_ACK;
     m.sync_ack = &a;
-    peer_session_send(s, &m);
+    peer__session_send(s, &m);
 }
 
 static void on_sync_end(struct peer_session *s, const Tc__Peer__SyncEnd *e)
@@ -427,7 +427,7 @@ static void on_sync_end(struct peer_session *s, const Tc__Peer__SyncEnd *e)
 
     p->resyncs++;
     tc_log(INFO, "peer %s: snapshot received: %llu entries (%llu announced), %llu applied, %llu ms",
-           peer_session_name(s), (unsigned long long)s->sync_rx_entries,
+           peer__session_name(s), (unsigned long long)s->sync_rx_entries,
            (unsigned long long)e->entries, (unsigned long long)s->sync_rx_applied,
            (unsigned long long)(peer_now_ms() - s->sync_rx_started_ms));
     s->sync_rx_entries = s->sync_rx_applied = 0;
@@ -460,9 +460,9 @@ static void dispatch(struct peer_session *s, const Tc__Peer__Msg *m)
             on_claims(s, m->claims);
         break;
     case TC__PEER__MSG__BODY_SYNC_REQUEST:
-        tc_log(NOTICE, "peer %s: asks for a snapshot after claim %llu", peer_session_name(s),
+        tc_log(NOTICE, "peer %s: asks for a snapshot after claim %llu", peer__session_name(s),
                (unsigned long long)m->sync_request->since_seq);
-        peer_sync_start(s);
+        peer__sync_start(s);
         break;
     case TC__PEER__MSG__BODY_SYNC_CHUNK:
         if (m->sync_chunk->n_claims > PEER_SYNC_CHUNK_MAX)
@@ -473,7 +473,7 @@ static void dispatch(struct peer_session *s, const Tc__Peer__Msg *m)
     case TC__PEER__MSG__BODY_SYNC_ACK:
         if (m->sync_ack->chunk > s->sync.acked && m->sync_ack->chunk <= s->sync.sent)
             s->sync.acked = m->sync_ack->chunk;
-        peer_sync_pump(s);
+        peer__sync_pump(s);
         break;
     case TC__PEER__MSG__BODY_SYNC_END:
         on_sync_end(s, m->sync_end);
@@ -497,7 +497,7 @@ static size_t store_changes(const Tc__Peer__Msg *m)
     return 0;
 }
 
-int peer_session_frame(struct peer_session *s, const uint8_t *data, size_t len)
+int peer__session_frame(struct peer_session *s, const uint8_t *data, size_t len)
 {
     struct peers *p = s->p;
     struct peer_link *l;
@@ -508,14 +508,14 @@ int peer_session_frame(struct peer_session *s, const uint8_t *data, size_t len)
         return 0;
     m = peer_arena_decode(&p->arena, data, len, &in_arena);
     if (m == NULL) {
-        peer_count_error(p, PEER_ERR_DECODE);
+        peer__count_error(p, PEER_ERR_DECODE);
         send_error(s, TC__PEER__ERROR_CODE__ERROR_PROTOCOL, "undecodable frame");
         linger(s, WARN, "link reset: undecodable frame");
         return 0;
     }
     if (s->state == PEER_AUTHED && store_changes(m) > 0 &&
-        !peer_sync_store_ready(p, store_changes(m))) {
-        peer_arena_release(&p->arena, m, in_arena);
+        !peer__sync_store_ready(p, store_changes(m))) {
+        peer__arena_release(&p->arena, m, in_arena);
         return -EAGAIN;
     }
     l = link_of(s);
@@ -533,7 +533,7 @@ int peer_session_frame(struct peer_session *s, const uint8_t *data, size_t len)
         on_error(s, m->error);
     else
         protocol_error(s, "message before authentication");
-    peer_arena_release(&p->arena, m, in_arena);
+    peer__arena_release(&p->arena, m, in_arena);
     return 0;
 }
 
@@ -543,16 +543,16 @@ static void send_heartbeat(struct peer_session *s, uint64_t now)
     Tc__Peer__Msg m = TC__PEER__MSG__INIT;
 
     /* Claims first, so tx_seq never runs ahead of what was sent. */
-    peer_session_flush_claims(s);
+    peer__session_flush_claims(s);
     h.sent_unix_ms = peer_wall_us() / 1000;
     h.tx_seq = s->tx_seq;
     m.body_case = TC__PEER__MSG__BODY_HEARTBEAT;
     m.heartbeat = &h;
-    peer_session_send(s, &m);
+    peer__session_send(s, &m);
     s->last_hb_ms = now;
 }
 
-void peer_session_tick(struct peer_session *s, uint64_t now)
+void peer__session_tick(struct peer_session *s, uint64_t now)
 {
     const struct config *cfg = s->p->cfg;
     uint64_t last = peer_conn_last_rx(s->conn);
@@ -580,22 +580,22 @@ void peer_session_tick(struct peer_session *s, uint64_t now)
             /* Frozen, not gone: dial again at once, leaving it no gap. */
             if (s->dialed && !s->got_hello)
                 s->p->links[s->link].backoff_ms = PEER_DIAL_MIN_MS;
-            peer_count_error(s->p, PEER_ERR_TIMEOUT);
+            peer__count_error(s->p, PEER_ERR_TIMEOUT);
             snprintf(line, sizeof(line), "refused: no authentication within %u ms", hs_timeout);
-            peer_session_close(s, WARN, line);
+            peer__session_close(s, WARN, line);
         }
         return;
     }
     if (now > last && now - last > cfg->link_timeout_ms) {
-        peer_count_error(s->p, PEER_ERR_TIMEOUT);
+        peer__count_error(s->p, PEER_ERR_TIMEOUT);
         snprintf(line, sizeof(line), "link down: no traffic for %llu ms (link-timeout %u ms)",
                  (unsigned long long)(now - last), cfg->link_timeout_ms);
-        peer_session_close(s, WARN, line);
+        peer__session_close(s, WARN, line);
         return;
     }
     if (peer_conn_backlog(s->conn) > PEER_TX_HARD) {
-        peer_count_error(s->p, PEER_ERR_OVERFLOW);
-        peer_session_close(s, WARN, "link reset: the peer does not read (send backlog full)");
+        peer__count_error(s->p, PEER_ERR_OVERFLOW);
+        peer__session_close(s, WARN, "link reset: the peer does not read (send backlog full)");
         return;
     }
     if (now - s->last_hb_ms >= cfg->heartbeat_interval_ms)

@@ -49,7 +49,7 @@ int peer_nng_errno(int rv)
     }
 }
 
-struct peer_ev *peer_ev_new(enum peer_ev_type type, size_t len)
+struct peer_ev *peer_net__ev_new(enum peer_ev_type type, size_t len)
 {
     struct peer_ev *ev = calloc(1, sizeof(*ev) + len);
 
@@ -61,17 +61,17 @@ struct peer_ev *peer_ev_new(enum peer_ev_type type, size_t len)
 }
 
 /* Append the list first..last to the queue and wake the loop. Any thread. */
-void peer_push_locked(struct peer_net *n, struct peer_ev *first, struct peer_ev *last)
+void peer_net__push_locked(struct peer_net *n, struct peer_ev *first, struct peer_ev *last)
 {
     last->next = NULL;
     *n->tail = first;
     n->tail = &last->next;
 }
 
-void peer_push(struct peer_net *n, struct peer_ev *ev)
+void peer_net__push(struct peer_net *n, struct peer_ev *ev)
 {
     pthread_mutex_lock(&n->mtx);
-    peer_push_locked(n, ev, ev);
+    peer_net__push_locked(n, ev, ev);
     pthread_mutex_unlock(&n->mtx);
     uv_async_send(&n->async);
 }
@@ -86,7 +86,7 @@ static void on_accept(void *arg)
     ev->rc = nng_aio_result(n->accept_aio);
     ev->type = ev->rc == 0 ? PEER_EV_ACCEPTED : PEER_EV_ACCEPT_ERR;
     ev->stream = ev->rc == 0 ? nng_aio_get_output(n->accept_aio, 0) : NULL;
-    peer_push(n, ev);
+    peer_net__push(n, ev);
 }
 
 static void on_dial(void *arg)
@@ -96,12 +96,12 @@ static void on_dial(void *arg)
 
     ev->rc = nng_aio_result(d->aio);
     ev->stream = ev->rc == 0 ? nng_aio_get_output(d->aio, 0) : NULL;
-    peer_push(d->net, ev);
+    peer_net__push(d->net, ev);
 }
 
 /* ---- the loop ---- */
 
-struct peer_conn *peer_find_conn(struct peer_net *n, uint64_t id)
+struct peer_conn *peer_net__find_conn(struct peer_net *n, uint64_t id)
 {
     for (struct peer_conn *c = n->conns; c != NULL; c = c->next) {
         if (c->id == id)
@@ -144,7 +144,7 @@ static void after_handler(struct peer_net *n, struct peer_ev *ev)
 
     if (ev->type != PEER_EV_FRAME)
         return;
-    c = peer_find_conn(n, ev->conn_id); /* the handler may have closed it */
+    c = peer_net__find_conn(n, ev->conn_id); /* the handler may have closed it */
     if (c == NULL)
         return;
     pthread_mutex_lock(&n->mtx);
@@ -196,14 +196,14 @@ static void on_async(uv_async_t *h)
         if (ev == NULL)
             return;
         if (ev->type >= PEER_EV_FRAME)
-            c = peer_find_conn(n, ev->conn_id);
+            c = peer_net__find_conn(n, ev->conn_id);
         if (ev->type != PEER_EV_FRAME)
             before_handler(n, ev, c);
         n->current = ev;
         rc = n->o.handler(n->o.arg, ev, c);
         n->current = NULL;
         /* Only frames may be refused (-EAGAIN): they wait at the head. */
-        if (rc == -EAGAIN && ev->type == PEER_EV_FRAME && peer_find_conn(n, ev->conn_id) == c) {
+        if (rc == -EAGAIN && ev->type == PEER_EV_FRAME && peer_net__find_conn(n, ev->conn_id) == c) {
             push_front(n, ev);
             return;
         }
@@ -252,7 +252,7 @@ int peer_net_listen(struct peer_net *n, const struct config_addr *a)
     int rv;
 
     url_of(a, url, sizeof(url));
-    n->accept_ev = peer_ev_new(PEER_EV_ACCEPTED, 0);
+    n->accept_ev = peer_net__ev_new(PEER_EV_ACCEPTED, 0);
     if (n->accept_ev == NULL)
         return -ENOMEM;
     n->accept_ev->prealloc = true;
@@ -284,7 +284,7 @@ int peer_net_dialer(struct peer_net *n, int tag, const struct config_addr *a)
     d = &n->dialers[tag];
     d->net = n;
     url_of(a, url, sizeof(url));
-    d->ev = peer_ev_new(PEER_EV_DIALED, 0);
+    d->ev = peer_net__ev_new(PEER_EV_DIALED, 0);
     if (d->ev == NULL)
         return -ENOMEM;
     d->ev->prealloc = true;

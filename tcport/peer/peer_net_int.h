@@ -64,16 +64,16 @@ struct peer_net {
 };
 
 /* A zeroed event with room for len bytes of data, or NULL. Any thread. */
-struct peer_ev *peer_ev_new(enum peer_ev_type type, size_t len);
+struct peer_ev *peer_net__ev_new(enum peer_ev_type type, size_t len);
 
 /* Append first..last to the queue; the caller holds n->mtx and wakes the
  * loop. */
-void peer_push_locked(struct peer_net *n, struct peer_ev *first, struct peer_ev *last);
+void peer_net__push_locked(struct peer_net *n, struct peer_ev *first, struct peer_ev *last);
 
 /* Append one event and wake the loop. Any thread. */
-void peer_push(struct peer_net *n, struct peer_ev *ev);
+void peer_net__push(struct peer_net *n, struct peer_ev *ev);
 
 /* The open connection with this id, or NULL. Loop thread. */
-struct peer_conn *peer_find_conn(struct peer_net *n, uint64_t id);
+struct peer_conn *peer_net__find_conn(struct peer_net *n, uint64_t id);
 
 #endif

@@ -22,7 +22,7 @@
 #include "tcport/peer/peer_int.h"
 #include "tcport/peer/peer_net.h"
 
-/* The snapshot walks the table by element position (peer_sync_pump), which
+/* The snapshot walks the table by element position (peer__sync_pump), which
  * needs the u64map whose elements live densely and never move as it grows;
  * U64MAP_MAX_COUNT came with it. */
 #ifndef U64MAP_MAX_COUNT
@@ -42,14 +42,14 @@ static uint64_t wall_ms(void)
     return peer_wall_us() / 1000;
 }
 
-void peer_sync_stop(struct peer_session *s)
+void peer__sync_stop(struct peer_session *s)
 {
     free(s->sync.buf);
     s->sync.buf = NULL;
     s->sync.active = false;
 }
 
-void peer_sync_start(struct peer_session *s)
+void peer__sync_start(struct peer_session *s)
 {
     struct peer_sync_tx *y = &s->sync;
     const struct dn_table *t = s->p->core->table;
@@ -58,7 +58,7 @@ void peer_sync_start(struct peer_session *s)
         y->buf = malloc(PEER_SYNC_CHUNK_MAX * sizeof(*y->buf));
         if (y->buf == NULL) {
             /* Without a snapshot the link never comes up: start over. */
-            peer_session_close(s, ERR, "link reset: snapshot: out of memory");
+            peer__session_close(s, ERR, "link reset: snapshot: out of memory");
             return;
         }
     }
@@ -71,7 +71,7 @@ void peer_sync_start(struct peer_session *s)
     y->acked = y->sent;
     y->entries = 0;
     y->started_ms = peer_now_ms();
-    peer_sync_pump(s);
+    peer__sync_pump(s);
 }
 
 static void send_chunk(struct peer_session *s, size_t n, bool last)
@@ -89,7 +89,7 @@ static void send_chunk(struct peer_session *s, size_t n, bool last)
     c.last = last;
     m.body_case = TC__PEER__MSG__BODY_SYNC_CHUNK;
     m.sync_chunk = &c;
-    peer_session_send(s, &m);
+    peer__session_send(s, &m);
     y->entries += n;
     s->p->links[s->link].tx_claims += n;
 }
@@ -104,10 +104,10 @@ static void send_end(struct peer_session *s)
     e.chunks = y->sent;
     m.body_case = TC__PEER__MSG__BODY_SYNC_END;
     m.sync_end = &e;
-    peer_session_send(s, &m);
-    tc_log(INFO, "peer %s: snapshot sent: %llu entries, %llu ms", peer_session_name(s),
+    peer__session_send(s, &m);
+    tc_log(INFO, "peer %s: snapshot sent: %llu entries, %llu ms", peer__session_name(s),
            (unsigned long long)y->entries, (unsigned long long)(peer_now_ms() - y->started_ms));
-    peer_sync_stop(s);
+    peer__sync_stop(s);
 }
 
 /* Fill one chunk from the walk, up to PEER_SYNC_CHUNK_MAX claims and
@@ -142,7 +142,7 @@ static size_t fill_chunk(struct peer_session *s)
  * made meanwhile also go out live. One chunk per call: with room left in
  * the window, the next one goes out on the next loop turn, so the loop
  * never spends more than a chunk's work here at once. */
-void peer_sync_pump(struct peer_session *s)
+void peer__sync_pump(struct peer_session *s)
 {
     struct peer_sync_tx *y = &s->sync;
     const struct dn_table *t = s->p->core->table;
@@ -153,7 +153,7 @@ void peer_sync_pump(struct peer_session *s)
         return;
     if (t->dir->ranges != y->ranges || t->dir->n_dns != y->n_dns) {
         tc_log(DEBUG, "peer %s: snapshot: the directory was reloaded; walking the table again",
-               peer_session_name(s));
+               peer__session_name(s));
         y->ranges = t->dir->ranges;
         y->n_dns = t->dir->n_dns;
         y->pos = 0;
@@ -166,10 +166,10 @@ void peer_sync_pump(struct peer_session *s)
         return;
     }
     if (y->sent - y->acked < PEER_SYNC_WINDOW)
-        peers_retry(s->p, 0);
+        peer__retry(s->p, 0);
 }
 
-bool peer_sync_store_ready(const struct peers *p, size_t n)
+bool peer__sync_store_ready(const struct peers *p, size_t n)
 {
     return core_has_room(p->core, n + PEER_STORE_SPARE);
 }
@@ -201,12 +201,12 @@ static int own_decision(struct peer_session *s, const struct peer_claim *c, bool
                     mine ? DN_SOURCE_SIP : DN_SOURCE_NONE, v, wall_ms());
     dn_key_format(c->dn, dn, sizeof(dn));
     tc_log(NOTICE, "peer %s: knows a newer decision of this node on %s than this node; %s it again",
-           peer_session_name(s), dn, mine ? "claiming" : "releasing");
+           peer__session_name(s), dn, mine ? "claiming" : "releasing");
     *applied = rc == 0;
     return rc == TC_ESTALE ? 0 : rc;
 }
 
-int peer_sync_apply(struct peer_session *s, const Tc__Peer__Claim *pb, bool *applied)
+int peer__sync_apply(struct peer_session *s, const Tc__Peer__Claim *pb, bool *applied)
 {
     struct peers *p = s->p;
     struct peer_claim c;
@@ -218,8 +218,8 @@ int peer_sync_apply(struct peer_session *s, const Tc__Peer__Claim *pb, bool *app
     if (rc != 0 || c.owner == DN_NODE_SELF) {
         /* A peer cannot hand this node a DN: only this node claims for
          * itself. */
-        peer_count_error(p, PEER_ERR_CLAIM);
-        tc_log(DEBUG, "peer %s: claim of dn \"%.20s\" ignored: %s", peer_session_name(s),
+        peer__count_error(p, PEER_ERR_CLAIM);
+        tc_log(DEBUG, "peer %s: claim of dn \"%.20s\" ignored: %s", peer__session_name(s),
                pb->dn != NULL ? pb->dn : "", rc == -ENOENT ? "unknown node" : "malformed");
         return rc != 0 ? rc : -EINVAL;
     }
@@ -227,8 +227,8 @@ int peer_sync_apply(struct peer_session *s, const Tc__Peer__Claim *pb, bool *app
     if (rc == TC_ESTALE || rc == TC_EUNKNOWN_DN)
         return 0;
     if (rc != 0) {
-        peer_count_error(p, PEER_ERR_STORE);
-        tc_log(WARN, "peer %s: applying a claim: %s", peer_session_name(s), tc_strerror(rc));
+        peer__count_error(p, PEER_ERR_STORE);
+        tc_log(WARN, "peer %s: applying a claim: %s", peer__session_name(s), tc_strerror(rc));
         return rc;
     }
     *applied = true;
@@ -237,7 +237,7 @@ int peer_sync_apply(struct peer_session *s, const Tc__Peer__Claim *pb, bool *app
 
 /* Live claims: this node's decisions as it made them, batched per loop
  * turn. */
-void peer_session_flush_claims(struct peer_session *s)
+void peer__session_flush_claims(struct peer_session *s)
 {
     struct peer_pending *q = &s->pending;
     struct peer_wire_claim *w;
@@ -248,9 +248,9 @@ void peer_session_flush_claims(struct peer_session *s)
         return;
     if (peer_conn_backlog(s->conn) > PEER_TX_SOFT) {
         /* Their numbers are spent: the peer sees the gap and resyncs. */
-        peer_count_error(s->p, PEER_ERR_OVERFLOW);
+        peer__count_error(s->p, PEER_ERR_OVERFLOW);
         tc_log(WARN, "peer %s: send backlog over %u bytes: %zu claims dropped",
-               peer_session_name(s), PEER_TX_SOFT, q->n);
+               peer__session_name(s), PEER_TX_SOFT, q->n);
         q->n = 0;
         return;
     }
@@ -273,12 +273,12 @@ void peer_session_flush_claims(struct peer_session *s)
         c.sent_unix_us = peer_wall_us();
         m.body_case = TC__PEER__MSG__BODY_CLAIMS;
         m.claims = &c;
-        peer_session_send(s, &m);
+        peer__session_send(s, &m);
         s->p->links[s->link].tx_claims += n;
     }
     if (done < q->n) {
-        peer_count_error(s->p, PEER_ERR_OVERFLOW);
-        tc_log(ERR, "peer %s: out of memory: %zu claims dropped", peer_session_name(s),
+        peer__count_error(s->p, PEER_ERR_OVERFLOW);
+        tc_log(ERR, "peer %s: out of memory: %zu claims dropped", peer__session_name(s),
                q->n - done);
     }
     free(w);
