@@ -17,9 +17,21 @@ struct core;
 
 struct default_port;
 
+/* Listen on cfg->default_listen and hear the core's changes. cfg and core
+ * are borrowed and must outlive the port. Sets *out and returns 0, or logs
+ * the cause (the address that cannot be bound) and returns a negative
+ * errno (-ENOMEM, -ENOSPC when the core has no room for another listener,
+ * a bind error), with nothing left open. Loop thread. */
 int default_port_start(struct default_port **out, uv_loop_t *loop, const struct config *cfg,
                        struct core *core);
+
+/* Stop hearing the core, close the listener and every client (their tlib
+ * claims are not released: the node is stopping), and free p once the
+ * loop has run its close callbacks. Loop thread. */
 void default_port_stop(struct default_port *p);
+
+/* Append the default port's families (clients, registrations, claims,
+ * events) to b in Prometheus text. Returns 0 or -ENOMEM. Loop thread. */
 int default_port_metrics(const struct default_port *p, struct tc_buf *b);
 
 #endif

@@ -27,7 +27,8 @@ int tc_port_start(struct tc_port **out, uv_loop_t *loop, const struct config *cf
 /* Close the listener and every connection; freed once the loop has run. */
 void tc_port_stop(struct tc_port *p);
 
-/* Append the TC port's /metrics families. */
+/* Append the TC port's families (subscribers, events, queries) to b in
+ * Prometheus text. Returns 0 or -ENOMEM. Loop thread. */
 int tc_port_metrics(const struct tc_port *p, struct tc_buf *b);
 
 #endif
