@@ -51,7 +51,7 @@ static void on_dialed(struct peers *p, struct peer_ev *ev)
     struct peer_conn *c;
 
     if (ev->rc != 0) {
-        tc_log(DEBUG, "peer %s: dial: %s", l->name, nng_strerror(ev->rc));
+        tc_log(DEBUG, "peer %s: dial: %s", l->name, tc_strerror(ev->rc));
         l->dialing = false;
         l->next_dial_ms = peer_now_ms() + l->backoff_ms;
         l->backoff_ms = l->backoff_ms * 2 > PEER_DIAL_MAX_MS ? PEER_DIAL_MAX_MS : l->backoff_ms * 2;
@@ -86,8 +86,8 @@ static void on_conn_failed(struct peer_session *s, struct peer_ev *ev)
     default:
         snprintf(line, sizeof(line), "%s: %s",
                  s->state == PEER_AUTHED ? "link down" : "connection lost",
-                 ev->rc == NNG_ECLOSED || ev->rc == NNG_ECONNSHUT ? "connection closed"
-                                                                  : nng_strerror(ev->rc));
+                 ev->rc == -ESHUTDOWN || ev->rc == -EPIPE ? "connection closed"
+                                                                  : tc_strerror(ev->rc));
         peer__session_close(s, s->state == PEER_AUTHED ? NOTICE : INFO, line);
         break;
     }
@@ -103,8 +103,8 @@ static int on_net_event(void *arg, struct peer_ev *ev, struct peer_conn *c)
         return 0;
     }
     if (ev->type == PEER_EV_ACCEPT_ERR) {
-        if (ev->rc != NNG_ECLOSED) {
-            tc_log(WARN, "peer-listen: accept: %s", nng_strerror(ev->rc));
+        if (ev->rc != -ESHUTDOWN) {
+            tc_log(WARN, "peer-listen: accept: %s", tc_strerror(ev->rc));
             p->accept_failed = true;
             peer__retry(p, 100);
         }

@@ -47,7 +47,7 @@ static struct peer_ev *cut_frames(struct peer_conn *c, struct peer_ev **head, st
         if (ev == NULL) {
             fatal = c->rx_fatal;
             fatal->type = PEER_EV_CLOSED;
-            fatal->rc = NNG_ENOMEM;
+            fatal->rc = -ENOMEM;
             break;
         }
         ev->conn_id = c->id;
@@ -79,7 +79,7 @@ static void on_rx(void *arg)
     if (rv != 0) {
         fatal = c->rx_fatal;
         fatal->type = PEER_EV_CLOSED;
-        fatal->rc = rv;
+        fatal->rc = peer_nng_errno(rv);
     } else {
         c->rx_len += nng_aio_count(c->rx_aio);
         fatal = cut_frames(c, &head, &last, &frames, &bytes);
@@ -140,7 +140,7 @@ static void on_tx(void *arg)
     }
     ev = c->tx_fatal;
     ev->type = PEER_EV_CLOSED;
-    ev->rc = rv;
+    ev->rc = peer_nng_errno(rv);
     peer_net__push(c->net, ev);
 }
 

@@ -36,8 +36,9 @@ int peer_nng_errno(int rv)
     case NNG_ECONNREFUSED:
         return -ECONNREFUSED;
     case NNG_ECONNRESET:
-    case NNG_ECONNSHUT:
         return -ECONNRESET;
+    case NNG_ECONNSHUT:
+        return -EPIPE;
     case NNG_ETIMEDOUT:
         return -ETIMEDOUT;
     case NNG_EUNREACHABLE:
@@ -83,7 +84,7 @@ static void on_accept(void *arg)
     struct peer_net *n = arg;
     struct peer_ev *ev = n->accept_ev;
 
-    ev->rc = nng_aio_result(n->accept_aio);
+    ev->rc = peer_nng_errno(nng_aio_result(n->accept_aio));
     ev->type = ev->rc == 0 ? PEER_EV_ACCEPTED : PEER_EV_ACCEPT_ERR;
     ev->stream = ev->rc == 0 ? nng_aio_get_output(n->accept_aio, 0) : NULL;
     peer_net__push(n, ev);
@@ -94,7 +95,7 @@ static void on_dial(void *arg)
     struct peer_dialer *d = arg;
     struct peer_ev *ev = d->ev;
 
-    ev->rc = nng_aio_result(d->aio);
+    ev->rc = peer_nng_errno(nng_aio_result(d->aio));
     ev->stream = ev->rc == 0 ? nng_aio_get_output(d->aio, 0) : NULL;
     peer_net__push(d->net, ev);
 }

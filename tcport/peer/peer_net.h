@@ -40,7 +40,7 @@ enum peer_ev_type {
     PEER_EV_DIALED,     /* tag; stream (taken) or rc */
     PEER_EV_FRAME,      /* conn; data[len]: one frame body */
     PEER_EV_SENT,       /* conn: everything flushed so far was written */
-    PEER_EV_CLOSED,     /* conn: read or write failed with rc (nng code) */
+    PEER_EV_CLOSED,     /* conn: read or write failed with rc (negative errno) */
     PEER_EV_TOOBIG,     /* conn: a frame of len bytes was announced */
     PEER_EV_FLOOD,      /* conn: too many frames waiting for the loop */
 };
@@ -51,7 +51,7 @@ struct peer_ev {
     bool prealloc; /* owned by its dialer, listener or conn; never freed */
     uint64_t conn_id;
     int tag;
-    int rc;
+    int rc; /* 0 or a negative errno: nng codes are converted where nng answers */
     nng_stream *stream;
     size_t len;
     uint8_t data[];
@@ -123,7 +123,8 @@ void peer_conn_close(struct peer_conn *c);
 /* Monotonic clock in ms, the one the connections stamp. Any thread. */
 uint64_t peer_now_ms(void);
 
-/* An nng error as a negative errno. */
+/* An nng error as a negative errno (NNG_ECLOSED: -ESHUTDOWN, NNG_ECONNSHUT:
+ * -EPIPE, unknown codes: -EIO). Any thread. */
 int peer_nng_errno(int rv);
 
 #endif
