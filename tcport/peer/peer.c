@@ -87,7 +87,7 @@ static void on_conn_failed(struct peer_session *s, struct peer_ev *ev)
         snprintf(line, sizeof(line), "%s: %s",
                  s->state == PEER_AUTHED ? "link down" : "connection lost",
                  ev->rc == -ESHUTDOWN || ev->rc == -EPIPE ? "connection closed"
-                                                                  : tc_strerror(ev->rc));
+                                                          : tc_strerror(ev->rc));
         peer__session_close(s, s->state == PEER_AUTHED ? NOTICE : INFO, line);
         break;
     }

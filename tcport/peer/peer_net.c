@@ -204,7 +204,8 @@ static void on_async(uv_async_t *h)
         rc = n->o.handler(n->o.arg, ev, c);
         n->current = NULL;
         /* Only frames may be refused (-EAGAIN): they wait at the head. */
-        if (rc == -EAGAIN && ev->type == PEER_EV_FRAME && peer_net__find_conn(n, ev->conn_id) == c) {
+        if (rc == -EAGAIN && ev->type == PEER_EV_FRAME &&
+            peer_net__find_conn(n, ev->conn_id) == c) {
             push_front(n, ev);
             return;
         }
