@@ -122,13 +122,20 @@ static int json_opt(struct tc_buf *b, const char *s)
     return tcclient_json_str(b, (s != NULL && *s != '\0') ? s : NULL);
 }
 
+/* {"text":"TIME#COUNTER@NODE","hlc":"N","node":..}: the raw clock as a
+ * string, since JSON readers round integers above 2^53. */
 static int json_version(struct tc_buf *b, const Tc__Version *v)
 {
+    char text[TCCLIENT_VERSION_MAX];
     int rc;
 
     if (v == NULL)
         return tc_buf_puts(b, "null");
-    rc = tc_buf_printf(b, "{\"hlc\":%" PRIu64 ",\"node\":", v->hlc);
+    rc = tc_buf_puts(b, "{\"text\":");
+    if (rc == 0)
+        rc = tcclient_json_str(b, tcclient_version_text(v, text, sizeof(text)));
+    if (rc == 0)
+        rc = tc_buf_printf(b, ",\"hlc\":\"%" PRIu64 "\",\"node\":", v->hlc);
     if (rc == 0)
         rc = json_opt(b, v->node);
     if (rc == 0)
@@ -180,21 +187,29 @@ int tcclient_json_dn(struct tc_buf *b, const Tc__DnState *s, int with_bindings)
                                  ? tcclient_iso8601(s->since_unix_ms, since, sizeof(since))
                                  : NULL);
     if (rc == 0)
-        rc = tc_buf_printf(b, ",\"since_unix_ms\":%" PRIu64, s->since_unix_ms);
+        rc = tc_buf_printf(b, ",\"since_unix_ms\":\"%" PRIu64 "\"", s->since_unix_ms);
     if (rc == 0 && with_bindings)
         rc = json_bindings(b, s);
     return rc;
 }
 
+char *tcclient_version_text(const Tc__Version *v, char *buf, size_t cap)
+{
+    char when[TCCLIENT_TIME_MAX];
+
+    if (v == NULL || (v->hlc == 0 && (v->node == NULL || *v->node == '\0'))) {
+        snprintf(buf, cap, "-");
+        return buf;
+    }
+    /* The hybrid logical clock is (wall ms << 16) | counter. */
+    snprintf(buf, cap, "%s#%" PRIu64 "@%s", tcclient_iso8601(v->hlc >> 16, when, sizeof(when)),
+             v->hlc & 0xffff, v->node != NULL ? v->node : "");
+    return buf;
+}
+
 char *tcclient_dn_version(const Tc__DnState *s, char *buf, size_t cap)
 {
-    const Tc__Version *v = s != NULL ? s->version : NULL;
-
-    if (v == NULL || (v->hlc == 0 && (v->node == NULL || *v->node == '\0')))
-        snprintf(buf, cap, "-");
-    else
-        snprintf(buf, cap, "%" PRIu64 "@%s", v->hlc, v->node != NULL ? v->node : "");
-    return buf;
+    return tcclient_version_text(s != NULL ? s->version : NULL, buf, cap);
 }
 
 /* Print one row whose cells follow each other NUL-terminated at p; returns

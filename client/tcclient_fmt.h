@@ -14,6 +14,7 @@
  * functions return 0 or -ENOMEM (b may then hold part of the text). */
 
 #define TCCLIENT_TIME_MAX   32 /* "2024-05-01T10:00:00.123Z" and a NUL, with room */
+#define TCCLIENT_VERSION_MAX (TCCLIENT_TIME_MAX + 8 + 64)
 #define TCCLIENT_TABLE_COLS 8
 #define TCCLIENT_TABLE_HOLD 256 /* rows held to size the columns before printing */
 
@@ -43,13 +44,19 @@ int tcclient_usage_error(const char *prog, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* Append the fields of one DN as JSON members, without braces:
- * "dn":..,"status":..,"owner":..,"source":..,"version":{..},"since":..,
- * "since_unix_ms":..[,"bindings":[..] when with_bindings]. s may be NULL
- * (then "dn":null). */
+ * "dn":..,"status":..,"owner":..,"source":..,"version":{"text":..,"hlc":..,
+ * "node":..},"since":..,"since_unix_ms":..[,"bindings":[..] when
+ * with_bindings]. 64-bit values (hlc, since_unix_ms) are strings: JSON
+ * readers round integers above 2^53. s may be NULL (then "dn":null). */
 int tcclient_json_dn(struct tc_buf *b, const Tc__DnState *s, int with_bindings);
 
-/* Write the DN's version as "HLC@NODE" into buf, or "-" when it has
- * none. Returns buf. */
+/* Write a version as "TIME#COUNTER@NODE" ("2026-12-06T01:22:17.408Z#3@sip1":
+ * the wall time and logical counter of its hybrid logical clock, and the
+ * node that made it) into buf (TCCLIENT_VERSION_MAX bytes hold any), or
+ * "-" when v is NULL or empty. Returns buf. */
+char *tcclient_version_text(const Tc__Version *v, char *buf, size_t cap);
+
+/* The same for the DN's version (s may be NULL). */
 char *tcclient_dn_version(const Tc__DnState *s, char *buf, size_t cap);
 
 /* An aligned table printed to a stream: the first TCCLIENT_TABLE_HOLD rows

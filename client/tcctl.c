@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "client/tcclient.h"
 #include "client/tcclient_fmt.h"
@@ -47,7 +48,8 @@ static const char usage_text[] =
         "                             default $TCCTL_SERVER, else " TCCTL_DEFAULT_SERVER "\n"
         "                             (node 1 of deploy/local-cluster)\n"
         "  --json                     one JSON object per line instead of a table\n"
-        "  -h, --help                 this text\n"
+        "  -h, --help, help           this text\n"
+        "  --version                  the version of tcctl\n"
         "\n"
         "Times are ISO-8601 UTC. Exit codes: 0 success, 1 usage error, 2 the node\n"
         "cannot be reached (or broke the connection), 3 unknown DN.\n";
@@ -164,7 +166,7 @@ static int cmd_nodes(struct tcctl *t)
 /* One DN as a table row: bindings (when given) joined by commas in bj. */
 static void dn_row(struct tcclient_table *tab, const Tc__DnState *s, struct tc_buf *bj)
 {
-    char since[TCCLIENT_TIME_MAX], version[96];
+    char since[TCCLIENT_TIME_MAX], version[TCCLIENT_VERSION_MAX];
     const char *row[7] = {s->dn,
                           tcclient_status_name(s->status),
                           s->owner,
@@ -323,9 +325,10 @@ static int parse_dns(int argc, char **argv, struct tcclient_dns_filter *f)
 
         if ((v = opt_value(argc, argv, &i, "--state", &missing)) != NULL) {
             f->any_state = false;
-            if (strcmp(v, "insrv") == 0)
+            /* Case-insensitive: the table prints InSrv and OOS. */
+            if (strcasecmp(v, "insrv") == 0)
                 f->state = TC__DN_STATUS__DN_STATUS_INSRV;
-            else if (strcmp(v, "oos") == 0)
+            else if (strcasecmp(v, "oos") == 0)
                 f->state = TC__DN_STATUS__DN_STATUS_OOS;
             else
                 return usage_error("--state takes insrv or oos, not '%s'", v);
@@ -437,8 +440,12 @@ static int parse_global(int argc, char **argv, struct tcctl *t, int *nrest, char
         bool missing = false;
         const char *v;
 
-        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0 ||
+            (*nrest == 0 && strcmp(argv[i], "help") == 0)) {
             fputs(usage_text, stdout);
+            return -1;
+        } else if (strcmp(argv[i], "--version") == 0) {
+            printf("tcctl %s (%s)\n", TC_VERSION, TC_GIT_REV);
             return -1;
         } else if (strcmp(argv[i], "--json") == 0) {
             t->json = true;

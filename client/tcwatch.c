@@ -48,6 +48,7 @@ static const char usage_text[] =
         "  --from SEQ              resume after sequence SEQ instead of a snapshot\n"
         "  --json                  one JSON object per line\n"
         "  -h, --help              this text\n"
+        "  --version               the version of tcwatch\n"
         "\n"
         "Exit codes: 0 after SIGINT or SIGTERM, 1 usage error, 2 the node cannot be\n"
         "reached or the connection dropped.\n";
@@ -90,7 +91,7 @@ static void line_json(struct tc_buf *b, const Tc__Event *ev, const char *name)
 {
     const Tc__DnState *s = tcclient_event_state(ev);
 
-    tc_buf_printf(b, "{\"seq\":%" PRIu64 ",\"event\":\"%s\"", ev->seq, name);
+    tc_buf_printf(b, "{\"seq\":\"%" PRIu64 "\",\"event\":\"%s\"", ev->seq, name);
     if (s != NULL) {
         tc_buf_puts(b, ",");
         tcclient_json_dn(b, s, s->n_bindings > 0);
@@ -111,7 +112,7 @@ static const char *dash(const char *s)
 static void line_text(struct tc_buf *b, const Tc__Event *ev, const char *name)
 {
     const Tc__DnState *s = tcclient_event_state(ev);
-    char since[TCCLIENT_TIME_MAX], version[96];
+    char since[TCCLIENT_TIME_MAX], version[TCCLIENT_VERSION_MAX];
 
     tc_buf_printf(b, "%8" PRIu64 "  %-17s", ev->seq, name);
     if (s != NULL) {
@@ -135,8 +136,12 @@ static void print_event(struct tcwatch *w, const Tc__Event *ev)
     const char *name = event_name(ev);
 
     if (ev->body_case == TC__EVENT__BODY_OPENED) {
-        fprintf(stderr, "tcwatch: subscribed to %s at seq %" PRIu64 " (epoch %" PRIu64 ")\n",
-                dash(ev->opened->node), ev->opened->seq, ev->opened->epoch);
+        char epoch[TCCLIENT_TIME_MAX];
+
+        /* The epoch is when the node's sequence began (its start). */
+        fprintf(stderr, "tcwatch: subscribed to %s at seq %" PRIu64 " (sequence of %s)\n",
+                dash(ev->opened->node), ev->opened->seq,
+                tcclient_iso8601(ev->opened->epoch, epoch, sizeof(epoch)));
         return;
     }
     if (ev->body_case == TC__EVENT__BODY_ERROR) {
@@ -236,6 +241,9 @@ static int parse_args(int argc, char **argv, struct tcwatch *w)
 
         if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
             fputs(usage_text, stdout);
+            return -1;
+        } else if (strcmp(argv[i], "--version") == 0) {
+            printf("tcwatch %s (%s)\n", TC_VERSION, TC_GIT_REV);
             return -1;
         } else if (strcmp(argv[i], "--json") == 0) {
             w->json = true;

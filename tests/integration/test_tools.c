@@ -227,6 +227,18 @@ Test(tools, tcctl_summary_and_dns)
     harness_node_cleanup(&n);
 }
 
+/* A version column as tcctl prints it: "YYYY-MM-DDTHH:MM:SS.mmmZ#N@sip1". */
+static bool version_readable(const char *out)
+{
+    const char *p = strstr(out, "Z#");
+
+    if (p == NULL || p - out < 23 || p[-4] != '.' || p[-19] != '-')
+        return false;
+    for (p += 2; *p >= '0' && *p <= '9'; p++)
+        ;
+    return strncmp(p, "@sip1", 5) == 0;
+}
+
 Test(tools, tcctl_dn_follows_a_sipsak_registration)
 {
     struct hnode n;
@@ -244,9 +256,14 @@ Test(tools, tcctl_dn_follows_a_sipsak_registration)
     cr_assert(strstr(out, " sip ") != NULL, "source: %s", out);
     cr_assert(strstr(out, "sip:1001@127.0.0.1") != NULL, "binding: %s", out);
     cr_assert(strstr(out, "Z ") != NULL, "an ISO-8601 UTC time: %s", out);
+    cr_assert(version_readable(out), "version as TIME#COUNTER@NODE: %s", out);
     free(out);
     cr_assert_eq(tcctl(&n, "--json dn 1001", &out), 0, "%s", out);
     cr_assert(strstr(out, "\"owner\":\"sip1\"") != NULL, "%s", out);
+    /* 64-bit values are strings: jq and JavaScript round larger numbers. */
+    cr_assert(strstr(out, "\"hlc\":\"") != NULL, "%s", out);
+    cr_assert(strstr(out, "\"since_unix_ms\":\"") != NULL, "%s", out);
+    cr_assert(strstr(out, "\"text\":\"20") != NULL, "%s", out);
     cr_assert(strstr(out, "\"status\":\"insrv\"") != NULL, "%s", out);
     cr_assert(strstr(out, "\"bindings\":[\"sip:1001@127.0.0.1") != NULL, "%s", out);
     free(out);
@@ -256,6 +273,13 @@ Test(tools, tcctl_dn_follows_a_sipsak_registration)
     cr_assert_eq(tcctl(&n, "dns --state insrv --owner sip1", &out), 0, "%s", out);
     cr_assert_eq(count_lines(out, "1001 "), 1, "%s", out);
     cr_assert_eq(count_lines(out, "1"), 1, "%s", out);
+    free(out);
+    /* The words the table prints are taken back, in any case. */
+    cr_assert_eq(tcctl(&n, "dns --state InSrv", &out), 0, "%s", out);
+    cr_assert_eq(count_lines(out, "1001 "), 1, "%s", out);
+    free(out);
+    cr_assert_eq(tcctl(&n, "dns --state OOS --limit 3", &out), 0, "%s", out);
+    cr_assert_eq(count_lines(out, "1"), 3, "%s", out);
     free(out);
     harness_node_stop(&n);
     harness_node_cleanup(&n);
@@ -291,6 +315,18 @@ Test(tools, tcctl_exit_codes)
     snprintf(cmd, sizeof(cmd), "'%s' --help", tc_test_bin("client/tcctl"));
     cr_assert_eq(harness_run(cmd, &out), 0);
     cr_assert(strstr(out, "TCCTL_SERVER") != NULL, "%s", out);
+    free(out);
+    snprintf(cmd, sizeof(cmd), "'%s' help", tc_test_bin("client/tcctl"));
+    cr_assert_eq(harness_run(cmd, &out), 0);
+    cr_assert(strstr(out, "TCCTL_SERVER") != NULL, "%s", out);
+    free(out);
+    snprintf(cmd, sizeof(cmd), "'%s' --version", tc_test_bin("client/tcctl"));
+    cr_assert_eq(harness_run(cmd, &out), 0);
+    cr_assert(strstr(out, "tcctl " TC_VERSION) != NULL, "%s", out);
+    free(out);
+    snprintf(cmd, sizeof(cmd), "'%s' --version", tc_test_bin("client/tcwatch"));
+    cr_assert_eq(harness_run(cmd, &out), 0);
+    cr_assert(strstr(out, "tcwatch " TC_VERSION) != NULL, "%s", out);
     free(out);
     harness_node_stop(&n);
     cr_assert_eq(tcctl(&n, "summary", NULL), 2, "a stopped node cannot be reached");
