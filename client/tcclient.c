@@ -300,6 +300,10 @@ static int next_by(struct tcclient *c, int64_t deadline, Tc__Event **out)
     if (c->dead != 0)
         return c->dead;
     for (;;) {
+        /* A frame starts with a big-endian length far below 2^24: a first
+         * byte that is printable text is an HTTP or SIP server answering. */
+        if (c->in.len > 0 && (uint8_t)c->in.data[0] >= 0x20 && (uint8_t)c->in.data[0] < 0x7f)
+            return kill_conn(c, TCCLIENT_ENOTTC);
         rc = frame_next((const uint8_t *)c->in.data, c->in.len, c->max_frame, &payload, &plen);
         if (rc < 0)
             return kill_conn(c, rc);
@@ -454,6 +458,7 @@ enum tcclient_err_class tcclient_err_class(int err)
         return TCCLIENT_ERR_TIMEOUT;
     case -EPROTO:
     case -EMSGSIZE:
+    case TCCLIENT_ENOTTC:
         return TCCLIENT_ERR_PROTOCOL;
     case -EINVAL:
     case -ENOMEM:
@@ -473,6 +478,8 @@ const char *tcclient_strerror(int err)
         return "connection closed by the node";
     case TCCLIENT_EADDRESS:
         return "not HOST:PORT";
+    case TCCLIENT_ENOTTC:
+        return "this is not a TC port (it answers in text, as HTTP or SIP do)";
     case -EMSGSIZE:
         return "frame from the node over the size bound";
     case -EPROTO:

@@ -25,6 +25,7 @@
 #define TCCLIENT_ERESOLVE  (TCCLIENT_ERR_BASE - 1) /* host name did not resolve */
 #define TCCLIENT_ECLOSED   (TCCLIENT_ERR_BASE - 2) /* the node closed the connection */
 #define TCCLIENT_EADDRESS  (TCCLIENT_ERR_BASE - 3) /* not HOST:PORT */
+#define TCCLIENT_ENOTTC    (TCCLIENT_ERR_BASE - 4) /* the port answers in text (HTTP, SIP) */
 
 enum tcclient_err_class {
     TCCLIENT_ERR_NONE = 0,

@@ -13,10 +13,10 @@
  * aligned tables. Pure functions or per-object state; any thread. Append
  * functions return 0 or -ENOMEM (b may then hold part of the text). */
 
-#define TCCLIENT_TIME_MAX   32 /* "2024-05-01T10:00:00.123Z" and a NUL, with room */
+#define TCCLIENT_TIME_MAX    32 /* "2024-05-01T10:00:00.123Z" and a NUL, with room */
 #define TCCLIENT_VERSION_MAX (TCCLIENT_TIME_MAX + 8 + 64)
-#define TCCLIENT_TABLE_COLS 8
-#define TCCLIENT_TABLE_HOLD 256 /* rows held to size the columns before printing */
+#define TCCLIENT_TABLE_COLS  8
+#define TCCLIENT_TABLE_HOLD  256 /* rows held to size the columns before printing */
 
 /* Append s as a JSON string with its quotes, or null when s is NULL.
  * Quote, backslash and control characters are escaped; bytes that are not
@@ -41,7 +41,7 @@ const Tc__DnState *tcclient_event_state(const Tc__Event *ev);
 /* Print "PROG: MESSAGE" and "try 'PROG --help'" to stderr for a command
  * line the tool cannot take; returns code, the tool's usage exit code. */
 int tcclient_usage_error(const char *prog, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+        __attribute__((format(printf, 3, 4)));
 
 /* Append the fields of one DN as JSON members, without braces:
  * "dn":..,"status":..,"owner":..,"source":..,"version":{"text":..,"hlc":..,

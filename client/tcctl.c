@@ -59,6 +59,11 @@ static const char usage_text[] =
 /* Report a client library error and map it to an exit code. */
 static int fail(const struct tcctl *t, const char *doing, int err)
 {
+    if (err == -ETIMEDOUT && strcmp(doing, "reading the answer") == 0) {
+        fprintf(stderr, "tcctl: %s: no answer in %d s: is it a node's TC port?\n", t->server,
+                TCCTL_ANSWER_MS / 1000);
+        return TCCTL_UNREACHABLE;
+    }
     fprintf(stderr, "tcctl: %s: %s: %s\n", t->server, doing, tcclient_strerror(err));
     return TCCTL_UNREACHABLE;
 }

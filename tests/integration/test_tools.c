@@ -308,6 +308,12 @@ Test(tools, tcctl_exit_codes)
     snprintf(cmd, sizeof(cmd), "'%s' -s 127.0.0.1:1 summary", tc_test_bin("client/tcctl"));
     cr_assert_eq(harness_run(cmd, &out), 2, "%s", out);
     free(out);
+    /* Pointed at the HTTP port by mistake: say so, not "frame too big". */
+    snprintf(cmd, sizeof(cmd), "'%s' -s 127.0.0.1:%u summary", tc_test_bin("client/tcctl"),
+             n.http_port);
+    cr_assert_eq(harness_run(cmd, &out), 2, "%s", out);
+    cr_assert(strstr(out, "not a TC port") != NULL, "%s", out);
+    free(out);
     snprintf(cmd, sizeof(cmd), "TCCTL_SERVER=127.0.0.1:%u '%s' summary", n.tc_port,
              tc_test_bin("client/tcctl"));
     cr_assert_eq(harness_run(cmd, &out), 0, "TCCTL_SERVER: %s", out);
