@@ -21,7 +21,7 @@ enum tcctl_exit {
     TCCTL_OK = 0,
     TCCTL_USAGE = 1,
     TCCTL_UNREACHABLE = 2,
-    TCCTL_UNKNOWN_DN = 3,
+    TCCTL_UNKNOWN_DN = 3, /* or an unknown node */
 };
 
 struct tcctl {
@@ -52,7 +52,7 @@ static const char usage_text[] =
         "  --version                  the version of tcctl\n"
         "\n"
         "Times are ISO-8601 UTC. Exit codes: 0 success, 1 usage error, 2 the node\n"
-        "cannot be reached (or broke the connection), 3 unknown DN.\n";
+        "cannot be reached (or broke the connection), 3 unknown DN or node.\n";
 
 #define usage_error(...) tcclient_usage_error("tcctl", TCCTL_USAGE, __VA_ARGS__)
 
@@ -351,11 +351,38 @@ static int parse_dns(int argc, char **argv, struct tcclient_dns_filter *f)
     return TCCTL_OK;
 }
 
+/* Whether the cluster knows a node called name: an unknown --owner is a
+ * mistake to report (exit 3), not an empty list. */
+static int check_owner(struct tcctl *t, const char *name)
+{
+    Tc__Event *ev;
+    uint32_t ref;
+    bool known = false;
+    int rc;
+
+    rc = tcclient_query_nodes(t->c, &ref, TCCTL_ANSWER_MS);
+    if (rc != 0)
+        return fail(t, "sending the query", rc);
+    rc = answer_of(t, ref, TC__EVENT__BODY_NODE_INFO, &ev);
+    if (rc != TCCTL_OK)
+        return rc;
+    for (size_t i = 0; i < ev->node_info->n_nodes && !known; i++)
+        known = ev->node_info->nodes[i]->name != NULL &&
+                strcmp(ev->node_info->nodes[i]->name, name) == 0;
+    tcclient_event_free(ev);
+    if (known)
+        return TCCTL_OK;
+    fprintf(stderr, "tcctl: node %s unknown (tcctl nodes lists them)\n", name);
+    return TCCTL_UNKNOWN_DN;
+}
+
 static int cmd_dns(struct tcctl *t, const struct tcclient_dns_filter *f)
 {
     uint32_t ref;
     int rc;
 
+    if (f->owner != NULL && (rc = check_owner(t, f->owner)) != TCCTL_OK)
+        return rc;
     rc = tcclient_query_dns(t->c, f, &ref, TCCTL_ANSWER_MS);
     if (rc != 0)
         return fail(t, "sending the query", rc);

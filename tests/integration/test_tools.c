@@ -304,6 +304,9 @@ Test(tools, tcctl_exit_codes)
     cr_assert_eq(tcctl(&n, "dn", NULL), 1);
     cr_assert_eq(tcctl(&n, "dns --state maybe", NULL), 1);
     cr_assert_eq(tcctl(&n, "dns --limit", NULL), 1);
+    cr_assert_eq(tcctl(&n, "dns --owner nobody", &out), 3, "%s", out);
+    cr_assert(strstr(out, "node nobody unknown") != NULL, "%s", out);
+    free(out);
     cr_assert_eq(tcctl(&n, "", NULL), 1);
     snprintf(cmd, sizeof(cmd), "'%s' -s 127.0.0.1:1 summary", tc_test_bin("client/tcctl"));
     cr_assert_eq(harness_run(cmd, &out), 2, "%s", out);
