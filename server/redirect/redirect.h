@@ -93,11 +93,12 @@ struct redirect {
 /* Start r over cfg, the table t (already over cfg->dir, with its peers
  * added) and the bindings held here, all borrowed: they must outlive r.
  * Counts the routing-point agents the table holds now. Returns 0 or
- * -ENOMEM (r is then empty; redirect_free() is harmless). */
+ * -ENOMEM (r is then empty; redirect_free() is harmless). Loop thread,
+ * after the table and the bindings are set up. */
 int redirect_init(struct redirect *r, const struct config *cfg, struct dn_table *t,
                   struct bindings *bs);
 
-/* Release what r holds (not what it borrows). */
+/* Release what r holds (not what it borrows). Loop thread. */
 void redirect_free(struct redirect *r);
 
 /* Take a new configuration (SIGHUP: "changes take effect for the next
@@ -105,16 +106,18 @@ void redirect_free(struct redirect *r);
  * Rebuilds the routing-point groups with one pass over the table; the
  * offer order starts afresh. cfg is borrowed; the old one may be freed once
  * this returns 0. Returns 0, or -ENOMEM with r still on its old
- * configuration (which must then be kept). The counters survive. */
+ * configuration (which must then be kept). The counters survive. Loop
+ * thread. */
 int redirect_reload(struct redirect *r, const struct config *cfg);
 
 /* Fill *l with r's listener for core_listen(): each published change moves
  * the routing-point counts. The caller registers it; r must stay listening
- * (or be unlistened with core_unlisten(core, r)) until redirect_free(). */
+ * (or be unlistened with core_unlisten(core, r)) until redirect_free().
+ * The callbacks run on the loop thread, as the core's do. */
 void redirect_listener(struct redirect *r, struct core_listener *l);
 
 /* The same as the listener's change callback, for callers without a core
- * (tests, restore): dn's owner and status are now c's. */
+ * (tests, restore): dn's owner and status are now c's. Loop thread. */
 void redirect_on_change(struct redirect *r, const struct dn_change *c);
 
 /* Decide where a call to dn goes. dn is DN_KEY_NONE when the Request-URI
@@ -122,14 +125,16 @@ void redirect_on_change(struct redirect *r, const struct dn_change *c);
  * counted. marked: the request carries the forwarding marker of another
  * node. Fills *d (see above for how long its pointers live) and counts its
  * outcome; cannot fail. Offering a routing point's local agent moves it to
- * the end of its group's order. */
+ * the end of its group's order. Loop thread only. */
 void redirect_decide(struct redirect *r, dn_key dn, bool marked, struct redirect_decision *d);
 
-/* "local", "forwarded", "not_found", "forbidden", "unavailable"; static. */
+/* "local", "forwarded", "not_found", "forbidden", "unavailable"; a static
+ * string. Any thread. */
 const char *redirect_outcome_name(enum redirect_outcome o);
 
 /* Append the counters in Prometheus text: tc_redirect_decisions_total
- * {outcome=...}, every outcome. Returns 0 or -ENOMEM. */
+ * {outcome=...}, every outcome. Returns 0 or -ENOMEM (b may then hold
+ * part of it). Loop thread (the counters are the loop's). */
 int redirect_metrics(const struct redirect *r, struct tc_buf *b);
 
 #endif

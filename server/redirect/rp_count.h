@@ -49,7 +49,7 @@ struct rp_count {
     struct rp_group *groups;
     uint32_t n_groups;
     /* Per profile of dir: a routing point's group, an extension's name
-     * group, or RP_NO_GROUP. */
+     * group, or RP_NO_GROUP. Loop thread. */
     uint32_t *profile_group;
     struct u64map agents; /* of struct rp_agent: agents that have an owner */
 };
@@ -57,10 +57,11 @@ struct rp_count {
 /* Build the groups of dir's routing points and count the owners the table
  * holds now (one pass over its entries: at start and on reload, never per
  * call). t must already be over dir (dn_table_reload()). Returns 0, or
- * -ENOMEM with rc left empty (rp_count_free() is then harmless). */
+ * -ENOMEM with rc left empty (rp_count_free() is then harmless). Loop
+ * thread. */
 int rp_count_init(struct rp_count *rc, const struct dn_dir *dir, const struct dn_table *t);
 
-/* Release everything rc holds. */
+/* Release everything rc holds. Loop thread. */
 void rp_count_free(struct rp_count *rc);
 
 /* dn is now owned by owner (DN_NODE_NONE: released). Moves dn's count
@@ -68,15 +69,16 @@ void rp_count_free(struct rp_count *rc);
  * local orders. Idempotent: a change already counted is ignored, so
  * changes published after rp_count_init() saw them do no harm. DNs that
  * are no agent cost one directory lookup. Returns 0, or -ENOMEM when dn
- * could not be recorded (it is then not counted anywhere, consistently). */
+ * could not be recorded (it is then not counted anywhere, consistently).
+ * Loop thread. */
 int rp_count_change(struct rp_count *rc, dn_key dn, uint16_t owner);
 
 /* The group a routing point's profile serves (p from rc->dir), or
- * RP_NO_GROUP. */
+ * RP_NO_GROUP. Loop thread. */
 uint32_t rp_count_group(const struct rp_count *rc, const struct dn_profile *p);
 
 /* InSrv agents of group g at node as t sees them: those it owns, when it
- * is this node or a peer whose link is up; else 0. */
+ * is this node or a peer whose link is up; else 0. Loop thread. */
 uint32_t rp_count_insrv(const struct rp_count *rc, uint32_t g, const struct dn_table *t,
                         uint16_t node);
 
@@ -84,12 +86,13 @@ uint32_t rp_count_insrv(const struct rp_count *rc, uint32_t g, const struct dn_t
  * which usable(arg, dn) is true, looking at most RP_COUNT_OFFER_TRIES
  * agents. Each agent looked at goes to the end of the order (an unusable
  * one too, so those never pile up at the front). Returns its DN, or
- * DN_KEY_NONE. */
+ * DN_KEY_NONE. Loop thread. */
 dn_key rp_count_offer(struct rp_count *rc, uint32_t g, bool (*usable)(void *arg, dn_key dn),
                       void *arg);
 
 /* Local agents of group g in offer order, for tests and tcctl: set
- * *cursor to NULL, then call until DN_KEY_NONE. */
+ * *cursor to NULL, then call until DN_KEY_NONE. The order must not
+ * change meanwhile. Loop thread. */
 dn_key rp_count_local_next(const struct rp_count *rc, uint32_t g, const struct rp_ring **cursor);
 
 #endif
