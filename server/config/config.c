@@ -66,26 +66,72 @@ static void free_profile(struct dn_profile *p)
     memset(p, 0, sizeof(*p));
 }
 
-/* Check the [dn] section that ends here and add it to the directory. */
-static void end_dn(struct load *st)
+static uint32_t dn_seen(const struct load *st, const char *name)
+{
+    return seen_at(config_dn_keys, config_n_dn_keys, st->seen, name);
+}
+
+/* A [dn] section's group: on a routing point a DN range or a name, on an
+ * extension a name; a name starts with a letter so the two never mix. A bad
+ * group is reported here and dropped, so the checks of the whole file do not
+ * report it again. */
+static void check_group(struct load *st)
 {
     struct dn_profile *p = &st->prof;
-    struct dn_dir *d = &st->cfg->dir;
-    uint32_t members = seen_at(config_dn_keys, config_n_dn_keys, st->seen, "members");
-    uint32_t dist = seen_at(config_dn_keys, config_n_dn_keys, st->seen, "distribution");
-    uint32_t shared = seen_at(config_dn_keys, config_n_dn_keys, st->seen, "shared-line");
-    int idx;
+    bool rp = p->type == DN_TYPE_ROUTING_POINT;
+    uint32_t line = dn_seen(st, "group");
+
+    p->group_lo = p->group_hi = DN_KEY_NONE;
+    if (p->group == NULL)
+        return;
+    if (rp && isdigit((unsigned char)p->group[0])) {
+        if (dn_range_parse(p->group, &p->group_lo, &p->group_hi) == 0)
+            return;
+        config_report(st, line,
+                      "group: bad DN range \"%s\": expected LO-HI or DN, LO and HI of one width, "
+                      "LO not greater than HI",
+                      p->group);
+    } else if (config_value_is_name(p->group) && isalpha((unsigned char)p->group[0])) {
+        return;
+    } else {
+        config_report(st, line,
+                      "group: expected %sa name of 1 to 31 characters A-Z a-z 0-9 _ . - starting "
+                      "with a letter, got \"%s\"",
+                      rp ? "a DN range or " : "", p->group);
+    }
+    p->group_lo = p->group_hi = DN_KEY_NONE;
+    free(p->group);
+    p->group = NULL;
+}
+
+/* Options of the [dn] section that ends here that contradict each other. */
+static void check_dn(struct load *st)
+{
+    struct dn_profile *p = &st->prof;
+    uint32_t members = dn_seen(st, "members");
+    uint32_t dist = dn_seen(st, "distribution");
 
     if (p->shared_line && p->n_members == 0 && members == 0)
         config_report(st, st->sect_line, "[%s]: shared-line without members", st->label);
     if (!p->shared_line && members != 0)
         config_report(st, members, "members: only for a shared line (set shared-line = true)");
     if (p->type == DN_TYPE_ROUTING_POINT && p->shared_line)
-        config_report(st, shared, "shared-line: not for a routing point");
+        config_report(st, dn_seen(st, "shared-line"), "shared-line: not for a routing point");
     if (p->type == DN_TYPE_ROUTING_POINT && p->group == NULL)
         config_report(st, st->sect_line, "[%s]: routing point without group", st->label);
     if (p->type != DN_TYPE_ROUTING_POINT && dist != 0)
         config_report(st, dist, "distribution: only for a routing point (type = routing-point)");
+    check_group(st);
+}
+
+/* Check the [dn] section that ends here and add it to the directory. */
+static void end_dn(struct load *st)
+{
+    struct dn_profile *p = &st->prof;
+    struct dn_dir *d = &st->cfg->dir;
+    int idx;
+
+    check_dn(st);
     if (!st->dn_valid)
         goto out_drop;
     if (st->cfg->dir.n_profiles == st->cap_plines) {
@@ -102,8 +148,9 @@ static void end_dn(struct load *st)
     if (idx < 0)
         goto out_nomem;
     memset(p, 0, sizeof(*p));
-    st->plines[idx].members = members;
-    st->plines[idx].sca = seen_at(config_dn_keys, config_n_dn_keys, st->seen, "sca-preferred-site");
+    st->plines[idx].members = dn_seen(st, "members");
+    st->plines[idx].sca = dn_seen(st, "sca-preferred-site");
+    st->plines[idx].group = dn_seen(st, "group");
     if (dn_dir_add_keys(d, st->lo, st->hi, (uint32_t)idx, st->sect_line) != 0)
         st->nomem = true;
     st->cap_members = 0;

@@ -13,9 +13,9 @@
  *                     cluster-secret-file, gws-client-names, dr-forward,
  *                     heartbeat-interval, link-timeout, limits
  *   [peer NAME]       address (peer port), sip-address, tc-address,
- *                     dr-peer-location
+ *                     dr-peer-location, access-number
  *   [dn RANGE]        type, shared-line, members, sca-preferred-site,
- *                     password, group, distribution
+ *                     password, group, distribution, dr-forward
  *
  * Durations take a unit: "500ms", "3s", "2m"; a bare number is
  * milliseconds. Sizes take "k", "m" or "g" (powers of 1024). Booleans are
@@ -31,6 +31,7 @@
 #define CONFIG_MAX_LISTEN  4  /* addresses per *-listen key */
 #define CONFIG_MAX_CLIENTS 16 /* gws-client-names entries */
 #define CONFIG_LINE_MAX    199
+#define CONFIG_ACCESS_MAX  32 /* access-number: 1..31 digits */
 
 struct config_addr {
     char host[CONFIG_HOST_MAX]; /* numeric IPv4 or IPv6 (no brackets) or name */
@@ -43,6 +44,9 @@ struct config_peer {
     struct config_addr sip_address; /* where to redirect calls; port 0: unset */
     struct config_addr tc_address;  /* port 0: unset */
     char location[CONFIG_NAME_MAX]; /* dr-peer-location; "" if unset */
+    /* access-number: digits, the prefix of the peer's inter-site trunk,
+     * reported as other-DN of a call forwarded there; "" if unset. */
+    char access_number[CONFIG_ACCESS_MAX];
     uint32_t line;
 };
 

@@ -1,6 +1,7 @@
 #include "server/config/config_check.h"
 
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "server/config/config.h"
@@ -123,6 +124,57 @@ static void check_members(const struct config_check *ck, const struct dn_profile
     }
 }
 
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The group names of the extension sections, sorted, or NULL (with *n 0)
+ * when there are none; NULL with *n 1 when out of memory. */
+static const char **extension_groups(const struct dn_dir *d, size_t *n)
+{
+    const char **names = malloc((d->n_profiles + 1) * sizeof(*names));
+
+    *n = 0;
+    if (names == NULL) {
+        *n = 1;
+        return NULL;
+    }
+    for (size_t i = 0; i < d->n_profiles; i++) {
+        if (d->profiles[i].type == DN_TYPE_EXTENSION && d->profiles[i].group != NULL)
+            names[(*n)++] = d->profiles[i].group;
+    }
+    qsort(names, *n, sizeof(*names), cmp_str);
+    return names;
+}
+
+/* A routing point's group must name at least one extension: a DN range
+ * holding one, or the group of an extension section. */
+static void check_groups(const struct config_check *ck)
+{
+    const struct dn_dir *d = &ck->cfg->dir;
+    size_t n;
+    const char **names = extension_groups(d, &n);
+
+    if (names == NULL && n != 0) {
+        report(ck, 0, "out of memory while checking groups");
+        return;
+    }
+    for (size_t i = 0; i < d->n_profiles; i++) {
+        const struct dn_profile *p = &d->profiles[i];
+
+        if (p->type != DN_TYPE_ROUTING_POINT || p->group == NULL)
+            continue;
+        if (p->group_lo != DN_KEY_NONE) {
+            if (!dn_dir_any_in(d, p->group_lo, p->group_hi, DN_TYPE_EXTENSION))
+                report(ck, ck->dn_lines[i].group, "group: no extension in %s", p->group);
+        } else if (bsearch(&p->group, names, n, sizeof(*names), cmp_str) == NULL) {
+            report(ck, ck->dn_lines[i].group, "group: no extension has group = %s", p->group);
+        }
+    }
+    free(names);
+}
+
 void config_check_dir(const struct config_check *ck)
 {
     const struct config *c = ck->cfg;
@@ -139,4 +191,5 @@ void config_check_dir(const struct config_check *ck)
                    "sca-preferred-site: no node named %s (neither this node nor a peer)",
                    p->sca_preferred_site);
     }
+    check_groups(ck);
 }

@@ -15,6 +15,7 @@ struct config;
 struct config_dn_lines {
     uint32_t members;
     uint32_t sca;
+    uint32_t group;
 };
 
 struct config_check {
@@ -36,7 +37,8 @@ void config_check_node(const struct config_check *ck);
 
 /* Finish ck->cfg->dir (dn_dir_finish()) and check it: overlapping ranges,
  * shared-line members that are not extensions of the directory, preferred
- * sites that are no node. Reports each problem through ck->report. */
+ * sites that are no node, routing-point groups that name no extension.
+ * Reports each problem through ck->report. */
 void config_check_dir(const struct config_check *ck);
 
 #endif

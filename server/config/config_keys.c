@@ -43,6 +43,29 @@ static void key_bool(struct load *st, const struct key *k, void *field, const ch
         bad_value(st, k, "true or false", v);
 }
 
+/* A [dn] section's dr-forward: set either way, else the node's. */
+static void key_dr_forward(struct load *st, const struct key *k, void *field, const char *v)
+{
+    bool on;
+
+    if (config_value_bool(v, &on) != 0) {
+        bad_value(st, k, "true or false", v);
+        return;
+    }
+    *(enum dn_dr_forward *)field = on ? DN_DR_FORWARD_ON : DN_DR_FORWARD_OFF;
+}
+
+static void key_access_number(struct load *st, const struct key *k, void *field, const char *v)
+{
+    size_t len = strspn(v, "0123456789");
+
+    if (len == 0 || v[len] != '\0' || len >= CONFIG_ACCESS_MAX) {
+        bad_value(st, k, "1 to 31 digits", v);
+        return;
+    }
+    memcpy(field, v, len + 1);
+}
+
 static void key_duration(struct load *st, const struct key *k, void *field, const char *v)
 {
     if (config_value_duration(v, field) != 0)
@@ -261,6 +284,7 @@ const struct key config_peer_keys[] = {
         {"sip-address", key_addr, PEER_OFF(sip_address), false},
         {"tc-address", key_addr, PEER_OFF(tc_address), false},
         {"dr-peer-location", key_name, PEER_OFF(location), false},
+        {"access-number", key_access_number, PEER_OFF(access_number), false},
 };
 
 const struct key config_dn_keys[] = {
@@ -271,6 +295,7 @@ const struct key config_dn_keys[] = {
         {"password", key_str, DN_OFF(password), false},
         {"group", key_str, DN_OFF(group), false},
         {"distribution", key_distribution, DN_OFF(distribution), false},
+        {"dr-forward", key_dr_forward, DN_OFF(dr_forward), false},
 };
 
 #define N_KEYS(a) (sizeof(a) / sizeof((a)[0]))

@@ -252,6 +252,20 @@ bool dn_dir_contains(const struct dn_dir *d, dn_key k)
     return dn_dir_lookup(d, k) != NULL;
 }
 
+bool dn_dir_any_in(const struct dn_dir *d, dn_key lo, dn_key hi, enum dn_type type)
+{
+    long i = last_range_at_or_below(d, lo);
+
+    /* The range holding lo, if any, then every range that starts inside. */
+    if (i < 0 || d->ranges[i].hi < lo)
+        i++;
+    for (; (size_t)i < d->n_ranges && d->ranges[i].lo <= hi; i++) {
+        if (d->profiles[d->ranges[i].profile].type == type)
+            return true;
+    }
+    return false;
+}
+
 dn_key dn_dir_at(const struct dn_dir *d, uint64_t i)
 {
     size_t lo = 0, hi = d->n_ranges;

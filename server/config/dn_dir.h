@@ -29,6 +29,13 @@ enum dn_distribution {
     DN_DIST_LOCAL_FIRST,
 };
 
+/* A [dn] section's dr-forward: unset (the node's [node] dr-forward), or set. */
+enum dn_dr_forward {
+    DN_DR_FORWARD_NODE = 0,
+    DN_DR_FORWARD_ON,
+    DN_DR_FORWARD_OFF,
+};
+
 /* Options shared by every DN of one [dn ...] section. Strings are owned by
  * the directory; NULL when not set. */
 struct dn_profile {
@@ -37,9 +44,16 @@ struct dn_profile {
     enum dn_distribution distribution;
     char *password;           /* digest password, or NULL: no authentication */
     char *sca_preferred_site; /* node name */
-    char *group;              /* agent group (extension: member of; RP: serves) */
-    dn_key *members;          /* shared-line members */
+    /* Agent group. On an extension: the name of the group it belongs to.
+     * On a routing point: the agents it serves, either a DN range (group_lo
+     * and group_hi set: the extensions of the directory in that range) or a
+     * name (group_lo == DN_KEY_NONE: the extensions whose group is that
+     * name). */
+    char *group;
+    dn_key group_lo, group_hi;
+    dn_key *members; /* shared-line members */
     uint32_t n_members;
+    enum dn_dr_forward dr_forward;
     uint32_t line; /* line of the section header, for messages */
 };
 
@@ -129,6 +143,10 @@ const struct dn_profile *dn_dir_lookup(const struct dn_dir *d, dn_key k);
 
 /* True when k is in the directory. */
 bool dn_dir_contains(const struct dn_dir *d, dn_key k);
+
+/* True when some DN of type lies in [lo, hi], after dn_dir_finish() on a
+ * directory without overlaps. O(log ranges + ranges inside [lo, hi]). */
+bool dn_dir_any_in(const struct dn_dir *d, dn_key lo, dn_key hi, enum dn_type type);
 
 /* The DN at position i (0 <= i < n_dns) in directory order (ranges sorted
  * by width, then number). O(log ranges). Returns DN_KEY_NONE past the end. */

@@ -17,7 +17,7 @@
 TestSuite(default_port, .fini = tc_test_leak_check, .timeout = 300);
 
 static const char *dirs = "[dn 1000-1999]\ntype = extension\n\n"
-                          "[dn 3000]\ntype = routing-point\ngroup = sales\n";
+                          "[dn 3000]\ntype = routing-point\ngroup = 1000-1999\n";
 
 static void start(struct hnode *n, const char *extra, const char *tail)
 {

@@ -15,7 +15,7 @@ TestSuite(registrar, .fini = tc_test_leak_check, .timeout = 180);
 
 static const char *dirs = "[dn 1000-1999]\ntype = extension\n\n"
                           "[dn 2000-2099]\ntype = extension\npassword = s3cret\n\n"
-                          "[dn 3000]\ntype = routing-point\ngroup = sales\n";
+                          "[dn 3000]\ntype = routing-point\ngroup = 1000-1999\n";
 
 static int sipsak(const struct hnode *n, const char *dn, const char *extra, char **out)
 {

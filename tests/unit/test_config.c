@@ -402,7 +402,7 @@ Test(config, enums)
     bad(NODE "durability = fast\n", 4, "durability: expected sync or async, got \"fast\"");
     bad(NODE "[dn 1000]\ntype = agent\n", 5,
         "type: expected extension or routing-point, got \"agent\"");
-    bad(NODE "[dn 1000]\ntype = routing-point\ngroup = g\ndistribution = random\n", 7,
+    bad(NODE "[dn 1001]\n[dn 1000]\ntype = routing-point\ngroup = 1001\ndistribution = random\n", 8,
         "distribution: expected most-agents or local-first, got \"random\"");
 }
 
@@ -636,7 +636,7 @@ Test(config, dn_options)
     bad(NODE "[dn 7000]\ndistribution = local-first\n", 5,
         "distribution: only for a routing point (type = routing-point)");
     bad(NODE "[dn 7000]\ntype = routing-point\ngroup = g\n[dn 5000]\nshared-line = 1\n"
-             "members = 7000\n",
+             "members = 7000\n[dn 1000]\ngroup = g\n",
         9, "members: 7000 is not an extension");
 
     struct config *c = ok(NODE "[peer sip2]\naddress = 1.2.3.4:5\n"
@@ -645,6 +645,112 @@ Test(config, dn_options)
 
     cr_assert_str_eq(dn_dir_lookup(&c->dir, dn_key_make(4, 5000))->sca_preferred_site, "sip1");
     config_free(c);
+}
+
+Test(config, peer_access_number)
+{
+    struct config *c = ok(NODE "[peer sip2]\naddress = 1.2.3.4:5\naccess-number = 9002\n"
+                               "[peer sip3]\naddress = 1.2.3.4:6\n");
+
+    cr_assert_str_eq(c->peers[0].access_number, "9002");
+    cr_assert_str_eq(c->peers[1].access_number, "", "unset");
+    config_free(c);
+    c = ok(NODE
+           "[peer sip2]\naddress = 1.2.3.4:5\naccess-number = 0123456789012345678901234567890\n");
+    cr_assert_str_eq(c->peers[0].access_number, "0123456789012345678901234567890");
+    config_free(c);
+
+    bad(NODE "[peer sip2]\naddress = 1.2.3.4:5\naccess-number = 9x02\n", 6,
+        "access-number: expected 1 to 31 digits, got \"9x02\"");
+    bad(NODE "[peer sip2]\naddress = 1.2.3.4:5\naccess-number = +9002\n", 6,
+        "access-number: expected 1 to 31 digits, got \"+9002\"");
+    bad(NODE "[peer sip2]\naddress = 1.2.3.4:5\naccess-number =\n", 6,
+        "access-number: expected 1 to 31 digits, got \"\"");
+    bad(NODE "[peer sip2]\naddress = 1.2.3.4:5\n"
+             "access-number = 01234567890123456789012345678901\n",
+        6, "access-number: expected 1 to 31 digits, got \"01234567890123456789012345678901\"");
+    bad(NODE "[dn 1000]\naccess-number = 9002\n", 5, "unknown key access-number in [dn 1000]");
+}
+
+Test(config, dn_dr_forward)
+{
+    struct config *c = ok(NODE "dr-forward = off\n"
+                               "[dn 1000-1099]\n"
+                               "[dn 1100]\ndr-forward = on\n"
+                               "[dn 1101]\ndr-forward = no\n");
+
+    cr_assert_not(c->dr_forward);
+    cr_assert_eq(dn_dir_lookup(&c->dir, dn_key_make(4, 1000))->dr_forward, DN_DR_FORWARD_NODE,
+                 "unset: the node's");
+    cr_assert_eq(dn_dir_lookup(&c->dir, dn_key_make(4, 1100))->dr_forward, DN_DR_FORWARD_ON);
+    cr_assert_eq(dn_dir_lookup(&c->dir, dn_key_make(4, 1101))->dr_forward, DN_DR_FORWARD_OFF);
+    config_free(c);
+
+    bad(NODE "[dn 1000]\ndr-forward = sometimes\n", 5,
+        "dr-forward: expected true or false, got \"sometimes\"");
+    bad(NODE "[dn 1000]\ndr-forward = on\ndr-forward = off\n", 6,
+        "duplicate key dr-forward in [dn 1000] (first at line 5)");
+}
+
+Test(config, routing_point_group_range)
+{
+    struct config *c =
+            ok(NODE "[dn 1000-1099]\n[dn 7000]\ntype = routing-point\n"
+                    "group = 1050-1199\n[dn 7001]\ntype = routing-point\ngroup = 1001\n");
+    const struct dn_profile *p = dn_dir_lookup(&c->dir, dn_key_make(4, 7000));
+
+    cr_assert_str_eq(p->group, "1050-1199");
+    cr_assert_eq(p->group_lo, dn_key_make(4, 1050));
+    cr_assert_eq(p->group_hi, dn_key_make(4, 1199));
+    p = dn_dir_lookup(&c->dir, dn_key_make(4, 7001));
+    cr_assert_eq(p->group_lo, dn_key_make(4, 1001));
+    cr_assert_eq(p->group_hi, dn_key_make(4, 1001));
+    config_free(c);
+
+    /* Lines: node 1-3, [dn 1000-1099] 4, [dn 7000] 5, type 6, group 7. */
+    bad(NODE "[dn 1000-1099]\n[dn 7000]\ntype = routing-point\ngroup = 2000-2099\n", 7,
+        "group: no extension in 2000-2099");
+    bad(NODE "[dn 1000-1099]\n[dn 7000]\ntype = routing-point\ngroup = 01000-01099\n", 7,
+        "group: no extension in 01000-01099");
+    bad(NODE "[dn 1000-1099]\n[dn 7000-7001]\ntype = routing-point\ngroup = 7000-7099\n", 7,
+        "group: no extension in 7000-7099");
+    bad(NODE "[dn 1000-1099]\n[dn 7000]\ntype = routing-point\ngroup = 1000-10999\n", 7,
+        "group: bad DN range \"1000-10999\": expected LO-HI or DN, LO and HI of one width, LO "
+        "not greater than HI");
+    bad(NODE "[dn 1000-1099]\n[dn 7000]\ntype = routing-point\ngroup = 1099-1000\n", 7,
+        "group: bad DN range \"1099-1000\": expected LO-HI or DN, LO and HI of one width, LO "
+        "not greater than HI");
+    bad(NODE "[dn 1000-1099]\n[dn 7000]\ntype = routing-point\ngroup = 10x0\n", 7,
+        "group: bad DN range \"10x0\": expected LO-HI or DN, LO and HI of one width, LO not "
+        "greater than HI");
+}
+
+Test(config, routing_point_group_name)
+{
+    struct config *c = ok(NODE "[dn 1000-1049]\ngroup = sales\n[dn 1050-1099]\ngroup = support\n"
+                               "[dn 7000]\ntype = routing-point\ngroup = support\n");
+    const struct dn_profile *p = dn_dir_lookup(&c->dir, dn_key_make(4, 7000));
+
+    cr_assert_str_eq(p->group, "support");
+    cr_assert_eq(p->group_lo, DN_KEY_NONE);
+    config_free(c);
+
+    bad(NODE "[dn 1000-1049]\ngroup = sales\n[dn 7000]\ntype = routing-point\ngroup = Sales\n", 8,
+        "group: no extension has group = Sales");
+    /* A routing point's own group is not an extension's. */
+    cr_assert_eq(load(NODE "[dn 1000-1049]\n[dn 7000]\ntype = routing-point\ngroup = sales\n"
+                           "[dn 7001]\ntype = routing-point\ngroup = sales\n",
+                      &(struct config *){NULL}),
+                 TC_ECONFIG);
+    cr_assert_eq(errs.n, 2);
+    has(7, "group: no extension has group = sales");
+    has(10, "group: no extension has group = sales");
+    bad(NODE "[dn 1000]\ngroup = 1000-1099\n", 5,
+        "group: expected a name of 1 to 31 characters A-Z a-z 0-9 _ . - starting with a letter, "
+        "got \"1000-1099\"");
+    bad(NODE "[dn 1000]\n[dn 7000]\ntype = routing-point\ngroup = sales team\n", 7,
+        "group: expected a DN range or a name of 1 to 31 characters A-Z a-z 0-9 _ . - starting "
+        "with a letter, got \"sales team\"");
 }
 
 Test(config, syntax)
