@@ -58,6 +58,10 @@ struct bindings_dn {
     dn_key dn; /* the map key; first, as u64map requires */
     struct binding *head;
     uint16_t count; /* bindings in the list */
+    /* Its bindings came back from the store at a restart and no REGISTER
+     * was accepted for it since: the next one counts as an initial
+     * registration (DESIGN §3 "Restart"). Set and cleared by the core. */
+    bool restored;
 };
 
 #define BINDINGS_WHEEL_SLOTS 8192 /* one second each */
