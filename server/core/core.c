@@ -55,7 +55,8 @@ void core_unlisten(struct core *c, void *arg)
     }
 }
 
-void core_publish(struct core *c, const struct dn_change *ch)
+/* Tell every listener of a change that is already durable. */
+static void core_publish(struct core *c, const struct dn_change *ch)
 {
     uint64_t seq = ++c->seq;
 

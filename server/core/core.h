@@ -16,8 +16,11 @@ struct binding;
  * peer's decision; the core decides in the DN table, makes the change
  * durable in the store, and only then publishes it, with the node's change
  * sequence number, to every listener (TC port, default port, peers) and
- * calls the waiting port back. Listeners never edit the table. Loop thread
- * only. */
+ * calls the waiting port back. Listeners never edit the table. The core
+ * also holds this node's SIP bindings and their records (the registrar
+ * asks, core_bindings.c decides what they mean for ownership), and
+ * restores the state of the last run after a restart (core_restore.c).
+ * Loop thread only. */
 
 #define CORE_MAX_LISTENERS 8
 
@@ -93,9 +96,6 @@ int core_listen(struct core *c, const struct core_listener *l);
 
 /* Remove the listener whose arg is arg. */
 void core_unlisten(struct core *c, void *arg);
-
-/* Publish a change that is already durable to every listener. */
-void core_publish(struct core *c, const struct dn_change *ch);
 
 /* This node claims k for source (sip: a phone's initial registration,
  * through core_registered(); tlib: a GWS client's RegisterAddress).
