@@ -135,12 +135,13 @@ int core_unbind(struct core *c, struct binding *b, core_store_cb done, void *arg
 
 /* An accepted REGISTER took k's live bindings here from before to after
  * (DESIGN §3): claim k when it is an initial registration - no live binding
- * before, or the first REGISTER for a binding restored after a restart
- * while k is not owned here -, release it when the last binding went,
- * else nothing. The restored mark of k is cleared. done is called when the
- * change is durable. Returns 1 (a claim or release is queued, done will be
- * called), 0 (nothing to change), or core_claim()'s / core_release()'s
- * errors (the mark is then kept). */
+ * before, or k is marked claim_next (struct bindings_dn: restored after a
+ * restart, or an earlier claim refused) while not owned here -, release it
+ * when the last binding went, else nothing. done is called when the change
+ * is durable. Returns 1 (a claim or release is queued, done will be
+ * called; the mark is cleared), 0 (nothing to change; cleared too), or
+ * core_claim()'s / core_release()'s errors (a refused claim sets the mark,
+ * so the phone's next REGISTER claims again). */
 int core_registered(struct core *c, dn_key k, unsigned before, unsigned after, core_done_cb done,
                     void *arg);
 
@@ -153,7 +154,7 @@ size_t core_expire(struct core *c, uint64_t now_ms, uint64_t *released);
 /* --- restart (core_restore.c) --- */
 
 /* Restore the node's state from the store after a start (DESIGN §3
- * "Restart", §7): every unexpired binding comes back marked as restored;
+ * "Restart", §7): every unexpired binding comes back, its DN marked claim_next;
  * every DN record is applied with its stored version and role (owner or
  * standby), and nothing is claimed anew; a DN stored as owned here without
  * a live SIP binding (expired, or a tlib claim) is released; expired

@@ -159,12 +159,16 @@ int core_registered(struct core *c, dn_key k, unsigned before, unsigned after, c
 {
     struct bindings_dn *d = bindings_dn(c->bindings, k, false);
     const struct dn_entry *e = dn_table_get(c->table, k);
-    bool restored = d != NULL && d->restored;
+    bool claim_next = d != NULL && d->claim_next;
     bool owned = e != NULL && e->owner == DN_NODE_SELF;
     int rc = 0;
 
-    if (after > 0 && (before == 0 || (restored && !owned))) {
+    if (after > 0 && (before == 0 || (claim_next && !owned))) {
         rc = core_claim(c, k, DN_SOURCE_SIP, done, arg);
+        /* Refused (store full): the phone's binding stays, and its next
+         * REGISTER - a refresh by the binding count - claims again. */
+        if (rc < 0 && d != NULL)
+            d->claim_next = true;
         rc = rc == 0 ? 1 : rc;
     } else if (before > 0 && after == 0) {
         rc = core_release(c, k, done, arg);
@@ -172,7 +176,7 @@ int core_registered(struct core *c, dn_key k, unsigned before, unsigned after, c
         rc = rc == 0 ? 1 : rc == TC_ESTALE ? 0 : rc;
     }
     if (rc >= 0 && d != NULL)
-        d->restored = false;
+        d->claim_next = false;
     return rc;
 }
 
@@ -233,7 +237,7 @@ static void on_expired(void *arg, struct binding *b)
         core__store_error(c, "deleting an expired binding", rc);
     x->expired++;
     if (d != NULL && d->count == 0) {
-        d->restored = false;
+        d->claim_next = false;
         x->released += release_unbound(c, b->dn, x->now_ms) == 1;
     }
     binding_free(c->bindings, b);

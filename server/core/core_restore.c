@@ -78,7 +78,7 @@ static int on_binding_record(void *arg, const void *key, size_t klen, const void
         ctx->error = -ENOMEM;
         return -ENOMEM;
     }
-    d->restored = true;
+    d->claim_next = true;
     ctx->st.bindings++;
     return 0;
 }

@@ -350,10 +350,10 @@ Test(core, restart_restores_the_owner_role_at_its_version)
     cr_assert_eq(entry("1001")->owner, DN_NODE_SELF);
     cr_assert_eq(dn_table_status(&f.t, key("1001")), DN_INSRV);
     cr_assert_eq(dn_table_version_cmp(&f.t, version("1001"), v), 0, "a new claim at restart");
-    cr_assert(bindings_dn(f.c.bindings, key("1001"), false)->restored);
+    cr_assert(bindings_dn(f.c.bindings, key("1001"), false)->claim_next);
     /* The phone refreshes: it owns the DN already, nothing changes. */
     cr_assert_eq(registered("1001", "sip:a@10.0.0.1"), 0);
-    cr_assert_not(bindings_dn(f.c.bindings, key("1001"), false)->restored);
+    cr_assert_not(bindings_dn(f.c.bindings, key("1001"), false)->claim_next);
     drain();
     cr_assert_eq(dn_table_version_cmp(&f.t, version("1001"), v), 0);
     cr_assert_eq(f.published, 0);
@@ -418,4 +418,22 @@ Test(core, restart_releases_an_owned_dn_without_bindings)
     cr_assert_eq(st.dropped, 0);
     cr_assert_eq(entry("1001")->owner, DN_NODE_NONE);
     cr_assert_eq(entry("1002")->owner, DN_NODE_NONE);
+}
+
+Test(core, refused_claim_is_retried_by_the_next_register)
+{
+    fx_stop();
+    f.queue = 3;
+    fx_start();
+    cr_assert_eq(core_claim(&f.c, key("1002"), DN_SOURCE_SIP, NULL, NULL), 0);
+    /* The binding takes the last change the store has room for. */
+    cr_assert_eq(registered("1001", "sip:a@10.0.0.1"), -EBUSY);
+    cr_assert_null(dn_table_get(&f.t, key("1001")), "the table changed");
+    drain();
+    /* A refresh by the binding count, but the claim is still owed. */
+    cr_assert_eq(registered("1001", "sip:a@10.0.0.1"), 1);
+    drain();
+    cr_assert_eq(entry("1001")->owner, DN_NODE_SELF);
+    cr_assert_eq(registered("1001", "sip:a@10.0.0.1"), 0);
+    drain();
 }
