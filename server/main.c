@@ -59,6 +59,8 @@ static int run(const char *path)
     }
     uv_loop_init(&loop);
     rc = node_start(&node, &loop, cfg);
+    if (rc != 0)
+        rc = rc == TC_ESTORE ? NODE_EXIT_STORE : NODE_EXIT_CONFIG;
     if (rc == 0) {
         uv_run(&loop, UV_RUN_DEFAULT);
         tc_log(NOTICE, "node %s: stopped", node.cfg->name);

@@ -106,22 +106,50 @@ static int start_http(struct tc_node *n)
     return rc;
 }
 
-static void on_registrar_change(void *arg, const struct dn_change *c)
+/* A start failure that is not the store's: a negative code for main(). */
+static int config_err(int rc)
 {
-    struct tc_node *n = arg;
-
-    core_publish(&n->core, c);
+    return rc < 0 && rc != TC_ESTORE ? rc : TC_ECONFIG;
 }
 
-/* Peers first, so link events reach the ports' first subscribers. */
+/* Peers first, so link events reach the ports' first subscribers. Each
+ * logs its own failure. Returns 0 or a negative error. */
 static int start_ports(struct tc_node *n)
 {
-    if (peers_start(&n->peers, n->loop, n->cfg, &n->core) != 0)
-        return -1;
-    if (tc_port_start(&n->tc_port, n->loop, n->cfg, &n->core) != 0)
-        return -1;
-    if (default_port_start(&n->default_port, n->loop, n->cfg, &n->core) != 0)
-        return -1;
+    int rc = peers_start(&n->peers, n->loop, n->cfg, &n->core);
+
+    if (rc == 0)
+        rc = tc_port_start(&n->tc_port, n->loop, n->cfg, &n->core);
+    if (rc == 0)
+        rc = default_port_start(&n->default_port, n->loop, n->cfg, &n->core);
+    return rc == 0 ? 0 : config_err(rc);
+}
+
+/* The core over the table and store, the registrar over the core, then the
+ * state of the last run back from the store. Returns 0, TC_ESTORE (the
+ * cause is logged) or a negative error. */
+static int start_core(struct tc_node *n)
+{
+    struct config *cfg = n->cfg;
+    int rc;
+
+    rc = core_init(&n->core, n->loop, &n->table, n->store, cfg->limits.store_queue);
+    if (rc != 0) {
+        tc_log(ERR, "core: %s", tc_strerror(rc));
+        return rc;
+    }
+    n->core_up = 1;
+    rc = registrar_init(&n->reg, n->loop, &n->core, &cfg->limits, "tcluster");
+    if (rc != 0) {
+        tc_log(ERR, "registrar: %s", tc_strerror(rc));
+        return rc;
+    }
+    n->reg_up = 1;
+    rc = core_restore(&n->core, NULL);
+    if (rc != 0) {
+        tc_log(ERR, "data-dir %s: restoring state: %s", cfg->data_dir, tc_strerror(rc));
+        return TC_ESTORE;
+    }
     return 0;
 }
 
@@ -172,50 +200,33 @@ int node_start(struct tc_node *n, uv_loop_t *loop, struct config *cfg)
     for (unsigned i = 0; i < cfg->n_peers; i++)
         dn_table_add_node(&n->table, cfg->peers[i].name);
     if (open_store(n) != 0) {
-        rc = NODE_EXIT_STORE;
+        rc = TC_ESTORE;
         goto out_free_table;
     }
-    rc = registrar_init(&n->reg, loop, &n->table, n->store, &cfg->limits, "tcluster");
-    if (rc != 0) {
-        tc_log(ERR, "registrar: %s", tc_strerror(rc));
-        rc = NODE_EXIT_CONFIG;
-        goto out_close_store;
+    rc = start_core(n);
+    if (rc == 0)
+        rc = start_ports(n);
+    if (rc == 0) {
+        rc = sip_server_start(&n->sip, loop, cfg, &n->reg);
+        n->sip_up = rc == 0;
     }
-    n->reg_up = 1;
-    rc = registrar_restore(&n->reg);
-    if (rc != 0) {
-        tc_log(ERR, "data-dir %s: restoring bindings: %s", cfg->data_dir, tc_strerror(rc));
-        rc = NODE_EXIT_STORE;
+    if (rc == 0)
+        rc = start_http(n);
+    if (rc != 0)
         goto out_close_store;
-    }
-    core_init(&n->core, loop, &n->table, n->store, &n->reg.bindings, cfg->limits.store_queue);
-    n->core_up = 1;
-    n->reg.on_change = on_registrar_change;
-    n->reg.change_arg = n;
-    if (start_ports(n) != 0) {
-        rc = NODE_EXIT_CONFIG;
-        goto out_close_store;
-    }
-    if (sip_server_start(&n->sip, loop, cfg, &n->reg) != 0) {
-        rc = NODE_EXIT_CONFIG;
-        goto out_close_store;
-    }
-    n->sip_up = 1;
-    if (start_http(n) != 0) {
-        rc = NODE_EXIT_CONFIG;
-        goto out_close_store;
-    }
     start_signals(n);
-    tc_log(NOTICE, "node %s: up, %llu DNs, sip %s, http %s, data-dir %s (durability %s)",
-           cfg->name, (unsigned long long)cfg->dir.n_dns,
+    tc_log(NOTICE, "node %s: up, %llu DNs, sip %s, http %s, data-dir %s (durability %s)", cfg->name,
+           (unsigned long long)cfg->dir.n_dns,
            config_addr_str(&cfg->sip_listen[0], sbuf, sizeof(sbuf)),
-           config_addr_str(&cfg->http_listen, buf, sizeof(buf)), cfg->data_dir, cfg->durability == CONFIG_DURABILITY_SYNC ? "sync" : "async");
+           config_addr_str(&cfg->http_listen, buf, sizeof(buf)), cfg->data_dir,
+           cfg->durability == CONFIG_DURABILITY_SYNC ? "sync" : "async");
     return 0;
 
 out_close_store:
     stop_ports(n);
     store_close(n->store);
     n->store = NULL;
+    n->core.store = NULL;
     if (n->sip_up)
         sip_server_stop(&n->sip);
     if (n->reg_up)
@@ -227,7 +238,7 @@ out_free_table:
 out_free_cfg:
     config_free(cfg);
     n->cfg = NULL;
-    return rc == NODE_EXIT_STORE ? NODE_EXIT_STORE : NODE_EXIT_CONFIG;
+    return rc == TC_ESTORE ? TC_ESTORE : config_err(rc);
 }
 
 static void on_signal_closed(uv_handle_t *h)

@@ -50,9 +50,12 @@ struct tc_node {
 };
 
 /* Build the node from cfg (taken: the node frees it) on loop: open the store,
- * bind every port, install signal handlers. Logs the cause of a failure and
- * returns NODE_EXIT_CONFIG or NODE_EXIT_STORE (everything opened so far is
- * closed again), or 0. Loop thread. */
+ * restore the state of the last run, bind every port, install signal
+ * handlers. Returns 0, or - after logging the cause and closing everything
+ * opened so far - TC_ESTORE when the data-dir cannot be used, or another
+ * negative error (TC_ECONFIG, -EADDRINUSE, -ENOMEM, ...) for the rest.
+ * main() maps TC_ESTORE to NODE_EXIT_STORE and the others to
+ * NODE_EXIT_CONFIG. Loop thread. */
 int node_start(struct tc_node *n, uv_loop_t *loop, struct config *cfg);
 
 /* Begin a clean shutdown: stop accepting, flush pending writes, close

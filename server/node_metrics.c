@@ -1,6 +1,7 @@
 /* /metrics for one node: build info, DN counts by state, store figures. */
 #include <errno.h>
 
+#include "server/core/bindings.h"
 #include "server/http/http.h"
 #include "server/node.h"
 #include "storage/store.h"
@@ -74,7 +75,8 @@ static int render_registrar(struct tc_node *n, struct tc_buf *b)
     int rc = 0;
 
     rc |= metrics_header(b, "tc_sip_bindings", "gauge", "SIP bindings held in memory");
-    rc |= metrics_sample_u64(b, "tc_sip_bindings", NULL, n->reg.bindings.n_bindings);
+    rc |= metrics_sample_u64(b, "tc_sip_bindings", NULL,
+                             n->core.bindings != NULL ? n->core.bindings->n_bindings : 0);
     rc |= metrics_header(b, "tc_sip_bindings_expired_total", "counter",
                          "SIP bindings removed by expiry");
     rc |= metrics_sample_u64(b, "tc_sip_bindings_expired_total", NULL, st->expired);
@@ -87,7 +89,7 @@ static int render_registrar(struct tc_node *n, struct tc_buf *b)
     rc |= metrics_sample_u64(b, "tc_sip_auth_failures_total", NULL, st->auth_failures);
     rc |= metrics_header(b, "tc_store_errors_total", "counter",
                          "changes the store could not make durable");
-    rc |= metrics_sample_u64(b, "tc_store_errors_total", NULL, st->store_errors);
+    rc |= metrics_sample_u64(b, "tc_store_errors_total", NULL, n->core.store_errors);
     return rc ? -ENOMEM : 0;
 }
 

@@ -21,6 +21,8 @@ const char *tc_strerror(int err)
         return "unknown DN";
     case TC_ESTALE:
         return "a newer version is already held";
+    case TC_ESTORE:
+        return "the data-dir cannot be used";
     default:
         break;
     }

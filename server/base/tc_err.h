@@ -14,6 +14,7 @@
 #define TC_ECONFIG     (TC_ERR_BASE - 6) /* configuration is invalid */
 #define TC_EUNKNOWN_DN (TC_ERR_BASE - 7) /* DN is not in the directory */
 #define TC_ESTALE      (TC_ERR_BASE - 8) /* a newer version is already held */
+#define TC_ESTORE      (TC_ERR_BASE - 9) /* the data-dir cannot be used (cause logged) */
 
 /* Return a static, human-readable description of err (negative errno or a
  * TC_E* code). Any thread. Never NULL. */

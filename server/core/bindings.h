@@ -58,6 +58,12 @@ struct bindings_dn {
     dn_key dn; /* the map key; first, as u64map requires */
     struct binding *head;
     uint16_t count; /* bindings in the list */
+    /* The next REGISTER accepted for the DN counts as an initial
+     * registration (a claim) unless the DN is owned here: set when its
+     * bindings came back from the store at a restart (DESIGN §3
+     * "Restart"), or when the claim of an initial registration was
+     * refused. Set and cleared by the core. */
+    bool claim_next;
 };
 
 #define BINDINGS_WHEEL_SLOTS 8192 /* one second each */

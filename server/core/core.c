@@ -8,22 +8,33 @@
 #include "server/base/log.h"
 #include "server/base/tc_err.h"
 #include "server/core/bindings.h"
+#include "server/core/core_int.h"
 #include "server/core/dn_store.h"
 #include "storage/store.h"
 
 static void on_idle(uv_idle_t *h);
 
-void core_init(struct core *c, uv_loop_t *loop, struct dn_table *table, struct store *store,
-               struct bindings *bindings, uint32_t store_queue)
+int core_init(struct core *c, uv_loop_t *loop, struct dn_table *table, struct store *store,
+              uint32_t store_queue)
 {
     memset(c, 0, sizeof(*c));
+    c->bindings = malloc(sizeof(*c->bindings));
+    if (c->bindings == NULL)
+        return -ENOMEM;
+    bindings_init(c->bindings, tc_now_ms());
     uv_idle_init(loop, &c->idle);
     c->idle.data = c;
     c->sweeps_tail = &c->sweeps;
     c->store_queue = store_queue;
     c->table = table;
     c->store = store;
-    c->bindings = bindings;
+    return 0;
+}
+
+void core__store_error(struct core *c, const char *what, int err)
+{
+    c->store_errors++;
+    tc_log(ERR, "core: store: %s: %s", what, tc_strerror(err));
 }
 
 int core_listen(struct core *c, const struct core_listener *l)
@@ -44,7 +55,8 @@ void core_unlisten(struct core *c, void *arg)
     }
 }
 
-void core_publish(struct core *c, const struct dn_change *ch)
+/* Tell every listener of a change that is already durable. */
+static void core_publish(struct core *c, const struct dn_change *ch)
 {
     uint64_t seq = ++c->seq;
 
@@ -77,19 +89,16 @@ static void on_durable(void *arg, int status)
 {
     struct core_wait *w = arg;
 
-    if (status == 0) {
+    if (status == 0)
         core_publish(w->c, &w->ch);
-    } else {
-        w->c->store_errors++;
-        tc_log(ERR, "core: store: %s", tc_strerror(status));
-    }
+    else
+        core__store_error(w->c, "ownership change", status);
     if (w->done != NULL)
         w->done(w->arg, status, &w->ch);
     free(w);
 }
 
-/* Persist ch, then publish it and call done. */
-static int persist(struct core *c, const struct dn_change *ch, core_done_cb done, void *arg)
+int core__persist(struct core *c, const struct dn_change *ch, core_done_cb done, void *arg)
 {
     struct core_wait *w;
     int rc;
@@ -109,9 +118,7 @@ static int persist(struct core *c, const struct dn_change *ch, core_done_cb done
     return rc;
 }
 
-/* Room for one more change in the store, checked before the table changes
- * so a decision is never made without being made durable. */
-static int store_room(const struct core *c)
+int core__store_room(const struct core *c)
 {
     if (c->store == NULL)
         return -ESHUTDOWN;
@@ -132,43 +139,30 @@ bool core_has_room(const struct core *c, size_t n)
 int core_claim(struct core *c, dn_key k, enum dn_source source, core_done_cb done, void *arg)
 {
     struct dn_change ch;
-    int rc = store_room(c);
+    int rc = core__store_room(c);
 
     if (rc != 0)
         return rc;
     rc = dn_table_claim(c->table, k, source, tc_now_ms(), &ch);
 
-    return rc != 0 ? rc : persist(c, &ch, done, arg);
+    return rc != 0 ? rc : core__persist(c, &ch, done, arg);
 }
 
 int core_release(struct core *c, dn_key k, core_done_cb done, void *arg)
 {
     struct dn_change ch;
-    int rc = store_room(c);
+    int rc = core__store_room(c);
 
     if (rc != 0)
         return rc;
     rc = dn_table_release(c->table, k, tc_now_ms(), &ch);
 
-    return rc != 0 ? rc : persist(c, &ch, done, arg);
+    return rc != 0 ? rc : core__persist(c, &ch, done, arg);
 }
 
 bool core_holds_binding(struct core *c, dn_key k)
 {
-    struct bindings_dn *d;
-    uint64_t now;
-
-    if (c->bindings == NULL)
-        return false;
-    d = bindings_dn(c->bindings, k, false);
-    if (d == NULL)
-        return false;
-    now = tc_now_ms();
-    for (struct binding *b = d->head; b != NULL; b = b->next) {
-        if (b->expires_ms > now)
-            return true;
-    }
-    return false;
+    return core_live_bindings(c, k, tc_now_ms()) > 0;
 }
 
 /* The owner released k and a phone is registered here: claim it (DESIGN
@@ -193,13 +187,13 @@ int core_apply(struct core *c, dn_key k, uint16_t owner, enum dn_source source, 
                uint64_t since_ms)
 {
     struct dn_change ch;
-    int rc = store_room(c);
+    int rc = core__store_room(c);
 
     if (rc != 0)
         return rc;
     rc = dn_table_apply(c->table, k, owner, source, v, since_ms, &ch);
     if (rc == 0)
-        rc = persist(c, &ch, NULL, NULL);
+        rc = core__persist(c, &ch, NULL, NULL);
     if (rc == 0 && owner == DN_NODE_NONE)
         claim_released(c, k);
     return rc;
@@ -214,10 +208,10 @@ static void sweep_one(struct core *c, const struct core_sweep *w, dn_key k)
 
     if (e == NULL || e->owner != w->node)
         return; /* decided again since the link changed: already published */
-    if (!w->up && !t->link_up[w->node] && core_holds_binding(c, k) && store_room(c) == 0 &&
+    if (!w->up && !t->link_up[w->node] && core_holds_binding(c, k) && core__store_room(c) == 0 &&
         dn_table_claim(t, k, DN_SOURCE_SIP, tc_now_ms(), &ch) == 0) {
         /* Standby takeover: the agent stays reachable here. */
-        if (persist(c, &ch, NULL, NULL) != 0)
+        if (core__persist(c, &ch, NULL, NULL) != 0)
             c->store_errors++;
         return;
     }
@@ -306,6 +300,14 @@ void core_close(struct core *c)
         free(w);
     }
     c->sweeps_tail = &c->sweeps;
+    if (c->bindings != NULL) {
+        bindings_free(c->bindings);
+        free(c->bindings);
+        c->bindings = NULL;
+    }
+    free(c->unreleased);
+    c->unreleased = NULL;
+    c->n_unreleased = c->cap_unreleased = 0;
     uv_idle_stop(&c->idle);
     uv_close((uv_handle_t *)&c->idle, on_idle_closed);
 }

@@ -9,14 +9,18 @@
 
 struct store;
 struct bindings;
+struct binding;
 
 /* The node's decisions as ports and peer links see them (DESIGN §2, "how a
  * change flows"). A port or link asks the core to claim, release or apply a
  * peer's decision; the core decides in the DN table, makes the change
  * durable in the store, and only then publishes it, with the node's change
  * sequence number, to every listener (TC port, default port, peers) and
- * calls the waiting port back. Listeners never edit the table. Loop thread
- * only. */
+ * calls the waiting port back. Listeners never edit the table. The core
+ * also holds this node's SIP bindings and their records (the registrar
+ * asks, core_bindings.c decides what they mean for ownership), and
+ * restores the state of the last run after a restart (core_restore.c).
+ * Loop thread only. */
 
 #define CORE_MAX_LISTENERS 8
 
@@ -33,6 +37,10 @@ struct core_listener {
  * 0) or failed (negative). */
 typedef void (*core_done_cb)(void *arg, int status, const struct dn_change *c);
 
+/* Called on the loop when a binding's record is durable (status 0) or
+ * failed (negative). */
+typedef void (*core_store_cb)(void *arg, int status);
+
 /* A link change still being published, a chunk per loop turn. */
 struct core_sweep {
     struct core_sweep *next;
@@ -44,10 +52,20 @@ struct core_sweep {
 
 #define CORE_SWEEP_CHUNK 4096 /* DNs published per loop turn */
 
+/* What core_restore() found. */
+struct core_restore_stats {
+    uint64_t bindings; /* unexpired bindings back in memory */
+    uint64_t dropped;  /* binding records deleted: expired, unreadable, DN gone */
+    uint64_t owned;    /* DNs restored as owned here, at their stored version */
+    uint64_t standby;  /* DNs with bindings here, owned elsewhere or by nobody */
+    uint64_t released; /* DNs stored as owned here without a live binding */
+    unsigned bad;      /* DN records that did not parse */
+};
+
 struct core {
     struct dn_table *table;    /* borrowed */
     struct store *store;       /* borrowed; NULL once the store closed */
-    struct bindings *bindings; /* borrowed: SIP bindings held here (standby) */
+    struct bindings *bindings; /* owned: the SIP bindings held here */
     struct core_listener listeners[CORE_MAX_LISTENERS];
     unsigned n_listeners;
     uint32_t store_queue; /* the store's max_queue: decide only with room left */
@@ -55,16 +73,22 @@ struct core {
     uint64_t published, store_errors;
     uv_idle_t idle; /* runs the sweeps */
     struct core_sweep *sweeps, **sweeps_tail;
+    /* DNs whose last binding expired while the store was full: their
+     * release is retried by the next core_expire(). */
+    dn_key *unreleased;
+    size_t n_unreleased, cap_unreleased;
 };
 
-/* store_queue is the store's max_queue (config store-queue): a decision is
- * refused with -EBUSY, before the table changes, when the store has no room
- * left to make it durable. */
-void core_init(struct core *c, uv_loop_t *loop, struct dn_table *table, struct store *store,
-               struct bindings *bindings, uint32_t store_queue);
+/* Set up the core over table and store (both borrowed, outliving the
+ * core) with an empty set of bindings (owned, c->bindings). store_queue is
+ * the store's max_queue (config store-queue): a decision is refused with
+ * -EBUSY, before the table changes, when the store has no room left to make
+ * it durable. Returns 0 or -ENOMEM. Loop thread. */
+int core_init(struct core *c, uv_loop_t *loop, struct dn_table *table, struct store *store,
+              uint32_t store_queue);
 
-/* Drop sweeps not yet published and close the idle handle (the loop must
- * run for it to close). */
+/* Drop sweeps not yet published, free the bindings (c->bindings becomes
+ * NULL) and close the idle handle (the loop must run for it to close). */
 void core_close(struct core *c);
 
 /* Add a listener (copied). Returns 0 or -ENOSPC. */
@@ -73,10 +97,8 @@ int core_listen(struct core *c, const struct core_listener *l);
 /* Remove the listener whose arg is arg. */
 void core_unlisten(struct core *c, void *arg);
 
-/* Publish a change that is already durable (the registrar's). */
-void core_publish(struct core *c, const struct dn_change *ch);
-
-/* This node claims k for source (a GWS client's RegisterAddress: tlib).
+/* This node claims k for source (sip: a phone's initial registration,
+ * through core_registered(); tlib: a GWS client's RegisterAddress).
  * done is called once the claim is durable and published. Returns 0 (done
  * will be called), TC_EUNKNOWN_DN, -EBUSY when the store queue is full, or
  * -ENOMEM. */
@@ -94,6 +116,51 @@ bool core_has_room(const struct core *c, size_t n);
 
 /* A live SIP binding for k is held here (a phone registered to this node). */
 bool core_holds_binding(struct core *c, dn_key k);
+
+/* --- SIP bindings (core_bindings.c) --- */
+
+/* Number of k's bindings held here that expire after now_ms. */
+unsigned core_live_bindings(struct core *c, dn_key k, uint64_t now_ms);
+
+/* Queue the record of b (made by binding_new() on c->bindings), then add b
+ * to the bindings held here; the core takes b, also on failure (then b is
+ * freed). A binding with the same contact is replaced. done (may be NULL)
+ * is called once the record is durable. Returns 0 (done will be called),
+ * -EINVAL (key too long), -EBUSY (store queue full), -ESHUTDOWN, -ENOMEM. */
+int core_bind(struct core *c, struct binding *b, core_store_cb done, void *arg);
+
+/* Queue the deletion of b's record, then remove b from the bindings held
+ * here and free it (also on failure). done (may be NULL) as core_bind(). */
+int core_unbind(struct core *c, struct binding *b, core_store_cb done, void *arg);
+
+/* An accepted REGISTER took k's live bindings here from before to after
+ * (DESIGN §3): claim k when it is an initial registration - no live binding
+ * before, or k is marked claim_next (struct bindings_dn: restored after a
+ * restart, or an earlier claim refused) while not owned here -, release it
+ * when the last binding went, else nothing. done is called when the change
+ * is durable. Returns 1 (a claim or release is queued, done will be
+ * called; the mark is cleared), 0 (nothing to change; cleared too), or
+ * core_claim()'s / core_release()'s errors (a refused claim sets the mark,
+ * so the phone's next REGISTER claims again). */
+int core_registered(struct core *c, dn_key k, unsigned before, unsigned after, core_done_cb done,
+                    void *arg);
+
+/* Remove every binding expired at now_ms, delete its record, and release
+ * each DN owned here whose last binding went (retried on the next call
+ * while the store is full). Returns the number of bindings expired; adds
+ * the releases queued to *released (may be NULL). */
+size_t core_expire(struct core *c, uint64_t now_ms, uint64_t *released);
+
+/* --- restart (core_restore.c) --- */
+
+/* Restore the node's state from the store after a start (DESIGN §3
+ * "Restart", §7): every unexpired binding comes back, its DN marked claim_next;
+ * every DN record is applied with its stored version and role (owner or
+ * standby), and nothing is claimed anew; a DN stored as owned here without
+ * a live SIP binding (expired, or a tlib claim) is released; expired
+ * binding records are deleted. Call once, after core_init() and before any
+ * port starts. Fills *st (may be NULL). Returns 0 or a store error. */
+int core_restore(struct core *c, struct core_restore_stats *st);
 
 /* A peer's claim or release of k (owner DN_NODE_NONE) at version v. Applied,
  * persisted and published when newer than what the table holds; a release

@@ -6,192 +6,81 @@
 #include <string.h>
 #include <time.h>
 
-#include "proto/store.pb-c.h"
 #include "server/base/clock.h"
 #include "server/base/log.h"
 #include "server/base/tc_err.h"
 #include "server/config/config.h"
-#include "server/core/dn_store.h"
+#include "server/core/bindings.h"
+#include "server/core/core.h"
 #include "server/registrar/sip_digest.h"
-#include "storage/store.h"
 
 #define REG_TICK_MS 1000
 
-/* Key of a binding in STORE_DB_BINDING: DN digits, NUL, contact URI. */
-static size_t binding_key(const struct binding *b, char *key, size_t size)
-{
-    int n = dn_key_format(b->dn, key, size);
-    size_t len = (size_t)n + 1 + b->contact_len;
+/* Store changes kept free beyond a REGISTER's own, for the ownership
+ * change and the other ports: fuller than that, the REGISTER gets 503. */
+#define REG_STORE_SPARE 8
 
-    if (len > size)
-        return 0;
-    memcpy(key + n + 1, binding_contact(b), b->contact_len);
-    return len;
-}
-
-static int persist_binding(struct registrar *r, const struct binding *b, store_done_cb done,
-                           void *arg)
-{
-    Tc__Binding rec = TC__BINDING__INIT;
-    char dn[DN_DIR_MAX_DIGITS + 1];
-    char key[512];
-    uint8_t small[512], *buf = small;
-    size_t klen, len;
-    int rc;
-
-    klen = binding_key(b, key, sizeof(key));
-    if (klen == 0)
-        return -EINVAL;
-    dn_key_format(b->dn, dn, sizeof(dn));
-    rec.dn = dn;
-    rec.contact = (char *)binding_contact(b);
-    rec.call_id = (char *)binding_call_id(b);
-    rec.cseq = b->cseq;
-    rec.expires_unix_ms = b->expires_ms;
-    rec.received = (char *)binding_received(b);
-    rec.transport = b->proto == BINDING_TCP ? "tcp" : "udp";
-    rec.registered_unix_ms = b->registered_ms;
-    len = tc__binding__get_packed_size(&rec);
-    if (len > sizeof(small) && (buf = malloc(len)) == NULL)
-        return -ENOMEM;
-    tc__binding__pack(&rec, buf);
-    rc = store_put(r->store, STORE_DB_BINDING, key, klen, buf, len, done, arg);
-    if (buf != small)
-        free(buf);
-    return rc;
-}
-
-static int unpersist_binding(struct registrar *r, const struct binding *b, store_done_cb done,
-                             void *arg)
-{
-    char key[512];
-    size_t klen = binding_key(b, key, sizeof(key));
-
-    if (klen == 0)
-        return -EINVAL;
-    return store_del(r->store, STORE_DB_BINDING, key, klen, done, arg);
-}
-
-/* A claim or release made durable: count it and publish it. */
-struct change_wait {
-    struct registrar *r;
-    struct dn_change c;
-    reg_durable_cb done; /* the waiting answer, or NULL */
+/* A REGISTER waiting for its changes (bindings and ownership) to be
+ * durable. pending counts the changes queued plus one held by
+ * registrar_register() itself while it queues them, so done cannot run
+ * before the last one is queued. */
+struct reg_wait {
+    reg_durable_cb done; /* NULL once the answer went out another way */
     void *arg;
+    unsigned pending;
+    int status; /* the first error reported */
 };
 
-static void on_change_durable(void *arg, int status)
+static void wait_put(struct reg_wait *w, int status)
 {
-    struct change_wait *w = arg;
-
-    if (status != 0) {
-        w->r->stats.store_errors++;
-        tc_log(ERR, "registrar: store: %s", tc_strerror(status));
-    } else if (w->r->on_change != NULL) {
-        w->r->on_change(w->r->change_arg, &w->c);
-    }
+    if (status != 0 && w->status == 0)
+        w->status = status;
+    if (--w->pending > 0)
+        return;
     if (w->done != NULL)
-        w->done(w->arg, status);
+        w->done(w->arg, w->status);
     free(w);
+}
+
+/* The answer goes out now: drop registrar_register()'s hold; changes
+ * already queued still report to w, and the last one frees it. */
+static void wait_abandon(struct reg_wait *w)
+{
+    w->done = NULL;
+    wait_put(w, 0);
 }
 
 static void on_binding_durable(void *arg, int status)
 {
-    struct registrar *r = arg;
-
-    if (status != 0) {
-        r->stats.store_errors++;
-        tc_log(ERR, "registrar: store: %s", tc_strerror(status));
-    }
+    wait_put(arg, status);
 }
 
-/* Queue the DN change c; done/arg (may be NULL) wait for it. */
-static int persist_change(struct registrar *r, const struct dn_change *c, reg_durable_cb done,
-                          void *arg)
+static void on_owner_durable(void *arg, int status, const struct dn_change *c)
 {
-    struct change_wait *w = malloc(sizeof(*w));
-    int rc;
-
-    if (w == NULL)
-        return -ENOMEM;
-    w->r = r;
-    w->c = *c;
-    w->done = done;
-    w->arg = arg;
-    rc = dn_store_put(r->store, r->table, c, on_change_durable, w);
-    if (rc != 0)
-        free(w);
-    return rc;
-}
-
-/* After the DN's binding count went from before to after, claim or release
- * it (DESIGN §3: only initial registration and the last binding's end
- * change ownership). Returns 1 when a change was queued with done attached,
- * 0 when nothing changed, or an error. */
-static int update_owner(struct registrar *r, dn_key dn, unsigned before, unsigned after,
-                        uint64_t now, reg_durable_cb done, void *arg)
-{
-    struct dn_change c;
-    int rc;
-
-    if (before == 0 && after > 0) {
-        rc = dn_table_claim(r->table, dn, DN_SOURCE_SIP, now, &c);
-        r->stats.claims++;
-    } else if (before > 0 && after == 0) {
-        rc = dn_table_release(r->table, dn, now, &c);
-        if (rc == TC_ESTALE)
-            return 0; /* a newer claim elsewhere owns it: nothing to release */
-        r->stats.releases++;
-    } else {
-        return 0;
-    }
-    if (rc != 0)
-        return rc;
-    rc = persist_change(r, &c, done, arg);
-    return rc == 0 ? 1 : rc;
-}
-
-static void on_expired(void *arg, struct binding *b)
-{
-    struct registrar *r = arg;
-    struct bindings_dn *d;
-
-    r->stats.expired++;
-    if (unpersist_binding(r, b, on_binding_durable, r) != 0)
-        r->stats.store_errors++;
-    d = bindings_dn(&r->bindings, b->dn, false);
-    if (d != NULL && d->count == 0 && update_owner(r, b->dn, 1, 0, tc_now_ms(), NULL, NULL) < 0)
-        r->stats.store_errors++;
-    binding_free(&r->bindings, b);
+    (void)c;
+    wait_put(arg, status);
 }
 
 static void on_tick(uv_timer_t *t)
 {
     struct registrar *r = t->data;
 
-    bindings_expire(&r->bindings, tc_now_ms(), on_expired, r);
+    r->stats.expired += core_expire(r->core, tc_now_ms(), &r->stats.releases);
 }
 
-int registrar_init(struct registrar *r, uv_loop_t *loop, struct dn_table *table,
-                   struct store *store, const struct config_limits *lim, const char *realm)
+int registrar_init(struct registrar *r, uv_loop_t *loop, struct core *core,
+                   const struct config_limits *lim, const char *realm)
 {
     int rc;
 
     memset(r, 0, sizeof(*r));
-    r->table = table;
-    r->store = store;
+    r->core = core;
     r->lim = lim;
-    r->store_queue = lim->store_queue;
-    rc = bindings_init(&r->bindings, tc_now_ms());
-    if (rc != 0)
-        return rc;
     /* The digest context is made even without passwords so a SIGHUP that
      * adds one needs nothing else. */
     rc = sip_digest_new(&r->digest, realm, 0);
-    if (rc != 0) {
-        bindings_free(&r->bindings);
+    if (rc != 0)
         return rc;
-    }
     uv_timer_init(loop, &r->tick);
     r->tick.data = r;
     uv_timer_start(&r->tick, on_tick, REG_TICK_MS, REG_TICK_MS);
@@ -207,7 +96,6 @@ void registrar_close(struct registrar *r)
 {
     uv_timer_stop(&r->tick);
     uv_close((uv_handle_t *)&r->tick, on_tick_closed);
-    bindings_free(&r->bindings);
     sip_digest_free(r->digest);
     r->digest = NULL;
 }
@@ -237,7 +125,7 @@ static int add_date(struct registrar *r, struct tc_buf *b, uint64_t now_ms)
 /* The 200 for a REGISTER: every current binding with its remaining time. */
 static int answer_bindings(struct registrar *r, dn_key dn, uint64_t now, struct reg_answer *ans)
 {
-    struct bindings_dn *d = bindings_dn(&r->bindings, dn, false);
+    struct bindings_dn *d = bindings_dn(r->core->bindings, dn, false);
     int rc = 0;
 
     answer(ans, 200, "OK");
@@ -307,7 +195,7 @@ static long contact_expires(const struct registrar *r, const struct reg_request 
 static int check_contacts(struct registrar *r, const struct reg_request *q, dn_key dn, uint64_t now,
                           struct reg_answer *ans)
 {
-    struct bindings_dn *d = bindings_dn(&r->bindings, dn, false);
+    struct bindings_dn *d = bindings_dn(r->core->bindings, dn, false);
     unsigned count = 0;
 
     for (struct binding *b = d ? d->head : NULL; b != NULL; b = b->next) {
@@ -317,7 +205,7 @@ static int check_contacts(struct registrar *r, const struct reg_request *q, dn_k
     for (unsigned i = 0; i < q->n_contacts; i++) {
         const struct reg_contact *c = &q->contacts[i];
         long exp = contact_expires(r, q, c);
-        struct binding *b = bindings_find(&r->bindings, dn, c->uri, c->len);
+        struct binding *b = bindings_find(r->core->bindings, dn, c->uri, c->len);
 
         if (exp != 0 && exp < (long)r->lim->min_expires) {
             answer(ans, 423, "Interval Too Brief");
@@ -345,7 +233,7 @@ static int check_contacts(struct registrar *r, const struct reg_request *q, dn_k
 static int check_star(struct registrar *r, const struct reg_request *q, dn_key dn,
                       struct reg_answer *ans)
 {
-    struct bindings_dn *d = bindings_dn(&r->bindings, dn, false);
+    struct bindings_dn *d = bindings_dn(r->core->bindings, dn, false);
 
     if (q->n_contacts != 0 || q->expires != 0) {
         answer(ans, 400, "Bad Contact: * needs Expires: 0 and no other Contact");
@@ -360,69 +248,87 @@ static int check_star(struct registrar *r, const struct reg_request *q, dn_key d
     return 0;
 }
 
-/* Count the DN's live bindings. */
-static unsigned live_count(struct registrar *r, dn_key dn, uint64_t now)
+/* Apply the REGISTER's contacts through the core; each change queued
+ * joins w. Returns 0 or a negative error (changes queued before it still
+ * report to w). */
+static int apply_contacts(struct registrar *r, const struct reg_request *q, dn_key dn, uint64_t now,
+                          struct reg_wait *w)
 {
-    struct bindings_dn *d = bindings_dn(&r->bindings, dn, false);
-    unsigned n = 0;
-
-    for (struct binding *b = d ? d->head : NULL; b != NULL; b = b->next)
-        n += b->expires_ms > now;
-    return n;
-}
-
-/* Apply the REGISTER's contacts. Returns the number of store changes
- * queued, or a negative error. */
-static int apply_contacts(struct registrar *r, const struct reg_request *q, dn_key dn, uint64_t now)
-{
-    int queued = 0, rc;
+    struct bindings *bs = r->core->bindings;
+    int rc;
 
     if (q->star) {
-        struct bindings_dn *d = bindings_dn(&r->bindings, dn, false);
+        struct bindings_dn *d = bindings_dn(bs, dn, false);
 
         while (d != NULL && d->head != NULL) {
-            rc = unpersist_binding(r, d->head, on_binding_durable, r);
+            rc = core_unbind(r->core, d->head, on_binding_durable, w);
             if (rc != 0)
                 return rc;
-            bindings_remove(&r->bindings, d->head);
-            queued++;
+            w->pending++;
         }
-        return queued;
+        return 0;
     }
     for (unsigned i = 0; i < q->n_contacts; i++) {
         const struct reg_contact *c = &q->contacts[i];
         long exp = contact_expires(r, q, c);
-        struct binding *old = bindings_find(&r->bindings, dn, c->uri, c->len);
+        struct binding *old = bindings_find(bs, dn, c->uri, c->len);
         struct binding *b;
 
         if (exp > (long)r->lim->max_expires)
             exp = r->lim->max_expires;
-        if (exp == 0) {
-            if (old == NULL)
-                continue;
-            rc = unpersist_binding(r, old, on_binding_durable, r);
-            if (rc != 0)
-                return rc;
-            bindings_remove(&r->bindings, old);
-            queued++;
+        if (exp == 0 && old == NULL)
             continue;
+        if (exp == 0) {
+            rc = core_unbind(r->core, old, on_binding_durable, w);
+        } else {
+            b = binding_new(bs, dn, c->uri, c->len, q->call_id, strlen(q->call_id), q->received,
+                            q->proto, q->cseq, now + (uint64_t)exp * 1000,
+                            old != NULL ? old->registered_ms : now);
+            if (b == NULL)
+                return -ENOMEM;
+            rc = core_bind(r->core, b, on_binding_durable, w);
         }
-        b = binding_new(&r->bindings, dn, c->uri, c->len, q->call_id, strlen(q->call_id),
-                        q->received, q->proto, q->cseq, now + (uint64_t)exp * 1000,
-                        old != NULL ? old->registered_ms : now);
-        if (b == NULL)
-            return -ENOMEM;
-        rc = persist_binding(r, b, on_binding_durable, r);
-        if (rc != 0) {
-            binding_free(&r->bindings, b);
-            return rc;
-        }
-        rc = bindings_add(&r->bindings, b);
         if (rc != 0)
             return rc;
-        queued++;
+        w->pending++;
     }
-    return queued;
+    return 0;
+}
+
+/* Queue the REGISTER's changes: bindings, then the ownership change the
+ * core decides from them. Returns 0 or a negative error. */
+static int queue_changes(struct registrar *r, const struct reg_request *q, dn_key dn, uint64_t now,
+                         struct reg_wait *w)
+{
+    unsigned before = core_live_bindings(r->core, dn, now);
+    unsigned after;
+    int rc = apply_contacts(r, q, dn, now, w);
+
+    if (rc != 0)
+        return rc;
+    after = core_live_bindings(r->core, dn, now);
+    rc = core_registered(r->core, dn, before, after, on_owner_durable, w);
+    if (rc <= 0)
+        return rc;
+    w->pending++;
+    if (after > 0)
+        r->stats.claims++;
+    else
+        r->stats.releases++;
+    return 0;
+}
+
+/* The store refused a change (err): 503 when its queue is full, else 500. */
+static int answer_store_error(struct registrar *r, int err, struct reg_answer *ans)
+{
+    if (err == -EBUSY) {
+        answer(ans, 503, "Service Unavailable");
+        return tc_buf_puts(&ans->headers, "Retry-After: 5\r\n");
+    }
+    r->stats.store_errors++;
+    tc_log(ERR, "registrar: store refused a change: %s", tc_strerror(err));
+    answer(ans, 500, "Store Error");
+    return 0;
 }
 
 int registrar_register(struct registrar *r, const struct reg_request *q, struct reg_answer *ans,
@@ -430,12 +336,12 @@ int registrar_register(struct registrar *r, const struct reg_request *q, struct 
 {
     const struct dn_profile *prof;
     uint64_t now = tc_now_ms();
-    unsigned before, after;
+    struct reg_wait *w;
     dn_key dn;
-    int rc, queued;
+    int rc;
 
     if (dn_key_parse(q->to_user, q->to_user_len, &dn) != 0 ||
-        (prof = dn_dir_lookup(r->table->dir, dn)) == NULL) {
+        (prof = dn_dir_lookup(r->core->table->dir, dn)) == NULL) {
         answer(ans, 404, "Not Found");
         return 0;
     }
@@ -453,27 +359,27 @@ int registrar_register(struct registrar *r, const struct reg_request *q, struct 
     rc = q->star ? check_star(r, q, dn, ans) : check_contacts(r, q, dn, now, ans);
     if (rc != 0)
         return rc < 0 ? rc : 0;
-    if (store_pending(r->store) + q->n_contacts + 8 > r->store_queue) {
-        answer(ans, 503, "Service Unavailable");
-        return tc_buf_puts(&ans->headers, "Retry-After: 5\r\n");
-    }
-    before = live_count(r, dn, now);
-    queued = apply_contacts(r, q, dn, now);
-    if (queued < 0)
-        goto out_store_error;
-    after = live_count(r, dn, now);
-    rc = update_owner(r, dn, before, after, now, done, arg);
-    if (rc < 0)
-        goto out_store_error;
-    if (rc == 0 && queued > 0 && store_barrier(r->store, done, arg) != 0)
-        goto out_store_error;
-    if (answer_bindings(r, dn, now, ans) != 0)
+    if (!core_has_room(r->core, q->n_contacts + REG_STORE_SPARE))
+        return answer_store_error(r, -EBUSY, ans);
+    w = calloc(1, sizeof(*w));
+    if (w == NULL)
         return -ENOMEM;
-    return (rc > 0 || queued > 0) ? 1 : 0;
-
-out_store_error:
-    r->stats.store_errors++;
-    tc_log(ERR, "registrar: store refused a change: %s", tc_strerror(queued < 0 ? queued : rc));
-    answer(ans, 500, "Store Error");
-    return 0;
+    w->done = done;
+    w->arg = arg;
+    w->pending = 1;
+    rc = queue_changes(r, q, dn, now, w);
+    if (rc != 0) {
+        wait_abandon(w);
+        return answer_store_error(r, rc, ans);
+    }
+    if (answer_bindings(r, dn, now, ans) != 0) {
+        wait_abandon(w);
+        return -ENOMEM;
+    }
+    if (w->pending == 1) {
+        wait_abandon(w); /* nothing changed: answer now */
+        return 0;
+    }
+    wait_put(w, 0);
+    return 1;
 }

@@ -6,20 +6,19 @@
 #include <uv.h>
 
 #include "server/base/buf.h"
-#include "server/core/bindings.h"
-#include "server/core/dn_table.h"
 
-struct store;
+struct core;
 struct sip_digest;
-struct sip_digest_params;
 struct sip_digest_params;
 struct config_limits;
 
-/* The SIP registrar (RFC 3261 §10.3, DESIGN §3 and §7): bindings per DN,
- * ownership claims and releases, durability before acknowledgement, expiry,
- * digest authentication, and restore after a restart. It knows nothing of
- * sockets or SIP syntax: the SIP server hands it a reg_request and sends
- * what it answers. Loop thread only. */
+/* The SIP registrar (RFC 3261 §10.3, DESIGN §3 and §7): the rules of a
+ * REGISTER, durability before acknowledgement, the expiry tick and digest
+ * authentication. The bindings, their records and every claim and release
+ * they imply belong to the core (server/core/core.h): the registrar asks,
+ * the core decides and persists. It knows nothing of sockets, SIP syntax
+ * or the store: the SIP server hands it a reg_request and sends what it
+ * answers. Loop thread only. */
 
 #define REG_MAX_CONTACTS 32 /* Contact entries read from one REGISTER */
 
@@ -52,55 +51,46 @@ struct reg_answer {
 };
 
 /* Called on the loop thread when a waiting answer may go out: status 0 when
- * the change is durable, else the store's error (then answer 500). */
+ * every change of the REGISTER (bindings and ownership) is durable, else
+ * the store's first error (then answer 500). */
 typedef void (*reg_durable_cb)(void *arg, int status);
-
-/* Called when a claim or release made here is durable, to publish it
- * (TC port, default port, peers). May be NULL. */
-typedef void (*reg_change_cb)(void *arg, const struct dn_change *c);
 
 struct registrar_stats {
     uint64_t expired;          /* bindings removed by expiry */
-    uint64_t claims, releases; /* ownership changes made */
-    uint64_t store_errors;
+    uint64_t claims, releases; /* ownership changes asked of the core */
+    uint64_t store_errors;     /* REGISTERs answered 500 for the store */
     uint64_t auth_failures;
-    uint64_t restored, restore_dropped;
 };
 
 struct registrar {
-    struct bindings bindings;
-    struct dn_table *table;          /* borrowed */
-    struct store *store;             /* borrowed */
-    struct sip_digest *digest;       /* owned; NULL when no DN has a password */
+    struct core *core;               /* borrowed: DN table, bindings, store */
+    struct sip_digest *digest;       /* owned */
     const struct config_limits *lim; /* borrowed */
-    uint32_t store_queue;
     uv_timer_t tick;
-    reg_change_cb on_change;
-    void *change_arg;
     struct registrar_stats stats;
     /* "Date: ...\r\n" of the second date_sec (unix), formatted once per second. */
     char date[48];
     uint64_t date_sec;
 };
 
-/* Set up over table and store (both borrowed and outliving the registrar),
- * with the node's limits; realm names the digest realm. Starts the expiry
- * tick. Returns 0 or -ENOMEM. */
-int registrar_init(struct registrar *r, uv_loop_t *loop, struct dn_table *table,
-                   struct store *store, const struct config_limits *lim, const char *realm);
+/* Set up over core (borrowed, outliving the registrar, already
+ * initialised) with the node's limits (borrowed likewise); realm names the
+ * digest realm. Starts the expiry tick, which expires the core's bindings.
+ * Returns 0 or -ENOMEM. Loop thread. */
+int registrar_init(struct registrar *r, uv_loop_t *loop, struct core *core,
+                   const struct config_limits *lim, const char *realm);
 
-/* Reload the bindings and this node's claims from the store after a start:
- * every unexpired binding comes back and its DN is claimed again; expired
- * ones are deleted. Returns 0 or a store error. */
-int registrar_restore(struct registrar *r);
-
-/* Handle one REGISTER. Fills ans. Returns 0 when the answer can go out now,
- * 1 when it must wait for done(arg, status) (then ans holds the answer for
- * success), or -ENOMEM. */
+/* Handle one REGISTER. Fills ans. Returns 0 when the answer can go out now
+ * (an error code, a query, a REGISTER that changed nothing, 500 when the
+ * store refused a change, 503 with Retry-After when its queue is full), 1
+ * when it must wait for done(arg, status), called once every change it
+ * made is durable (then ans holds the answer for success), or -ENOMEM
+ * (done is then never called). */
 int registrar_register(struct registrar *r, const struct reg_request *q, struct reg_answer *ans,
                        reg_durable_cb done, void *arg);
 
-/* Stop the tick; bindings are freed. The close completes when the loop runs. */
+/* Stop the tick and free the digest context; the bindings stay with the
+ * core. The close completes when the loop runs. */
 void registrar_close(struct registrar *r);
 
 #endif

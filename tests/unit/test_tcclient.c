@@ -728,16 +728,17 @@ Test(tcclient, dn_as_json_fields)
     s.owner = "sip1";
     s.source = TC__SOURCE__SOURCE_SIP;
     s.version = &v;
-    v.hlc = 112378343669186560ull;
+    v.hlc = (1714560000123ull << 16) | 3; /* wall ms, counter 3 */
     v.node = "sip1";
     s.since_unix_ms = 1714560000123ull;
     s.bindings = bindings;
     s.n_bindings = 2;
     cr_assert_eq(tcclient_json_dn(&b, &s, 1), 0);
     cr_assert_str_eq(b.data, "\"dn\":\"1001\",\"status\":\"insrv\",\"owner\":\"sip1\","
-                             "\"source\":\"sip\",\"version\":{\"hlc\":112378343669186560,"
+                             "\"source\":\"sip\",\"version\":{\"text\":"
+                             "\"2024-05-01T10:40:00.123Z#3@sip1\",\"hlc\":\"112365404168060931\","
                              "\"node\":\"sip1\"},\"since\":\"2024-05-01T10:40:00.123Z\","
-                             "\"since_unix_ms\":1714560000123,\"bindings\":"
+                             "\"since_unix_ms\":\"1714560000123\",\"bindings\":"
                              "[\"<sip:1001@10.0.0.1:5060>\",\"sip:a\\\"b@h\"]");
     tc_buf_reset(&b);
     s.status = TC__DN_STATUS__DN_STATUS_OOS;
@@ -747,8 +748,23 @@ Test(tcclient, dn_as_json_fields)
     s.since_unix_ms = 0;
     cr_assert_eq(tcclient_json_dn(&b, &s, 0), 0);
     cr_assert_str_eq(b.data, "\"dn\":\"1001\",\"status\":\"oos\",\"owner\":null,\"source\":null,"
-                             "\"version\":null,\"since\":null,\"since_unix_ms\":0");
+                             "\"version\":null,\"since\":null,\"since_unix_ms\":\"0\"");
     tc_buf_free(&b);
+}
+
+Test(tcclient, versions_read_as_time_counter_node)
+{
+    Tc__Version v = TC__VERSION__INIT;
+    char buf[TCCLIENT_VERSION_MAX];
+
+    v.hlc = (1714560000123ull << 16) | 65535;
+    v.node = "sip12";
+    cr_assert_str_eq(tcclient_version_text(&v, buf, sizeof(buf)),
+                     "2024-05-01T10:40:00.123Z#65535@sip12");
+    cr_assert_str_eq(tcclient_version_text(NULL, buf, sizeof(buf)), "-");
+    v.hlc = 0;
+    v.node = "";
+    cr_assert_str_eq(tcclient_version_text(&v, buf, sizeof(buf)), "-");
 }
 
 Test(tcclient, tables_align_their_columns)

@@ -1,0 +1,439 @@
+/* The core's decisions against a real store: claims, refreshes, releases,
+ * version order, links (standby takeover), a full store, and the restart
+ * rule (DESIGN §3). Each test runs in its own process over a fresh
+ * data-dir; the loop runs until the store has reported every change. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/base/clock.h"
+#include "server/base/tc_err.h"
+#include "server/core/bindings.h"
+#include "server/core/core.h"
+#include "storage/store.h"
+#include "tests/tc_test.h"
+
+#define SIP2 2 /* node ids, as setup() adds them */
+#define SIP0 3
+
+static struct fx {
+    uv_loop_t loop;
+    char *root;
+    char dir[PATH_MAX];
+    uint32_t queue;
+    struct dn_dir dir_dns;
+    struct dn_table t;
+    struct store *s;
+    struct core c;
+    bool up;
+    /* What the listener heard. */
+    unsigned published;
+    struct dn_change last;
+    /* What done callbacks reported. */
+    unsigned done;
+    int status;
+} f;
+
+static void on_change(void *arg, const struct dn_change *ch, uint64_t seq)
+{
+    (void)arg;
+    (void)seq;
+    f.published++;
+    f.last = *ch;
+}
+
+static void on_done(void *arg, int status, const struct dn_change *ch)
+{
+    (void)arg;
+    (void)ch;
+    f.done++;
+    f.status = status;
+}
+
+/* Open the store, a fresh table and the core over f.dir. */
+static void fx_start(void)
+{
+    struct store_options so = {.dir = f.dir, .node_name = "sip1", .max_queue = f.queue};
+    struct core_listener l = {.on_change = on_change};
+    int rc;
+
+    cr_assert_eq(dn_table_init(&f.t, &f.dir_dns, "sip1"), 0);
+    cr_assert_eq(dn_table_add_node(&f.t, "sip2"), SIP2);
+    cr_assert_eq(dn_table_add_node(&f.t, "sip0"), SIP0);
+    rc = store_open(&f.s, &f.loop, &so);
+    cr_assert_eq(rc, 0, "store_open: %s", tc_strerror(rc));
+    cr_assert_eq(core_init(&f.c, &f.loop, &f.t, f.s, f.queue), 0);
+    cr_assert_eq(core_listen(&f.c, &l), 0);
+    f.up = true;
+}
+
+/* Run the loop until the store reported every change and no link sweep is
+ * left. */
+static void drain(void)
+{
+    for (;;) {
+        while (store_pending(f.s) > 0)
+            uv_run(&f.loop, UV_RUN_ONCE);
+        if (f.c.sweeps == NULL)
+            return;
+        uv_run(&f.loop, UV_RUN_NOWAIT);
+    }
+}
+
+static void fx_stop(void)
+{
+    if (!f.up)
+        return;
+    drain();
+    store_close(f.s);
+    f.c.store = NULL;
+    core_close(&f.c);
+    uv_run(&f.loop, UV_RUN_DEFAULT);
+    dn_table_free(&f.t);
+    f.up = false;
+}
+
+/* A restart: everything in memory is gone, the data-dir stays. */
+static void fx_restart(void)
+{
+    fx_stop();
+    f.published = 0;
+    fx_start();
+}
+
+static void setup(void)
+{
+    struct dn_profile p = {.type = DN_TYPE_EXTENSION};
+
+    memset(&f, 0, sizeof(f));
+    cr_assert_eq(uv_loop_init(&f.loop), 0);
+    f.root = tc_test_tmpdir("core");
+    snprintf(f.dir, sizeof(f.dir), "%s/data", f.root);
+    f.queue = 1024;
+    dn_dir_init(&f.dir_dns);
+    cr_assert_geq(dn_dir_add_profile(&f.dir_dns, &p), 0);
+    cr_assert_eq(dn_dir_add_range(&f.dir_dns, "1000-1999", 0, 1), 0);
+    cr_assert_eq(dn_dir_finish(&f.dir_dns, NULL, NULL), 0);
+    fx_start();
+}
+
+static void teardown(void)
+{
+    fx_stop();
+    cr_assert_eq(uv_loop_close(&f.loop), 0, "a handle was left open");
+    dn_dir_free(&f.dir_dns);
+    tc_test_rmrf(f.root);
+    free(f.root);
+    tc_test_leak_check();
+}
+
+TestSuite(core, .init = setup, .fini = teardown, .timeout = 60);
+
+static dn_key key(const char *s)
+{
+    dn_key k;
+
+    cr_assert_eq(dn_key_parse(s, strlen(s), &k), 0);
+    return k;
+}
+
+static const struct dn_entry *entry(const char *dn)
+{
+    const struct dn_entry *e = dn_table_get(&f.t, key(dn));
+
+    cr_assert_not_null(e, "dn %s has no entry", dn);
+    return e;
+}
+
+static struct tc_version version(const char *dn)
+{
+    const struct dn_entry *e = entry(dn);
+
+    return (struct tc_version){.hlc = e->hlc, .node = e->vnode};
+}
+
+/* A phone's binding for dn held here, expiring in_s seconds from now
+ * (negative: already expired). Returns the live count before it. */
+static unsigned phone_bind(const char *dn, const char *contact, long in_s)
+{
+    uint64_t now = tc_now_ms();
+    unsigned before = core_live_bindings(&f.c, key(dn), now);
+    struct binding *b = binding_new(f.c.bindings, key(dn), contact, strlen(contact), "cid@p", 5,
+                                    "udp:127.0.0.1:5062", BINDING_UDP, 1,
+                                    (uint64_t)((int64_t)now + in_s * 1000), now);
+
+    cr_assert_not_null(b);
+    cr_assert_eq(core_bind(&f.c, b, NULL, NULL), 0);
+    return before;
+}
+
+/* What a REGISTER of one contact does here: the binding, then the core's
+ * decision. Returns core_registered()'s answer. */
+static int registered(const char *dn, const char *contact)
+{
+    unsigned before = phone_bind(dn, contact, 300);
+
+    return core_registered(&f.c, key(dn), before, core_live_bindings(&f.c, key(dn), tc_now_ms()),
+                           on_done, NULL);
+}
+
+/* A peer's claim (owner node) or release (DN_NODE_NONE) at hlc by vnode. */
+static int peer(const char *dn, uint16_t owner, uint64_t hlc, uint16_t vnode)
+{
+    struct tc_version v = {.hlc = hlc, .node = vnode};
+
+    return core_apply(&f.c, key(dn), owner, owner != DN_NODE_NONE ? DN_SOURCE_SIP : DN_SOURCE_NONE,
+                      v, tc_now_ms());
+}
+
+Test(core, claim_is_published_only_when_durable)
+{
+    cr_assert_eq(core_claim(&f.c, key("1001"), DN_SOURCE_SIP, on_done, NULL), 0);
+    cr_assert_eq(entry("1001")->owner, DN_NODE_SELF);
+    cr_assert_eq(f.published, 0, "published before it was durable");
+    cr_assert_eq(f.done, 0);
+    drain();
+    cr_assert_eq(f.done, 1);
+    cr_assert_eq(f.status, 0);
+    cr_assert_eq(f.published, 1);
+    cr_assert_eq(f.last.owner, DN_NODE_SELF);
+    cr_assert_eq(f.last.status, DN_INSRV);
+    cr_assert_eq(f.last.old_status, DN_OOS);
+    cr_assert_eq(core_claim(&f.c, key("2000"), DN_SOURCE_SIP, NULL, NULL), TC_EUNKNOWN_DN);
+}
+
+Test(core, initial_registration_claims_refresh_does_not)
+{
+    struct tc_version v;
+
+    cr_assert_eq(registered("1001", "sip:a@10.0.0.1"), 1, "initial registration is a claim");
+    drain();
+    cr_assert_eq(entry("1001")->owner, DN_NODE_SELF);
+    v = version("1001");
+    cr_assert_eq(registered("1001", "sip:a@10.0.0.1"), 0, "a refresh is not a claim");
+    cr_assert_eq(registered("1001", "sip:b@10.0.0.2"), 0, "a second contact is not a claim");
+    drain();
+    cr_assert_eq(dn_table_version_cmp(&f.t, version("1001"), v), 0, "the version moved");
+    cr_assert_eq(f.published, 1);
+}
+
+Test(core, last_binding_gone_releases_with_a_newer_version)
+{
+    struct bindings_dn *d;
+    struct tc_version v;
+
+    cr_assert_eq(registered("1001", "sip:a@10.0.0.1"), 1);
+    drain();
+    v = version("1001");
+    d = bindings_dn(f.c.bindings, key("1001"), false);
+    cr_assert_eq(core_unbind(&f.c, d->head, NULL, NULL), 0);
+    cr_assert_eq(core_registered(&f.c, key("1001"), 1, 0, on_done, NULL), 1);
+    drain();
+    cr_assert_eq(f.status, 0);
+    cr_assert_eq(entry("1001")->owner, DN_NODE_NONE);
+    cr_assert_eq(dn_table_status(&f.t, key("1001")), DN_OOS);
+    cr_assert_gt(dn_table_version_cmp(&f.t, version("1001"), v), 0);
+    cr_assert_eq(core_release(&f.c, key("1001"), NULL, NULL), TC_ESTALE, "released twice");
+}
+
+Test(core, versions_decide_and_node_names_break_ties)
+{
+    struct tc_version v;
+
+    cr_assert_eq(core_claim(&f.c, key("1001"), DN_SOURCE_SIP, NULL, NULL), 0);
+    drain();
+    v = version("1001");
+    cr_assert_eq(peer("1001", SIP2, v.hlc - 1, SIP2), TC_ESTALE, "an older claim won");
+    /* Same clock: "sip0" < "sip1" < "sip2". */
+    cr_assert_eq(peer("1001", SIP0, v.hlc, SIP0), TC_ESTALE, "sip0 beat sip1 on a tie");
+    cr_assert_eq(entry("1001")->owner, DN_NODE_SELF);
+    cr_assert_eq(peer("1001", SIP2, v.hlc, SIP2), 0, "sip2 lost a tie to sip1");
+    drain();
+    cr_assert_eq(entry("1001")->owner, SIP2);
+    cr_assert_eq(f.last.owner, SIP2);
+    cr_assert_eq(f.last.status, DN_OOS, "sip2's link is down");
+    /* Our next claim is newer than anything seen. */
+    cr_assert_eq(core_claim(&f.c, key("1001"), DN_SOURCE_SIP, NULL, NULL), 0);
+    cr_assert_gt(dn_table_version_cmp(&f.t, version("1001"), (struct tc_version){v.hlc, SIP2}), 0);
+    drain();
+}
+
+Test(core, link_loss_takes_over_with_a_binding_else_oos)
+{
+    uint64_t hlc = (tc_now_ms() + 1000) << 16;
+
+    core_set_link(&f.c, SIP2, true);
+    drain();
+    cr_assert_eq(peer("1001", SIP2, hlc, SIP2), 0);
+    cr_assert_eq(peer("1002", SIP2, hlc + 1, SIP2), 0);
+    phone_bind("1001", "sip:a@10.0.0.1", 300); /* a standby binding for 1001 only */
+    drain();
+    cr_assert_eq(dn_table_status(&f.t, key("1001")), DN_INSRV);
+    cr_assert_eq(entry("1001")->owner, SIP2, "a standby binding took the DN");
+
+    core_set_link(&f.c, SIP2, false);
+    cr_assert_eq(dn_table_status(&f.t, key("1002")), DN_OOS, "not OOS at once");
+    drain();
+    cr_assert_eq(entry("1001")->owner, DN_NODE_SELF, "no standby takeover");
+    cr_assert_eq(dn_table_status(&f.t, key("1001")), DN_INSRV);
+    cr_assert_gt(entry("1001")->hlc, hlc, "the takeover is not newer");
+    cr_assert_eq(entry("1002")->owner, SIP2, "a DN without a binding changed hands");
+    cr_assert_eq(dn_table_status(&f.t, key("1002")), DN_OOS);
+}
+
+Test(core, peer_release_is_claimed_here_when_a_binding_is_held)
+{
+    uint64_t hlc = (tc_now_ms() + 1000) << 16;
+
+    cr_assert_eq(peer("1001", SIP2, hlc, SIP2), 0);
+    cr_assert_eq(peer("1002", SIP2, hlc, SIP2), 0);
+    phone_bind("1001", "sip:a@10.0.0.1", 300);
+    drain();
+    cr_assert_eq(peer("1001", DN_NODE_NONE, hlc + 5, SIP2), 0);
+    cr_assert_eq(peer("1002", DN_NODE_NONE, hlc + 5, SIP2), 0);
+    drain();
+    cr_assert_eq(entry("1001")->owner, DN_NODE_SELF, "the standby did not claim the release");
+    cr_assert_gt(entry("1001")->hlc, hlc + 5);
+    cr_assert_eq(entry("1002")->owner, DN_NODE_NONE);
+    cr_assert_eq(dn_table_status(&f.t, key("1002")), DN_OOS);
+}
+
+Test(core, full_store_refuses_before_the_table_changes)
+{
+    fx_stop();
+    f.queue = 2;
+    fx_start();
+    cr_assert_eq(core_claim(&f.c, key("1001"), DN_SOURCE_SIP, NULL, NULL), 0);
+    cr_assert_not(core_has_room(&f.c, 1));
+    cr_assert_eq(core_claim(&f.c, key("1002"), DN_SOURCE_SIP, on_done, NULL), -EBUSY);
+    cr_assert_null(dn_table_get(&f.t, key("1002")), "the table changed");
+    cr_assert_eq(peer("1003", SIP2, (tc_now_ms() + 1000) << 16, SIP2), -EBUSY);
+    cr_assert_null(dn_table_get(&f.t, key("1003")), "the table changed");
+    drain();
+    cr_assert_eq(f.done, 0, "a refused claim called back");
+    cr_assert(core_has_room(&f.c, 1));
+    cr_assert_eq(core_claim(&f.c, key("1002"), DN_SOURCE_SIP, on_done, NULL), 0);
+    drain();
+    cr_assert_eq(f.status, 0);
+}
+
+Test(core, expiry_of_the_last_binding_releases)
+{
+    cr_assert_eq(registered("1001", "sip:a@10.0.0.1"), 1);
+    phone_bind("1001", "sip:a@10.0.0.1", -1); /* the phone's binding, now expired */
+    drain();
+    uint64_t released = 0;
+
+    cr_assert_eq(core_expire(&f.c, tc_now_ms(), &released), 1);
+    cr_assert_eq(released, 1);
+    drain();
+    cr_assert_eq(entry("1001")->owner, DN_NODE_NONE);
+    cr_assert_eq(f.c.bindings->n_bindings, 0);
+}
+
+Test(core, restart_restores_the_owner_role_at_its_version)
+{
+    struct tc_version v;
+    struct core_restore_stats st;
+
+    cr_assert_eq(registered("1001", "sip:a@10.0.0.1"), 1);
+    drain();
+    v = version("1001");
+    fx_restart();
+    cr_assert_eq(core_restore(&f.c, &st), 0);
+    cr_assert_eq(st.bindings, 1);
+    cr_assert_eq(st.owned, 1);
+    cr_assert_eq(st.released, 0);
+    cr_assert_eq(entry("1001")->owner, DN_NODE_SELF);
+    cr_assert_eq(dn_table_status(&f.t, key("1001")), DN_INSRV);
+    cr_assert_eq(dn_table_version_cmp(&f.t, version("1001"), v), 0, "a new claim at restart");
+    cr_assert(bindings_dn(f.c.bindings, key("1001"), false)->claim_next);
+    /* The phone refreshes: it owns the DN already, nothing changes. */
+    cr_assert_eq(registered("1001", "sip:a@10.0.0.1"), 0);
+    cr_assert_not(bindings_dn(f.c.bindings, key("1001"), false)->claim_next);
+    drain();
+    cr_assert_eq(dn_table_version_cmp(&f.t, version("1001"), v), 0);
+    cr_assert_eq(f.published, 0);
+}
+
+Test(core, restart_restores_standby_and_the_first_register_claims)
+{
+    struct core_restore_stats st;
+    uint64_t hlc;
+
+    /* The phone registered here, then moved to sip2 without unregistering. */
+    cr_assert_eq(registered("1001", "sip:a@10.0.0.1"), 1);
+    drain();
+    hlc = entry("1001")->hlc + 10;
+    cr_assert_eq(peer("1001", SIP2, hlc, SIP2), 0);
+    drain();
+    fx_restart();
+    cr_assert_eq(core_restore(&f.c, &st), 0);
+    cr_assert_eq(st.standby, 1);
+    cr_assert_eq(st.owned, 0);
+    drain();
+    cr_assert_eq(entry("1001")->owner, SIP2, "the restart claimed the DN");
+    cr_assert_eq(entry("1001")->hlc, hlc);
+    cr_assert_eq(entry("1001")->vnode, SIP2);
+    cr_assert_eq(dn_table_status(&f.t, key("1001")), DN_OOS, "sip2's link is not up yet");
+    cr_assert_eq(f.published, 0);
+
+    /* The phone comes back here: its first REGISTER is a claim. */
+    cr_assert_eq(registered("1001", "sip:a@10.0.0.1"), 1);
+    drain();
+    cr_assert_eq(f.status, 0);
+    cr_assert_eq(entry("1001")->owner, DN_NODE_SELF);
+    cr_assert_gt(entry("1001")->hlc, hlc);
+    /* And the next one is a refresh again. */
+    cr_assert_eq(registered("1001", "sip:a@10.0.0.1"), 0);
+    drain();
+}
+
+Test(core, restart_releases_an_owned_dn_without_bindings)
+{
+    struct core_restore_stats st;
+    struct tc_version v;
+
+    cr_assert_eq(registered("1001", "sip:a@10.0.0.1"), 1);
+    phone_bind("1001", "sip:a@10.0.0.1", -1); /* expired while the node was down */
+    cr_assert_eq(core_claim(&f.c, key("1002"), DN_SOURCE_TLIB, NULL, NULL), 0);
+    drain();
+    v = version("1001");
+    fx_restart();
+    cr_assert_eq(core_restore(&f.c, &st), 0);
+    cr_assert_eq(st.bindings, 0);
+    cr_assert_eq(st.dropped, 1);
+    cr_assert_eq(st.released, 2, "tlib claims are not restored either");
+    cr_assert_eq(entry("1001")->owner, DN_NODE_NONE);
+    cr_assert_gt(dn_table_version_cmp(&f.t, version("1001"), v), 0);
+    drain();
+    cr_assert_eq(f.published, 2, "the releases were not published");
+    /* Durable: a second restart finds them released, the binding gone. */
+    fx_restart();
+    cr_assert_eq(core_restore(&f.c, &st), 0);
+    cr_assert_eq(st.released, 0);
+    cr_assert_eq(st.dropped, 0);
+    cr_assert_eq(entry("1001")->owner, DN_NODE_NONE);
+    cr_assert_eq(entry("1002")->owner, DN_NODE_NONE);
+}
+
+Test(core, refused_claim_is_retried_by_the_next_register)
+{
+    fx_stop();
+    f.queue = 3;
+    fx_start();
+    cr_assert_eq(core_claim(&f.c, key("1002"), DN_SOURCE_SIP, NULL, NULL), 0);
+    /* The binding takes the last change the store has room for. */
+    cr_assert_eq(registered("1001", "sip:a@10.0.0.1"), -EBUSY);
+    cr_assert_null(dn_table_get(&f.t, key("1001")), "the table changed");
+    drain();
+    /* A refresh by the binding count, but the claim is still owed. */
+    cr_assert_eq(registered("1001", "sip:a@10.0.0.1"), 1);
+    drain();
+    cr_assert_eq(entry("1001")->owner, DN_NODE_SELF);
+    cr_assert_eq(registered("1001", "sip:a@10.0.0.1"), 0);
+    drain();
+}
