@@ -170,16 +170,19 @@ static int read_party(struct fctx *c, enum sip_hdr_id id, struct sip_uri *uri, c
     return 0;
 }
 
-/* Call-ID = word [ "@" word ]: visible characters only. */
+/* Call-ID = word [ "@" word ] (RFC 3261 §25.1): visible characters, at
+ * most one '@', with a word on each side. */
 static int read_call_id(struct fctx *c)
 {
     struct sip_span v = value(c, SIP_HDR_CALL_ID);
+    const char *at = memchr(v.p, '@', v.len);
     size_t i;
 
-    if (v.len == 0)
+    if (v.len == 0 || at == v.p || (at != NULL && at == v.p + v.len - 1))
         return refuse(c, "Bad Call-ID");
     for (i = 0; i < v.len; i++) {
-        if ((unsigned char)v.p[i] <= 0x20 || (unsigned char)v.p[i] >= 0x7f)
+        if ((unsigned char)v.p[i] <= 0x20 || (unsigned char)v.p[i] >= 0x7f ||
+            (v.p[i] == '@' && v.p + i != at))
             return refuse(c, "Bad Call-ID");
     }
     c->m->call_id = span_str(c, v);

@@ -166,11 +166,17 @@ static int check_status_line(struct sip_msg *m, struct sip_span line, struct sip
 {
     const char *p = line.p, *sp = memchr(p, ' ', line.len);
     uint32_t code;
+    size_t i;
 
     if (sp == NULL || !sip_scan_ieq((struct sip_span){p, (size_t)(sp - p)}, "SIP/2.0") ||
         line.len < 8 + 3 || (line.len > 8 + 3 && sp[4] != ' ') ||
         sip_scan_u32((struct sip_span){sp + 1, 3}, 699, &code) < 0 || code < 100)
         return refuse(err, 400, "Bad Status Line");
+    /* Reason-Phrase: no control characters but HTAB (RFC 3261 §25.1). */
+    for (i = 8 + 4; i < line.len; i++) {
+        if (((unsigned char)p[i] < 0x20 && p[i] != '\t') || p[i] == 0x7f)
+            return refuse(err, 400, "Bad Status Line");
+    }
     m->status = (int)code;
     return 0;
 }

@@ -157,8 +157,7 @@ static int read_register(struct sip_server *s, struct sip_msg *m, const struct s
         if (rc == -ENOMEM)
             respond(s, m, src, 500, "Server Internal Error", NULL);
         else
-            respond(s, m, src, 400, cs == NULL ? "Bad Contact" : "Bad Authorization Header",
-                    NULL);
+            respond(s, m, src, 400, cs == NULL ? "Bad Contact" : "Bad Authorization Header", NULL);
         return -1;
     }
     q->star = cs->star;

@@ -8,12 +8,14 @@
  * must accept too, with the same number of Vias and Contacts. It is shown
  * only those headers: the ones we never read are not ours to judge. */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <netinet/in.h>
 #include <osipparser2/osip_parser.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -164,8 +166,28 @@ static bool oracle_header(const struct sip_hdr *h, bool contacts, bool *auth)
     }
 }
 
+/* RFC 3261 §25: the SIP-Version is case-insensitive, but libosip2 takes
+ * only "SIP/": upper-case it in the start line b holds. */
+static void upper_version(struct tc_buf *b)
+{
+    char *v = b->data;
+    size_t i;
+
+    if (strncasecmp(v, "SIP/", 4) != 0) {
+        for (i = b->len; i > 0 && b->data[i - 1] != ' '; i--)
+            ;
+        if (i == 0)
+            return;
+        v = b->data + i;
+    }
+    for (i = 0; i < 3 && v + i < b->data + b->len; i++)
+        v[i] = (char)toupper((unsigned char)v[i]);
+}
+
 /* The start line and the oracle's headers as one message, NULs (legal
- * only quoted) made spaces since libosip2 reads C strings. */
+ * only quoted) made spaces since libosip2 reads C strings, and tabs made
+ * spaces: libosip2 does not take HTAB as white space everywhere
+ * ("\"A\"\t<sip:a@b>"), where RFC 3261 §7.3.1 makes them equal. */
 static void oracle_text(struct sip_msg *m, const struct sip_contacts *cs, bool auth,
                         struct tc_buf *b)
 {
@@ -180,6 +202,7 @@ static void oracle_text(struct sip_msg *m, const struct sip_contacts *cs, bool a
     lf = memchr(p, '\n', len - (size_t)(p - raw));
     if (lf == NULL || tc_buf_append(b, p, (size_t)(lf + 1 - p)) != 0)
         abort();
+    upper_version(b);
     h = sip_msg_hdrs(m, &n);
     for (i = 0; i < n; i++) {
         if (!oracle_header(&h[i], cs != NULL, &auth))
@@ -191,7 +214,7 @@ static void oracle_text(struct sip_msg *m, const struct sip_contacts *cs, bool a
     if (tc_buf_puts(b, "\r\n") != 0)
         abort();
     for (i = 0; i < b->len; i++) {
-        if (b->data[i] == '\0')
+        if (b->data[i] == '\0' || b->data[i] == '\t')
             b->data[i] = ' ';
     }
 }
@@ -211,6 +234,9 @@ static void oracle(struct sip_msg *m)
     oracle_text(m, cs, auth_ok, &b);
     if (osip_message_init(&om) != 0)
         abort();
+    /* FUZZ_ORACLE_DUMP=1 shows what libosip2 was given (to read a crash). */
+    if (getenv("FUZZ_ORACLE_DUMP") != NULL)
+        fwrite(b.data, 1, b.len, stderr);
     if (osip_message_parse(om, b.data, b.len) != 0)
         abort();
     if ((unsigned)osip_list_size(&om->vias) != m->n_vias)

@@ -149,17 +149,16 @@ Test(sip_digest, rfc2617_header_parsed)
     struct sip_auth_digest c;
     char out[SIP_DIGEST_HEX_MAX];
 
-    cr_assert_eq(parse_creds(
-                         "Digest username=\"Mufasa\",\r\n"
-                         "                 realm=\"testrealm@host.com\",\r\n"
-                         "                 nonce=\"dcd98b7102dd2f0e8b11d0f600bfb0c093\",\r\n"
-                         "                 uri=\"/dir/index.html\",\r\n"
-                         "                 qop=auth,\r\n"
-                         "                 nc=00000001,\r\n"
-                         "                 cnonce=\"0a4f113b\",\r\n"
-                         "                 response=\"6629fae49393a05397450978507c4ef1\",\r\n"
-                         "                 opaque=\"5ccc069c403ebaf9f0171e9517f40e41\"",
-                         &c),
+    cr_assert_eq(parse_creds("Digest username=\"Mufasa\",\r\n"
+                             "                 realm=\"testrealm@host.com\",\r\n"
+                             "                 nonce=\"dcd98b7102dd2f0e8b11d0f600bfb0c093\",\r\n"
+                             "                 uri=\"/dir/index.html\",\r\n"
+                             "                 qop=auth,\r\n"
+                             "                 nc=00000001,\r\n"
+                             "                 cnonce=\"0a4f113b\",\r\n"
+                             "                 response=\"6629fae49393a05397450978507c4ef1\",\r\n"
+                             "                 opaque=\"5ccc069c403ebaf9f0171e9517f40e41\"",
+                             &c),
                  0);
     cr_assert_str_eq(c.params.username, "Mufasa");
     cr_assert_str_eq(c.params.qop, "auth");
@@ -488,9 +487,9 @@ Test(sip_digest, parse_quoting_escapes_spaces)
     struct sip_auth_digest c;
 
     cr_assert_eq(parse_creds("  digest\tUserName = \"al\\\"ice\\\\\" ,realm=\"a, b=c\","
-                                         "NONCE=\"\", uri=\"sip:x@y;transport=tcp\",\t"
-                                         "response=abc, ALGORITHM=\"SHA-256\", qop=\"auth\"",
-                                         &c),
+                             "NONCE=\"\", uri=\"sip:x@y;transport=tcp\",\t"
+                             "response=abc, ALGORITHM=\"SHA-256\", qop=\"auth\"",
+                             &c),
                  0);
     cr_assert_str_eq(c.params.username, "al\"ice\\");
     cr_assert_str_eq(c.params.realm, "a, b=c");
@@ -516,8 +515,8 @@ Test(sip_digest, parse_unknown_params_skipped)
     struct sip_auth_digest c;
 
     cr_assert_eq(parse_creds("Digest x-foo=\"q\\\"uoted, \\\\x\", username=\"u\", "
-                                         "userhash=false, charset=UTF-8, auts=\"\"",
-                                         &c),
+                             "userhash=false, charset=UTF-8, auts=\"\"",
+                             &c),
                  0);
     cr_assert_str_eq(c.params.username, "u");
     cr_assert_null(c.params.realm);

@@ -283,8 +283,9 @@ Test(sip_msg, register_star)
               true);
     /* Outside a REGISTER "*" is refused too, once the Contact is read: an
      * OPTIONS is answered without reading it (see lazy_headers below). */
-    m = PARSE_OK("OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h\r\nFrom: <sip:c@d>;tag=1\r\n"
-                 "To: <sip:a@b>\r\nCall-ID: x\r\nCSeq: 1 OPTIONS\r\nContact: *\r\nExpires: 0\r\n\r\n");
+    m = PARSE_OK(
+            "OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h\r\nFrom: <sip:c@d>;tag=1\r\n"
+            "To: <sip:a@b>\r\nCall-ID: x\r\nCSeq: 1 OPTIONS\r\nContact: *\r\nExpires: 0\r\n\r\n");
     cr_assert_str_eq(register_refusal(m), "Bad Contact");
     sip_msg_free(m);
 }
@@ -603,6 +604,83 @@ Test(sip_msg, bad_header_lines)
     PARSE_ERR(REQ(ALL_HDRS "Content-Type: /\r\n"), 400, "Bad Header", true);
 }
 
+/* Contact and Authorization are read on demand. A phone pinging with
+ * OPTIONS is answered 200 whatever junk its Contact or Authorization hold
+ * (the server never reads them for OPTIONS); a REGISTER is refused with
+ * the reason naming the header. */
+Test(sip_msg, lazy_headers)
+{
+    static const char options[] =
+            "OPTIONS sip:tc SIP/2.0\r\n" HDR_VIA HDR_FROM HDR_TO HDR_CID "CSeq: 1 OPTIONS\r\n"
+            "Contact: <sip:1001@10.0.0.5\r\n"
+            "Authorization: Digest username=\"1001\r\n\r\n";
+    const struct sip_contacts *cs, *again;
+    const struct sip_auth *a = (const struct sip_auth *)1;
+    struct sip_msg *m = PARSE_OK(options);
+
+    cr_assert_eq(sip_msg_contacts(m, &cs), -EPROTO);
+    cr_assert_null(cs);
+    cr_assert_eq(sip_msg_auth(m, &a), -EPROTO);
+    cr_assert_null(a);
+    /* The answer is kept: asking again gives the same. */
+    cr_assert_eq(sip_msg_contacts(m, &cs), -EPROTO);
+    sip_msg_free(m);
+
+    m = PARSE_OK(reg_basic);
+    cr_assert_eq(sip_msg_contacts(m, &cs), 0);
+    cr_assert_eq(sip_msg_contacts(m, &again), 0);
+    cr_assert_eq(cs, again);
+    sip_msg_free(m);
+    /* Freed without ever being read. */
+    sip_msg_free(PARSE_OK(options));
+
+    PARSE_ERR(REQ(ALL_HDRS "Contact: <sip:1001@10.0.0.5\r\n"), 400, "Bad Contact", true);
+    PARSE_ERR(REQ(ALL_HDRS "Contact: <sip:1001@10.0.0.5>\r\n"
+                           "Authorization: Digest username=\"1001\r\n"),
+              400, "Bad Authorization Header", true);
+    PARSE_ERR(REQ(ALL_HDRS "Authorization: Digest nonce=\"a\", nonce=\"b\"\r\n"), 400,
+              "Bad Authorization Header", true);
+    /* A Contact URI the URI parser refuses. */
+    PARSE_ERR(REQ(ALL_HDRS "Contact: <sip:1001@>\r\n"), 400, "Bad Contact", true);
+}
+
+/* Another scheme than Digest: its name only, for a 401. */
+Test(sip_msg, auth_other_scheme)
+{
+    struct sip_msg *m = PARSE_OK(REQ(ALL_HDRS "Authorization: Basic dXNlcjpwYXNz\r\n"));
+
+    cr_assert_str_eq(auth_of(m)->scheme, "Basic");
+    cr_assert_null(auth_of(m)->digest);
+    sip_msg_free(m);
+}
+
+/* URIs are read by sip_uri: escapes, IPv6, ports; bad ones are refused
+ * with the header's reason. */
+Test(sip_msg, uri_fields)
+{
+    struct sip_msg *m =
+            PARSE_OK("REGISTER sips:[2001:db8::1]:5061;transport=tls SIP/2.0\r\n" HDR_VIA
+                     "From: <sip:I%20have%20spaces@example.net>;tag=1\r\n"
+                     "To: <sip:%31001:pw@tc:5070>\r\n" HDR_CID HDR_CSEQ "\r\n");
+
+    cr_assert_str_eq(m->ruri.scheme, "sips");
+    cr_assert_str_eq(m->ruri.host, "2001:db8::1");
+    cr_assert_eq(m->ruri.port, 5061);
+    cr_assert_str_eq(m->from.user, "I have spaces");
+    cr_assert_str_eq(m->to.user, "1001");
+    cr_assert_str_eq(m->to.host, "tc");
+    cr_assert_eq(m->to.port, 5070);
+    sip_msg_free(m);
+
+    PARSE_ERR("REGISTER sip:tc:99999 SIP/2.0\r\n" ALL_HDRS "\r\n", 400, "Bad Request-URI", true);
+    PARSE_ERR(REQ(HDR_VIA "From: <sip:1001@tc;;x>;tag=f\r\n" HDR_TO HDR_CID HDR_CSEQ), 400,
+              "Bad From", true);
+    PARSE_ERR(REQ(HDR_VIA HDR_FROM "To: <sip:10%zz01@tc>\r\n" HDR_CID HDR_CSEQ), 400, "Bad To",
+              true);
+    PARSE_ERR(REQ(HDR_VIA HDR_FROM HDR_TO "Call-ID: a@b@c\r\n" HDR_CSEQ), 400, "Bad Call-ID", true);
+    PARSE_ERR(REQ(ALL_HDRS "Via: SIP/2.0/UDP h2, junk\r\n"), 400, "Bad Via", true);
+}
+
 Test(sip_msg, nul_bytes)
 {
     static const char bare[] = REQ_LINE ALL_HDRS "X-A: a\0b\r\n\r\n";
@@ -818,7 +896,8 @@ Test(sip_torture, valid_message_fields)
     sip_msg_free(m);
 
     m = parse_torture("regescrt.dat");
-    cr_assert_str_eq(contacts_of(m)->v[0].uri, "sip:user@example.com?Route=%3Csip:sip.example.com%3E");
+    cr_assert_str_eq(contacts_of(m)->v[0].uri,
+                     "sip:user@example.com?Route=%3Csip:sip.example.com%3E");
     sip_msg_free(m);
 
     m = parse_torture("regaut01.dat");
