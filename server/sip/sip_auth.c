@@ -10,6 +10,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "server/sip/sip_scan.h"
+
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 /* The parameters sip_auth_parse_digest() keeps; the index is the slot in
@@ -61,11 +63,10 @@ static char peek(const struct cur *c)
     return c->p < c->e ? *c->p : '\0';
 }
 
-/* RFC 3261 §25.1 token characters. */
+/* RFC 3261 §25.1 token characters (sip_scan's table). */
 static bool is_token_char(char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           (c != '\0' && strchr("-.!%*_+`'~", c) != NULL);
+    return sip_scan_is_token((unsigned char)c);
 }
 
 static size_t token_len(const char *p, const char *e)
@@ -219,11 +220,12 @@ int sip_auth_parse_digest(const char *value, size_t len, struct sip_auth_digest 
     struct cur c = {value, value + len};
     int rc;
 
-    memset(out, 0, sizeof(*out));
+    /* Only the pointers: the 2.6 KiB store is written before it is read. */
+    memset(&out->params, 0, sizeof(out->params));
     if (value == NULL)
         return -EINVAL;
     rc = parse_list(&c, out);
     if (rc != 0)
-        memset(out, 0, sizeof(*out));
+        memset(&out->params, 0, sizeof(out->params));
     return rc;
 }

@@ -35,7 +35,7 @@ size_t sip_auth_scheme(const char *value, size_t len, size_t *skip);
  * scheme, bad syntax, a NUL or control character in a value or a repeated
  * parameter, or -EMSGSIZE for a value over SIP_DIGEST_MAX_FIELD, a name
  * over SIP_AUTH_MAX_NAME or more than SIP_AUTH_MAX_PARAMS parameters; on
- * error out is all NULL. value NULL gives -EINVAL. */
+ * error out->params is all NULL. value NULL gives -EINVAL. */
 int sip_auth_parse_digest(const char *value, size_t len, struct sip_auth_digest *out);
 
 #endif
