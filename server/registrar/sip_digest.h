@@ -17,8 +17,6 @@
  * passwords stay on the stack and are wiped. */
 
 #define SIP_DIGEST_MAX_FIELD        256 /* longest parameter value, in bytes */
-#define SIP_DIGEST_MAX_NAME         32  /* longest parameter name */
-#define SIP_DIGEST_MAX_PARAMS       32  /* parameters in one header value */
 #define SIP_DIGEST_DEFAULT_LIFETIME 300 /* nonce lifetime in seconds */
 #define SIP_DIGEST_SECRET_LEN       32  /* bytes of server secret */
 #define SIP_DIGEST_HEX_MAX          65  /* SHA-256 in hex, with the NUL */
@@ -36,7 +34,7 @@ enum sip_digest_result {
 };
 
 /* The Authorization (or Proxy-Authorization) parameters. Plain borrowed C
- * strings; NULL when absent. */
+ * strings; NULL when absent. server/sip/sip_auth.c parses them. */
 struct sip_digest_params {
     const char *username;
     const char *realm;
@@ -48,14 +46,6 @@ struct sip_digest_params {
     const char *nc;
     const char *cnonce;
     const char *opaque;
-};
-
-/* Parameters parsed by sip_digest_parse_params(), with the storage their
- * strings point into. params points inside the struct itself: do not copy
- * it; keep it where it was parsed (the stack is fine, ~2.6 KiB). */
-struct sip_digest_creds {
-    struct sip_digest_params params;
-    char store[10][SIP_DIGEST_MAX_FIELD + 1];
 };
 
 /* Make a context for realm with a fresh random secret (RAND_bytes) and
@@ -102,17 +92,6 @@ enum sip_digest_result sip_digest_verify(struct sip_digest *ctx, uint64_t now, c
  * out_len is short, or -ENOMEM. */
 int sip_digest_compute(const struct sip_digest_params *p, const char *method, const char *password,
                        char *out, size_t out_len);
-
-/* Parse a raw Authorization value, `Digest username="...", nc=00000001, ...`
- * (RFC 3261 §25.1): scheme and names case-insensitive, values quoted (with
- * backslash escapes) or tokens, linear white space anywhere between items,
- * unknown parameters skipped. value is borrowed; the strings are copied
- * into out->store. Returns 0, -EINVAL for another scheme, bad syntax, a
- * control character in a value or a repeated parameter, or -EMSGSIZE for a
- * value over SIP_DIGEST_MAX_FIELD, a name over SIP_DIGEST_MAX_NAME or more
- * than SIP_DIGEST_MAX_PARAMS parameters; on error out is all NULL. Any
- * thread. */
-int sip_digest_parse_params(const char *value, struct sip_digest_creds *out);
 
 /* A short lower-case name of r for logs and metrics ("ok", "stale", ...).
  * Static; never NULL. */

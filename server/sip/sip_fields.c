@@ -1,10 +1,12 @@
 #include "server/sip/sip_fields.h"
 
 #include <errno.h>
-#include <osipparser2/osip_parser.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+#include "server/sip/sip_auth.h"
+#include "server/sip/sip_uri.h"
 
 struct sip_arena_chunk {
     struct sip_arena_chunk *next;
@@ -61,6 +63,8 @@ void sip_fields_release(struct sip_fields_mem *mem)
     }
     free(mem->contacts);
     mem->contacts = NULL;
+    free(mem->digest);
+    mem->digest = NULL;
 }
 
 static const char *span_str(struct fctx *c, struct sip_span s)
@@ -76,45 +80,59 @@ static struct sip_span value(const struct fctx *c, enum sip_hdr_id id)
     return c->src->hdrs[c->src->first[id]].value;
 }
 
-/* The user part as libosip2 unescaped it, unless the escaped form holds
- * %00: then the escaped form, so "1001%00x" never reads as "1001". */
-static const char *uri_user(struct fctx *c, struct sip_span raw, const char *user)
+/* A URI's user part unescaped, unless it holds %00: then as received, so
+ * "1001%00x" never reads as "1001". tel numbers stay as received. */
+static const char *user_str(struct fctx *c, const struct sip_uri_parts *u)
 {
-    const char *colon = memchr(raw.p, ':', raw.len), *at;
-    struct sip_span u;
-    size_t i;
+    char *s;
 
-    if (user == NULL || colon == NULL)
-        return user;
-    u.p = colon + 1;
-    at = memchr(u.p, '@', (size_t)(raw.p + raw.len - u.p));
-    if (at == NULL)
-        return user;
-    u.len = (size_t)(at - u.p);
-    for (i = 0; i + 2 < u.len; i++) {
-        if (u.p[i] == '%' && u.p[i + 1] == '0' && u.p[i + 2] == '0')
-            return span_str(c, u);
-    }
-    return user;
+    if (u->kind == SIP_URI_TEL || memchr(u->user.p, '%', u->user.len) == NULL ||
+        sip_uri_has_escaped_nul(u->user))
+        return span_str(c, u->user);
+    /* A copy of a non-empty span starts with a byte of it; "" means no
+     * memory (mem->oom is set). */
+    s = (char *)span_str(c, u->user);
+    if (s[0] != '\0')
+        s[sip_uri_unescape((struct sip_span){s, u->user.len}, s)] = '\0';
+    return s;
 }
 
-/* A sip_uri from the raw text and libosip2's parse of it. */
-static int read_uri(struct fctx *c, struct sip_span raw, const osip_uri_t *ou, struct sip_uri *out)
+/* A sip_uri from the raw text, checked by sip_uri. */
+static int read_uri(struct fctx *c, struct sip_span raw, struct sip_uri *out)
 {
-    uint32_t port = 0;
+    struct sip_uri_parts u;
 
     out->raw = span_str(c, raw);
-    if (ou == NULL || ou->scheme == NULL)
+    if (sip_uri_parse(raw, &u) < 0)
         return -EPROTO;
-    out->scheme = ou->scheme;
-    out->host = ou->host;
-    out->user = uri_user(c, raw, ou->username);
-    if (ou->port != NULL && ou->port[0] != '\0' &&
-        sip_scan_u32((struct sip_span){ou->port, strlen(ou->port)}, 65535, &port) < 0)
-        return -EPROTO;
-    out->port = (uint16_t)port;
-    if (out->user == NULL && ou->string != NULL && strcasecmp(ou->scheme, "tel") == 0)
-        out->user = sip_fields_str(c->mem, ou->string, strcspn(ou->string, ";"));
+    out->scheme = span_str(c, u.scheme);
+    if (u.kind == SIP_URI_SIP || u.kind == SIP_URI_SIPS)
+        out->host = span_str(c, u.host);
+    if (u.has_user)
+        out->user = user_str(c, &u);
+    out->port = u.port;
+    return 0;
+}
+
+/* Every element of every Via header, checked strictly and counted. */
+static int count_vias(struct fctx *c)
+{
+    const struct sip_fields_src *src = c->src;
+    struct sip_via_elem ve;
+    struct sip_span rest;
+    unsigned i, n = 0;
+
+    for (i = 0; i < src->n_hdrs; i++) {
+        if (src->hdrs[i].id != SIP_HDR_VIA)
+            continue;
+        rest = src->hdrs[i].value;
+        do {
+            if (sip_scan_via(rest, true, &ve, &rest) < 0)
+                return -EPROTO;
+            n++;
+        } while (rest.len > 0);
+    }
+    c->m->n_vias = n;
     return 0;
 }
 
@@ -124,7 +142,7 @@ static int read_via(struct fctx *c)
     struct sip_via_elem ve;
     struct sip_param prm;
 
-    if (sip_scan_via(value(c, SIP_HDR_VIA), true, &ve, NULL) < 0)
+    if (sip_scan_via(value(c, SIP_HDR_VIA), true, &ve, NULL) < 0 || count_vias(c) < 0)
         return refuse(c, "Bad Via");
     m->via.transport = span_str(c, ve.transport);
     m->via.host = span_str(c, ve.host);
@@ -132,20 +150,17 @@ static int read_via(struct fctx *c)
     if (sip_scan_param_find(ve.params, "branch", &prm))
         m->via.branch = span_str(c, prm.value);
     m->via.has_rport = sip_scan_param_find(ve.params, "rport", &prm);
-    m->n_vias = (unsigned)osip_list_size(&m->osip->vias);
     return 0;
 }
 
-/* From or To: our syntax check, libosip2's URI, the tag. */
-static int read_party(struct fctx *c, enum sip_hdr_id id, const osip_from_t *of,
-                      struct sip_uri *uri, const char **tag)
+/* From or To: the name-addr, its URI, the tag. */
+static int read_party(struct fctx *c, enum sip_hdr_id id, struct sip_uri *uri, const char **tag)
 {
     const char *bad = id == SIP_HDR_FROM ? "Bad From" : "Bad To";
     struct sip_naddr na;
     struct sip_param prm;
 
-    if (sip_scan_naddr(value(c, id), false, &na, NULL) < 0 || of == NULL ||
-        read_uri(c, na.uri, of->url, uri) < 0)
+    if (sip_scan_naddr(value(c, id), false, &na, NULL) < 0 || read_uri(c, na.uri, uri) < 0)
         return refuse(c, bad);
     if (sip_scan_param_find(na.params, "tag", &prm)) {
         if (!prm.has_value)
@@ -155,16 +170,19 @@ static int read_party(struct fctx *c, enum sip_hdr_id id, const osip_from_t *of,
     return 0;
 }
 
-/* Call-ID = word [ "@" word ]: visible characters only. */
+/* Call-ID = word [ "@" word ] (RFC 3261 §25.1): visible characters, at
+ * most one '@', with a word on each side. */
 static int read_call_id(struct fctx *c)
 {
     struct sip_span v = value(c, SIP_HDR_CALL_ID);
+    const char *at = memchr(v.p, '@', v.len);
     size_t i;
 
-    if (v.len == 0)
+    if (v.len == 0 || at == v.p || (at != NULL && at == v.p + v.len - 1))
         return refuse(c, "Bad Call-ID");
     for (i = 0; i < v.len; i++) {
-        if ((unsigned char)v.p[i] <= 0x20 || (unsigned char)v.p[i] >= 0x7f)
+        if ((unsigned char)v.p[i] <= 0x20 || (unsigned char)v.p[i] >= 0x7f ||
+            (v.p[i] == '@' && v.p + i != at))
             return refuse(c, "Bad Call-ID");
     }
     c->m->call_id = span_str(c, v);
@@ -221,6 +239,39 @@ static int read_numbers(struct fctx *c)
     return 0;
 }
 
+/* Content-Type = m-type "/" m-subtype *( ";" m-parameter ), the
+ * parameters with values (RFC 3261 §20.15). */
+static int read_content_type(struct fctx *c)
+{
+    struct sip_span v = value(c, SIP_HDR_CONTENT_TYPE), params;
+    struct sip_param prm;
+    size_t i = 0, t;
+    int rc;
+
+    if (c->src->count[SIP_HDR_CONTENT_TYPE] == 0)
+        return 0;
+    for (t = 0; t < 2; t++) {
+        size_t start = i;
+
+        while (i < v.len && sip_scan_is_token((unsigned char)v.p[i]))
+            i++;
+        if (i == start)
+            return refuse(c, "Bad Header");
+        while (i < v.len && sip_scan_is_lws(v.p[i]))
+            i++;
+        if (t == 0 && (i == v.len || v.p[i++] != '/'))
+            return refuse(c, "Bad Header");
+        while (t == 0 && i < v.len && sip_scan_is_lws(v.p[i]))
+            i++;
+    }
+    params = (struct sip_span){v.p + i, v.len - i};
+    while ((rc = sip_scan_param_next(&params, &prm)) == 1) {
+        if (!prm.has_value)
+            return refuse(c, "Bad Header");
+    }
+    return rc < 0 ? refuse(c, "Bad Header") : 0;
+}
+
 /* q = "0" [ "." 0*3DIGIT ] / "1" [ "." 0*3("0") ], as thousandths. */
 static bool parse_q(struct sip_span v, uint16_t *q)
 {
@@ -243,14 +294,13 @@ static bool parse_q(struct sip_span v, uint16_t *q)
     return true;
 }
 
-static int add_contact(struct fctx *c, const struct sip_naddr *na)
+static int add_contact(struct sip_fields_mem *mem, struct sip_contacts *out,
+                       const struct sip_naddr *na)
 {
-    struct sip_fields_mem *mem = c->mem;
-    struct sip_msg *m = c->m;
     struct sip_contact *ct;
     struct sip_param prm;
 
-    if (m->n_contacts == mem->contacts_cap) {
+    if (out->n == mem->contacts_cap) {
         size_t cap = mem->contacts_cap ? mem->contacts_cap * 2 : 4;
 
         ct = realloc(mem->contacts, cap * sizeof(*ct));
@@ -258,11 +308,11 @@ static int add_contact(struct fctx *c, const struct sip_naddr *na)
             return -ENOMEM;
         mem->contacts = ct;
         mem->contacts_cap = cap;
-        m->contacts = ct;
+        out->v = ct;
     }
-    ct = &mem->contacts[m->n_contacts++];
+    ct = &mem->contacts[out->n++];
     memset(ct, 0, sizeof(*ct));
-    ct->uri = span_str(c, na->uri);
+    ct->uri = sip_fields_str(mem, na->uri.p, na->uri.len);
     if (sip_scan_param_find(na->params, "expires", &prm) &&
         sip_scan_u32(prm.value, UINT32_MAX, &ct->expires) == 0)
         ct->has_expires = true;
@@ -271,115 +321,106 @@ static int add_contact(struct fctx *c, const struct sip_naddr *na)
     return 0;
 }
 
-/* Every Contact entry; "*" only alone, in a REGISTER with Expires: 0
- * (RFC 3261 §10.3 step 6). */
-static int read_contacts(struct fctx *c)
+/* The entries of one Contact header value (not "*"). */
+static int contact_list(struct sip_span rest, struct sip_fields_mem *mem, struct sip_contacts *out)
 {
-    const struct sip_fields_src *src = c->src;
-    struct sip_msg *m = c->m;
+    struct sip_uri_parts u;
     struct sip_naddr na;
-    unsigned i, stars = 0;
     int rc;
 
-    for (i = 0; i < src->n_hdrs; i++) {
-        struct sip_span rest = src->hdrs[i].value;
-
-        if (src->hdrs[i].id != SIP_HDR_CONTACT)
-            continue;
-        if (rest.len == 1 && rest.p[0] == '*') {
-            stars++;
-            continue;
-        }
-        do {
-            if (sip_scan_naddr(rest, true, &na, &rest) < 0)
-                return refuse(c, "Bad Contact");
-            rc = add_contact(c, &na);
-            if (rc < 0)
-                return rc;
-        } while (rest.len > 0);
-    }
-    m->contact_star = stars > 0;
-    if (stars > 0 && (stars > 1 || m->n_contacts > 0 || m->method_id != SIP_METHOD_REGISTER ||
-                      !m->has_expires || m->expires != 0))
-        return refuse(c, "Bad Contact");
-    /* Both parsers must see the same entries. */
-    if ((size_t)osip_list_size(&m->osip->contacts) != m->n_contacts + stars)
-        return refuse(c, "Bad Contact");
+    do {
+        if (sip_scan_naddr(rest, true, &na, &rest) < 0 || sip_uri_parse(na.uri, &u) < 0)
+            return -EPROTO;
+        rc = add_contact(mem, out, &na);
+        if (rc < 0)
+            return rc;
+    } while (rest.len > 0);
     return 0;
 }
 
-/* A copy without the quotes and backslashes of a quoted string. */
-static const char *unquote(struct fctx *c, const char *s)
+/* Every Contact entry; "*" only alone, in a REGISTER with Expires: 0
+ * (RFC 3261 §10.3 step 6). */
+int sip_fields_contacts(const struct sip_msg *m, const struct sip_fields_src *src,
+                        struct sip_fields_mem *mem, struct sip_contacts *out)
 {
-    size_t n, i, o = 0;
-    char *d;
+    unsigned i, stars = 0;
+    int rc;
 
-    if (s == NULL || s[0] != '"')
-        return s;
-    n = strlen(s);
-    if (n < 2 || s[n - 1] != '"')
-        return s;
-    if (n == 2)
-        return "";
-    /* A copy starts with s[1], never NUL; "" means memory ran out. */
-    d = (char *)sip_fields_str(c->mem, s + 1, n - 2);
-    if (d[0] == '\0')
-        return "";
-    for (i = 0; i < n - 2; i++) {
-        if (d[i] == '\\' && i + 1 < n - 2)
-            i++;
-        d[o++] = d[i];
+    memset(out, 0, sizeof(*out));
+    for (i = 0; i < src->n_hdrs; i++) {
+        struct sip_span v = src->hdrs[i].value;
+
+        if (src->hdrs[i].id != SIP_HDR_CONTACT)
+            continue;
+        if (v.len == 1 && v.p[0] == '*') {
+            stars++;
+            continue;
+        }
+        rc = contact_list(v, mem, out);
+        if (rc < 0)
+            return rc;
     }
-    d[o] = '\0';
-    return d;
+    out->star = stars > 0;
+    if (stars > 0 && (stars > 1 || out->n > 0 || m->method_id != SIP_METHOD_REGISTER ||
+                      !m->has_expires || m->expires != 0))
+        return -EPROTO;
+    return mem->oom ? -ENOMEM : 0;
 }
 
-static void read_auth(struct fctx *c)
+int sip_fields_auth(const struct sip_fields_src *src, struct sip_fields_mem *mem,
+                    struct sip_auth *out)
 {
-    osip_authorization_t *a = osip_list_get(&c->m->osip->authorizations, 0);
-    struct sip_auth *o = &c->mem->auth;
+    struct sip_span v;
+    size_t skip, n;
+    int rc;
 
-    if (a == NULL)
-        return;
-    o->scheme = a->auth_type;
-    o->username = unquote(c, a->username);
-    o->realm = unquote(c, a->realm);
-    o->nonce = unquote(c, a->nonce);
-    o->uri = unquote(c, a->uri);
-    o->response = unquote(c, a->response);
-    o->algorithm = unquote(c, a->algorithm);
-    o->qop = unquote(c, a->message_qop);
-    o->nc = unquote(c, a->nonce_count);
-    o->cnonce = unquote(c, a->cnonce);
-    o->opaque = unquote(c, a->opaque);
-    c->m->auth = o;
+    memset(out, 0, sizeof(*out));
+    if (src->count[SIP_HDR_AUTHORIZATION] == 0)
+        return 0;
+    v = src->hdrs[src->first[SIP_HDR_AUTHORIZATION]].value;
+    n = sip_auth_scheme(v.p, v.len, &skip);
+    if (n == 0)
+        return -EPROTO;
+    out->scheme = sip_fields_str(mem, v.p + skip, n);
+    if (mem->oom)
+        return -ENOMEM;
+    /* Another scheme is the registrar's to answer (401): its name is
+     * enough (RFC 4475 §3.3.11). */
+    if (n != 6 || strncasecmp(out->scheme, "Digest", 6) != 0)
+        return 0;
+    mem->digest = malloc(sizeof(*mem->digest));
+    if (mem->digest == NULL)
+        return -ENOMEM;
+    rc = sip_auth_parse_digest(v.p, v.len, mem->digest);
+    if (rc < 0)
+        return -EPROTO;
+    out->digest = &mem->digest->params;
+    return 0;
 }
 
 int sip_fields_read(struct sip_msg *m, const struct sip_fields_src *src, struct sip_fields_mem *mem,
                     struct sip_msg_err *err)
 {
     struct fctx c = {m, src, mem, err};
-    osip_message_t *om = m->osip;
     int rc;
 
-    if (m->is_request && read_uri(&c, src->uri, om->req_uri, &m->ruri) < 0)
+    if (m->is_request && read_uri(&c, src->uri, &m->ruri) < 0)
         return refuse(&c, "Bad Request-URI");
     rc = read_via(&c);
     if (rc == 0)
-        rc = read_party(&c, SIP_HDR_FROM, om->from, &m->from, &m->from_tag);
+        rc = read_party(&c, SIP_HDR_FROM, &m->from, &m->from_tag);
     if (rc == 0)
-        rc = read_party(&c, SIP_HDR_TO, om->to, &m->to, &m->to_tag);
+        rc = read_party(&c, SIP_HDR_TO, &m->to, &m->to_tag);
     if (rc == 0)
         rc = read_call_id(&c);
     if (rc == 0)
         rc = read_cseq(&c);
     if (rc == 0)
         rc = read_numbers(&c);
-    if (rc == 0 && m->is_request)
-        rc = read_contacts(&c);
+    if (rc == 0)
+        rc = read_content_type(&c);
     if (rc < 0)
         return rc;
-    read_auth(&c);
     if (src->count[SIP_HDR_USER_AGENT] > 0)
         m->user_agent = span_str(&c, value(&c, SIP_HDR_USER_AGENT));
     return mem->oom ? -ENOMEM : 0;

@@ -1,21 +1,25 @@
 #include "server/sip/sip_msg.h"
 
 #include <errno.h>
-#include <osipparser2/osip_parser.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "server/sip/sip_fields.h"
-#include "server/sip/sip_osip.h"
 #include "server/sip/sip_scan.h"
 
+/* A header parsed on demand: done once, then the same answer. */
+enum lazy_state {
+    LAZY_NOT_YET = 0,
+    LAZY_DONE,
+};
+
 /* What the parse keeps beside the public fields: the header index, the
- * copy of the bytes and the storage behind the strings it exposes. */
+ * copy of the bytes, the storage behind the strings it exposes and the
+ * headers read on demand. */
 struct sip_msg_priv {
-    struct sip_osip_arena osip_mem; /* everything libosip2 allocated for m->osip */
-    char *raw;                      /* our copy of the input, NUL-terminated */
+    char *raw; /* our copy of the input, NUL-terminated */
     size_t raw_len;
     size_t start_off; /* where the start line starts in raw */
     size_t body_off;  /* where the body starts in raw */
@@ -23,8 +27,13 @@ struct sip_msg_priv {
     unsigned n_hdrs;
     unsigned first[SIP_HDR_COUNT_]; /* index of the first header per id */
     unsigned count[SIP_HDR_COUNT_];
+    struct sip_span uri; /* the Request-URI as received */
     struct sip_fields_mem mem;
     uint64_t tag_key;
+    enum lazy_state contacts_state, auth_state;
+    int contacts_rc, auth_rc;
+    struct sip_contacts contacts;
+    struct sip_auth auth;
 };
 
 /* Reasons per header id: missing, repeated, malformed. */
@@ -42,21 +51,7 @@ static const char *const multiple_reason[SIP_HDR_COUNT_] = {
         [SIP_HDR_CONTENT_LENGTH] = "Multiple Content-Length",
         [SIP_HDR_EXPIRES] = "Multiple Expires",
         [SIP_HDR_MAX_FORWARDS] = "Multiple Max-Forwards",
-};
-
-static const char *const bad_reason[SIP_HDR_COUNT_] = {
-        [SIP_HDR_OTHER] = "Bad Header",
-        [SIP_HDR_VIA] = "Bad Via",
-        [SIP_HDR_FROM] = "Bad From",
-        [SIP_HDR_TO] = "Bad To",
-        [SIP_HDR_CALL_ID] = "Bad Call-ID",
-        [SIP_HDR_CSEQ] = "Bad CSeq",
-        [SIP_HDR_CONTACT] = "Bad Contact",
-        [SIP_HDR_CONTENT_LENGTH] = "Bad Content-Length",
-        [SIP_HDR_EXPIRES] = "Bad Expires",
-        [SIP_HDR_MAX_FORWARDS] = "Bad Max-Forwards",
-        [SIP_HDR_AUTHORIZATION] = "Bad Authorization",
-        [SIP_HDR_USER_AGENT] = "Bad User-Agent",
+        [SIP_HDR_CONTENT_TYPE] = "Multiple Content-Type",
 };
 
 enum sip_method sip_msg_method_id(const char *method)
@@ -171,17 +166,23 @@ static int check_status_line(struct sip_msg *m, struct sip_span line, struct sip
 {
     const char *p = line.p, *sp = memchr(p, ' ', line.len);
     uint32_t code;
+    size_t i;
 
     if (sp == NULL || !sip_scan_ieq((struct sip_span){p, (size_t)(sp - p)}, "SIP/2.0") ||
         line.len < 8 + 3 || (line.len > 8 + 3 && sp[4] != ' ') ||
         sip_scan_u32((struct sip_span){sp + 1, 3}, 699, &code) < 0 || code < 100)
         return refuse(err, 400, "Bad Status Line");
+    /* Reason-Phrase: no control characters but HTAB (RFC 3261 §25.1). */
+    for (i = 8 + 4; i < line.len; i++) {
+        if (((unsigned char)p[i] < 0x20 && p[i] != '\t') || p[i] == 0x7f)
+            return refuse(err, 400, "Bad Status Line");
+    }
     m->status = (int)code;
     return 0;
 }
 
 /* Index the header fields; undo folding in our copy so values are single
- * lines for libosip2, the fields below and sip_msg_header(). */
+ * lines for the fields below and sip_msg_header(). */
 static int scan_headers(struct sip_msg *m, struct sip_scan *s, const struct sip_msg_conf *conf,
                         unsigned cap, struct sip_msg_err *err)
 {
@@ -260,111 +261,31 @@ static int check_length(struct sip_msg *m, struct sip_msg_err *err)
     return 0;
 }
 
-/* libosip2 refused the message: replay the start line and each header into
- * a scratch message to name the culprit. Error path only. */
-static const char *osip_blame(const struct sip_msg *m, struct sip_span uri)
+/* A NUL is legal only as a quoted-pair (RFC 4475 §3.1.1.2): refuse any
+ * other in the start line and headers, which are read as C strings. */
+static int check_nul(const struct sip_msg *m, struct sip_msg_err *err)
 {
     const struct sip_msg_priv *pv = m->priv;
-    const char *reason = NULL;
-    osip_message_t *scratch;
-    osip_uri_t *u;
-    char *buf;
-    size_t cap = pv->raw_len + 2;
-    unsigned i;
+    const char *p = pv->raw + pv->start_off, *e = pv->raw + pv->body_off;
 
-    buf = malloc(cap);
-    if (buf == NULL)
-        return "Malformed Message";
-    if (m->is_request && osip_uri_init(&u) == 0) {
-        memcpy(buf, uri.p, uri.len);
-        buf[uri.len] = '\0';
-        if (osip_uri_parse(u, buf) != 0)
-            reason = "Bad Request-URI";
-        osip_uri_free(u);
+    while ((p = memchr(p, '\0', (size_t)(e - p))) != NULL) {
+        if (p == pv->raw + pv->start_off || p[-1] != '\\')
+            return refuse(err, 400, "Bad Header");
+        p++;
     }
-    if (reason == NULL && osip_message_init(&scratch) == 0) {
-        for (i = 0; i < pv->n_hdrs && reason == NULL; i++) {
-            const struct sip_hdr *h = &pv->hdrs[i];
-
-            if (h->value.len == 0)
-                continue;
-            memcpy(buf, h->name.p, h->name.len);
-            buf[h->name.len] = '\0';
-            memcpy(buf + h->name.len + 1, h->value.p, h->value.len);
-            buf[h->name.len + 1 + h->value.len] = '\0';
-            if (osip_message_set_multiple_header(scratch, buf, buf + h->name.len + 1) != 0)
-                reason = bad_reason[h->id];
-        }
-        osip_message_free(scratch);
-    }
-    free(buf);
-    return reason != NULL ? reason : "Malformed Message";
-}
-
-/* Write a Content-Length value of len digits back: leading zeros, then
- * v, as sip_scan_u32() accepted it. */
-static void put_digits(char *p, size_t len, uint32_t v)
-{
-    while (len > 0) {
-        p[--len] = (char)('0' + v % 10);
-        v /= 10;
-    }
-}
-
-/* Run libosip2 over the start line and headers only: the body is ours
- * (m->body), and libosip2's MIME parsing of bodies is slow and leaks on
- * some malformed multipart bodies. Its Content-Length is shown "0" for the
- * call. It reads C strings, so a NUL (legal only as a quoted-pair, RFC 4475
- * §3.1.1.2) is handed to it as a space. */
-static int run_osip(struct sip_msg *m, struct sip_span uri, struct sip_msg_err *err)
-{
-    struct sip_msg_priv *pv = m->priv;
-    struct sip_span cl = hdr_value(m, SIP_HDR_CONTENT_LENGTH);
-    char *buf = pv->raw + pv->start_off, *clp = NULL, *tmp = NULL;
-    size_t n = pv->body_off - pv->start_off, i;
-    int rc;
-
-    if (m->content_length > 0)
-        clp = pv->raw + (cl.p - pv->raw);
-
-    if (memchr(buf, '\0', n) != NULL) {
-        for (i = 0; i < n; i++) {
-            if (buf[i] == '\0' && (i == 0 || buf[i - 1] != '\\'))
-                return refuse(err, 400, "Bad Header");
-        }
-        tmp = malloc(n);
-        if (tmp == NULL)
-            return -ENOMEM;
-        memcpy(tmp, buf, n);
-        for (i = 0; i < n; i++) {
-            if (tmp[i] == '\0')
-                tmp[i] = ' ';
-        }
-        if (clp != NULL)
-            clp = tmp + (clp - buf);
-        buf = tmp;
-    }
-    if (clp != NULL)
-        put_digits(clp, cl.len, 0);
-    sip_osip_arena_begin(&pv->osip_mem);
-    rc = osip_message_init(&m->osip);
-    if (rc == 0)
-        rc = osip_message_parse(m->osip, buf, n);
-    sip_osip_arena_end();
-    if (clp != NULL)
-        put_digits(clp, cl.len, m->content_length);
-    free(tmp);
-    if (rc == OSIP_NOMEM)
-        return -ENOMEM;
-    if (rc != 0)
-        return refuse(err, 400, osip_blame(m, uri));
     return 0;
 }
 
-static int read_fields(struct sip_msg *m, struct sip_span uri, struct sip_msg_err *err)
+static struct sip_fields_src fields_src(const struct sip_msg *m)
 {
     const struct sip_msg_priv *pv = m->priv;
-    struct sip_fields_src src = {pv->hdrs, pv->n_hdrs, pv->first, pv->count, uri};
+
+    return (struct sip_fields_src){pv->hdrs, pv->n_hdrs, pv->first, pv->count, pv->uri};
+}
+
+static int read_fields(struct sip_msg *m, struct sip_msg_err *err)
+{
+    struct sip_fields_src src = fields_src(m);
 
     return sip_fields_read(m, &src, &m->priv->mem, err);
 }
@@ -429,9 +350,7 @@ static size_t count_lines(const char *p, size_t len)
 }
 
 /* Four blocks rather than one: each stays under glibc's 1 KiB small-bin
- * limit for common messages, so it comes from the thread cache and does not
- * make malloc consolidate the many small chunks libosip2 just freed (that
- * doubled our cost per REGISTER). */
+ * limit for common messages, so it comes from the thread cache. */
 static struct sip_msg *msg_alloc(const char *data, size_t len, unsigned cap)
 {
     struct sip_msg *m = calloc(1, sizeof(*m) + sizeof(struct sip_msg_priv));
@@ -461,7 +380,6 @@ static struct sip_msg *msg_alloc(const char *data, size_t len, unsigned cap)
 static int check_all(struct sip_msg *m, struct sip_scan *s, struct sip_span line,
                      const struct sip_msg_conf *conf, unsigned cap, struct sip_msg_err *err)
 {
-    struct sip_span uri = {NULL, 0};
     int rc;
 
     if (line.len > conf->max_line)
@@ -469,7 +387,7 @@ static int check_all(struct sip_msg *m, struct sip_scan *s, struct sip_span line
     else if (line.len >= 4 && strncasecmp(line.p, "SIP/", 4) == 0)
         rc = check_status_line(m, line, err);
     else
-        rc = check_request_line(m, line, &uri, err);
+        rc = check_request_line(m, line, &m->priv->uri, err);
     if (rc == 0)
         rc = scan_headers(m, s, conf, cap, err);
     if (rc == 0)
@@ -477,9 +395,9 @@ static int check_all(struct sip_msg *m, struct sip_scan *s, struct sip_span line
     if (rc == 0)
         rc = check_length(m, err);
     if (rc == 0)
-        rc = run_osip(m, uri, err);
+        rc = check_nul(m, err);
     if (rc == 0)
-        rc = read_fields(m, uri, err);
+        rc = read_fields(m, err);
     return rc;
 }
 
@@ -492,7 +410,6 @@ int sip_msg_parse(const char *data, size_t len, const struct sip_msg_conf *conf,
     size_t cap;
     int rc;
 
-    sip_osip_init();
     *out = NULL;
     memset(err, 0, sizeof(*err));
     err->raw = data;
@@ -538,13 +455,39 @@ void sip_msg_free(struct sip_msg *m)
 {
     if (m == NULL)
         return;
-    /* m->osip lives in these chunks: no osip_message_free(). */
-    sip_osip_arena_release(&((struct sip_msg_priv *)m->priv)->osip_mem);
     sip_fields_release(&m->priv->mem);
     free(m->priv->mem.arena);
     free(m->priv->raw);
     free(m->priv->hdrs);
     free(m);
+}
+
+int sip_msg_contacts(struct sip_msg *m, const struct sip_contacts **out)
+{
+    struct sip_msg_priv *pv = m->priv;
+    struct sip_fields_src src;
+
+    if (pv->contacts_state == LAZY_NOT_YET) {
+        src = fields_src(m);
+        pv->contacts_rc = sip_fields_contacts(m, &src, &pv->mem, &pv->contacts);
+        pv->contacts_state = LAZY_DONE;
+    }
+    *out = pv->contacts_rc == 0 ? &pv->contacts : NULL;
+    return pv->contacts_rc;
+}
+
+int sip_msg_auth(struct sip_msg *m, const struct sip_auth **out)
+{
+    struct sip_msg_priv *pv = m->priv;
+    struct sip_fields_src src;
+
+    if (pv->auth_state == LAZY_NOT_YET) {
+        src = fields_src(m);
+        pv->auth_rc = sip_fields_auth(&src, &pv->mem, &pv->auth);
+        pv->auth_state = LAZY_DONE;
+    }
+    *out = pv->auth_rc == 0 && pv->auth.scheme != NULL ? &pv->auth : NULL;
+    return pv->auth_rc;
 }
 
 const char *sip_msg_header(const struct sip_msg *m, const char *name, unsigned idx, size_t *len)

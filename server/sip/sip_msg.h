@@ -5,19 +5,24 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* sip_msg: one SIP message from the network, parsed by libosip2's parser
- * and checked the way a registrar and redirect server needs (RFC 3261
- * §8.2, §16.3 sanity checks; DESIGN §5). The transport frames a message
- * (one UDP datagram, or one TCP message cut by Content-Length) and calls
- * sip_msg_parse(); sip_resp builds the answers.
+/* sip_msg: one SIP message from the network, parsed once by our own
+ * scanner (sip_scan, sip_uri) and checked the way a registrar and redirect
+ * server needs (RFC 3261 §8.2, §16.3 sanity checks; DESIGN §5). The
+ * transport frames a message (one UDP datagram, or one TCP message cut by
+ * Content-Length) and calls sip_msg_parse(); sip_resp builds the answers.
+ *
+ * The parse indexes every header line and reads what every message needs:
+ * start line, Via, From, To, Call-ID, CSeq, Max-Forwards, Expires,
+ * Content-Length, Content-Type. Contact and Authorization are read only
+ * when asked for (sip_msg_contacts(), sip_msg_auth()), as Kamailio's
+ * parse_headers() does: an OPTIONS is answered without them.
  *
  * A parsed message owns a copy of its bytes: it may outlive the receive
  * buffer (a REGISTER waits for its durable commit before the 200 goes out).
  * Every string it exposes is NUL-terminated and lives until sip_msg_free().
- * A message is not thread-safe, but messages are independent: any thread
- * may parse, one at a time per message. */
+ * A message is not thread-safe (the lazy readers fill it in), but messages
+ * are independent: any thread may parse, one at a time per message. */
 
-struct osip_message;
 struct sip_msg_priv;
 struct sip_hdr;
 
@@ -77,20 +82,19 @@ struct sip_contact {
     uint16_t q; /* q * 1000: 0..1000 */
 };
 
-/* The first Authorization header, quotes and escapes removed; absent
- * parameters are NULL. */
+/* All Contact entries of a message (sip_msg_contacts()). */
+struct sip_contacts {
+    bool star; /* "Contact: *" (REGISTER with Expires: 0 only) */
+    size_t n;
+    const struct sip_contact *v; /* n entries, in message order */
+};
+
+/* The first Authorization header (sip_msg_auth()). */
 struct sip_auth {
-    const char *scheme; /* "Digest", or whatever was sent */
-    const char *username;
-    const char *realm;
-    const char *nonce;
-    const char *uri;
-    const char *response;
-    const char *algorithm;
-    const char *qop;
-    const char *nc;
-    const char *cnonce;
-    const char *opaque;
+    const char *scheme; /* as received: "Digest", or whatever was sent */
+    /* Digest (case-insensitive): the parameters, quotes and escapes
+     * removed, absent ones NULL; NULL for another scheme. */
+    const struct sip_digest_params *digest;
 };
 
 /* A parsed message. Read-only for callers. For a response (is_request
@@ -118,21 +122,12 @@ struct sip_msg {
     bool has_expires; /* the Expires header */
     uint32_t expires;
 
-    bool contact_star; /* "Contact: *" (REGISTER with Expires: 0 only) */
-    size_t n_contacts;
-    const struct sip_contact *contacts;
-
-    const struct sip_auth *auth; /* NULL without an Authorization header */
-    const char *user_agent;      /* NULL when absent */
+    const char *user_agent; /* NULL when absent */
 
     uint32_t content_length; /* the header, 0 when absent */
     const char *body;        /* not NUL-terminated */
     size_t body_len;
 
-    /* libosip2's parse of the start line and headers, for rare needs;
-     * owned by the message. It never sees the body (its Content-Length
-     * reads 0, its body list is empty): use body and body_len. */
-    struct osip_message *osip;
     struct sip_msg_priv *priv;
 };
 
@@ -160,9 +155,25 @@ struct sip_msg_err {
  * NULL, fills *err and returns -EMSGSIZE (513), -EPROTO (any other refusal;
  * err->code is 0 when there is nothing to answer, e.g. a CRLF keep-alive)
  * or -ENOMEM. Responses (status lines) parse too, with is_request false.
- * Any thread; the first call sets libosip2 up (once per process). */
+ * Any thread. */
 int sip_msg_parse(const char *data, size_t len, const struct sip_msg_conf *conf,
                   struct sip_msg **out, struct sip_msg_err *err);
+
+/* The Contact entries of m, parsed on the first call (RFC 3261 §20.10,
+ * §10.3 step 6 for "*"); later calls give the same answer. Returns 0 and
+ * sets *out (owned by m, valid until sip_msg_free()), -EPROTO when a
+ * Contact is malformed or a "*" is not alone in a REGISTER with Expires: 0
+ * (answer 400 "Bad Contact"), or -ENOMEM. A message without Contact gives
+ * 0 entries. */
+int sip_msg_contacts(struct sip_msg *m, const struct sip_contacts **out);
+
+/* The first Authorization header of m, parsed on the first call by
+ * sip_auth (the Digest parameters; another scheme gives its name only);
+ * later calls give the same answer. Returns 0 and sets *out (owned by m,
+ * valid until sip_msg_free(); NULL when there is no Authorization), -EPROTO
+ * when it is malformed or over sip_auth's bounds (answer 400 "Bad
+ * Authorization Header"), or -ENOMEM. */
+int sip_msg_auth(struct sip_msg *m, const struct sip_auth **out);
 
 /* Free a message and everything it exposes. NULL is fine. */
 void sip_msg_free(struct sip_msg *m);

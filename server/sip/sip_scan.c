@@ -219,6 +219,8 @@ enum sip_hdr_id sip_scan_hdr_id(struct sip_span name)
             return SIP_HDR_CONTACT;
         case 'l':
             return SIP_HDR_CONTENT_LENGTH;
+        case 'c':
+            return SIP_HDR_CONTENT_TYPE;
         }
         break;
     case 2:
@@ -250,6 +252,8 @@ enum sip_hdr_id sip_scan_hdr_id(struct sip_span name)
     case 12:
         if (strncasecmp(n, "max-forwards", 12) == 0)
             return SIP_HDR_MAX_FORWARDS;
+        if (strncasecmp(n, "content-type", 12) == 0)
+            return SIP_HDR_CONTENT_TYPE;
         break;
     case 13:
         if (strncasecmp(n, "authorization", 13) == 0)

@@ -7,9 +7,9 @@
 
 /* sip_scan: the raw-text layer under sip_msg and sip_resp. It walks a SIP
  * message's header lines and reads Via, name-addr and parameter syntax
- * (RFC 3261 §7.3, §20, §25) without libosip2 and without allocating, so the
- * same code validates parsed messages, answers messages libosip2 refused
- * and copies headers into responses.
+ * (RFC 3261 §7.3, §20, §25) without allocating, so the same code
+ * validates parsed messages, answers messages it refused and copies
+ * headers into responses.
  *
  * Input is bytes, not C strings: NUL is an ordinary byte, nothing needs a
  * terminator. Spans point into the input and live as long as it. Values
@@ -36,6 +36,7 @@ enum sip_hdr_id {
     SIP_HDR_MAX_FORWARDS,
     SIP_HDR_AUTHORIZATION,
     SIP_HDR_USER_AGENT,
+    SIP_HDR_CONTENT_TYPE,
     SIP_HDR_COUNT_,
 };
 

@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/random.h>
 #include <time.h>
 
@@ -15,7 +14,6 @@
 #include "server/base/tc_err.h"
 #include "server/config/config.h"
 #include "server/registrar/registrar.h"
-#include "server/registrar/sip_digest.h"
 #include "server/sip/sip_resp.h"
 #include "server/sip/sip_transport.h"
 
@@ -139,41 +137,59 @@ static void format_received(const struct sip_src *src, char *buf, size_t size)
     }
 }
 
-static void handle_register(struct sip_server *s, const struct sip_msg *m,
-                            const struct sip_src *src, uint64_t received_ns)
+/* Contact and Authorization, read now that a REGISTER needs them, into q.
+ * Returns 0, or -1 after answering the request. */
+static int read_register(struct sip_server *s, struct sip_msg *m, const struct sip_src *src,
+                         struct reg_request *q)
+{
+    const struct sip_contacts *cs;
+    const struct sip_auth *auth = NULL;
+    int rc;
+
+    rc = sip_msg_contacts(m, &cs);
+    if (rc == 0 && cs->n > REG_MAX_CONTACTS) {
+        respond(s, m, src, 400, "Too Many Contacts In One Request", NULL);
+        return -1;
+    }
+    if (rc == 0)
+        rc = sip_msg_auth(m, &auth);
+    if (rc != 0) {
+        if (rc == -ENOMEM)
+            respond(s, m, src, 500, "Server Internal Error", NULL);
+        else
+            respond(s, m, src, 400, cs == NULL ? "Bad Contact" : "Bad Authorization Header", NULL);
+        return -1;
+    }
+    q->star = cs->star;
+    q->n_contacts = (unsigned)cs->n;
+    for (unsigned i = 0; i < q->n_contacts; i++) {
+        q->contacts[i].uri = cs->v[i].uri;
+        q->contacts[i].len = strlen(cs->v[i].uri);
+        q->contacts[i].expires = cs->v[i].has_expires ? (long)cs->v[i].expires : -1;
+    }
+    /* Only Digest is understood; another scheme is answered like none: 401. */
+    if (auth != NULL)
+        q->auth = auth->digest;
+    return 0;
+}
+
+static void handle_register(struct sip_server *s, struct sip_msg *m, const struct sip_src *src,
+                            uint64_t received_ns)
 {
     struct reg_answer ans = {0, NULL, TC_BUF_INIT};
-    struct sip_digest_params auth;
     struct reg_request q;
     char received[80];
     struct sip_waiting *w;
     int rc;
 
-    if (m->n_contacts > REG_MAX_CONTACTS) {
-        respond(s, m, src, 400, "Too Many Contacts In One Request", NULL);
-        return;
-    }
     memset(&q, 0, sizeof(q));
+    if (read_register(s, m, src, &q) < 0)
+        return;
     q.to_user = m->to.user != NULL ? m->to.user : "";
     q.to_user_len = strlen(q.to_user);
     q.call_id = m->call_id;
     q.cseq = m->cseq;
     q.expires = m->has_expires ? (long)m->expires : -1;
-    q.star = m->contact_star;
-    q.n_contacts = (unsigned)m->n_contacts;
-    for (unsigned i = 0; i < q.n_contacts; i++) {
-        q.contacts[i].uri = m->contacts[i].uri;
-        q.contacts[i].len = strlen(m->contacts[i].uri);
-        q.contacts[i].expires = m->contacts[i].has_expires ? (long)m->contacts[i].expires : -1;
-    }
-    /* Only Digest is understood; another scheme is answered like none: 401. */
-    if (m->auth != NULL && m->auth->scheme != NULL && strcasecmp(m->auth->scheme, "Digest") == 0) {
-        auth = (struct sip_digest_params){m->auth->username, m->auth->realm,    m->auth->nonce,
-                                          m->auth->uri,      m->auth->response, m->auth->algorithm,
-                                          m->auth->qop,      m->auth->nc,       m->auth->cnonce,
-                                          m->auth->opaque};
-        q.auth = &auth;
-    }
     format_received(src, received, sizeof(received));
     q.received = received;
     q.proto = (uint8_t)src->proto;
@@ -208,7 +224,9 @@ static void handle_register(struct sip_server *s, const struct sip_msg *m,
     tc_buf_free(&ans.headers);
 }
 
-static void handle_request(struct sip_server *s, const struct sip_msg *m, const struct sip_src *src,
+/* Dispatch by method. Only what a method needs is read from m: an
+ * OPTIONS is answered whatever its Contact or Authorization hold. */
+static void handle_request(struct sip_server *s, struct sip_msg *m, const struct sip_src *src,
                            uint64_t received_ns)
 {
     switch (m->method_id) {

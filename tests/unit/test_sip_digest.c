@@ -6,9 +6,17 @@
 #include <string.h>
 
 #include "server/registrar/sip_digest.h"
+#include "server/sip/sip_auth.h"
 #include "tests/tc_test.h"
 
 TestSuite(sip_digest, .fini = tc_test_leak_check);
+
+/* The Authorization parser the registrar's parameters come from
+ * (server/sip/sip_auth), on a C string. */
+static int parse_creds(const char *value, struct sip_auth_digest *c)
+{
+    return sip_auth_parse_digest(value, value != NULL ? strlen(value) : 0, c);
+}
 
 #define NOW    1700000000ULL
 #define REALM  "tcluster"
@@ -138,20 +146,19 @@ Test(sip_digest, rfc2069_without_qop)
 /* The RFC 2617 §3.5 Authorization header, parsed, gives the same answer. */
 Test(sip_digest, rfc2617_header_parsed)
 {
-    struct sip_digest_creds c;
+    struct sip_auth_digest c;
     char out[SIP_DIGEST_HEX_MAX];
 
-    cr_assert_eq(sip_digest_parse_params(
-                         "Digest username=\"Mufasa\",\r\n"
-                         "                 realm=\"testrealm@host.com\",\r\n"
-                         "                 nonce=\"dcd98b7102dd2f0e8b11d0f600bfb0c093\",\r\n"
-                         "                 uri=\"/dir/index.html\",\r\n"
-                         "                 qop=auth,\r\n"
-                         "                 nc=00000001,\r\n"
-                         "                 cnonce=\"0a4f113b\",\r\n"
-                         "                 response=\"6629fae49393a05397450978507c4ef1\",\r\n"
-                         "                 opaque=\"5ccc069c403ebaf9f0171e9517f40e41\"",
-                         &c),
+    cr_assert_eq(parse_creds("Digest username=\"Mufasa\",\r\n"
+                             "                 realm=\"testrealm@host.com\",\r\n"
+                             "                 nonce=\"dcd98b7102dd2f0e8b11d0f600bfb0c093\",\r\n"
+                             "                 uri=\"/dir/index.html\",\r\n"
+                             "                 qop=auth,\r\n"
+                             "                 nc=00000001,\r\n"
+                             "                 cnonce=\"0a4f113b\",\r\n"
+                             "                 response=\"6629fae49393a05397450978507c4ef1\",\r\n"
+                             "                 opaque=\"5ccc069c403ebaf9f0171e9517f40e41\"",
+                             &c),
                  0);
     cr_assert_str_eq(c.params.username, "Mufasa");
     cr_assert_str_eq(c.params.qop, "auth");
@@ -245,13 +252,13 @@ Test(sip_digest, challenge_parses)
 {
     struct sip_digest *ctx = new_ctx(0);
     struct tc_buf b = TC_BUF_INIT;
-    struct sip_digest_creds c;
+    struct sip_auth_digest c;
     char *eol;
 
     cr_assert_eq(sip_digest_challenge(ctx, NOW, true, &b), 0);
     eol = strstr(b.data, "\r\n");
     *eol = '\0';
-    cr_assert_eq(sip_digest_parse_params(b.data + strlen("WWW-Authenticate: "), &c), 0);
+    cr_assert_eq(parse_creds(b.data + strlen("WWW-Authenticate: "), &c), 0);
     cr_assert_str_eq(c.params.realm, REALM);
     cr_assert_str_eq(c.params.algorithm, "MD5");
     cr_assert_str_eq(c.params.qop, "auth");
@@ -477,12 +484,12 @@ Test(sip_digest, missing_fields_malformed)
 
 Test(sip_digest, parse_quoting_escapes_spaces)
 {
-    struct sip_digest_creds c;
+    struct sip_auth_digest c;
 
-    cr_assert_eq(sip_digest_parse_params("  digest\tUserName = \"al\\\"ice\\\\\" ,realm=\"a, b=c\","
-                                         "NONCE=\"\", uri=\"sip:x@y;transport=tcp\",\t"
-                                         "response=abc, ALGORITHM=\"SHA-256\", qop=\"auth\"",
-                                         &c),
+    cr_assert_eq(parse_creds("  digest\tUserName = \"al\\\"ice\\\\\" ,realm=\"a, b=c\","
+                             "NONCE=\"\", uri=\"sip:x@y;transport=tcp\",\t"
+                             "response=abc, ALGORITHM=\"SHA-256\", qop=\"auth\"",
+                             &c),
                  0);
     cr_assert_str_eq(c.params.username, "al\"ice\\");
     cr_assert_str_eq(c.params.realm, "a, b=c");
@@ -496,20 +503,20 @@ Test(sip_digest, parse_quoting_escapes_spaces)
     cr_assert_null(c.params.opaque);
 
     /* UTF-8 in quoted strings, empty list elements, a trailing comma. */
-    cr_assert_eq(sip_digest_parse_params("Digest ,username=\"J\xc3\xb6rg\",, nc=00000001,", &c), 0);
+    cr_assert_eq(parse_creds("Digest ,username=\"J\xc3\xb6rg\",, nc=00000001,", &c), 0);
     cr_assert_str_eq(c.params.username, "J\xc3\xb6rg");
     cr_assert_str_eq(c.params.nc, "00000001");
-    cr_assert_eq(sip_digest_parse_params("Digest", &c), 0);
+    cr_assert_eq(parse_creds("Digest", &c), 0);
     cr_assert_null(c.params.username);
 }
 
 Test(sip_digest, parse_unknown_params_skipped)
 {
-    struct sip_digest_creds c;
+    struct sip_auth_digest c;
 
-    cr_assert_eq(sip_digest_parse_params("Digest x-foo=\"q\\\"uoted, \\\\x\", username=\"u\", "
-                                         "userhash=false, charset=UTF-8, auts=\"\"",
-                                         &c),
+    cr_assert_eq(parse_creds("Digest x-foo=\"q\\\"uoted, \\\\x\", username=\"u\", "
+                             "userhash=false, charset=UTF-8, auts=\"\"",
+                             &c),
                  0);
     cr_assert_str_eq(c.params.username, "u");
     cr_assert_null(c.params.realm);
@@ -517,7 +524,7 @@ Test(sip_digest, parse_unknown_params_skipped)
 
 Test(sip_digest, parse_rejects)
 {
-    struct sip_digest_creds c;
+    struct sip_auth_digest c;
     static const char *bad[] = {
             "",
             "Basic dXNlcjpwYXNz",
@@ -539,33 +546,33 @@ Test(sip_digest, parse_rejects)
     };
 
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        cr_assert_eq(sip_digest_parse_params(bad[i], &c), -EINVAL, "case %zu: %s", i, bad[i]);
+        cr_assert_eq(parse_creds(bad[i], &c), -EINVAL, "case %zu: %s", i, bad[i]);
         cr_assert_null(c.params.username, "case %zu left a value", i);
     }
-    cr_assert_eq(sip_digest_parse_params(NULL, &c), -EINVAL);
+    cr_assert_eq(parse_creds(NULL, &c), -EINVAL);
 }
 
 Test(sip_digest, parse_bounds)
 {
     char val[SIP_DIGEST_MAX_FIELD + 2], hdr[2048];
-    struct sip_digest_creds c;
+    struct sip_auth_digest c;
     size_t n;
 
     memset(val, 'v', sizeof(val));
     val[SIP_DIGEST_MAX_FIELD] = '\0';
     snprintf(hdr, sizeof(hdr), "Digest username=\"%s\", nonce=%s", val, val);
-    cr_assert_eq(sip_digest_parse_params(hdr, &c), 0);
+    cr_assert_eq(parse_creds(hdr, &c), 0);
     cr_assert_eq(strlen(c.params.username), SIP_DIGEST_MAX_FIELD);
     cr_assert_eq(strlen(c.params.nonce), SIP_DIGEST_MAX_FIELD);
 
     val[SIP_DIGEST_MAX_FIELD] = 'v';
     val[SIP_DIGEST_MAX_FIELD + 1] = '\0';
     snprintf(hdr, sizeof(hdr), "Digest username=\"%s\"", val);
-    cr_assert_eq(sip_digest_parse_params(hdr, &c), -EMSGSIZE);
+    cr_assert_eq(parse_creds(hdr, &c), -EMSGSIZE);
     snprintf(hdr, sizeof(hdr), "Digest nonce=%s", val);
-    cr_assert_eq(sip_digest_parse_params(hdr, &c), -EMSGSIZE);
+    cr_assert_eq(parse_creds(hdr, &c), -EMSGSIZE);
     snprintf(hdr, sizeof(hdr), "Digest x-unknown=\"%s\"", val);
-    cr_assert_eq(sip_digest_parse_params(hdr, &c), -EMSGSIZE);
+    cr_assert_eq(parse_creds(hdr, &c), -EMSGSIZE);
     /* Escapes count once: 256 escaped characters fit. */
     n = (size_t)snprintf(hdr, sizeof(hdr), "Digest username=\"");
     for (size_t i = 0; i < SIP_DIGEST_MAX_FIELD; i++) {
@@ -573,20 +580,20 @@ Test(sip_digest, parse_bounds)
         hdr[n++] = 'e';
     }
     snprintf(hdr + n, sizeof(hdr) - n, "\"");
-    cr_assert_eq(sip_digest_parse_params(hdr, &c), 0);
+    cr_assert_eq(parse_creds(hdr, &c), 0);
     cr_assert_eq(strlen(c.params.username), SIP_DIGEST_MAX_FIELD);
 
-    snprintf(hdr, sizeof(hdr), "Digest %.*s=1", SIP_DIGEST_MAX_NAME + 1, val);
-    cr_assert_eq(sip_digest_parse_params(hdr, &c), -EMSGSIZE);
-    snprintf(hdr, sizeof(hdr), "Digest %.*s=1", SIP_DIGEST_MAX_NAME, val);
-    cr_assert_eq(sip_digest_parse_params(hdr, &c), 0);
+    snprintf(hdr, sizeof(hdr), "Digest %.*s=1", SIP_AUTH_MAX_NAME + 1, val);
+    cr_assert_eq(parse_creds(hdr, &c), -EMSGSIZE);
+    snprintf(hdr, sizeof(hdr), "Digest %.*s=1", SIP_AUTH_MAX_NAME, val);
+    cr_assert_eq(parse_creds(hdr, &c), 0);
 
     n = (size_t)snprintf(hdr, sizeof(hdr), "Digest ");
-    for (int i = 0; i < SIP_DIGEST_MAX_PARAMS; i++)
+    for (int i = 0; i < SIP_AUTH_MAX_PARAMS; i++)
         n += (size_t)snprintf(hdr + n, sizeof(hdr) - n, "p%d=1,", i);
-    cr_assert_eq(sip_digest_parse_params(hdr, &c), 0);
+    cr_assert_eq(parse_creds(hdr, &c), 0);
     snprintf(hdr + n, sizeof(hdr) - n, "one=more");
-    cr_assert_eq(sip_digest_parse_params(hdr, &c), -EMSGSIZE);
+    cr_assert_eq(parse_creds(hdr, &c), -EMSGSIZE);
     cr_assert_null(c.params.username);
 }
 
@@ -594,7 +601,7 @@ Test(sip_digest, parse_bounds)
 Test(sip_digest, parsed_header_roundtrip)
 {
     struct sip_digest *ctx = new_ctx(0);
-    struct sip_digest_creds c;
+    struct sip_auth_digest c;
     struct answer a;
     char hdr[1024];
 
@@ -605,7 +612,7 @@ Test(sip_digest, parsed_header_roundtrip)
              "nc=%s",
              a.p.username, a.p.realm, a.p.nonce, a.p.uri, a.p.response, a.p.cnonce, a.p.opaque,
              a.p.nc);
-    cr_assert_eq(sip_digest_parse_params(hdr, &c), 0);
+    cr_assert_eq(parse_creds(hdr, &c), 0);
     cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &c.params, PASS), SIP_DIGEST_OK);
     cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &c.params, "x"), SIP_DIGEST_WRONG);
     sip_digest_free(ctx);
