@@ -223,6 +223,11 @@ bool tcp_conn_closing(const struct tcp_conn *c)
     return c->state != CONN_OPEN;
 }
 
+bool tcp_conn_closed(const struct tcp_conn *c)
+{
+    return c->state == CONN_CLOSED;
+}
+
 /* Writing ------------------------------------------------------------------- */
 
 static void on_write(uv_write_t *req, int status)

@@ -179,4 +179,7 @@ void tcp_conn_close(struct tcp_conn *c);
 /* True once c is ending, draining or closed. */
 bool tcp_conn_closing(const struct tcp_conn *c);
 
+/* True once c is closed (by anyone): its on_close is coming. */
+bool tcp_conn_closed(const struct tcp_conn *c);
+
 #endif
