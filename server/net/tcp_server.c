@@ -166,11 +166,19 @@ static void listener_log(struct tcp_listener *l)
     tc_log(INFO, "%s: listening on %s", l->srv->o.name, addr);
 }
 
-static int listener_fail(struct tcp_listener *l, const char *addr, int rc)
+/* Listen on l once its socket is bound (rc: how that went); on failure
+ * log it with addr and close l. */
+static int listener_start(struct tcp_listener *l, const char *addr, int rc)
 {
-    tc_log(ERR, "%s: listen on %s: %s", l->srv->o.name, addr, uv_strerror(rc));
-    uv_close((uv_handle_t *)&l->tcp, on_listener_close);
-    return rc;
+    if (rc == 0)
+        rc = uv_listen((uv_stream_t *)&l->tcp, (int)l->srv->o.backlog, on_connection);
+    if (rc != 0) {
+        tc_log(ERR, "%s: listen on %s: %s", l->srv->o.name, addr, uv_strerror(rc));
+        uv_close((uv_handle_t *)&l->tcp, on_listener_close);
+        return rc;
+    }
+    listener_log(l);
+    return 0;
 }
 
 int tcp_server_listen(struct tcp_server *s, const char *host, uint16_t port)
@@ -193,12 +201,7 @@ int tcp_server_listen(struct tcp_server *s, const char *host, uint16_t port)
         return -ENOSPC;
     /* libuv reports EADDRINUSE from bind only at listen. */
     rc = uv_tcp_bind(&l->tcp, (const struct sockaddr *)&ss, 0);
-    if (rc == 0)
-        rc = uv_listen((uv_stream_t *)&l->tcp, (int)s->o.backlog, on_connection);
-    if (rc != 0)
-        return listener_fail(l, addr, rc);
-    listener_log(l);
-    return 0;
+    return listener_start(l, addr, rc);
 }
 
 int tcp_server_listen_fd(struct tcp_server *s, uv_os_sock_t fd)
@@ -218,12 +221,7 @@ int tcp_server_listen_fd(struct tcp_server *s, uv_os_sock_t fd)
     rc = uv_tcp_open(&l->tcp, fd);
     if (rc != 0)
         close(fd);
-    if (rc == 0)
-        rc = uv_listen((uv_stream_t *)&l->tcp, (int)s->o.backlog, on_connection);
-    if (rc != 0)
-        return listener_fail(l, addr, rc);
-    listener_log(l);
-    return 0;
+    return listener_start(l, addr, rc);
 }
 
 int tcp_server_port(const struct tcp_server *s, unsigned i)
