@@ -12,63 +12,48 @@
 #include "tcport/conn_int.h"
 #include "tcport/frame.h"
 
-#define CONN_LINGER_MS 2000
 /* Output buffers bigger than this are released once written. */
 #define CONN_KEEP_BUF 65536
 
 static void conn_parse_stash(struct conn *c);
-static void conn_read_start(struct conn *c);
 
 static size_t queued(const struct conn *c)
 {
-    return c->out.len + c->tcp.write_queue_size;
+    return c->out.len + tcp_conn_queued(c->tc);
 }
 
-void conn_on_handle_close(uv_handle_t *h)
+/* True while the port may queue output on c. */
+static bool sendable(const struct conn *c)
 {
-    struct conn *c = h->data;
-    struct conn_server *s = c->srv;
+    return (c->state == CONN_OPEN || c->state == CONN_FINISH) && !tcp_conn_closed(c->tc);
+}
 
-    if (--c->open_handles > 0)
-        return;
-    if (c->counted) {
-        s->st.open--;
-        s->h.on_close(s->arg, c);
-    }
+void conn__on_close(void *arg, struct tcp_conn *tc)
+{
+    struct conn *c = tcp_conn_data(tc);
+    struct conn_server *s = arg;
+
+    s->h.on_close(s->arg, c);
     s->st.bytes_queued -= c->out.len;
     tc_buf_free(&c->out);
     tc_buf_free(&c->wbuf);
     free(c->in);
-    conn_server_forget(s, c);
+    conn__forget(c);
 }
 
 void conn_close(struct conn *c)
 {
-    if (c->state == CONN_CLOSED)
-        return;
-    c->state = CONN_CLOSED;
-    uv_close((uv_handle_t *)&c->tcp, conn_on_handle_close);
-    uv_close((uv_handle_t *)&c->timer, conn_on_handle_close);
+    c->state = CONN_DONE;
+    tcp_conn_close(c->tc);
 }
 
-static void on_shutdown(uv_shutdown_t *req, int status)
-{
-    struct conn *c = req->data;
-
-    if (c->state == CONN_CLOSED)
-        return;
-    if (status < 0 || c->eof)
-        conn_close(c);
-}
-
-/* Everything is written: send FIN and discard what the client still sends,
- * so closing does not reset the connection under our last event. */
+/* Everything is written: the TCP server sends FIN and discards what the
+ * client still sends, so closing does not reset the connection under our
+ * last event. */
 static void conn_shutdown(struct conn *c)
 {
-    c->state = CONN_DRAIN;
-    c->sreq.data = c;
-    if (uv_shutdown(&c->sreq, (uv_stream_t *)&c->tcp, on_shutdown) != 0)
-        conn_close(c);
+    c->state = CONN_DONE;
+    tcp_conn_shutdown(c->tc);
 }
 
 static void on_write(uv_write_t *req, int status);
@@ -91,8 +76,8 @@ static void after_write(struct conn *c, bool in_flush)
 {
     struct conn_server *s = c->srv;
 
-    if (c->idle_on && c->state == CONN_OPEN)
-        uv_timer_again(&c->timer);
+    if (c->state == CONN_OPEN)
+        tcp_conn_touch(c->tc);
     if (c->state == CONN_FINISH && !c->writing && c->out.len == 0) {
         conn_shutdown(c);
         return;
@@ -107,7 +92,7 @@ static void after_write(struct conn *c, bool in_flush)
         c->paused = false;
         conn_parse_stash(c);
         if (c->state == CONN_OPEN && !c->paused)
-            conn_read_start(c);
+            tcp_conn_read_start(c->tc);
     }
     if (c->state == CONN_OPEN)
         s->h.on_writable(s->arg, c);
@@ -125,12 +110,12 @@ static bool write_now(struct conn *c)
     /* A paused connection resumes reading from a write's callback. */
     if (c->paused)
         return false;
-    n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    n = uv_try_write(tcp_conn_stream(c->tc), &b, 1);
     if (n == UV_EAGAIN)
         return false;
     if (n < 0) {
         s->st.write_errors++;
-        tc_log(DEBUG, "%s: %s: write: %s", s->o.name, c->peer, uv_strerror(n));
+        tc_log(DEBUG, "%s: %s: write: %s", s->o.name, conn_peer(c), uv_strerror(n));
         conn_close(c);
         return false;
     }
@@ -145,23 +130,23 @@ static bool write_now(struct conn *c)
     return true;
 }
 
-void conn_flush(struct conn *c)
+void conn__flush(struct conn *c)
 {
     struct tc_buf t;
     uv_buf_t b;
 
-    if (c->writing || c->out.len == 0 || c->state == CONN_CLOSED || c->state == CONN_DRAIN)
+    if (c->writing || c->out.len == 0 || !sendable(c))
         return;
     /* Most writes complete at once: one write(2), and no request, callback
      * or epoll_ctl(2) as a uv_write would cost. */
-    if (write_now(c) || c->state == CONN_CLOSED)
+    if (write_now(c) || tcp_conn_closed(c->tc))
         return;
     t = c->wbuf;
     c->wbuf = c->out;
     c->out = t;
     b = uv_buf_init(c->wbuf.data, (unsigned)c->wbuf.len);
     c->wreq.data = c;
-    if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_write) != 0) {
+    if (uv_write(&c->wreq, tcp_conn_stream(c->tc), &b, 1, on_write) != 0) {
         c->srv->st.write_errors++;
         c->out = c->wbuf; /* freed with the connection */
         c->wbuf = t;
@@ -181,17 +166,17 @@ static void on_write(uv_write_t *req, int status)
         s->st.bytes_sent += c->wbuf.len;
     buf_done(&c->wbuf);
     c->writing = false;
-    if (c->state == CONN_CLOSED)
+    if (tcp_conn_closed(c->tc))
         return;
     if (status < 0) {
         s->st.write_errors++;
-        tc_log(DEBUG, "%s: %s: write: %s", s->o.name, c->peer, uv_strerror(status));
+        tc_log(DEBUG, "%s: %s: write: %s", s->o.name, conn_peer(c), uv_strerror(status));
         conn_close(c);
         return;
     }
-    if (c->out.len > 0 && c->state != CONN_DRAIN) {
-        conn_flush(c);
-        if (c->state == CONN_CLOSED || (!c->writing && c->out.len == 0))
+    if (c->out.len > 0 && c->state != CONN_DONE) {
+        conn__flush(c);
+        if (tcp_conn_closed(c->tc) || (!c->writing && c->out.len == 0))
             return; /* closed, or written at once: after_write() has run */
     }
     after_write(c, false);
@@ -201,16 +186,16 @@ int conn_send_raw(struct conn *c, const void *bytes, size_t len, unsigned frames
 {
     struct conn_server *s = c->srv;
 
-    if (c->state != CONN_OPEN && c->state != CONN_FINISH)
+    if (!sendable(c))
         return -EPIPE;
     if (tc_buf_append(&c->out, bytes, len) != 0) {
-        tc_log(WARN, "%s: %s: out of memory, closing", s->o.name, c->peer);
+        tc_log(WARN, "%s: %s: out of memory, closing", s->o.name, conn_peer(c));
         conn_close(c);
         return -ENOMEM;
     }
     s->st.bytes_queued += len;
     s->st.events_sent += frames;
-    conn_mark_flush(c);
+    conn__mark_flush(c);
     return 0;
 }
 
@@ -219,16 +204,16 @@ int conn_send(struct conn *c, const Tc__Event *ev)
     struct conn_server *s = c->srv;
     size_t before = c->out.len;
 
-    if (c->state != CONN_OPEN && c->state != CONN_FINISH)
+    if (!sendable(c))
         return -EPIPE;
     if (frame_pack(&c->out, &ev->base) != 0) {
-        tc_log(WARN, "%s: %s: out of memory, closing", s->o.name, c->peer);
+        tc_log(WARN, "%s: %s: out of memory, closing", s->o.name, conn_peer(c));
         conn_close(c);
         return -ENOMEM;
     }
     s->st.bytes_queued += c->out.len - before;
     s->st.events_sent++;
-    conn_mark_flush(c);
+    conn__mark_flush(c);
     return 0;
 }
 
@@ -249,7 +234,7 @@ int conn_send_error(struct conn *c, uint32_t ref_id, Tc__ErrorCode code, const c
 
 bool conn_writable(const struct conn *c)
 {
-    return c->state == CONN_OPEN && queued(c) < c->srv->o.queue_bytes;
+    return c->state == CONN_OPEN && !tcp_conn_closing(c->tc) && queued(c) < c->srv->o.queue_bytes;
 }
 
 size_t conn_queued(const struct conn *c)
@@ -269,25 +254,21 @@ void conn_set_data(struct conn *c, void *data)
 
 const char *conn_peer(const struct conn *c)
 {
-    return c->peer;
+    return tcp_conn_peer(c->tc);
 }
 
 bool conn_closing(const struct conn *c)
 {
-    return c->state != CONN_OPEN;
+    return c->state != CONN_OPEN || tcp_conn_closing(c->tc);
 }
 
-static void on_timer(uv_timer_t *t)
+/* Silent while the idle timer was on: say so, then finish. */
+void conn__on_idle(void *arg, struct tcp_conn *tc)
 {
-    struct conn *c = t->data;
-    struct conn_server *s = c->srv;
+    struct conn *c = tcp_conn_data(tc);
+    struct conn_server *s = arg;
 
-    if (c->state != CONN_OPEN) {
-        tc_log(DEBUG, "%s: %s: linger over, closing", s->o.name, c->peer);
-        conn_close(c);
-        return;
-    }
-    tc_log(DEBUG, "%s: %s: silent for %u ms, closing", s->o.name, c->peer, s->o.idle_ms);
+    tc_log(DEBUG, "%s: %s: silent for %u ms, closing", s->o.name, conn_peer(c), s->o.idle_ms);
     conn_send_error(c, 0, TC__ERROR_CODE__ERROR_TIMEOUT, "no request in time",
                     CONN_REFUSED_TIMEOUT);
     conn_finish(c);
@@ -295,31 +276,22 @@ static void on_timer(uv_timer_t *t)
 
 void conn_idle(struct conn *c, bool on)
 {
-    if (c->state != CONN_OPEN || c->idle_on == on)
-        return;
-    c->idle_on = on;
-    if (on)
-        uv_timer_start(&c->timer, on_timer, c->srv->o.idle_ms, c->srv->o.idle_ms);
-    else
-        uv_timer_stop(&c->timer);
+    if (c->state == CONN_OPEN)
+        tcp_conn_idle(c->tc, on);
 }
 
 void conn_finish(struct conn *c)
 {
-    uint32_t linger = c->srv->o.idle_ms < CONN_LINGER_MS ? c->srv->o.idle_ms : CONN_LINGER_MS;
-
-    if (c->state != CONN_OPEN)
+    if (c->state != CONN_OPEN || tcp_conn_closing(c->tc))
         return;
     c->state = CONN_FINISH;
-    c->idle_on = false;
-    uv_timer_start(&c->timer, on_timer, linger, 0);
+    /* Closed at the linger deadline if the output does not get out; the
+     * TCP server keeps reading to discard input and see the end of file. */
+    tcp_conn_linger(c->tc);
     free(c->in);
     c->in = NULL;
     c->in_len = 0;
-    /* Keep reading, to discard input and see the client's end of file. */
     c->paused = false;
-    if (!c->eof)
-        conn_read_start(c);
     if (!c->writing && c->out.len == 0)
         conn_shutdown(c);
 }
@@ -346,7 +318,7 @@ static size_t conn_parse(struct conn *c, const uint8_t *buf, size_t len)
         if (rc == FRAME_MORE)
             break;
         if (rc < 0) {
-            tc_log(DEBUG, "%s: %s: frame over %u bytes, closing", s->o.name, c->peer,
+            tc_log(DEBUG, "%s: %s: frame over %u bytes, closing", s->o.name, conn_peer(c),
                    s->o.max_frame);
             conn_send_error(c, 0, TC__ERROR_CODE__ERROR_FRAME_TOO_LARGE, "frame too large",
                             CONN_REFUSED_TOO_LARGE);
@@ -356,7 +328,8 @@ static size_t conn_parse(struct conn *c, const uint8_t *buf, size_t len)
         off += FRAME_HEADER + plen;
         rq = tc__request__unpack(NULL, plen, payload);
         if (rq == NULL) {
-            tc_log(DEBUG, "%s: %s: frame of %u bytes does not decode", s->o.name, c->peer, plen);
+            tc_log(DEBUG, "%s: %s: frame of %u bytes does not decode", s->o.name, conn_peer(c),
+                   plen);
             conn_send_error(c, 0, TC__ERROR_CODE__ERROR_BAD_FRAME, "frame does not decode",
                             CONN_REFUSED_BAD_FRAME);
             continue;
@@ -401,93 +374,56 @@ static void conn_parse_stash(struct conn *c)
     c->in = NULL;
 }
 
-static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+/* Read into the partial frame's buffer when there is one. */
+void conn__on_alloc(void *arg, struct tcp_conn *tc, uv_buf_t *buf)
 {
-    struct conn *c = h->data;
-    struct conn_server *s = c->srv;
+    struct conn *c = tcp_conn_data(tc);
+    struct conn_server *s = arg;
 
-    (void)hint;
-    if (c->in_len > 0 && c->state == CONN_OPEN) {
-        buf->base = (char *)c->in + c->in_len;
-        buf->len = s->rcap - c->in_len;
-    } else {
-        buf->base = (char *)s->rbuf;
-        buf->len = s->rcap;
-    }
+    if (c->in_len > 0 && c->state == CONN_OPEN)
+        *buf = uv_buf_init((char *)c->in + c->in_len, (unsigned)(s->rcap - c->in_len));
 }
 
-static void conn_read_stop(struct conn *c)
+/* A client that sent its requests and shut down still gets its answers. */
+void conn__on_eof(void *arg, struct tcp_conn *tc)
 {
-    if (c->reading)
-        uv_read_stop((uv_stream_t *)&c->tcp);
-    c->reading = false;
+    (void)arg;
+    conn_finish(tcp_conn_data(tc));
 }
 
-static void on_eof(struct conn *c)
+void conn__on_read(void *arg, struct tcp_conn *tc, char *data, size_t len)
 {
-    c->eof = true;
-    conn_read_stop(c);
-    /* A client that sent its requests and shut down still gets its answers. */
-    if (c->state == CONN_OPEN)
-        conn_finish(c);
-    else if (c->state == CONN_DRAIN)
-        conn_close(c);
-}
-
-static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
-{
-    struct conn *c = stream->data;
-    struct conn_server *s = c->srv;
+    struct conn *c = tcp_conn_data(tc);
+    struct conn_server *s = arg;
     size_t used;
 
-    if (nread == 0 || c->state == CONN_CLOSED)
-        return;
-    if (nread == UV_EOF) {
-        on_eof(c);
-        return;
-    }
-    if (nread < 0) {
-        tc_log(DEBUG, "%s: %s: read: %s", s->o.name, c->peer, uv_strerror((int)nread));
-        conn_close(c);
-        return;
-    }
     if (c->state != CONN_OPEN)
         return;
-    if (c->idle_on)
-        uv_timer_again(&c->timer);
-    if ((uint8_t *)buf->base != s->rbuf) {
-        c->in_len += (size_t)nread;
+    if (c->in_len > 0 && (uint8_t *)data == c->in + c->in_len) {
+        c->in_len += len;
         conn_parse_stash(c);
     } else {
-        used = conn_parse(c, s->rbuf, (size_t)nread);
-        if (c->state == CONN_OPEN && used < (size_t)nread &&
-            conn_stash(c, s->rbuf + used, (size_t)nread - used) != 0) {
-            tc_log(WARN, "%s: %s: out of memory, closing", s->o.name, c->peer);
+        used = conn_parse(c, (uint8_t *)data, len);
+        if (c->state == CONN_OPEN && used < len &&
+            conn_stash(c, (uint8_t *)data + used, len - used) != 0) {
+            tc_log(WARN, "%s: %s: out of memory, closing", s->o.name, conn_peer(c));
             conn_close(c);
             return;
         }
     }
     if (c->state == CONN_OPEN && c->paused)
-        conn_read_stop(c);
+        tcp_conn_read_stop(tc);
 }
 
-static void conn_read_start(struct conn *c)
+/* Accepted under max_conns, the idle timer on: tell the port; the TCP
+ * server reads once this returns. */
+int conn__on_accept(void *arg, struct tcp_conn *tc)
 {
-    if (c->reading || c->state == CONN_CLOSED)
-        return;
-    if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0) {
-        conn_close(c);
-        return;
-    }
-    c->reading = true;
-}
+    struct conn *c = tcp_conn_data(tc);
+    struct conn_server *s = arg;
 
-void conn_begin(struct conn *c)
-{
-    struct conn_server *s = c->srv;
-
-    conn_idle(c, true);
+    c->srv = s;
+    c->tc = tc;
     s->h.on_open(s->arg, c);
-    if (c->state == CONN_OPEN)
-        conn_read_start(c);
+    return 0;
 }

@@ -49,14 +49,14 @@ enum conn_refusal {
     CONN_REFUSED_N,
 };
 
+/* The connection counts (open, accepted, refused at the cap, timed out)
+ * are the TCP server's. */
 struct conn_stats {
-    uint64_t accepted;
     uint64_t refused[CONN_REFUSED_N];
     uint64_t requests;    /* frames decoded */
     uint64_t events_sent; /* frames queued */
     uint64_t bytes_sent;  /* bytes handed to the socket */
     uint64_t write_errors;
-    uint32_t open;         /* connections counted against max_conns */
     uint64_t bytes_queued; /* output not yet written, over every connection */
 };
 
@@ -94,9 +94,6 @@ int conn_server_start(struct conn_server **out, uv_loop_t *loop, const struct co
 /* Close the listener and every connection (on_close for each, then
  * on_stopped once all are closed). Queued output is dropped. */
 void conn_server_stop(struct conn_server *s);
-
-/* Counters of the server. */
-const struct conn_stats *conn_server_stats(const struct conn_server *s);
 
 /* The bound port (useful with port 0), or a negative errno. */
 int conn_server_port(const struct conn_server *s);

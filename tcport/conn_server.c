@@ -2,7 +2,6 @@
  * phases that flush output and run kicks, stopping, and metrics. */
 #include "tcport/conn.h"
 
-#include <arpa/inet.h>
 #include <assert.h>
 #include <errno.h>
 #include <stdio.h>
@@ -15,16 +14,16 @@
 #include "tcport/conn_int.h"
 #include "tcport/frame.h"
 
-#define CONN_BACKLOG 511
+#define CONN_BACKLOG   511
+#define CONN_LINGER_MS 2000 /* longest an ending connection lives */
 
 static void server_maybe_free(struct conn_server *s)
 {
     void (*stopped)(void *) = s->h.on_stopped;
     void *arg = s->arg;
 
-    if (!s->stopping || s->open_handles > 0 || s->conns != NULL)
+    if (!s->stopping || s->open_handles > 0)
         return;
-    free(s->rbuf);
     free(s);
     if (stopped != NULL)
         stopped(arg);
@@ -33,6 +32,14 @@ static void server_maybe_free(struct conn_server *s)
 static void on_server_handle_close(uv_handle_t *h)
 {
     struct conn_server *s = h->data;
+
+    s->open_handles--;
+    server_maybe_free(s);
+}
+
+static void on_tcp_stopped(void *arg)
+{
+    struct conn_server *s = arg;
 
     s->open_handles--;
     server_maybe_free(s);
@@ -49,23 +56,17 @@ static void list_remove(struct conn **head, struct conn *c, size_t off)
     }
 }
 
-void conn_server_forget(struct conn_server *s, struct conn *c)
+void conn__forget(struct conn *c)
 {
+    struct conn_server *s = c->srv;
+
     if (c->on_flush)
         list_remove(&s->flush, c, offsetof(struct conn, flush_next));
     if (c->on_kick)
         list_remove(&s->kicks, c, offsetof(struct conn, kick_next));
-    if (c->prev != NULL)
-        c->prev->next = c->next;
-    else
-        s->conns = c->next;
-    if (c->next != NULL)
-        c->next->prev = c->prev;
-    free(c);
-    server_maybe_free(s);
 }
 
-void conn_mark_flush(struct conn *c)
+void conn__mark_flush(struct conn *c)
 {
     if (c->on_flush)
         return;
@@ -84,7 +85,7 @@ static void on_flush_phase(struct conn_server *s)
 
         list = c->flush_next;
         c->on_flush = false;
-        conn_flush(c);
+        conn__flush(c);
     }
 }
 
@@ -127,80 +128,6 @@ void conn_kick(struct conn *c)
     uv_idle_start(&s->idle, on_idle);
 }
 
-static void peer_name(struct conn *c)
-{
-    struct sockaddr_storage ss;
-    int len = sizeof(ss);
-    char ip[INET6_ADDRSTRLEN] = "?";
-    int port = 0;
-
-    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
-        if (ss.ss_family == AF_INET6) {
-            uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof(ip));
-            port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-        } else {
-            uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof(ip));
-            port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-        }
-    }
-    snprintf(c->peer, sizeof(c->peer), "%s:%d", ip, port);
-}
-
-static void on_connection(uv_stream_t *listener, int status)
-{
-    struct conn_server *s = listener->data;
-    struct conn *c;
-
-    if (status < 0) {
-        tc_log(WARN, "%s: accept: %s", s->o.name, uv_strerror(status));
-        return;
-    }
-    c = calloc(1, sizeof(*c));
-    if (c == NULL) {
-        tc_log(ERR, "%s: accept: out of memory", s->o.name);
-        return;
-    }
-    c->srv = s;
-    c->open_handles = 2;
-    uv_tcp_init(s->loop, &c->tcp);
-    uv_timer_init(s->loop, &c->timer);
-    c->tcp.data = c;
-    c->timer.data = c;
-    c->next = s->conns;
-    if (s->conns != NULL)
-        s->conns->prev = c;
-    s->conns = c;
-    if (uv_accept(listener, (uv_stream_t *)&c->tcp) != 0) {
-        conn_close(c);
-        return;
-    }
-    peer_name(c);
-    if (s->st.open >= s->o.max_conns) {
-        uv_buf_t b = uv_buf_init((char *)s->busy, (unsigned)s->busy_len);
-
-        s->st.refused[CONN_REFUSED_TOO_MANY]++;
-        tc_log(DEBUG, "%s: %s: over %u connections, refused", s->o.name, c->peer, s->o.max_conns);
-        uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
-        conn_close(c);
-        return;
-    }
-    c->counted = true;
-    s->st.open++;
-    s->st.accepted++;
-    uv_tcp_nodelay(&c->tcp, 1);
-    conn_begin(c);
-}
-
-static int parse_addr(const struct config_addr *a, struct sockaddr_storage *ss)
-{
-    memset(ss, 0, sizeof(*ss));
-    if (uv_ip4_addr(a->host, a->port, (struct sockaddr_in *)ss) == 0)
-        return 0;
-    if (uv_ip6_addr(a->host, a->port, (struct sockaddr_in6 *)ss) == 0)
-        return 0;
-    return -EINVAL;
-}
-
 static int pack_busy(struct conn_server *s)
 {
     Tc__Event ev = TC__EVENT__INIT;
@@ -223,11 +150,11 @@ static int pack_busy(struct conn_server *s)
     return rc;
 }
 
-static void server_handles_init(struct conn_server *s)
+static void server_handles_init(struct conn_server *s, uv_loop_t *loop)
 {
-    uv_idle_init(s->loop, &s->idle);
-    uv_prepare_init(s->loop, &s->prepare);
-    uv_check_init(s->loop, &s->check);
+    uv_idle_init(loop, &s->idle);
+    uv_prepare_init(loop, &s->prepare);
+    uv_check_init(loop, &s->check);
     s->idle.data = s;
     s->prepare.data = s;
     s->check.data = s;
@@ -240,23 +167,40 @@ static void server_handles_init(struct conn_server *s)
     s->open_handles = 3;
 }
 
+static struct tcp_server_options tcp_options(struct conn_server *s)
+{
+    uint32_t idle = s->o.idle_ms;
+
+    return (struct tcp_server_options){
+            .name = s->o.name,
+            .max_conns = s->o.max_conns,
+            .idle_ms = idle,
+            .linger_ms = idle < CONN_LINGER_MS ? idle : CONN_LINGER_MS,
+            .backlog = CONN_BACKLOG,
+            .read_size = s->rcap,
+            .conn_size = sizeof(struct conn),
+            .busy = s->busy,
+            .busy_len = s->busy_len,
+            .h = {.on_accept = conn__on_accept,
+                  .on_alloc = conn__on_alloc,
+                  .on_read = conn__on_read,
+                  .on_eof = conn__on_eof,
+                  .on_idle = conn__on_idle,
+                  .on_close = conn__on_close},
+            .arg = s,
+    };
+}
+
 int conn_server_start(struct conn_server **out, uv_loop_t *loop, const struct conn_options *o,
                       const struct conn_handler *h, void *arg)
 {
-    struct sockaddr_storage ss;
+    struct tcp_server_options to;
     struct conn_server *s;
-    char addr[96];
     int rc;
 
-    config_addr_str(o->addr, addr, sizeof(addr));
-    if (parse_addr(o->addr, &ss) != 0) {
-        tc_log(ERR, "%s: %s: not a numeric address", o->name, addr);
-        return -EINVAL;
-    }
     s = calloc(1, sizeof(*s));
     if (s == NULL)
         return -ENOMEM;
-    s->loop = loop;
     s->h = *h;
     s->arg = arg;
     s->o = *o;
@@ -265,27 +209,22 @@ int conn_server_start(struct conn_server **out, uv_loop_t *loop, const struct co
     s->o.idle_ms = o->idle_ms != 0 ? o->idle_ms : 60000;
     s->o.queue_bytes = o->queue_bytes != 0 ? o->queue_bytes : 1 << 20;
     s->rcap = (size_t)s->o.max_frame + FRAME_HEADER;
-    s->rbuf = malloc(s->rcap);
-    if (s->rbuf == NULL || pack_busy(s) != 0) {
-        free(s->rbuf);
-        free(s);
-        return -ENOMEM;
-    }
-    server_handles_init(s);
-    uv_tcp_init(loop, &s->listener);
-    s->listener.data = s;
-    s->open_handles++;
-    /* libuv reports EADDRINUSE from bind only at listen. */
-    rc = uv_tcp_bind(&s->listener, (const struct sockaddr *)&ss, 0);
+    rc = pack_busy(s);
+    to = tcp_options(s);
     if (rc == 0)
-        rc = uv_listen((uv_stream_t *)&s->listener, CONN_BACKLOG, on_connection);
+        rc = tcp_server_new(&s->tcp, loop, &to);
     if (rc != 0) {
-        tc_log(ERR, "%s: %s: %s", o->name, addr, uv_strerror(rc));
+        free(s);
+        return rc;
+    }
+    server_handles_init(s, loop);
+    s->open_handles++; /* the TCP server */
+    rc = tcp_server_listen(s->tcp, o->addr->host, o->addr->port);
+    if (rc != 0) {
         s->h.on_stopped = NULL;
         conn_server_stop(s);
         return rc;
     }
-    tc_log(INFO, "%s: listening on %s", o->name, addr);
     *out = s;
     return 0;
 }
@@ -294,30 +233,15 @@ void conn_server_stop(struct conn_server *s)
 {
     assert(!s->stopping);
     s->stopping = true;
-    uv_close((uv_handle_t *)&s->listener, on_server_handle_close);
     uv_close((uv_handle_t *)&s->idle, on_server_handle_close);
     uv_close((uv_handle_t *)&s->prepare, on_server_handle_close);
     uv_close((uv_handle_t *)&s->check, on_server_handle_close);
-    for (struct conn *c = s->conns; c != NULL; c = c->next)
-        conn_close(c);
-}
-
-const struct conn_stats *conn_server_stats(const struct conn_server *s)
-{
-    return &s->st;
+    tcp_server_stop(s->tcp, on_tcp_stopped);
 }
 
 int conn_server_port(const struct conn_server *s)
 {
-    struct sockaddr_storage ss;
-    int len = sizeof(ss);
-    int rc = uv_tcp_getsockname(&s->listener, (struct sockaddr *)&ss, &len);
-
-    if (rc != 0)
-        return rc;
-    if (ss.ss_family == AF_INET6)
-        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-    return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    return tcp_server_port(s->tcp, 0);
 }
 
 static const char *const refusal_names[CONN_REFUSED_N] = {
@@ -339,18 +263,20 @@ static int family(struct tc_buf *b, const char *prefix, const char *name, const 
 
 int conn_server_metrics(const struct conn_server *s, const char *prefix, struct tc_buf *b)
 {
+    const struct tcp_server_stats *tcp = tcp_server_stats(s->tcp);
     const struct conn_stats *st = &s->st;
     char n[128], label[64];
     int rc = 0;
 
-    rc |= family(b, prefix, "connections", "gauge", "client connections open", st->open);
+    rc |= family(b, prefix, "connections", "gauge", "client connections open", tcp->open);
     rc |= family(b, prefix, "connections_accepted_total", "counter",
-                 "client connections accepted under max-connections", st->accepted);
+                 "client connections accepted under max-connections", tcp->accepted);
     snprintf(n, sizeof(n), "%s_refused_total", prefix);
     rc |= metrics_header(b, n, "counter", "frames and connections refused, by reason");
     for (int i = 0; i < CONN_REFUSED_N; i++) {
         snprintf(label, sizeof(label), "reason=\"%s\"", refusal_names[i]);
-        rc |= metrics_sample_u64(b, n, label, st->refused[i]);
+        rc |= metrics_sample_u64(b, n, label,
+                                 st->refused[i] + (i == CONN_REFUSED_TOO_MANY ? tcp->refused : 0));
     }
     rc |= family(b, prefix, "requests_total", "counter", "requests decoded", st->requests);
     rc |= family(b, prefix, "events_sent_total", "counter", "events queued to clients",

@@ -1,19 +1,14 @@
 #include "server/http/http.h"
 
-#include <assert.h>
 #include <errno.h>
-#include <limits.h>
 #include <stdbool.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "server/base/log.h"
 #include "server/http/http_int.h"
 
-static void conn_close(struct http_conn *c);
 static void conn_feed(struct http_conn *c, const char *data, size_t len);
-static void conn_read_start(struct http_conn *c);
 
 static const struct {
     int status;
@@ -50,90 +45,24 @@ static const char *reason_phrase(int status)
     return status < 400 ? "OK" : status < 500 ? "Client Error" : "Server Error";
 }
 
-/* Free the server once its listener and every connection have closed. */
-static void server_maybe_free(struct http_server *s)
-{
-    if (s->stopping && !s->listener_open && s->conns == NULL)
-        free(s);
-}
-
-static void on_conn_close(uv_handle_t *h)
-{
-    struct http_conn *c = h->data;
-    struct http_server *s = c->srv;
-
-    if (--c->open_handles > 0)
-        return;
-    if (c->prev != NULL)
-        c->prev->next = c->next;
-    else
-        s->conns = c->next;
-    if (c->next != NULL)
-        c->next->prev = c->prev;
-    if (c->counted)
-        s->n_open--;
-    tc_buf_free(&c->url);
-    tc_buf_free(&c->body);
-    tc_buf_free(&c->stash);
-    free(c);
-    server_maybe_free(s);
-}
-
 static void conn_close(struct http_conn *c)
 {
-    if (c->state == CONN_CLOSED)
-        return;
-    c->state = CONN_CLOSED;
-    uv_close((uv_handle_t *)&c->tcp, on_conn_close);
-    uv_close((uv_handle_t *)&c->timer, on_conn_close);
+    c->state = CONN_DONE;
+    tcp_conn_close(c->tc);
 }
 
-static void on_timeout(uv_timer_t *t)
+void http__conn_touch(struct http_conn *c)
 {
-    struct http_conn *c = t->data;
-
-    tc_log(DEBUG, "http: connection %p: %s, closing", (void *)c,
-           c->state == CONN_DRAIN ? "linger over" : "idle");
-    conn_close(c);
+    tcp_conn_touch(c->tc);
 }
 
-void http_conn_touch(struct http_conn *c, uint64_t ms)
-{
-    uv_timer_start(&c->timer, on_timeout, ms, 0);
-}
-
-static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
-{
-    struct http_conn *c = h->data;
-
-    (void)hint;
-    buf->base = c->srv->rbuf;
-    buf->len = sizeof(c->srv->rbuf);
-}
-
-static void on_shutdown(uv_shutdown_t *req, int status)
-{
-    struct http_conn *c = req->data;
-
-    if (c->state == CONN_CLOSED)
-        return;
-    if (status < 0 || c->eof)
-        conn_close(c);
-}
-
-/* Everything is answered: send FIN and read what the peer still sends, so
- * that closing does not reset the connection under our last answer. */
+/* Everything is answered: the TCP server sends FIN and reads what the peer
+ * still sends, so that closing does not reset the connection under our
+ * last answer. */
 static void conn_shutdown(struct http_conn *c)
 {
-    c->state = CONN_DRAIN;
-    c->shutdown.data = c;
-    if (uv_shutdown(&c->shutdown, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
-        conn_close(c);
-        return;
-    }
-    http_conn_touch(c, c->srv->idle_ms < HTTP_LINGER_MS ? c->srv->idle_ms : HTTP_LINGER_MS);
-    if (!c->reading && !c->eof)
-        conn_read_start(c);
+    c->state = CONN_DONE;
+    tcp_conn_shutdown(c->tc);
 }
 
 /* Take no more requests; close once the queued answers are out. */
@@ -147,6 +76,21 @@ static void conn_finish(struct http_conn *c)
         conn_shutdown(c);
 }
 
+/* The pipeline went under half its bound: parse what waited, read again. */
+static void conn_resume(struct http_conn *c)
+{
+    struct tc_buf in = c->stash;
+
+    c->stash = (struct tc_buf)TC_BUF_INIT;
+    c->paused = false;
+    http_parser_pause(&c->parser, 0);
+    if (in.len > 0)
+        conn_feed(c, in.data, in.len);
+    tc_buf_free(&in);
+    if (c->state == CONN_OPEN && !c->paused)
+        tcp_conn_read_start(c->tc);
+}
+
 static void on_write(uv_write_t *req, int status)
 {
     struct http_write *w = req->data;
@@ -156,33 +100,22 @@ static void on_write(uv_write_t *req, int status)
     tc_buf_free(&w->body);
     free(w);
     c->pending--;
-    if (c->state == CONN_CLOSED)
-        return;
     if (status < 0) {
-        tc_log(DEBUG, "http: connection %p: write: %s", (void *)c, uv_strerror(status));
+        if (status != UV_ECANCELED)
+            tc_log(DEBUG, "http: %s: write: %s", tcp_conn_peer(c->tc), uv_strerror(status));
         conn_close(c);
         return;
     }
+    if (c->state == CONN_DONE || tcp_conn_closing(c->tc))
+        return;
     if (c->state == CONN_FLUSH) {
         if (c->pending == 0)
             conn_shutdown(c);
         return;
     }
-    if (c->state != CONN_OPEN)
-        return;
-    http_conn_touch(c, c->srv->idle_ms);
-    if (c->paused && c->pending < HTTP_MAX_PIPELINE / 2) {
-        struct tc_buf in = c->stash;
-
-        c->stash = (struct tc_buf)TC_BUF_INIT;
-        c->paused = false;
-        http_parser_pause(&c->parser, 0);
-        if (in.len > 0)
-            conn_feed(c, in.data, in.len);
-        tc_buf_free(&in);
-        if (c->state == CONN_OPEN && !c->paused)
-            conn_read_start(c);
-    }
+    http__conn_touch(c);
+    if (c->paused && c->pending < HTTP_MAX_PIPELINE / 2)
+        conn_resume(c);
 }
 
 /* Append the status line and headers for res (body_len bytes of body). */
@@ -208,7 +141,7 @@ static int put_head(struct tc_buf *b, const http_parser *p, const struct http_re
 
 /* Queue res on c; takes res->body. When keep is false, the connection
  * closes after this answer. */
-void http_conn_respond(struct http_conn *c, struct http_response *res, bool head_only, bool keep)
+void http__conn_respond(struct http_conn *c, struct http_response *res, bool head_only, bool keep)
 {
     struct http_write *w;
     uv_buf_t bufs[2];
@@ -219,7 +152,7 @@ void http_conn_respond(struct http_conn *c, struct http_response *res, bool head
     if (res->status == 204 || res->status == 304)
         tc_buf_reset(&res->body);
     w = calloc(1, sizeof(*w));
-    if (w == NULL || c->state == CONN_CLOSED)
+    if (w == NULL || c->state == CONN_DONE || tcp_conn_closing(c->tc))
         goto out_free;
     w->conn = c;
     w->req.data = w;
@@ -230,7 +163,7 @@ void http_conn_respond(struct http_conn *c, struct http_response *res, bool head
     bufs[0] = uv_buf_init(w->head.data, (unsigned)w->head.len);
     if (!head_only && w->body.len > 0)
         bufs[n++] = uv_buf_init(w->body.data, (unsigned)w->body.len);
-    if (uv_write(&w->req, (uv_stream_t *)&c->tcp, bufs, n, on_write) != 0)
+    if (uv_write(&w->req, tcp_conn_stream(c->tc), bufs, n, on_write) != 0)
         goto out_free;
     c->pending++;
     if (!keep)
@@ -248,25 +181,18 @@ out_free:
 }
 
 /* Answer bad input with status and close after it. */
-void http_conn_reject(struct http_conn *c, int status, const char *why)
+void http__conn_reject(struct http_conn *c, int status, const char *why)
 {
     struct http_response res = {status, NULL, TC_BUF_INIT};
 
     if (status >= 400 && status < 500)
         c->srv->rejected++;
-    tc_log(DEBUG, "http: connection %p: %d %s", (void *)c, status, why);
+    tc_log(DEBUG, "http: %s: %d %s", tcp_conn_peer(c->tc), status, why);
     if (tc_buf_printf(&res.body, "%s\n", why) != 0) {
         conn_close(c);
         return;
     }
-    http_conn_respond(c, &res, false, false);
-}
-
-static void conn_read_stop(struct http_conn *c)
-{
-    if (c->reading)
-        uv_read_stop((uv_stream_t *)&c->tcp);
-    c->reading = false;
+    http__conn_respond(c, &res, false, false);
 }
 
 /* Parse len bytes of input and answer every request they complete. */
@@ -283,130 +209,58 @@ static void conn_feed(struct http_conn *c, const char *data, size_t len)
             conn_close(c);
             return;
         }
-        conn_read_stop(c);
+        tcp_conn_read_stop(c->tc);
         return;
     }
     if (err == HPE_HEADER_OVERFLOW)
-        http_conn_reject(c, 431, "request header fields too large");
+        http__conn_reject(c, 431, "request header fields too large");
     else if (c->reject != 0)
-        http_conn_reject(c, c->reject, c->why);
+        http__conn_reject(c, c->reject, c->why);
     else if (err != HPE_OK)
-        http_conn_reject(c, 400, http_errno_description(err));
+        http__conn_reject(c, 400, http_errno_description(err));
 }
 
-static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+static void on_read(void *arg, struct tcp_conn *tc, char *data, size_t len)
 {
-    struct http_conn *c = stream->data;
+    struct http_conn *c = tcp_conn_data(tc);
 
-    if (nread == 0 || c->state == CONN_CLOSED)
-        return;
-    if (nread == UV_EOF) {
-        c->eof = true;
-        c->reading = false;
-        /* Answer what was asked in full; a half-sent request is dropped. */
-        if (c->state == CONN_OPEN && c->pending > 0)
-            conn_finish(c);
-        else if (c->state != CONN_FLUSH)
-            conn_close(c);
-        return;
-    }
-    if (nread < 0) {
-        tc_log(DEBUG, "http: connection %p: read: %s", (void *)c, uv_strerror((int)nread));
-        conn_close(c);
-        return;
-    }
+    (void)arg;
     if (c->state == CONN_OPEN)
-        conn_feed(c, buf->base, (size_t)nread);
+        conn_feed(c, data, len);
 }
 
-static void conn_read_start(struct http_conn *c)
+/* The client shut down its side: answer what was asked in full; a
+ * half-sent request is dropped. */
+static void on_eof(void *arg, struct tcp_conn *tc)
 {
-    int rc;
+    struct http_conn *c = tcp_conn_data(tc);
 
-    if (c->reading)
-        return;
-    rc = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
-    if (rc != 0) {
+    (void)arg;
+    if (c->state == CONN_OPEN && c->pending > 0)
+        conn_finish(c);
+    else if (c->state != CONN_FLUSH)
         conn_close(c);
-        return;
-    }
-    c->reading = true;
 }
 
-/* Over the cap: say so if the socket takes it at once, then close. */
-static void conn_refuse(struct http_conn *c)
+static int on_accept(void *arg, struct tcp_conn *tc)
 {
-    static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\n"
-                               "Content-Type: text/plain; charset=utf-8\r\n"
-                               "Content-Length: 20\r\n"
-                               "Cache-Control: no-store\r\n"
-                               "Connection: close\r\n\r\n"
-                               "too many connections";
-    uv_buf_t b = uv_buf_init((char *)busy, sizeof(busy) - 1);
+    struct http_conn *c = tcp_conn_data(tc);
 
-    c->srv->refused++;
-    uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
-    conn_close(c);
-}
-
-static void on_connection(uv_stream_t *listener, int status)
-{
-    struct http_server *s = listener->data;
-    struct http_conn *c;
-
-    if (status < 0) {
-        tc_log(WARN, "http: accept: %s", uv_strerror(status));
-        return;
-    }
-    c = calloc(1, sizeof(*c));
-    if (c == NULL) {
-        tc_log(ERR, "http: accept: out of memory");
-        return;
-    }
-    c->srv = s;
-    c->open_handles = 2;
-    uv_tcp_init(s->loop, &c->tcp);
-    uv_timer_init(s->loop, &c->timer);
-    c->tcp.data = c;
-    c->timer.data = c;
-    c->next = s->conns;
-    if (s->conns != NULL)
-        s->conns->prev = c;
-    s->conns = c;
-    if (uv_accept(listener, (uv_stream_t *)&c->tcp) != 0) {
-        conn_close(c);
-        return;
-    }
-    if (s->n_open >= s->max_conns) {
-        conn_refuse(c);
-        return;
-    }
-    c->counted = true;
-    s->n_open++;
+    c->srv = arg;
+    c->tc = tc;
     http_parser_init(&c->parser, HTTP_REQUEST);
     c->parser.data = c;
-    uv_tcp_nodelay(&c->tcp, 1);
-    http_conn_touch(c, s->idle_ms);
-    conn_read_start(c);
+    return 0;
 }
 
-static void on_listener_close(uv_handle_t *h)
+static void on_close(void *arg, struct tcp_conn *tc)
 {
-    struct http_server *s = h->data;
+    struct http_conn *c = tcp_conn_data(tc);
 
-    s->listener_open = false;
-    server_maybe_free(s);
-}
-
-static int parse_addr(const char *host, uint16_t port, struct sockaddr_storage *ss)
-{
-    if (host == NULL)
-        return -EINVAL;
-    if (uv_ip4_addr(host, port, (struct sockaddr_in *)ss) == 0)
-        return 0;
-    if (uv_ip6_addr(host, port, (struct sockaddr_in6 *)ss) == 0)
-        return 0;
-    return -EINVAL;
+    (void)arg;
+    tc_buf_free(&c->url);
+    tc_buf_free(&c->body);
+    tc_buf_free(&c->stash);
 }
 
 static uint32_t or_default(uint32_t v, uint32_t def)
@@ -414,48 +268,66 @@ static uint32_t or_default(uint32_t v, uint32_t def)
     return v != 0 ? v : def;
 }
 
+/* Over max_connections: said if the socket takes it at once, then closed. */
+static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\n"
+                           "Content-Type: text/plain; charset=utf-8\r\n"
+                           "Content-Length: 20\r\n"
+                           "Cache-Control: no-store\r\n"
+                           "Connection: close\r\n\r\n"
+                           "too many connections";
+
+static struct tcp_server_options tcp_options(struct http_server *s, const struct http_options *opt)
+{
+    uint32_t idle = or_default(opt->idle_timeout_ms, HTTP_DEFAULT_IDLE_MS);
+
+    return (struct tcp_server_options){
+            .name = "http",
+            .max_conns = or_default(opt->max_connections, HTTP_DEFAULT_MAX_CONNECTIONS),
+            /* A request must arrive in full within idle_ms of the last
+             * answer: input alone does not restart the clock. */
+            .idle_ms = idle,
+            .idle_by_user = true,
+            .linger_ms = idle < HTTP_LINGER_MS ? idle : HTTP_LINGER_MS,
+            .backlog = HTTP_BACKLOG,
+            .conn_size = sizeof(struct http_conn),
+            .busy = busy,
+            .busy_len = sizeof(busy) - 1,
+            .h = {.on_accept = on_accept,
+                  .on_read = on_read,
+                  .on_eof = on_eof,
+                  .on_close = on_close},
+            .arg = s,
+    };
+}
+
 int http_server_start(struct http_server **out, uv_loop_t *loop, const struct http_options *opt)
 {
-    struct sockaddr_storage ss;
+    struct tcp_server_options to;
     struct http_server *s;
     int rc;
 
-    memset(&ss, 0, sizeof(ss));
-    rc = parse_addr(opt->host, opt->port, &ss);
-    if (rc != 0)
-        return rc;
     s = calloc(1, sizeof(*s));
     if (s == NULL)
         return -ENOMEM;
-    s->loop = loop;
     s->handler = opt->handler;
     s->arg = opt->arg;
     s->max_header = or_default(opt->max_header, HTTP_DEFAULT_MAX_HEADER);
     s->max_body = or_default(opt->max_body, HTTP_DEFAULT_MAX_BODY);
-    s->max_conns = or_default(opt->max_connections, HTTP_DEFAULT_MAX_CONNECTIONS);
-    s->idle_ms = or_default(opt->idle_timeout_ms, HTTP_DEFAULT_IDLE_MS);
     http_parser_settings_init(&s->settings);
-    http_request_settings(&s->settings);
-    rc = uv_tcp_init(loop, &s->listener);
+    http__request_settings(&s->settings);
+    to = tcp_options(s, opt);
+    rc = tcp_server_new(&s->tcp, loop, &to);
     if (rc != 0)
         goto out_free;
-    s->listener.data = s;
-    s->listener_open = true;
-    /* libuv reports EADDRINUSE from bind only at listen. */
-    rc = uv_tcp_bind(&s->listener, (const struct sockaddr *)&ss, 0);
-    if (rc == 0)
-        rc = uv_listen((uv_stream_t *)&s->listener, HTTP_BACKLOG, on_connection);
+    rc = tcp_server_listen(s->tcp, opt->host, opt->port);
     if (rc != 0)
-        goto out_close;
-    tc_log(INFO, "http: listening on %s port %d", opt->host, http_server_port(s));
+        goto out_stop;
     *out = s;
     return 0;
 
-out_close:
-    /* s goes with the listener's close callback, on the next loop run. */
-    s->stopping = true;
-    uv_close((uv_handle_t *)&s->listener, on_listener_close);
-    return rc;
+out_stop:
+    /* The listener goes with its close callback, on the next loop run. */
+    tcp_server_stop(s->tcp, NULL);
 out_free:
     free(s);
     return rc;
@@ -463,16 +335,7 @@ out_free:
 
 int http_server_port(const struct http_server *s)
 {
-    struct sockaddr_storage ss;
-    int len = sizeof(ss);
-    int rc;
-
-    rc = uv_tcp_getsockname(&s->listener, (struct sockaddr *)&ss, &len);
-    if (rc != 0)
-        return rc;
-    if (ss.ss_family == AF_INET6)
-        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-    return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    return tcp_server_port(s->tcp, 0);
 }
 
 uint64_t http_server_rejected(const struct http_server *s)
@@ -482,22 +345,20 @@ uint64_t http_server_rejected(const struct http_server *s)
 
 uint64_t http_server_refused(const struct http_server *s)
 {
-    return s->refused;
+    return tcp_server_stats(s->tcp)->refused;
 }
 
 uint32_t http_server_connections(const struct http_server *s)
 {
-    return s->n_open;
+    return tcp_server_stats(s->tcp)->open;
+}
+
+static void on_stopped(void *arg)
+{
+    free(arg);
 }
 
 void http_server_stop(struct http_server *s)
 {
-    struct http_conn *c;
-
-    assert(!s->stopping);
-    s->stopping = true;
-    uv_close((uv_handle_t *)&s->listener, on_listener_close);
-    for (c = s->conns; c != NULL; c = c->next) {
-        conn_close(c);
-    }
+    tcp_server_stop(s->tcp, on_stopped);
 }

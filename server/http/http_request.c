@@ -102,7 +102,7 @@ static int on_message_complete(http_parser *p)
     rc = http_url_split(c->url.data, c->url.len, p->method == HTTP_CONNECT, &req.path, &req.query);
     if (rc != 0) {
         /* The parser could go on, but a client this confused gets closed. */
-        http_conn_reject(c, 400, "invalid URL or percent-encoding");
+        http__conn_reject(c, 400, "invalid URL or percent-encoding");
         http_parser_pause(p, 1);
         return 0;
     }
@@ -113,7 +113,7 @@ static int on_message_complete(http_parser *p)
         s->handler(s->arg, &req, &res);
     else
         res.status = 404;
-    http_conn_respond(c, &res, p->method == HTTP_HEAD, keep);
+    http__conn_respond(c, &res, p->method == HTTP_HEAD, keep);
     /* Keep small buffers for the next request, not a max_body one. */
     if (c->body.cap > 4096)
         tc_buf_free(&c->body);
@@ -121,7 +121,7 @@ static int on_message_complete(http_parser *p)
         http_parser_pause(p, 1);
         return 0;
     }
-    http_conn_touch(c, s->idle_ms);
+    http__conn_touch(c);
     if (c->pending >= HTTP_MAX_PIPELINE) {
         c->paused = true;
         http_parser_pause(p, 1);
@@ -129,7 +129,7 @@ static int on_message_complete(http_parser *p)
     return 0;
 }
 
-void http_request_settings(http_parser_settings *st)
+void http__request_settings(http_parser_settings *st)
 {
     st->on_message_begin = on_message_begin;
     st->on_url = on_url;

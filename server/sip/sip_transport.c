@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "server/base/log.h"
+#include "server/net/tcp_server.h"
 #include "server/sip/sip_transport_int.h"
 
 #define SIP_BACKLOG       511
@@ -51,13 +52,12 @@ static void transport_free(struct sip_transport *t)
         free(t->listeners[i].udp_buf);
         free(t->listeners[i].out);
     }
-    free(t->map);
     free(t);
 }
 
-void sip_transport_maybe_free(struct sip_transport *t)
+void sip_transport__maybe_free(struct sip_transport *t)
 {
-    if (t->stopping && t->listener_handles == 0 && t->conns == NULL)
+    if (t->stopping && t->listener_handles == 0)
         transport_free(t);
 }
 
@@ -241,7 +241,7 @@ int sip_transport_send(struct sip_transport *t, const struct sip_src *dst, const
     if (dst->proto == SIP_PROTO_UDP)
         return sip_transport_send_to(t, dst->listener, (const struct sockaddr *)&dst->peer, buf,
                                      len);
-    rc = t->stopping ? -ENOTCONN : sip_tcp_send(t, dst->conn_id, buf, len);
+    rc = t->stopping ? -ENOTCONN : sip_transport__tcp_send(t, dst->conn_id, buf, len);
     if (rc < 0)
         t->stats.send_failed++;
     return rc;
@@ -396,12 +396,9 @@ static void on_listener_close(uv_handle_t *h)
 {
     struct sip_listener *l = h->data;
 
-    if (h == (uv_handle_t *)&l->udp)
-        l->udp_init = false;
-    else
-        l->tcp_init = false;
+    l->udp_init = false;
     l->t->listener_handles--;
-    sip_transport_maybe_free(l->t);
+    sip_transport__maybe_free(l->t);
 }
 
 static void on_flush_closed(uv_handle_t *h)
@@ -409,7 +406,15 @@ static void on_flush_closed(uv_handle_t *h)
     struct sip_transport *t = h->data;
 
     t->listener_handles--;
-    sip_transport_maybe_free(t);
+    sip_transport__maybe_free(t);
+}
+
+static void on_tcp_stopped(void *arg)
+{
+    struct sip_transport *t = arg;
+
+    t->listener_handles--;
+    sip_transport__maybe_free(t);
 }
 
 /* Open listener l on the parsed address ss: both sockets and their handles. */
@@ -422,14 +427,11 @@ static int listener_open(struct sip_listener *l, struct sockaddr_storage *ss)
     if (rc < 0)
         return rc;
     l->addr = *ss;
-    uv_tcp_init(t->loop, &l->tcp);
-    l->tcp.data = l;
-    l->tcp_init = true;
-    t->listener_handles++;
-    rc = uv_tcp_open(&l->tcp, tfd);
+    /* The TCP server takes tfd, and numbers it as l: listener i is its i. */
+    rc = tcp_server_listen_fd(t->tcp, tfd);
+    tfd = -1;
     if (rc < 0)
         goto out_close_fds;
-    tfd = -1;
     rc = uv_udp_init_ex(t->loop, &l->udp, AF_UNSPEC | UV_UDP_RECVMMSG);
     if (rc < 0)
         goto out_close_fds;
@@ -456,9 +458,6 @@ static int listener_open(struct sip_listener *l, struct sockaddr_storage *ss)
         return -ENOMEM;
     l->out->n = 0;
     l->out->used = 0;
-    rc = uv_listen((uv_stream_t *)&l->tcp, SIP_BACKLOG, sip_tcp_on_connection);
-    if (rc < 0)
-        return rc;
     return uv_udp_recv_start(&l->udp, on_udp_alloc, on_udp_recv);
 
 out_close_fds:
@@ -485,7 +484,6 @@ static int transport_new(struct sip_transport **out, uv_loop_t *loop,
                          const struct sip_transport_options *opt)
 {
     struct sip_transport *t;
-    uint32_t slots = 16;
 
     if (opt->n_addrs == 0 || opt->n_addrs > SIP_TRANSPORT_MAX_LISTEN || opt->addrs == NULL ||
         opt->on_message == NULL)
@@ -504,21 +502,16 @@ static int transport_new(struct sip_transport **out, uv_loop_t *loop,
     t->max_message = opt->max_message ? opt->max_message : SIP_TRANSPORT_DEFAULT_MAX_MESSAGE;
     t->max_conns = opt->max_connections ? opt->max_connections : SIP_TRANSPORT_DEFAULT_MAX_CONNS;
     t->idle_ms = opt->idle_timeout_ms ? opt->idle_timeout_ms : SIP_TRANSPORT_DEFAULT_IDLE_MS;
-    t->next_id = 1;
-    while (slots < 2 * t->max_conns)
-        slots *= 2;
-    t->map = calloc(slots, sizeof(*t->map));
-    if (t->map == NULL) {
+    if (sip_transport__tcp_new(t) != 0) {
         free(t);
         return -ENOMEM;
     }
-    t->map_mask = slots - 1;
     uv_check_init(loop, &t->flush_check);
     uv_idle_init(loop, &t->flush_idle);
     t->flush_check.data = t;
     t->flush_idle.data = t;
     t->flush_init = true;
-    t->listener_handles += 2;
+    t->listener_handles += 3; /* the flush handles and the TCP server */
     *out = t;
     return 0;
 }
@@ -568,7 +561,15 @@ int sip_transport_port(const struct sip_transport *t, unsigned i)
 
 void sip_transport_stats(const struct sip_transport *t, struct sip_transport_stats *out)
 {
+    const struct tcp_server_stats *tcp = tcp_server_stats(t->tcp);
+
     *out = t->stats;
+    out->conns_accepted = tcp->accepted;
+    out->conns_refused = tcp->refused;
+    out->conns_idle_closed = tcp->idle_closed;
+    out->conns_open = tcp->open;
+    out->recv_errors += tcp->read_errors;
+    out->send_failed += tcp->write_errors;
 }
 
 void sip_transport_stop(struct sip_transport *t)
@@ -590,9 +591,6 @@ void sip_transport_stop(struct sip_transport *t)
         l = &t->listeners[i];
         if (l->udp_init)
             uv_close((uv_handle_t *)&l->udp, on_listener_close);
-        if (l->tcp_init)
-            uv_close((uv_handle_t *)&l->tcp, on_listener_close);
     }
-    sip_tcp_close_all(t);
-    sip_transport_maybe_free(t);
+    tcp_server_stop(t->tcp, on_tcp_stopped);
 }

@@ -1,0 +1,305 @@
+/* tcp_server: the one accept path for every TCP protocol of the node
+ * (see tcp_server.h): listeners, accepting under the cap, stopping. One
+ * connection's life is in tcp_conn.c. Loop thread only. */
+#include "server/net/tcp_server.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "server/base/log.h"
+#include "server/net/tcp_server_int.h"
+
+void tcp_server__maybe_free(struct tcp_server *s)
+{
+    void (*stopped)(void *) = s->on_stopped;
+    void *arg = s->o.arg;
+
+    if (!s->stopping || s->open_listeners > 0 || s->conns != NULL)
+        return;
+    u64map_free(&s->map);
+    free(s->rbuf);
+    free(s);
+    if (stopped != NULL)
+        stopped(arg);
+}
+
+/* Accepting ------------------------------------------------------------------- */
+
+static void addr_str(const struct sockaddr_storage *ss, char *out, size_t size)
+{
+    char ip[INET6_ADDRSTRLEN] = "?";
+
+    if (ss->ss_family == AF_INET6) {
+        uv_ip6_name((const struct sockaddr_in6 *)ss, ip, sizeof(ip));
+        snprintf(out, size, "[%s]:%d", ip, ntohs(((const struct sockaddr_in6 *)ss)->sin6_port));
+    } else {
+        uv_ip4_name((const struct sockaddr_in *)ss, ip, sizeof(ip));
+        snprintf(out, size, "%s:%d", ip, ntohs(((const struct sockaddr_in *)ss)->sin_port));
+    }
+}
+
+/* Over the cap: say so if the socket takes it at once, then close. */
+static void conn_refuse(struct tcp_conn *c)
+{
+    struct tcp_server *s = c->srv;
+    uv_buf_t b = uv_buf_init((char *)s->o.busy, (unsigned)s->o.busy_len);
+
+    s->st.refused++;
+    tc_log(DEBUG, "%s: %s: %u connections open, refused", s->o.name, c->peer_str, s->st.open);
+    if (s->o.busy_len > 0)
+        uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    tcp_conn_close(c);
+}
+
+/* c holds a slot: give it an id, its timer and the protocol. */
+static int conn_open(struct tcp_conn *c)
+{
+    struct tcp_server *s = c->srv;
+    struct map_elem *e;
+
+    c->counted = true;
+    s->st.open++;
+    s->st.accepted++;
+    c->id = s->next_id++;
+    uv_timer_init(s->loop, &c->timer);
+    c->timer.data = c;
+    c->open_handles++;
+    if (s->o.by_id) {
+        e = u64map_insert(&s->map, c->id);
+        if (e == NULL)
+            return -ENOMEM;
+        e->c = c;
+        c->in_map = true;
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+    tcp_conn_idle(c, true);
+    c->accepted = true;
+    return s->o.h.on_accept(s->o.arg, c);
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+    struct tcp_listener *l = server->data;
+    struct tcp_server *s = l->srv;
+    struct tcp_conn *c;
+    int len = sizeof(c->peer), rc;
+
+    if (status < 0) {
+        tc_log(WARN, "%s: accept: %s", s->o.name, uv_strerror(status));
+        return;
+    }
+    c = calloc(1, sizeof(*c) + s->o.conn_size);
+    if (c == NULL) {
+        tc_log(ERR, "%s: accept: out of memory", s->o.name);
+        return;
+    }
+    c->srv = s;
+    c->listener = (unsigned)(l - s->listeners);
+    uv_tcp_init(s->loop, &c->tcp);
+    c->tcp.data = c;
+    c->open_handles = 1;
+    c->next = s->conns;
+    if (s->conns != NULL)
+        s->conns->prev = c;
+    s->conns = c;
+    rc = uv_accept(server, (uv_stream_t *)&c->tcp);
+    if (rc == 0)
+        rc = uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&c->peer, &len);
+    if (rc == 0) {
+        addr_str(&c->peer, c->peer_str, sizeof(c->peer_str));
+        if (s->st.open >= s->o.max_conns) {
+            conn_refuse(c);
+            return;
+        }
+        rc = conn_open(c);
+    }
+    if (rc < 0) {
+        tc_log(DEBUG, "%s: accept: %s", s->o.name, uv_strerror(rc));
+        tcp_conn_close(c);
+        return;
+    }
+    if (c->state == CONN_OPEN)
+        tcp_conn_read_start(c);
+}
+
+/* Listening ------------------------------------------------------------------- */
+
+static void on_listener_close(uv_handle_t *h)
+{
+    struct tcp_listener *l = h->data;
+
+    l->open = false;
+    l->srv->open_listeners--;
+    tcp_server__maybe_free(l->srv);
+}
+
+/* A new listener slot with its handle, or NULL past TCP_SERVER_MAX_LISTEN. */
+static struct tcp_listener *listener_new(struct tcp_server *s)
+{
+    struct tcp_listener *l;
+
+    if (s->n_listeners == TCP_SERVER_MAX_LISTEN)
+        return NULL;
+    l = &s->listeners[s->n_listeners++];
+    l->srv = s;
+    uv_tcp_init(s->loop, &l->tcp);
+    l->tcp.data = l;
+    l->open = true;
+    s->open_listeners++;
+    return l;
+}
+
+/* Log where l listens, with the port the system chose for port 0. */
+static void listener_log(struct tcp_listener *l)
+{
+    struct sockaddr_storage ss;
+    char addr[INET6_ADDRSTRLEN + 8] = "?";
+    int len = sizeof(ss);
+
+    if (uv_tcp_getsockname(&l->tcp, (struct sockaddr *)&ss, &len) == 0)
+        addr_str(&ss, addr, sizeof(addr));
+    tc_log(INFO, "%s: listening on %s", l->srv->o.name, addr);
+}
+
+/* Listen on l once its socket is bound (rc: how that went); on failure
+ * log it with addr and close l. */
+static int listener_start(struct tcp_listener *l, const char *addr, int rc)
+{
+    if (rc == 0)
+        rc = uv_listen((uv_stream_t *)&l->tcp, (int)l->srv->o.backlog, on_connection);
+    if (rc != 0) {
+        tc_log(ERR, "%s: listen on %s: %s", l->srv->o.name, addr, uv_strerror(rc));
+        uv_close((uv_handle_t *)&l->tcp, on_listener_close);
+        return rc;
+    }
+    listener_log(l);
+    return 0;
+}
+
+int tcp_server_listen(struct tcp_server *s, const char *host, uint16_t port)
+{
+    struct sockaddr_storage ss;
+    struct tcp_listener *l;
+    char addr[INET6_ADDRSTRLEN + 8];
+    int rc;
+
+    memset(&ss, 0, sizeof(ss));
+    if (host == NULL || (uv_ip4_addr(host, port, (struct sockaddr_in *)&ss) != 0 &&
+                         uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss) != 0)) {
+        tc_log(ERR, "%s: listen on %s port %u: not a numeric address", s->o.name,
+               host != NULL ? host : "(none)", port);
+        return -EINVAL;
+    }
+    addr_str(&ss, addr, sizeof(addr));
+    l = listener_new(s);
+    if (l == NULL)
+        return -ENOSPC;
+    /* libuv reports EADDRINUSE from bind only at listen. */
+    rc = uv_tcp_bind(&l->tcp, (const struct sockaddr *)&ss, 0);
+    return listener_start(l, addr, rc);
+}
+
+int tcp_server_listen_fd(struct tcp_server *s, uv_os_sock_t fd)
+{
+    struct sockaddr_storage ss;
+    struct tcp_listener *l = listener_new(s);
+    socklen_t len = sizeof(ss);
+    char addr[INET6_ADDRSTRLEN + 8] = "?";
+    int rc;
+
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
+        addr_str(&ss, addr, sizeof(addr));
+    if (l == NULL) {
+        close(fd);
+        return -ENOSPC;
+    }
+    rc = uv_tcp_open(&l->tcp, fd);
+    if (rc != 0)
+        close(fd);
+    return listener_start(l, addr, rc);
+}
+
+int tcp_server_port(const struct tcp_server *s, unsigned i)
+{
+    struct sockaddr_storage ss;
+    int len = sizeof(ss);
+    int rc;
+
+    if (i >= s->n_listeners || !s->listeners[i].open ||
+        uv_is_closing((const uv_handle_t *)&s->listeners[i].tcp))
+        return -EINVAL;
+    rc = uv_tcp_getsockname(&s->listeners[i].tcp, (struct sockaddr *)&ss, &len);
+    if (rc != 0)
+        return rc;
+    if (ss.ss_family == AF_INET6)
+        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+}
+
+/* The server ------------------------------------------------------------------ */
+
+int tcp_server_new(struct tcp_server **out, uv_loop_t *loop, const struct tcp_server_options *opt)
+{
+    struct tcp_server *s;
+
+    if (opt->max_conns == 0 || opt->h.on_accept == NULL || opt->h.on_read == NULL ||
+        opt->h.on_close == NULL || opt->name == NULL)
+        return -EINVAL;
+    s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return -ENOMEM;
+    s->loop = loop;
+    s->o = *opt;
+    if (s->o.linger_ms == 0)
+        s->o.linger_ms = TCP_SERVER_LINGER_MS;
+    if (s->o.backlog == 0)
+        s->o.backlog = TCP_SERVER_BACKLOG;
+    if (s->o.read_size == 0 || s->o.read_size > UINT_MAX)
+        s->o.read_size = TCP_SERVER_READ_SIZE;
+    s->next_id = 1;
+    u64map_init(&s->map, sizeof(struct map_elem));
+    s->rbuf = malloc(s->o.read_size);
+    if (s->rbuf == NULL) {
+        free(s);
+        return -ENOMEM;
+    }
+    *out = s;
+    return 0;
+}
+
+void tcp_server_stop(struct tcp_server *s, void (*on_stopped)(void *arg))
+{
+    struct tcp_conn *c;
+    unsigned i;
+
+    assert(!s->stopping);
+    s->stopping = true;
+    s->on_stopped = on_stopped;
+    for (i = 0; i < s->n_listeners; i++) {
+        if (s->listeners[i].open && !uv_is_closing((uv_handle_t *)&s->listeners[i].tcp))
+            uv_close((uv_handle_t *)&s->listeners[i].tcp, on_listener_close);
+    }
+    for (c = s->conns; c != NULL; c = c->next)
+        tcp_conn_close(c);
+    tcp_server__maybe_free(s);
+}
+
+const struct tcp_server_stats *tcp_server_stats(const struct tcp_server *s)
+{
+    return &s->st;
+}
+
+struct tcp_conn *tcp_server_find(const struct tcp_server *s, uint64_t id)
+{
+    const struct map_elem *e;
+
+    if (id == 0)
+        return NULL;
+    e = u64map_find(&s->map, id);
+    return e != NULL ? e->c : NULL;
+}
