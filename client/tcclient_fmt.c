@@ -307,6 +307,23 @@ const Tc__DnState *tcclient_event_state(const Tc__Event *ev)
     }
 }
 
+const char *tcclient_opt_value(int argc, char **argv, int *i, const char *name, bool *missing)
+{
+    size_t n = strlen(name);
+
+    if (strncmp(argv[*i], name, n) != 0)
+        return NULL;
+    if (argv[*i][n] == '=')
+        return argv[*i] + n + 1;
+    if (argv[*i][n] != '\0')
+        return NULL;
+    if (*i + 1 >= argc) {
+        *missing = true;
+        return NULL;
+    }
+    return argv[++*i];
+}
+
 int tcclient_usage_error(const char *prog, int code, const char *fmt, ...)
 {
     va_list ap;

@@ -1,6 +1,7 @@
 #ifndef TC_CLIENT_TCCLIENT_FMT_H
 #define TC_CLIENT_TCCLIENT_FMT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -37,6 +38,12 @@ const char *tcclient_source_name(Tc__Source s);
 /* The DN state an event carries (info, back-in-service, out-of-service,
  * registered, unregistered), or NULL for an event that carries none. */
 const Tc__DnState *tcclient_event_state(const Tc__Event *ev);
+
+/* Value of the option name ("--name VALUE" or "--name=VALUE") at argv[*i],
+ * or NULL when argv[*i] is not that option; a value in the next word moves
+ * *i past it. Sets *missing when the option is last and has no value. The
+ * value is borrowed from argv. */
+const char *tcclient_opt_value(int argc, char **argv, int *i, const char *name, bool *missing);
 
 /* Print "PROG: MESSAGE" and "try 'PROG --help'" to stderr for a command
  * line the tool cannot take; returns code, the tool's usage exit code. */

@@ -127,19 +127,26 @@ static void print_node_json(struct tc_buf *b, const Tc__NodeInfo *n)
     put_json(b);
 }
 
+/* Ask for every node; *ev (free it) holds the answer on TCCTL_OK. */
+static int query_nodes(struct tcctl *t, Tc__Event **ev)
+{
+    uint32_t ref;
+    int rc = tcclient_query_nodes(t->c, &ref, TCCTL_ANSWER_MS);
+
+    if (rc != 0)
+        return fail(t, "sending the query", rc);
+    return answer_of(t, ref, TC__EVENT__BODY_NODE_INFO, ev);
+}
+
 static int cmd_nodes(struct tcctl *t)
 {
     static const char *const header[] = {"NODE", "LINK", "DNS", "ADDRESS"};
     struct tcclient_table tab;
     struct tc_buf b = TC_BUF_INIT;
     Tc__Event *ev;
-    uint32_t ref;
     int rc;
 
-    rc = tcclient_query_nodes(t->c, &ref, TCCTL_ANSWER_MS);
-    if (rc != 0)
-        return fail(t, "sending the query", rc);
-    rc = answer_of(t, ref, TC__EVENT__BODY_NODE_INFO, &ev);
+    rc = query_nodes(t, &ev);
     if (rc != TCCTL_OK)
         return rc;
     tcclient_table_init(&tab, stdout, 4, header);
@@ -286,25 +293,6 @@ static int print_dns(struct tcctl *t, uint32_t ref)
     return rc;
 }
 
-/* Value of an option "--name VALUE" or "--name=VALUE" at argv[*i]; NULL
- * when argv[*i] is not that option. Sets *missing when the value is. */
-static const char *opt_value(int argc, char **argv, int *i, const char *name, bool *missing)
-{
-    size_t n = strlen(name);
-
-    if (strncmp(argv[*i], name, n) != 0)
-        return NULL;
-    if (argv[*i][n] == '=')
-        return argv[*i] + n + 1;
-    if (argv[*i][n] != '\0')
-        return NULL;
-    if (*i + 1 >= argc) {
-        *missing = true;
-        return NULL;
-    }
-    return argv[++*i];
-}
-
 static int parse_limit(const char *s, uint32_t *out)
 {
     char *end;
@@ -328,7 +316,7 @@ static int parse_dns(int argc, char **argv, struct tcclient_dns_filter *f)
     for (int i = 1; i < argc; i++) {
         bool missing = false;
 
-        if ((v = opt_value(argc, argv, &i, "--state", &missing)) != NULL) {
+        if ((v = tcclient_opt_value(argc, argv, &i, "--state", &missing)) != NULL) {
             f->any_state = false;
             /* Case-insensitive: the table prints InSrv and OOS. */
             if (strcasecmp(v, "insrv") == 0)
@@ -337,9 +325,9 @@ static int parse_dns(int argc, char **argv, struct tcclient_dns_filter *f)
                 f->state = TC__DN_STATUS__DN_STATUS_OOS;
             else
                 return usage_error("--state takes insrv or oos, not '%s'", v);
-        } else if ((v = opt_value(argc, argv, &i, "--owner", &missing)) != NULL) {
+        } else if ((v = tcclient_opt_value(argc, argv, &i, "--owner", &missing)) != NULL) {
             f->owner = v;
-        } else if ((v = opt_value(argc, argv, &i, "--limit", &missing)) != NULL) {
+        } else if ((v = tcclient_opt_value(argc, argv, &i, "--limit", &missing)) != NULL) {
             if (parse_limit(v, &f->limit) != 0)
                 return usage_error("--limit takes a count, not '%s'", v);
         } else if (missing) {
@@ -356,14 +344,10 @@ static int parse_dns(int argc, char **argv, struct tcclient_dns_filter *f)
 static int check_owner(struct tcctl *t, const char *name)
 {
     Tc__Event *ev;
-    uint32_t ref;
     bool known = false;
     int rc;
 
-    rc = tcclient_query_nodes(t->c, &ref, TCCTL_ANSWER_MS);
-    if (rc != 0)
-        return fail(t, "sending the query", rc);
-    rc = answer_of(t, ref, TC__EVENT__BODY_NODE_INFO, &ev);
+    rc = query_nodes(t, &ev);
     if (rc != TCCTL_OK)
         return rc;
     for (size_t i = 0; i < ev->node_info->n_nodes && !known; i++)
@@ -481,8 +465,8 @@ static int parse_global(int argc, char **argv, struct tcctl *t, int *nrest, char
             return -1;
         } else if (strcmp(argv[i], "--json") == 0) {
             t->json = true;
-        } else if ((v = opt_value(argc, argv, &i, "--server", &missing)) != NULL ||
-                   (v = opt_value(argc, argv, &i, "-s", &missing)) != NULL) {
+        } else if ((v = tcclient_opt_value(argc, argv, &i, "--server", &missing)) != NULL ||
+                   (v = tcclient_opt_value(argc, argv, &i, "-s", &missing)) != NULL) {
             t->server = v;
         } else if (missing) {
             return usage_error("%s needs HOST:PORT", argv[i]);

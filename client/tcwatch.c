@@ -214,24 +214,6 @@ static int parse_seq(const char *s, uint64_t *out)
     return errno != 0 || *end != '\0' ? -EINVAL : 0;
 }
 
-/* The value of "NAME VALUE" or "NAME=VALUE" at argv[*i], or NULL. */
-static const char *opt_value(int argc, char **argv, int *i, const char *name, bool *missing)
-{
-    size_t n = strlen(name);
-
-    if (strncmp(argv[*i], name, n) != 0)
-        return NULL;
-    if (argv[*i][n] == '=')
-        return argv[*i] + n + 1;
-    if (argv[*i][n] != '\0')
-        return NULL;
-    if (*i + 1 >= argc) {
-        *missing = true;
-        return NULL;
-    }
-    return argv[++*i];
-}
-
 /* Returns TCWATCH_OK, TCWATCH_USAGE, or -1 after printing the help. */
 static int parse_args(int argc, char **argv, struct tcwatch *w)
 {
@@ -247,10 +229,10 @@ static int parse_args(int argc, char **argv, struct tcwatch *w)
             return -1;
         } else if (strcmp(argv[i], "--json") == 0) {
             w->json = true;
-        } else if ((v = opt_value(argc, argv, &i, "--server", &missing)) != NULL ||
-                   (v = opt_value(argc, argv, &i, "-s", &missing)) != NULL) {
+        } else if ((v = tcclient_opt_value(argc, argv, &i, "--server", &missing)) != NULL ||
+                   (v = tcclient_opt_value(argc, argv, &i, "-s", &missing)) != NULL) {
             w->server = v;
-        } else if ((v = opt_value(argc, argv, &i, "--from", &missing)) != NULL) {
+        } else if ((v = tcclient_opt_value(argc, argv, &i, "--from", &missing)) != NULL) {
             if (parse_seq(v, &w->from) != 0)
                 return usage_error("--from takes a sequence number, not '%s'", v);
         } else if (missing) {
