@@ -77,6 +77,17 @@ static void publish_link(struct core *c, uint16_t node, bool up)
     }
 }
 
+void core_call(struct core *c, const struct core_call *call)
+{
+    uint64_t seq = ++c->seq;
+
+    c->calls++;
+    for (unsigned i = 0; i < c->n_listeners; i++) {
+        if (c->listeners[i].on_call != NULL)
+            c->listeners[i].on_call(c->listeners[i].arg, call, seq);
+    }
+}
+
 /* A change on its way to the disk; published when durable. */
 struct core_wait {
     struct core *c;

@@ -24,12 +24,32 @@ struct binding;
 
 #define CORE_MAX_LISTENERS 8
 
-/* What a listener hears. seq grows by one per published change or link
- * event, so a TC subscriber can resume from the last one it saw. c->status
- * and c->old_status tell whether the DN changed service state. */
+/* One call-delivery decision (DESIGN §5, §6): which INVITE, for which DN,
+ * what was answered and where the call was sent. Made on the SIP path of
+ * the deciding node (origin DN_NODE_SELF) or received from a peer (origin
+ * that peer's node id). Strings are borrowed for the duration of the
+ * core_call() that publishes it; a listener copies what it keeps. */
+struct core_call {
+    const char *call_id;  /* the INVITE's Call-ID */
+    dn_key dn;            /* the Request-URI's DN (DN_KEY_NONE: not a DN) */
+    uint16_t code;        /* the answer: 302, 404, 403, 480, 483 */
+    const char *outcome;  /* "local", "forwarded", "not_found", ... (a metrics label) */
+    uint16_t origin;      /* the node that decided */
+    uint16_t target;      /* the node the call goes to; DN_NODE_NONE when none */
+    const char *contact;  /* the first Contact of the answer, or NULL */
+    const char *other_dn; /* forwarded: the target peer's access-number, else NULL */
+    bool outbound;        /* forwarded to a peer: call type "outbound" */
+    uint64_t time_ms;     /* wall clock of the decision */
+};
+
+/* What a listener hears. seq grows by one per published change, link or
+ * call event, so a TC subscriber can resume from the last one it saw.
+ * c->status and c->old_status tell whether the DN changed service state.
+ * Any callback may be NULL. */
 struct core_listener {
     void (*on_change)(void *arg, const struct dn_change *c, uint64_t seq);
     void (*on_link)(void *arg, uint16_t node, bool up, uint64_t seq);
+    void (*on_call)(void *arg, const struct core_call *call, uint64_t seq);
     void *arg;
 };
 
@@ -71,6 +91,7 @@ struct core {
     uint32_t store_queue; /* the store's max_queue: decide only with room left */
     uint64_t seq;         /* last sequence number published */
     uint64_t published, store_errors;
+    uint64_t calls; /* call events published, made here or received */
     uv_idle_t idle; /* runs the sweeps */
     struct core_sweep *sweeps, **sweeps_tail;
     /* DNs whose last binding expired while the store was full: their
@@ -169,6 +190,13 @@ int core_restore(struct core *c, struct core_restore_stats *st);
  * not newer, TC_EUNKNOWN_DN, or an error. */
 int core_apply(struct core *c, dn_key k, uint16_t owner, enum dn_source source, struct tc_version v,
                uint64_t since_ms);
+
+/* Publish a call-delivery decision to every listener with the next
+ * sequence number: the SIP server calls it once per INVITE it decides
+ * (origin DN_NODE_SELF), the peer link once per call event a peer sent
+ * (origin that peer). Nothing is stored: calls are events, not state.
+ * call and its strings are borrowed for the call. */
+void core_call(struct core *c, const struct core_call *call);
 
 /* A peer's link went up or down. The table changes at once (queries see
  * the new state); every DN the peer owns is then published as a change
