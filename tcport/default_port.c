@@ -166,7 +166,7 @@ int default_port_start(struct default_port **out, uv_loop_t *loop, const struct 
                        struct core *core)
 {
     static const struct conn_handler h = {on_open, on_request, on_writable, on_close, on_stopped};
-    struct core_listener l = {on_change, NULL, NULL};
+    struct core_listener l = {.on_change = on_change};
     struct conn_options o = {
             .name = "default port",
             .addr = &cfg->default_listen,

@@ -101,7 +101,7 @@ int tc_port_start(struct tc_port **out, uv_loop_t *loop, const struct config *cf
                   struct core *core)
 {
     static const struct conn_handler h = {on_open, on_request, on_writable, on_close, on_stopped};
-    struct core_listener l = {on_change, on_link, NULL};
+    struct core_listener l = {.on_change = on_change, .on_link = on_link};
     struct conn_options o = {
             .name = "tc port",
             .addr = &cfg->tc_listen,
