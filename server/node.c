@@ -125,6 +125,37 @@ static int start_ports(struct tc_node *n)
     return rc == 0 ? 0 : config_err(rc);
 }
 
+/* Call delivery over the restored table and bindings, kept current by the
+ * core's published changes. Returns 0 or a negative error (logged). */
+static int start_redirect(struct tc_node *n)
+{
+    struct core_listener l = {0};
+    int rc;
+
+    rc = redirect_init(&n->redirect, n->cfg, &n->table, n->core.bindings);
+    if (rc != 0) {
+        tc_log(ERR, "redirect: %s", tc_strerror(rc));
+        redirect_free(&n->redirect);
+        return rc;
+    }
+    n->redirect_up = 1;
+    redirect_listener(&n->redirect, &l);
+    rc = core_listen(&n->core, &l);
+    if (rc != 0)
+        tc_log(ERR, "redirect: listening to the core: %s", tc_strerror(rc));
+    return rc;
+}
+
+static void stop_redirect(struct tc_node *n)
+{
+    if (!n->redirect_up)
+        return;
+    if (n->core_up)
+        core_unlisten(&n->core, &n->redirect);
+    redirect_free(&n->redirect);
+    n->redirect_up = 0;
+}
+
 /* The core over the table and store, the registrar over the core, then the
  * state of the last run back from the store. Returns 0, TC_ESTORE (the
  * cause is logged) or a negative error. */
@@ -150,7 +181,7 @@ static int start_core(struct tc_node *n)
         tc_log(ERR, "data-dir %s: restoring state: %s", cfg->data_dir, tc_strerror(rc));
         return TC_ESTORE;
     }
-    return 0;
+    return start_redirect(n);
 }
 
 static void stop_ports(struct tc_node *n)
@@ -207,7 +238,7 @@ int node_start(struct tc_node *n, uv_loop_t *loop, struct config *cfg)
     if (rc == 0)
         rc = start_ports(n);
     if (rc == 0) {
-        rc = sip_server_start(&n->sip, loop, cfg, &n->reg);
+        rc = sip_server_start(&n->sip, loop, cfg, &n->reg, &n->redirect, &n->core);
         n->sip_up = rc == 0;
     }
     if (rc == 0)
@@ -229,6 +260,7 @@ out_close_store:
     n->core.store = NULL;
     if (n->sip_up)
         sip_server_stop(&n->sip);
+    stop_redirect(n);
     if (n->reg_up)
         registrar_close(&n->reg);
     if (n->core_up)
@@ -269,6 +301,7 @@ void node_stop(struct tc_node *n)
         sip_server_stop(&n->sip);
         n->sip_up = 0;
     }
+    stop_redirect(n);
     if (n->reg_up) {
         registrar_close(&n->reg);
         n->reg_up = 0;
@@ -291,6 +324,22 @@ static void report_reload_error(void *arg, const char *path, unsigned line, cons
         tc_log(ERR, "reload: %s: %s", path, msg);
 }
 
+/* The redirect takes the directory now in n->cfg. Its old routing-point
+ * groups index the old directory, which is about to be freed: when the
+ * reload fails, start it afresh rather than keep them; if even that fails,
+ * INVITEs get 503 until the next reload. */
+static void reload_redirect(struct tc_node *n)
+{
+    if (n->redirect_up && redirect_reload(&n->redirect, n->cfg) == 0)
+        return;
+    stop_redirect(n);
+    n->sip.redirect = NULL;
+    if (start_redirect(n) == 0)
+        n->sip.redirect = &n->redirect;
+    else
+        stop_redirect(n);
+}
+
 int node_reload(struct tc_node *n)
 {
     struct config *next;
@@ -306,8 +355,8 @@ int node_reload(struct tc_node *n)
         return rc;
     }
     if (strcmp(next->name, n->cfg->name) != 0 || strcmp(next->data_dir, n->cfg->data_dir) != 0)
-        tc_log(WARN, "reload: only the DN directory is reloaded; restart to change name, "
-                     "data-dir, addresses or peers");
+        tc_log(WARN, "reload: only the DN directory and dr-forward are reloaded; restart to "
+                     "change name, data-dir, addresses or peers");
     /* The table switches to the new directory; the new config keeps it alive,
      * so it takes the old one's place. */
     dropped = dn_table_reload(&n->table, &next->dir);
@@ -322,6 +371,8 @@ int node_reload(struct tc_node *n)
     n->cfg->dir = next->dir;
     next->dir = old;
     n->table.dir = &n->cfg->dir;
+    n->cfg->dr_forward = next->dr_forward;
+    reload_redirect(n);
     config_free(next);
     n->reloads++;
     tc_log(NOTICE, "reload: %llu DNs (was %llu), %ld DN states dropped",

@@ -8,6 +8,7 @@
 #include "server/config/config.h"
 #include "server/core/core.h"
 #include "server/core/dn_table.h"
+#include "server/redirect/redirect.h"
 #include "server/registrar/registrar.h"
 #include "server/sip/sip_server.h"
 
@@ -32,11 +33,12 @@ struct tc_node {
     struct http_server *http;
     struct registrar reg;
     struct core core;
+    struct redirect redirect; /* call delivery; listens to the core */
     struct sip_server sip;
     struct tc_port *tc_port;
     struct default_port *default_port;
     struct peers *peers;
-    int reg_up, sip_up, core_up;
+    int reg_up, sip_up, core_up, redirect_up;
     uv_signal_t sig_term, sig_int, sig_hup;
     uint64_t started_ms;
     int exit_code;
@@ -62,9 +64,10 @@ int node_start(struct tc_node *n, uv_loop_t *loop, struct config *cfg);
  * handles; uv_run() returns once everything is closed. Idempotent. */
 void node_stop(struct tc_node *n);
 
-/* Re-read the configuration file and switch to its DN directory, keeping the
- * state of DNs still in it. On errors the old directory stays. Returns 0 or
- * TC_ECONFIG / -errno. */
+/* Re-read the configuration file and switch to its DN directory and its
+ * [node] dr-forward, keeping the state of DNs still in it; the redirect
+ * takes them for the next call. On errors the old directory stays. Returns
+ * 0 or TC_ECONFIG / -errno. Loop thread (SIGHUP). */
 int node_reload(struct tc_node *n);
 
 /* Render /metrics into b (node_metrics.c). */

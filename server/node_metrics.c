@@ -9,7 +9,6 @@
 #include "tcport/peer/peer.h"
 #include "tcport/tc_port.h"
 
-
 static int render_build(struct tc_buf *b)
 {
     int rc = metrics_header(b, "tc_build_info", "gauge", "tcnode build; always 1");
@@ -97,6 +96,7 @@ int node_metrics_render(struct tc_node *n, struct tc_buf *b)
 {
     if (render_build(b) || render_dns(n, b) || render_store(n, b) || render_process(n, b) ||
         render_registrar(n, b) || (n->sip_up && sip_server_metrics(&n->sip, b)) ||
+        (n->redirect_up && redirect_metrics(&n->redirect, b)) ||
         (n->tc_port != NULL && tc_port_metrics(n->tc_port, b)) ||
         (n->default_port != NULL && default_port_metrics(n->default_port, b)) ||
         (n->peers != NULL && peers_metrics(n->peers, b)))

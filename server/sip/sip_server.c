@@ -14,7 +14,9 @@
 #include "server/base/tc_err.h"
 #include "server/config/config.h"
 #include "server/registrar/registrar.h"
+#include "server/sip/sip_invite.h"
 #include "server/sip/sip_resp.h"
+#include "server/sip/sip_server_int.h"
 #include "server/sip/sip_transport.h"
 
 #define SIP_ALLOW "Allow: REGISTER, OPTIONS, INVITE, ACK, CANCEL\r\n"
@@ -58,8 +60,8 @@ static void send_answer(struct sip_server *s, const struct sip_src *src,
     }
 }
 
-static void respond(struct sip_server *s, const struct sip_msg *m, const struct sip_src *src,
-                    int code, const char *reason, const char *extra)
+void sip_server__respond(struct sip_server *s, const struct sip_msg *m, const struct sip_src *src,
+                         int code, const char *reason, const char *extra)
 {
     struct sockaddr_storage dest;
 
@@ -71,6 +73,12 @@ static void respond(struct sip_server *s, const struct sip_msg *m, const struct 
     count(s, m->method_id, code);
     sip_resp_dest(m, src, &dest);
     send_answer(s, src, &dest, s->scratch.data, s->scratch.len);
+}
+
+static void respond(struct sip_server *s, const struct sip_msg *m, const struct sip_src *src,
+                    int code, const char *reason, const char *extra)
+{
+    sip_server__respond(s, m, src, code, reason, extra);
 }
 
 /* Bounds of the REGISTER latency histograms: fine below 10 ms, where the
@@ -237,12 +245,15 @@ static void handle_request(struct sip_server *s, struct sip_msg *m, const struct
         respond(s, m, src, 200, "OK", SIP_ALLOW "Accept: application/sdp\r\n");
         break;
     case SIP_METHOD_INVITE:
-        respond(s, m, src, 501, "Not Implemented", NULL);
+        sip_invite_handle(s, m, src);
         break;
     case SIP_METHOD_ACK:
+        /* The ACK of a 3xx-6xx we sent (RFC 3261 §17.1.1.3): nothing to do. */
         break;
     case SIP_METHOD_CANCEL:
-        respond(s, m, src, 481, "Call/Transaction Does Not Exist", NULL);
+        /* A stateless redirect server has nothing to cancel: the INVITE was
+         * answered at once (RFC 3261 §9.2, §16.10). */
+        respond(s, m, src, 200, "OK", NULL);
         break;
     default:
         respond(s, m, src, 405, "Method Not Allowed", SIP_ALLOW);
@@ -314,7 +325,7 @@ static void on_transport_error(void *arg, const struct sip_src *src, enum sip_tr
 }
 
 int sip_server_start(struct sip_server *s, uv_loop_t *loop, const struct config *cfg,
-                     struct registrar *reg)
+                     struct registrar *reg, struct redirect *redirect, struct core *core)
 {
     struct sip_transport_addr addrs[CONFIG_MAX_LISTEN];
     struct sip_transport_options o = {0};
@@ -324,6 +335,9 @@ int sip_server_start(struct sip_server *s, uv_loop_t *loop, const struct config 
 
     memset(s, 0, sizeof(*s));
     s->reg = reg;
+    s->redirect = redirect;
+    s->core = core;
+    s->self = cfg->name;
     metrics_histogram_init(&s->reg_durable, reg_bounds, sizeof(reg_bounds) / sizeof(reg_bounds[0]));
     metrics_histogram_init(&s->reg_answered, reg_bounds,
                            sizeof(reg_bounds) / sizeof(reg_bounds[0]));
@@ -363,6 +377,7 @@ void sip_server_stop(struct sip_server *s)
         s->transport = NULL;
     }
     tc_buf_free(&s->scratch);
+    tc_buf_free(&s->extra);
 }
 
 int sip_server_metrics(const struct sip_server *s, struct tc_buf *b)

@@ -9,7 +9,8 @@
 
 #include "tests/tc_test.h"
 
-static void write_config(struct hcluster *c, int i, const char *extra_node, const char *secret)
+static void write_config_tail(struct hcluster *c, int i, const char *extra_node, const char *secret,
+                              const char *extra_tail)
 {
     char extra[1024], tail[4096];
     size_t len = 0;
@@ -22,11 +23,25 @@ static void write_config(struct hcluster *c, int i, const char *extra_node, cons
         if (j == i)
             continue;
         len += (size_t)snprintf(tail + len, sizeof(tail) - len,
-                                "\n[peer %s]\naddress = 127.0.0.1:%u\nsip-address = 127.0.0.1:%u\n",
-                                c->n[j].name, c->n[j].peer_port, c->n[j].sip_port);
+                                "\n[peer %s]\naddress = 127.0.0.1:%u\nsip-address = 127.0.0.1:%u\n"
+                                "access-number = %d\n",
+                                c->n[j].name, c->n[j].peer_port, c->n[j].sip_port,
+                                HCLUSTER_ACCESS_BASE + j + 1);
     }
-    snprintf(tail + len, sizeof(tail) - len, "\n[dn %s]\ntype = extension\n", c->dns);
+    snprintf(tail + len, sizeof(tail) - len, "\n[dn %s]\ntype = extension\n%s", c->dns,
+             extra_tail != NULL ? extra_tail : "");
     harness_node_write_config(&c->n[i], extra, tail);
+}
+
+static void write_config(struct hcluster *c, int i, const char *extra_node, const char *secret)
+{
+    write_config_tail(c, i, extra_node, secret, NULL);
+}
+
+void hcluster_write_config(struct hcluster *c, int i, const char *extra_node,
+                           const char *extra_tail)
+{
+    write_config_tail(c, i, extra_node, c->secret, extra_tail);
 }
 
 void hcluster_init(struct hcluster *c, int count, const char *dns, const char *extra_node)

@@ -13,6 +13,9 @@
 #define HCLUSTER_MAX          8
 #define HCLUSTER_HEARTBEAT_MS 200
 #define HCLUSTER_TIMEOUT_MS   1000
+/* Peer sections say access-number = HCLUSTER_ACCESS_BASE + i for node i
+ * (1-based): sip2 is 9002. */
+#define HCLUSTER_ACCESS_BASE 9000
 
 struct hcluster {
     struct hnode n[HCLUSTER_MAX];
@@ -25,6 +28,13 @@ struct hcluster {
 /* Prepare count nodes serving the DN range dns (e.g. "1000-1999") and write
  * their configs. extra_node (may be NULL) adds [node] keys to every node. */
 void hcluster_init(struct hcluster *c, int count, const char *dns, const char *extra_node);
+
+/* Rewrite node i's (0-based) config with the cluster's secret, extra_node
+ * [node] keys and extra_tail (more sections after the cluster's [dn]
+ * range, e.g. "[dn 1500]\nshared-line = true\n..."); both may be NULL.
+ * Call it before hcluster_start(), or send SIGHUP after. */
+void hcluster_write_config(struct hcluster *c, int i, const char *extra_node,
+                           const char *extra_tail);
 
 /* Give node i (0-based) its own secret file holding text, so it no longer
  * shares the cluster's (rewrites its config). */
