@@ -307,9 +307,7 @@ static void on_link(void *arg, uint16_t node, bool up, uint64_t seq)
 
 void redirect_listener(struct redirect *r, struct core_listener *l)
 {
-    l->on_change = on_change;
-    l->on_link = on_link;
-    l->arg = r;
+    *l = (struct core_listener){.on_change = on_change, .on_link = on_link, .arg = r};
 }
 
 const char *redirect_outcome_name(enum redirect_outcome o)
