@@ -186,7 +186,7 @@ static int peer(const char *dn, uint16_t owner, uint64_t hlc, uint16_t vnode)
     struct tc_version v = {.hlc = hlc, .node = vnode};
 
     return core_apply(&f.c, key(dn), owner, owner != DN_NODE_NONE ? DN_SOURCE_SIP : DN_SOURCE_NONE,
-                      v, tc_now_ms());
+                      v, tc_now_ms(), NULL, NULL);
 }
 
 Test(core, claim_is_published_only_when_durable)
