@@ -383,3 +383,10 @@ void store_close(struct store *s)
     sync_destroy(s);
     uv_close((uv_handle_t *)&s->async, on_async_closed);
 }
+
+void store_test_fail(struct store *s, int status)
+{
+    pthread_mutex_lock(&s->mu);
+    s->fail_status = status;
+    pthread_mutex_unlock(&s->mu);
+}

@@ -118,6 +118,14 @@ int store_scan(struct store *s, enum store_db db, store_scan_cb cb, void *arg);
  * has not run yet (the count max_queue bounds). Loop thread. */
 uint32_t store_pending(const struct store *s);
 
+/* Test hook: from now on every transaction the writer takes fails with
+ * status (a negative code, e.g. TC_EFULL, as a full map would give: no
+ * change of it is written), until called again with 0. Changes still
+ * accepted; their done callbacks get status. For tests that need a refusal
+ * whatever LMDB would still fit (an overwrite in place may fit a full
+ * map). Loop thread. */
+void store_test_fail(struct store *s, int status);
+
 /* Commit everything queued, wait for it to be durable, call every pending
  * done callback (with its status, in order), stop the writer, close LMDB
  * and release the lock; the dir may be opened again as soon as this

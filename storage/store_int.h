@@ -65,6 +65,7 @@ struct store {
     struct store_list queue; /* waiting for the writer, in put order */
     struct store_list done;  /* written (or failed), waiting for the loop */
     bool stopping;           /* store_close(): drain the queue, then exit */
+    int fail_status;         /* store_test_fail(): commits fail with it; 0: none */
     bool writer_running;     /* the thread was started and not yet joined */
     pthread_t writer;
 };

@@ -46,7 +46,7 @@ static int change_apply(const struct store *s, MDB_txn *txn, struct store_change
  * or the negative status; *wrote tells whether the commit wrote anything
  * (LMDB commits a transaction that changed nothing, e.g. barriers only,
  * without a write or a sync). */
-static int batch_write(struct store *s, struct store_list *b, bool *wrote)
+static int batch_write(struct store *s, struct store_list *b, bool *wrote, int fail)
 {
     struct store_change *c;
     MDB_envinfo info;
@@ -55,6 +55,11 @@ static int batch_write(struct store *s, struct store_list *b, bool *wrote)
     int rc, status;
 
     *wrote = false;
+    if (fail != 0) {
+        for (c = b->head; c != NULL; c = c->next)
+            c->status = fail;
+        return fail;
+    }
     rc = mdb_txn_begin(s->env, NULL, 0, &txn);
     if (rc == 0) {
         id = mdb_txn_id(txn);
@@ -171,7 +176,7 @@ static void *writer_main(void *arg)
     uint64_t t0, unsynced_t0 = 0;
     bool dirty = false, waited = false, wrote, meta_nosync;
     unsigned flags = 0;
-    int status;
+    int status, fail;
 
     meta_nosync = mdb_env_get_flags(s->env, &flags) == 0 && (flags & MDB_NOMETASYNC) != 0 &&
                   s->durability == STORE_SYNC;
@@ -199,11 +204,12 @@ static void *writer_main(void *arg)
             continue;
         }
         batch_take(s, &b);
+        fail = s->fail_status;
         pthread_mutex_unlock(&s->mu);
         waited = false;
 
         t0 = now_ns();
-        status = batch_write(s, &b, &wrote);
+        status = batch_write(s, &b, &wrote, fail);
         store__env_unmap(s, &last_unmap);
         if (s->durability == STORE_ASYNC) {
             dirty = true;

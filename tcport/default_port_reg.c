@@ -200,23 +200,37 @@ static void reg_free(struct dp_reg *r)
  * more. Returns 1 when released (or queued for a retry), 0 when there is
  * nothing to release, -EBUSY when the store queue is full (k waits in
  * p->releases). */
+static void on_done(void *arg, int status, const struct dn_change *c);
+
+/* Retry the release of k after DP_RETRY_MS. */
+static void release_later(struct default_port *p, dn_key k)
+{
+    coalesce_add(&p->releases, k, 0);
+    if (!uv_is_active((uv_handle_t *)&p->retry))
+        uv_timer_start(&p->retry, default_port__retry, DP_RETRY_MS, 0);
+}
+
 static int release_if_unclaimed(struct default_port *p, dn_key k)
 {
     const struct dn_entry *e = dn_table_get(p->core->table, k);
+    struct dp_wait *w;
     int rc;
 
     if (p->stopping || e == NULL || e->owner != DN_NODE_SELF || e->source != DN_SOURCE_TLIB ||
         other_claim(p, k, NULL))
         return 0;
-    rc = core_release(p->core, k, NULL, NULL);
+    /* No client waits; on_done() retries it should the store refuse it. */
+    w = calloc(1, sizeof(*w));
+    rc = w != NULL ? core_release(p->core, k, on_done, w) : -ENOMEM;
     if (rc == 0) {
+        *w = (struct dp_wait){.p = p, .key = k};
+        p->n_waits++;
         p->st.releases++;
         return 1;
     }
+    free(w);
     if (rc == -EBUSY) {
-        coalesce_add(&p->releases, k, 0);
-        if (!uv_is_active((uv_handle_t *)&p->retry))
-            uv_timer_start(&p->retry, default_port__retry, DP_RETRY_MS, 0);
+        release_later(p, k);
         return -EBUSY;
     }
     tc_log(WARN, "default port: releasing a tlib claim: %s", tc_strerror(rc));
@@ -310,6 +324,10 @@ static void on_done(void *arg, int status, const struct dn_change *c)
     } else if (w->claim && status == 0 && r == NULL) {
         /* The client went, or unregistered, while its claim was written. */
         release_if_unclaimed(p, w->key);
+    } else if (!w->claim && status != 0 && !p->stopping) {
+        /* The store refused the release and the core undid it: the DN is
+         * owned here again with no client holding the claim. */
+        release_later(p, w->key);
     }
     if (cl != NULL && status != 0) {
         send_rc(cl, w->ref_id, status);
@@ -364,7 +382,10 @@ static void gws_register(struct dp_client *cl, uint32_t ref_id, dn_key k, struct
     }
     /* A release still waiting for the store must not undo this claim. */
     coalesce_remove(&p->releases, k);
-    if (e != NULL && e->owner == DN_NODE_SELF) {
+    /* Owned here and durable: nothing to write. A claim still on its way
+     * may yet be refused, so this one is written too, to be acknowledged
+     * only once it is durable. */
+    if (e != NULL && e->owner == DN_NODE_SELF && !core_in_flight(p->core, k)) {
         if (r == NULL && reg_new(cl, k, DP_REG_CLAIMED) == NULL) {
             send_rc(cl, ref_id, -ENOMEM);
             return;
@@ -380,7 +401,10 @@ static void gws_register(struct dp_client *cl, uint32_t ref_id, dn_key k, struct
         send_rc(cl, ref_id, -ENOMEM);
         return;
     }
-    rc = core_claim(p->core, k, DN_SOURCE_TLIB, on_done, w);
+    rc = core_claim(p->core, k,
+                    e != NULL && e->owner == DN_NODE_SELF ? (enum dn_source)e->source
+                                                          : DN_SOURCE_TLIB,
+                    on_done, w);
     if (rc != 0) {
         free(w);
         if (r->state == DP_REG_CLAIMING)

@@ -188,10 +188,16 @@ int bindings_add(struct bindings *bs, struct binding *b)
     return 0;
 }
 
-void bindings_remove(struct bindings *bs, struct binding *b)
+void bindings_take(struct bindings *bs, struct binding *b)
 {
     wheel_unlink(bs, b);
     dn_unlink(bs, b);
+    b->next = NULL;
+}
+
+void bindings_remove(struct bindings *bs, struct binding *b)
+{
+    bindings_take(bs, b);
     binding_free(bs, b);
 }
 

@@ -114,6 +114,10 @@ void binding_free(struct bindings *bs, struct binding *b);
  * Returns 0 or -ENOMEM (b is then freed). */
 int bindings_add(struct bindings *bs, struct binding *b);
 
+/* Take b out of the set without freeing it: the caller owns it again (it
+ * may add it back with bindings_add(), or binding_free() it). */
+void bindings_take(struct bindings *bs, struct binding *b);
+
 /* Remove b from the set and free it. */
 void bindings_remove(struct bindings *bs, struct binding *b);
 

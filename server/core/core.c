@@ -12,6 +12,25 @@
 #include "server/core/dn_store.h"
 #include "storage/store.h"
 
+/* A change on its way to the disk; published when durable, undone in the
+ * table when the store refuses it (DESIGN §2 rule 7). */
+struct core_wait {
+    struct core *c;
+    /* The next change of the same DN, decided on top of this one while it
+     * was on its way (NULL: none, or this one is the DN's newest). */
+    struct core_wait *newer;
+    struct dn_change ch;
+    core_done_cb done;
+    void *arg;
+    uint16_t sweep_node; /* a standby takeover in this peer's link sweep, else 0 */
+};
+
+/* c->inflight: the newest change of a DN that is not yet durable. */
+struct core_inflight {
+    dn_key key;
+    struct core_wait *last;
+};
+
 static void on_idle(uv_idle_t *h);
 
 int core_init(struct core *c, uv_loop_t *loop, struct dn_table *table, struct store *store,
@@ -25,7 +44,9 @@ int core_init(struct core *c, uv_loop_t *loop, struct dn_table *table, struct st
     uv_idle_init(loop, &c->idle);
     c->idle.data = c;
     c->sweeps_tail = &c->sweeps;
+    c->bw_tail = &c->bw_head;
     c->store_queue = store_queue;
+    u64map_init(&c->inflight, sizeof(struct core_inflight));
     c->table = table;
     c->store = store;
     return 0;
@@ -88,45 +109,133 @@ void core_call(struct core *c, const struct core_call *call)
     }
 }
 
-/* A change on its way to the disk; published when durable. */
-struct core_wait {
-    struct core *c;
+/* Publish k's state now as a link sweep would (owner unchanged, status
+ * flipped): what a sweep owes its listeners for a DN it did not publish
+ * because it meant to take it over. */
+static void publish_entry(struct core *c, dn_key k)
+{
+    const struct dn_entry *e = dn_table_get(c->table, k);
     struct dn_change ch;
-    core_done_cb done;
-    void *arg;
-};
 
+    if (e == NULL)
+        return;
+    memset(&ch, 0, sizeof(ch));
+    ch.key = e->key;
+    ch.owner = ch.old_owner = e->owner;
+    ch.source = (enum dn_source)e->source;
+    ch.version.hlc = e->hlc;
+    ch.version.node = e->vnode;
+    ch.since_ms = e->since_ms;
+    ch.status = dn_table_status(c->table, k);
+    ch.old_status = ch.status == DN_INSRV ? DN_OOS : DN_INSRV;
+    core_publish(c, &ch);
+}
+
+/* Undo ch in the table: the store refused it and no newer change of the
+ * DN is on its way (see on_durable()). */
+static void undo(struct core *c, const struct dn_change *ch, uint16_t sweep_node)
+{
+    char dn[DN_DIR_MAX_DIGITS + 1];
+
+    if (dn_table_restore(c->table, ch) != 0)
+        return;
+    c->rollbacks++;
+    dn_key_format(ch->key, dn, sizeof(dn));
+    /* The store error was logged already (core__store_error()). */
+    tc_log(DEBUG, "dn %s: change not stored; back to owner \"%s\"", dn,
+           dn_table_node_name(c->table, dn_table_get(c->table, ch->key)->owner));
+    if (sweep_node != DN_NODE_NONE)
+        publish_entry(c, ch->key);
+}
+
+/* The store's answer for w. Changes of one DN complete in the order they
+ * were queued (the store commits in queue order), so w is the oldest of
+ * its DN still on its way. Rule for a refused change: when a newer change
+ * of the DN was decided on top of it, that decision stands in the table
+ * and inherits w's "before" (the state it would undo to), for its own
+ * outcome to decide - durable, it supersedes w on disk too, each record
+ * holding the whole state of the DN; refused as well, it undoes to what
+ * was last durable. Otherwise w is undone at once. */
 static void on_durable(void *arg, int status)
 {
     struct core_wait *w = arg;
+    struct core *c = w->c;
+    struct core_inflight *in = u64map_find(&c->inflight, w->ch.key);
 
-    if (status == 0)
-        core_publish(w->c, &w->ch);
-    else
-        core__store_error(w->c, "ownership change", status);
+    if (in != NULL && in->last == w)
+        u64map_remove(&c->inflight, w->ch.key);
+    if (status == 0) {
+        core_publish(c, &w->ch);
+    } else {
+        core__store_error(c, "ownership change", status);
+        if (w->newer != NULL) {
+            w->newer->ch.prev = w->ch.prev;
+            w->newer->ch.prev_none = w->ch.prev_none;
+            w->newer->ch.old_owner = w->ch.old_owner;
+            w->newer->ch.old_status = w->ch.old_status;
+            if (w->sweep_node != DN_NODE_NONE && w->newer->sweep_node == DN_NODE_NONE)
+                w->newer->sweep_node = w->sweep_node;
+        } else {
+            undo(c, &w->ch, w->sweep_node);
+        }
+    }
     if (w->done != NULL)
         w->done(w->arg, status, &w->ch);
     free(w);
 }
 
-int core__persist(struct core *c, const struct dn_change *ch, core_done_cb done, void *arg)
+/* core__persist() for a change made by a link sweep of peer sweep_node
+ * (0: none). */
+static int persist(struct core *c, const struct dn_change *ch, core_done_cb done, void *arg,
+                   uint16_t sweep_node)
 {
-    struct core_wait *w;
-    int rc;
+    struct core_inflight *in;
+    struct core_wait *w = NULL;
+    int rc = -ESHUTDOWN;
 
     if (c->store == NULL)
-        return -ESHUTDOWN;
-    w = malloc(sizeof(*w));
+        goto out_undo;
+    rc = -ENOMEM;
+    w = calloc(1, sizeof(*w));
     if (w == NULL)
-        return -ENOMEM;
+        goto out_undo;
     w->c = c;
     w->ch = *ch;
     w->done = done;
     w->arg = arg;
+    w->sweep_node = sweep_node;
+    in = u64map_insert(&c->inflight, ch->key);
+    if (in == NULL)
+        goto out_free;
     rc = dn_store_put(c->store, c->table, ch, on_durable, w);
     if (rc != 0)
-        free(w);
+        goto out_unmark;
+    if (in->last != NULL)
+        in->last->newer = w;
+    in->last = w;
+    return 0;
+
+out_unmark:
+    if (in->last == NULL)
+        u64map_remove(&c->inflight, ch->key);
+out_free:
+    free(w);
+out_undo:
+    /* Refused at once: the change was never on its way, so it is the
+     * newest of its DN and its "before" is what the table held. */
+    core__store_error(c, "ownership change", rc);
+    undo(c, ch, DN_NODE_NONE);
     return rc;
+}
+
+int core__persist(struct core *c, const struct dn_change *ch, core_done_cb done, void *arg)
+{
+    return persist(c, ch, done, arg, DN_NODE_NONE);
+}
+
+bool core_in_flight(const struct core *c, dn_key k)
+{
+    return k != DN_KEY_NONE && u64map_find(&c->inflight, k) != NULL;
 }
 
 int core__store_room(const struct core *c)
@@ -195,7 +304,7 @@ static void claim_released(struct core *c, dn_key k)
 }
 
 int core_apply(struct core *c, dn_key k, uint16_t owner, enum dn_source source, struct tc_version v,
-               uint64_t since_ms)
+               uint64_t since_ms, core_done_cb done, void *arg)
 {
     struct dn_change ch;
     int rc = core__store_room(c);
@@ -204,13 +313,14 @@ int core_apply(struct core *c, dn_key k, uint16_t owner, enum dn_source source, 
         return rc;
     rc = dn_table_apply(c->table, k, owner, source, v, since_ms, &ch);
     if (rc == 0)
-        rc = core__persist(c, &ch, NULL, NULL);
+        rc = core__persist(c, &ch, done, arg);
     if (rc == 0 && owner == DN_NODE_NONE)
         claim_released(c, k);
     return rc;
 }
 
-/* Publish one DN of a sweep: its current state, or a standby takeover. */
+/* Publish one DN of a sweep: its current state, or a standby takeover
+ * (published when durable; when refused, its state as it stands then). */
 static void sweep_one(struct core *c, const struct core_sweep *w, dn_key k)
 {
     struct dn_table *t = c->table;
@@ -222,21 +332,10 @@ static void sweep_one(struct core *c, const struct core_sweep *w, dn_key k)
     if (!w->up && !t->link_up[w->node] && core_holds_binding(c, k) && core__store_room(c) == 0 &&
         dn_table_claim(t, k, DN_SOURCE_SIP, tc_now_ms(), &ch) == 0) {
         /* Standby takeover: the agent stays reachable here. */
-        if (core__persist(c, &ch, NULL, NULL) != 0)
-            c->store_errors++;
-        return;
+        if (persist(c, &ch, NULL, NULL, w->node) == 0)
+            return;
     }
-    memset(&ch, 0, sizeof(ch));
-    ch.key = e->key;
-    ch.owner = ch.old_owner = e->owner;
-    ch.source = (enum dn_source)e->source;
-    ch.version.hlc = e->hlc;
-    ch.version.node = e->vnode;
-    ch.since_ms = e->since_ms;
-    /* The state now: the link may have changed again since. */
-    ch.status = dn_table_status(t, k);
-    ch.old_status = ch.status == DN_INSRV ? DN_OOS : DN_INSRV;
-    core_publish(c, &ch);
+    publish_entry(c, k);
 }
 
 static void on_idle(uv_idle_t *h)
@@ -318,6 +417,8 @@ void core_close(struct core *c)
     }
     free(c->unreleased);
     c->unreleased = NULL;
+    /* Every change on its way was reported by store_close(). */
+    u64map_free(&c->inflight);
     c->n_unreleased = c->cap_unreleased = 0;
     uv_idle_stop(&c->idle);
     uv_close((uv_handle_t *)&c->idle, on_idle_closed);

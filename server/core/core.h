@@ -10,6 +10,7 @@
 struct store;
 struct bindings;
 struct binding;
+struct core_bwait;
 
 /* The node's decisions as ports and peer links see them (DESIGN §2, "how a
  * change flows"). A port or link asks the core to claim, release or apply a
@@ -54,7 +55,9 @@ struct core_listener {
 };
 
 /* Called on the loop when a claim or release asked for is durable (status
- * 0) or failed (negative). */
+ * 0) or failed (negative). A failed change was never published and is
+ * already undone in the table (DESIGN §2 rule 7); c describes the change
+ * as it was decided. */
 typedef void (*core_done_cb)(void *arg, int status, const struct dn_change *c);
 
 /* Called on the loop when a binding's record is durable (status 0) or
@@ -91,6 +94,13 @@ struct core {
     uint32_t store_queue; /* the store's max_queue: decide only with room left */
     uint64_t seq;         /* last sequence number published */
     uint64_t published, store_errors;
+    uint64_t rollbacks; /* changes undone in the table: the store refused them */
+    /* Of struct core_inflight (core.c): for each DN with a change on its
+     * way to the disk, the newest such change. */
+    struct u64map inflight;
+    /* Binding records on their way to the disk, in queue order
+     * (core_bindings.c). */
+    struct core_bwait *bw_head, **bw_tail;
     uint64_t calls; /* call events published, made here or received */
     uv_idle_t idle; /* runs the sweeps */
     struct core_sweep *sweeps, **sweeps_tail;
@@ -120,9 +130,12 @@ void core_unlisten(struct core *c, void *arg);
 
 /* This node claims k for source (sip: a phone's initial registration,
  * through core_registered(); tlib: a GWS client's RegisterAddress).
- * done is called once the claim is durable and published. Returns 0 (done
- * will be called), TC_EUNKNOWN_DN, -EBUSY when the store queue is full, or
- * -ENOMEM. */
+ * done is called once the claim is durable and published, or refused by
+ * the store: then the table is put back as it was before the claim (see
+ * on_durable() in core.c for a newer change decided on top of it) and
+ * nothing is published. Returns 0 (done will be called), TC_EUNKNOWN_DN,
+ * -EBUSY when the store queue is full, -ENOMEM, or another store error
+ * (for each error the table is unchanged and done is not called). */
 int core_claim(struct core *c, dn_key k, enum dn_source source, core_done_cb done, void *arg);
 
 /* This node releases k, which it owns. Returns 0 (done will be called),
@@ -135,6 +148,10 @@ int core_release(struct core *c, dn_key k, core_done_cb done, void *arg);
  * and retries later rather than having each refused with -EBUSY. */
 bool core_has_room(const struct core *c, size_t n);
 
+/* A change of k is on its way to the disk: what the table holds for k is
+ * not durable yet (and is undone should the store refuse it). */
+bool core_in_flight(const struct core *c, dn_key k);
+
 /* A live SIP binding for k is held here (a phone registered to this node). */
 bool core_holds_binding(struct core *c, dn_key k);
 
@@ -146,12 +163,18 @@ unsigned core_live_bindings(struct core *c, dn_key k, uint64_t now_ms);
 /* Queue the record of b (made by binding_new() on c->bindings), then add b
  * to the bindings held here; the core takes b, also on failure (then b is
  * freed). A binding with the same contact is replaced. done (may be NULL)
- * is called once the record is durable. Returns 0 (done will be called),
- * -EINVAL (key too long), -EBUSY (store queue full), -ESHUTDOWN, -ENOMEM. */
+ * is called once the record is durable or refused; refused, b is taken out
+ * of memory again and the binding it replaced put back (unless a newer
+ * record of the same contact is on its way: then that one decides), and a
+ * DN left without a live binding is released. Returns 0 (done will be
+ * called), -EINVAL (key too long), -EBUSY (store queue full), -ESHUTDOWN,
+ * -ENOMEM. */
 int core_bind(struct core *c, struct binding *b, core_store_cb done, void *arg);
 
 /* Queue the deletion of b's record, then remove b from the bindings held
- * here and free it (also on failure). done (may be NULL) as core_bind(). */
+ * here; it is freed once the deletion is durable, and put back if the
+ * store refuses it. On an error at once b stays held. done (may be NULL)
+ * as core_bind(). Returns 0 or core_bind()'s errors. */
 int core_unbind(struct core *c, struct binding *b, core_store_cb done, void *arg);
 
 /* An accepted REGISTER took k's live bindings here from before to after
@@ -162,7 +185,9 @@ int core_unbind(struct core *c, struct binding *b, core_store_cb done, void *arg
  * is durable. Returns 1 (a claim or release is queued, done will be
  * called; the mark is cleared), 0 (nothing to change; cleared too), or
  * core_claim()'s / core_release()'s errors (a refused claim sets the mark,
- * so the phone's next REGISTER claims again). */
+ * so the phone's next REGISTER claims again; so does a claim whose commit
+ * fails later, while a release whose commit fails is retried by
+ * core_expire()). */
 int core_registered(struct core *c, dn_key k, unsigned before, unsigned after, core_done_cb done,
                     void *arg);
 
@@ -186,10 +211,13 @@ int core_restore(struct core *c, struct core_restore_stats *st);
 /* A peer's claim or release of k (owner DN_NODE_NONE) at version v. Applied,
  * persisted and published when newer than what the table holds; a release
  * of a DN for which this node holds a live SIP binding is followed by this
- * node's claim (standby, DESIGN §3). Returns 0 when applied, TC_ESTALE when
- * not newer, TC_EUNKNOWN_DN, or an error. */
+ * node's claim (standby, DESIGN §3). done (may be NULL) is called once the
+ * change is durable or was refused by the store (then it is undone in the
+ * table, as for core_claim()). Returns 0 when applied (done will be
+ * called), TC_ESTALE when not newer, TC_EUNKNOWN_DN, or an error (nothing
+ * changed; done is not called). */
 int core_apply(struct core *c, dn_key k, uint16_t owner, enum dn_source source, struct tc_version v,
-               uint64_t since_ms);
+               uint64_t since_ms, core_done_cb done, void *arg);
 
 /* Publish a call-delivery decision to every listener with the next
  * sequence number: the SIP server calls it once per INVITE it decides

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "proto/store.pb-c.h"
+#include "server/base/clock.h"
 #include "server/base/log.h"
 #include "server/base/tc_err.h"
 #include "server/core/bindings.h"
@@ -26,12 +27,136 @@ static size_t binding_key(const struct binding *b, char *key, size_t size)
     return len;
 }
 
-/* A binding record on its way to the disk, for a caller that waits. */
+/* A binding record on its way to the disk. The binding it replaced (a
+ * refresh) or removed (an unbind) is kept out of the set until the store
+ * answers, so that a refused record can be undone in memory (DESIGN §2
+ * rule 7). Waits are queued in c->bw_head in the order their records were
+ * queued, which is the order the store answers them. */
 struct core_bwait {
+    struct core_bwait *next;
     struct core *c;
-    core_store_cb done;
+    core_store_cb done; /* may be NULL */
     void *arg;
+    dn_key dn;
+    /* The binding this record put in the set (NULL for a delete); only
+     * compared, never read: it may be gone since. */
+    const struct binding *added;
+    uint64_t added_expires_ms;
+    uint32_t added_cseq;
+    struct binding *kept; /* what was in the set before, owned here */
+    uint16_t contact_len;
+    char contact[]; /* the binding's contact, NUL-terminated */
 };
+
+static struct core_bwait *bwait_new(struct core *c, const struct binding *b, core_store_cb done,
+                                    void *arg)
+{
+    struct core_bwait *w = calloc(1, sizeof(*w) + b->contact_len + 1);
+
+    if (w == NULL)
+        return NULL;
+    w->c = c;
+    w->done = done;
+    w->arg = arg;
+    w->dn = b->dn;
+    w->contact_len = b->contact_len;
+    memcpy(w->contact, binding_contact(b), b->contact_len);
+    return w;
+}
+
+static void bwait_push(struct core *c, struct core_bwait *w)
+{
+    *c->bw_tail = w;
+    c->bw_tail = &w->next;
+}
+
+static void bwait_unlink(struct core *c, struct core_bwait *w)
+{
+    struct core_bwait **pp = &c->bw_head;
+
+    while (*pp != NULL && *pp != w)
+        pp = &(*pp)->next;
+    if (*pp == NULL)
+        return;
+    *pp = w->next;
+    if (c->bw_tail == &w->next)
+        c->bw_tail = pp;
+}
+
+static int release_unbound(struct core *c, dn_key k, uint64_t now_ms);
+
+/* The record of w was refused and no newer record of the same binding is
+ * on its way: put back in memory what w changed. */
+static void bwait_undo(struct core *c, struct core_bwait *w)
+{
+    struct bindings *bs = c->bindings;
+    struct binding *cur = bindings_find(bs, w->dn, w->contact, w->contact_len);
+    struct bindings_dn *d;
+    const struct dn_entry *e;
+    uint64_t now = tc_now_ms();
+
+    if (cur != NULL && cur == w->added && cur->expires_ms == w->added_expires_ms &&
+        cur->cseq == w->added_cseq) {
+        bindings_remove(bs, cur);
+        cur = NULL;
+    }
+    if (cur == NULL && w->kept != NULL) {
+        bindings_add(bs, w->kept); /* -ENOMEM frees it: it comes back at the restart */
+        w->kept = NULL;
+    }
+    /* The DN's ownership follows what is held now. */
+    if (core_live_bindings(c, w->dn, now) == 0) {
+        release_unbound(c, w->dn, now);
+        return;
+    }
+    e = dn_table_get(c->table, w->dn);
+    d = bindings_dn(bs, w->dn, false);
+    if (d != NULL && (e == NULL || e->owner != DN_NODE_SELF))
+        d->claim_next = true;
+}
+
+/* The store answered w's record (the oldest one on its way). */
+static void on_record_done(void *arg, int status)
+{
+    struct core_bwait *w = arg, *n;
+    struct core *c = w->c;
+
+    bwait_unlink(c, w);
+    if (status != 0 && c->bindings != NULL) {
+        core__store_error(c, "binding", status);
+        for (n = w->next; n != NULL; n = n->next) {
+            if (n->dn == w->dn && n->contact_len == w->contact_len &&
+                memcmp(n->contact, w->contact, w->contact_len) == 0)
+                break;
+        }
+        if (n == NULL) {
+            bwait_undo(c, w);
+        } else if (n->kept == w->added) {
+            /* A newer record of this binding was made on top of w's: it
+             * now undoes to what w would have (see on_durable() in
+             * core.c for the same rule on DNs). */
+            binding_free(c->bindings, n->kept);
+            n->kept = w->kept;
+            w->kept = NULL;
+        }
+    }
+    if (w->kept != NULL && c->bindings != NULL)
+        binding_free(c->bindings, w->kept);
+    if (w->done != NULL)
+        w->done(w->arg, status);
+    free(w);
+}
+
+/* Queue a put (val != NULL) or a delete of key, calling done when durable. */
+static int queue_record(struct core *c, const char *key, size_t klen, const void *val, size_t vlen,
+                        store_done_cb done, void *arg)
+{
+    if (c->store == NULL)
+        return -ESHUTDOWN;
+    if (val != NULL)
+        return store_put(c->store, STORE_DB_BINDING, key, klen, val, vlen, done, arg);
+    return store_del(c->store, STORE_DB_BINDING, key, klen, done, arg);
+}
 
 static void on_record_durable(void *arg, int status)
 {
@@ -41,45 +166,7 @@ static void on_record_durable(void *arg, int status)
         core__store_error(c, "binding", status);
 }
 
-static void on_record_waited(void *arg, int status)
-{
-    struct core_bwait *w = arg;
-
-    if (status != 0)
-        core__store_error(w->c, "binding", status);
-    w->done(w->arg, status);
-    free(w);
-}
-
-/* Queue a put (val != NULL) or a delete of key, calling done when durable. */
-static int queue_record(struct core *c, const char *key, size_t klen, const void *val, size_t vlen,
-                        core_store_cb done, void *arg)
-{
-    struct core_bwait *w = NULL;
-    store_done_cb cb = on_record_durable;
-    void *cb_arg = c;
-    int rc;
-
-    if (c->store == NULL)
-        return -ESHUTDOWN;
-    if (done != NULL) {
-        w = malloc(sizeof(*w));
-        if (w == NULL)
-            return -ENOMEM;
-        *w = (struct core_bwait){c, done, arg};
-        cb = on_record_waited;
-        cb_arg = w;
-    }
-    if (val != NULL)
-        rc = store_put(c->store, STORE_DB_BINDING, key, klen, val, vlen, cb, cb_arg);
-    else
-        rc = store_del(c->store, STORE_DB_BINDING, key, klen, cb, cb_arg);
-    if (rc != 0)
-        free(w);
-    return rc;
-}
-
-static int put_record(struct core *c, const struct binding *b, core_store_cb done, void *arg)
+static int put_record(struct core *c, const struct binding *b, store_done_cb done, void *arg)
 {
     Tc__Binding rec = TC__BINDING__INIT;
     char dn[DN_DIR_MAX_DIGITS + 1];
@@ -110,7 +197,7 @@ static int put_record(struct core *c, const struct binding *b, core_store_cb don
     return rc;
 }
 
-static int del_record(struct core *c, const struct binding *b, core_store_cb done, void *arg)
+static int del_record(struct core *c, const struct binding *b, store_done_cb done, void *arg)
 {
     char key[STORE_MAX_KEY + 1];
     size_t klen = binding_key(b, key, sizeof(key));
@@ -135,23 +222,73 @@ unsigned core_live_bindings(struct core *c, dn_key k, uint64_t now_ms)
 
 int core_bind(struct core *c, struct binding *b, core_store_cb done, void *arg)
 {
-    int rc = put_record(c, b, done, arg);
+    struct binding *old = bindings_find(c->bindings, b->dn, binding_contact(b), b->contact_len);
+    struct core_bwait *w = bwait_new(c, b, done, arg);
+    int rc = w != NULL ? put_record(c, b, on_record_done, w) : -ENOMEM;
 
     if (rc != 0) {
+        free(w);
         binding_free(c->bindings, b);
         return rc;
     }
+    w->added = b;
+    w->added_expires_ms = b->expires_ms;
+    w->added_cseq = b->cseq;
+    if (old != NULL) {
+        bindings_take(c->bindings, old);
+        w->kept = old;
+    }
+    bwait_push(c, w);
     /* The record is queued: from here on the binding counts, even if the
      * memory for its DN entry fails (then it comes back at the restart). */
-    return bindings_add(c->bindings, b);
+    rc = bindings_add(c->bindings, b);
+    if (rc != 0)
+        w->added = NULL;
+    return rc;
 }
 
 int core_unbind(struct core *c, struct binding *b, core_store_cb done, void *arg)
 {
-    int rc = del_record(c, b, done, arg);
+    struct core_bwait *w = bwait_new(c, b, done, arg);
+    int rc = w != NULL ? del_record(c, b, on_record_done, w) : -ENOMEM;
 
-    bindings_remove(c->bindings, b);
-    return rc;
+    if (rc != 0) {
+        free(w);
+        return rc;
+    }
+    bindings_take(c->bindings, b);
+    w->kept = b;
+    bwait_push(c, w);
+    return 0;
+}
+
+/* A claim or release asked for by core_registered(), on its way. */
+struct core_rwait {
+    struct core *c;
+    dn_key k;
+    bool claim;
+    core_done_cb done;
+    void *arg;
+};
+
+static void on_registered_done(void *arg, int status, const struct dn_change *ch)
+{
+    struct core_rwait *w = arg;
+    struct core *c = w->c;
+    struct bindings_dn *d;
+
+    if (status != 0 && c->bindings != NULL) {
+        d = bindings_dn(c->bindings, w->k, false);
+        /* Refused and undone: a claim is owed to the next REGISTER while a
+         * binding is held; a release is retried by the expiry tick. */
+        if (w->claim && d != NULL)
+            d->claim_next = true;
+        else if (!w->claim)
+            release_unbound(c, w->k, tc_now_ms());
+    }
+    if (w->done != NULL)
+        w->done(w->arg, status, ch);
+    free(w);
 }
 
 int core_registered(struct core *c, dn_key k, unsigned before, unsigned after, core_done_cb done,
@@ -163,18 +300,26 @@ int core_registered(struct core *c, dn_key k, unsigned before, unsigned after, c
     bool owned = e != NULL && e->owner == DN_NODE_SELF;
     int rc = 0;
 
+    struct core_rwait *w = malloc(sizeof(*w));
+
+    if (w == NULL)
+        return -ENOMEM;
+    *w = (struct core_rwait){.c = c, .k = k, .claim = true, .done = done, .arg = arg};
     if (after > 0 && (before == 0 || (claim_next && !owned))) {
-        rc = core_claim(c, k, DN_SOURCE_SIP, done, arg);
+        rc = core_claim(c, k, DN_SOURCE_SIP, on_registered_done, w);
         /* Refused (store full): the phone's binding stays, and its next
          * REGISTER - a refresh by the binding count - claims again. */
         if (rc < 0 && d != NULL)
             d->claim_next = true;
         rc = rc == 0 ? 1 : rc;
     } else if (before > 0 && after == 0) {
-        rc = core_release(c, k, done, arg);
+        w->claim = false;
+        rc = core_release(c, k, on_registered_done, w);
         /* A newer claim elsewhere owns it: nothing to release. */
         rc = rc == 0 ? 1 : rc == TC_ESTALE ? 0 : rc;
     }
+    if (rc != 1)
+        free(w);
     if (rc >= 0 && d != NULL)
         d->claim_next = false;
     return rc;
@@ -197,6 +342,16 @@ static void defer_release(struct core *c, dn_key k)
     c->unreleased[c->n_unreleased++] = k;
 }
 
+/* A release of release_unbound() refused by the store (and undone in the
+ * table): retried by the next core_expire(). */
+static void on_release_done(void *arg, int status, const struct dn_change *ch)
+{
+    struct core *c = arg;
+
+    if (status != 0 && c->bindings != NULL)
+        defer_release(c, ch->key);
+}
+
 /* k lost its last binding here: release it if this node owns it by SIP.
  * Returns 1 when queued, 0 when nothing to do, -EBUSY (deferred). */
 static int release_unbound(struct core *c, dn_key k, uint64_t now_ms)
@@ -207,7 +362,7 @@ static int release_unbound(struct core *c, dn_key k, uint64_t now_ms)
     if (e == NULL || e->owner != DN_NODE_SELF || e->source != DN_SOURCE_SIP ||
         core_live_bindings(c, k, now_ms) > 0)
         return 0;
-    rc = core_release(c, k, NULL, NULL);
+    rc = core_release(c, k, on_release_done, c);
     if (rc == -EBUSY) {
         defer_release(c, k);
         return rc;
@@ -231,7 +386,7 @@ static void on_expired(void *arg, struct binding *b)
     struct expire_ctx *x = arg;
     struct core *c = x->c;
     struct bindings_dn *d = bindings_dn(c->bindings, b->dn, false);
-    int rc = del_record(c, b, NULL, NULL);
+    int rc = del_record(c, b, on_record_durable, c);
 
     if (rc != 0)
         core__store_error(c, "deleting an expired binding", rc);

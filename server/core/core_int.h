@@ -7,8 +7,11 @@
  * core_restore.c); nothing outside server/core includes it. Loop thread
  * only. */
 
-/* Make ch durable, then publish it and call done (may be NULL). Returns 0
- * (done will be called) or the store's error (nothing happens then). */
+/* Make ch, just decided in the table, durable, then publish it and call
+ * done (may be NULL). A change the store refuses is undone in the table
+ * and never published: at once when it cannot be queued (the return is
+ * then the error and done is never called), or before done when its
+ * commit fails. Returns 0 (done will be called) or the error. */
 int core__persist(struct core *c, const struct dn_change *ch, core_done_cb done, void *arg);
 
 /* 0 when the store has room for one more change, -EBUSY when its queue is

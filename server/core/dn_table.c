@@ -92,6 +92,8 @@ static void set_owner(struct dn_table *t, struct dn_entry *e, uint16_t owner, en
                       struct tc_version v, uint64_t since_ms, struct dn_change *c)
 {
     c->key = e->key;
+    c->prev = *e;
+    c->prev_none = false;
     c->old_owner = e->owner;
     c->old_status = entry_status(t, e);
     if (e->owner != DN_NODE_NONE)
@@ -115,12 +117,16 @@ int dn_table_claim(struct dn_table *t, dn_key k, enum dn_source source, uint64_t
 {
     struct dn_entry *e;
 
+    bool fresh;
+
     if (!dn_dir_contains(t->dir, k))
         return TC_EUNKNOWN_DN;
+    fresh = u64map_find(&t->map, k) == NULL;
     e = entry_for(t, k);
     if (e == NULL)
         return -ENOMEM;
     set_owner(t, e, DN_NODE_SELF, source, dn_table_next_version(t, now_ms), now_ms, c);
+    c->prev_none = fresh;
     return 0;
 }
 
@@ -142,6 +148,7 @@ int dn_table_apply(struct dn_table *t, dn_key k, uint16_t owner, enum dn_source 
 {
     struct tc_version cur;
     struct dn_entry *e;
+    bool fresh;
 
     if (!dn_dir_contains(t->dir, k))
         return TC_EUNKNOWN_DN;
@@ -154,6 +161,7 @@ int dn_table_apply(struct dn_table *t, dn_key k, uint16_t owner, enum dn_source 
         if (dn_table_version_cmp(t, v, cur) <= 0)
             return TC_ESTALE;
     }
+    fresh = e == NULL;
     e = entry_for(t, k);
     if (e == NULL)
         return -ENOMEM;
@@ -161,6 +169,29 @@ int dn_table_apply(struct dn_table *t, dn_key k, uint16_t owner, enum dn_source 
     if (v.hlc > t->hlc_last)
         t->hlc_last = v.hlc;
     set_owner(t, e, owner, source, v, since_ms, c);
+    c->prev_none = fresh;
+    return 0;
+}
+
+int dn_table_restore(struct dn_table *t, const struct dn_change *c)
+{
+    struct dn_entry *e = u64map_find(&t->map, c->key);
+
+    if (e == NULL || e->hlc != c->version.hlc || e->vnode != c->version.node)
+        return TC_ESTALE;
+    if (e->owner != DN_NODE_NONE)
+        t->owned[e->owner]--;
+    if (c->prev_none) {
+        /* Idle again: no owner, version zero (older than any claim). The
+         * entry stays: removing it would move another one under a walk in
+         * progress (a peer snapshot, a TC subscription's). */
+        memset(e, 0, sizeof(*e));
+        e->key = c->key;
+        return 0;
+    }
+    *e = c->prev;
+    if (e->owner != DN_NODE_NONE)
+        t->owned[e->owner]++;
     return 0;
 }
 

@@ -62,6 +62,10 @@ struct dn_change {
     uint64_t since_ms;
     enum dn_status status; /* as seen here after the change */
     enum dn_status old_status;
+    /* The entry as it was before the change (prev_none: the DN had none),
+     * so that dn_table_restore() can undo a change the store refused. */
+    struct dn_entry prev;
+    bool prev_none;
 };
 
 struct dn_table {
@@ -112,6 +116,17 @@ int dn_table_release(struct dn_table *t, dn_key k, uint64_t now_ms, struct dn_ch
  * newer, TC_EUNKNOWN_DN, -ENOMEM. */
 int dn_table_apply(struct dn_table *t, dn_key k, uint16_t owner, enum dn_source source,
                    struct tc_version v, uint64_t since_ms, struct dn_change *c);
+
+/* Undo change c, which the store refused (DESIGN §2 rule 7): when c->key's
+ * entry still holds c's version, put back the entry c replaced (c->prev:
+ * owner, source, version, since), or make it idle again when c created
+ * it (no owner, version zero: what an absent entry means; it is kept so
+ * that walks of the table in progress miss nothing).
+ * The clock (hlc_last) is not turned back: later versions stay later.
+ * Returns 0 when undone, or TC_ESTALE when the entry holds another version
+ * (a newer decision stands; nothing changes) or is gone (a directory
+ * reload dropped it). Loop thread only. */
+int dn_table_restore(struct dn_table *t, const struct dn_change *c);
 
 /* The entry for k, or NULL when k never had a claim (idle: OOS, no owner).
  * Valid until the next change to the table. */

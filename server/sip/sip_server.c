@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 #include <time.h>
 
@@ -96,6 +97,28 @@ struct sip_waiting {
     size_t len;
 };
 
+/* The 500 for a REGISTER whose change the store refused, from the 200 that
+ * was waiting for it: the same headers but its Contacts, since no binding
+ * was kept (DESIGN §2 rule 7). Returns 0 or -ENOMEM / -EINVAL. */
+static int store_error_answer(const char *ok, size_t len, struct tc_buf *b)
+{
+    const char *p = memchr(ok, '\n', len), *end = ok + len, *eol;
+    int rc;
+
+    if (p == NULL)
+        return -EINVAL;
+    rc = tc_buf_puts(b, "SIP/2.0 500 Store Error\r\n");
+    for (p++; rc == 0 && p < end; p = eol + 1) {
+        eol = memchr(p, '\n', (size_t)(end - p));
+        if (eol == NULL)
+            eol = end - 1;
+        if ((size_t)(end - p) >= 8 && strncasecmp(p, "Contact:", 8) == 0)
+            continue;
+        rc = tc_buf_append(b, p, (size_t)(eol + 1 - p));
+    }
+    return rc;
+}
+
 static void on_register_durable(void *arg, int status)
 {
     struct sip_waiting *w = arg;
@@ -107,12 +130,9 @@ static void on_register_durable(void *arg, int status)
         s->dropped[SIP_DROP_SEND_FAILED]++;
     } else if (status != 0) {
         /* The change is not on disk: say so instead of the 200. */
-        static const char err[] = "SIP/2.0 500 Store Error\r\n";
-        char *eol = memchr(w->bytes, '\n', w->len);
         struct tc_buf b = TC_BUF_INIT;
 
-        if (eol != NULL && tc_buf_puts(&b, err) == 0 &&
-            tc_buf_append(&b, eol + 1, w->len - (size_t)(eol + 1 - w->bytes)) == 0)
+        if (store_error_answer(w->bytes, w->len, &b) == 0)
             send_answer(s, &w->src, &w->dest, b.data, b.len);
         tc_buf_free(&b);
         count(s, SIP_METHOD_REGISTER, 500);

@@ -174,6 +174,63 @@ bool peer__sync_store_ready(const struct peers *p, size_t n)
     return core_has_room(p->core, n + PEER_STORE_SPARE);
 }
 
+/* A peer's change handed to the core, on its way to the disk. */
+struct peer_store_wait {
+    struct peers *p;
+    const struct peer_session *s; /* only compared: it may be gone */
+    int link;
+    uint64_t seq; /* the claim's origin_seq; 0 from a snapshot */
+};
+
+/* The store could not keep a change s's peer sent (the core undid it):
+ * this node does not hold it, so the link must not count it as received.
+ * Its per-origin sequence goes back to before the claim (or, for a
+ * snapshot entry, one before the last live claim), and the next claim or
+ * heartbeat finds the gap and asks the peer for a snapshot, which carries
+ * the change again; while the store keeps refusing, at most one snapshot
+ * per heartbeat is asked for. A snapshot entry refused before any live
+ * claim came is applied again at the next snapshot (the next link up, or
+ * the next gap). */
+static void store_refused(struct peer_session *s, uint64_t seq, int err)
+{
+    uint64_t back = seq != 0 ? seq - 1 : s->rx_seq > 0 ? s->rx_seq - 1 : 0;
+
+    peer__count_error(s->p, PEER_ERR_STORE);
+    tc_log(DEBUG, "peer %s: a claim was not stored: %s", peer__session_name(s), tc_strerror(err));
+    if (back < s->rx_seq)
+        s->rx_seq = back;
+}
+
+static void on_peer_change_done(void *arg, int status, const struct dn_change *ch)
+{
+    struct peer_store_wait *w = arg;
+    struct peer_session *s;
+
+    (void)ch;
+    if (status != 0 && w->link >= 0 && (s = w->p->links[w->link].s) == w->s && s != NULL)
+        store_refused(s, w->seq, status);
+    free(w);
+}
+
+/* core_apply() for a claim of s's peer, with origin_seq seq: a refused
+ * change, at once or when its commit fails, is asked for again. */
+static int apply_peer_change(struct peer_session *s, const struct peer_claim *c, uint16_t owner,
+                             enum dn_source source, struct tc_version v, uint64_t since_ms)
+{
+    struct peer_store_wait *w = malloc(sizeof(*w));
+    int rc;
+
+    if (w == NULL)
+        return -ENOMEM;
+    *w = (struct peer_store_wait){.p = s->p, .s = s, .link = s->link, .seq = c->seq};
+    rc = core_apply(s->p->core, c->dn, owner, source, v, since_ms, on_peer_change_done, w);
+    if (rc != 0)
+        free(w);
+    if (rc != 0 && rc != TC_ESTALE && rc != TC_EUNKNOWN_DN)
+        store_refused(s, c->seq, rc);
+    return rc;
+}
+
 /* The peer holds a decision of this node's newer than any this node has:
  * it was lost here (durability async, a new data-dir). Make a newer one:
  * claim when a phone is registered here, else release. */
@@ -197,8 +254,8 @@ static int own_decision(struct peer_session *s, const struct peer_claim *c, bool
     if (v.hlc <= c->version.hlc)
         v.hlc = c->version.hlc + 1;
     mine = core_holds_binding(core, c->dn);
-    rc = core_apply(core, c->dn, mine ? DN_NODE_SELF : DN_NODE_NONE,
-                    mine ? DN_SOURCE_SIP : DN_SOURCE_NONE, v, wall_ms());
+    rc = apply_peer_change(s, c, mine ? DN_NODE_SELF : DN_NODE_NONE,
+                           mine ? DN_SOURCE_SIP : DN_SOURCE_NONE, v, wall_ms());
     dn_key_format(c->dn, dn, sizeof(dn));
     tc_log(NOTICE, "peer %s: knows a newer decision of this node on %s than this node; %s it again",
            peer__session_name(s), dn, mine ? "claiming" : "releasing");
@@ -223,11 +280,10 @@ int peer__sync_apply(struct peer_session *s, const Tc__Peer__Claim *pb, bool *ap
                pb->dn != NULL ? pb->dn : "", rc == -ENOENT ? "unknown node" : "malformed");
         return rc != 0 ? rc : -EINVAL;
     }
-    rc = core_apply(p->core, c.dn, c.owner, c.source, c.version, c.since_ms);
+    rc = apply_peer_change(s, &c, c.owner, c.source, c.version, c.since_ms);
     if (rc == TC_ESTALE || rc == TC_EUNKNOWN_DN)
         return 0;
     if (rc != 0) {
-        peer__count_error(p, PEER_ERR_STORE);
         tc_log(WARN, "peer %s: applying a claim: %s", peer__session_name(s), tc_strerror(rc));
         return rc;
     }

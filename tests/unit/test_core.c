@@ -1,7 +1,8 @@
 /* The core's decisions against a real store: claims, refreshes, releases,
  * version order, links (standby takeover), a full store, and the restart
- * rule (DESIGN §3). Each test runs in its own process over a fresh
- * data-dir; the loop runs until the store has reported every change. */
+ * rule (DESIGN §3), and changes the store refuses (DESIGN §2 rule 7,
+ * with a tiny LMDB map that fills: the real full-disk path). Each test runs in its own process over
+ * a fresh data-dir; the loop runs until the store has reported every change. */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <limits.h>
@@ -24,6 +25,9 @@ static struct fx {
     char *root;
     char dir[PATH_MAX];
     uint32_t queue;
+    uint64_t map_size; /* 0: the store's default */
+    unsigned fill_n;   /* filler records written by fill_store() */
+    int fill_status;
     struct dn_dir dir_dns;
     struct dn_table t;
     struct store *s;
@@ -56,7 +60,8 @@ static void on_done(void *arg, int status, const struct dn_change *ch)
 /* Open the store, a fresh table and the core over f.dir. */
 static void fx_start(void)
 {
-    struct store_options so = {.dir = f.dir, .node_name = "sip1", .max_queue = f.queue};
+    struct store_options so = {
+            .dir = f.dir, .node_name = "sip1", .max_queue = f.queue, .map_size = f.map_size};
     struct core_listener l = {.on_change = on_change};
     int rc;
 
@@ -186,7 +191,7 @@ static int peer(const char *dn, uint16_t owner, uint64_t hlc, uint16_t vnode)
     struct tc_version v = {.hlc = hlc, .node = vnode};
 
     return core_apply(&f.c, key(dn), owner, owner != DN_NODE_NONE ? DN_SOURCE_SIP : DN_SOURCE_NONE,
-                      v, tc_now_ms());
+                      v, tc_now_ms(), NULL, NULL);
 }
 
 Test(core, claim_is_published_only_when_durable)
@@ -436,4 +441,243 @@ Test(core, refused_claim_is_retried_by_the_next_register)
     cr_assert_eq(entry("1001")->owner, DN_NODE_SELF);
     cr_assert_eq(registered("1001", "sip:a@10.0.0.1"), 0);
     drain();
+}
+
+/* --- a store that refuses: the map is full (MDB_MAP_FULL, TC_EFULL) --- */
+
+#define SMALL_MAP (256u << 10)
+
+static void on_filled(void *arg, int status)
+{
+    (void)arg;
+    if (status != 0)
+        f.fill_status = status;
+}
+
+/* Put filler records of size bytes in db until `refusals` commits in a
+ * row fail. */
+static void fill_db(enum store_db db, size_t size, unsigned refusals)
+{
+    char key[32], val[4000];
+    unsigned refused = 0;
+
+    memset(val, 'x', sizeof(val));
+    while (refused < refusals) {
+        snprintf(key, sizeof(key), "fill%u", f.fill_n++);
+        f.fill_status = 0;
+        cr_assert_eq(store_put(f.s, db, key, strlen(key), val, size, on_filled, NULL), 0);
+        drain();
+        refused = f.fill_status != 0 ? refused + 1 : 0;
+    }
+    cr_assert_eq(f.fill_status, TC_EFULL, "filling: %s", tc_strerror(f.fill_status));
+}
+
+/* Fill the store until nothing fits: large records first, then small ones
+ * in every database until several commits in a row fail (LMDB reuses the
+ * pages earlier commits freed, and a database with room in its leaf needs
+ * fewer new pages). The junk in the DN and binding databases is skipped
+ * (and counted, or deleted) by core_restore(). */
+static void fill_store(void)
+{
+    fill_db(STORE_DB_PEER, 4000, 1);
+    fill_db(STORE_DB_PEER, 400, 1);
+    for (int round = 0; round < 2; round++) {
+        for (int db = STORE_DB_META; db < STORE_DB_COUNT; db++)
+            fill_db((enum store_db)db, 16, 4);
+    }
+}
+
+/* A full store, and one that refuses overwrites too: LMDB may still fit a
+ * record rewritten in place in a full map, so tests of changes to
+ * existing records make every commit fail (the store's test hook). */
+static void fill_store_all(void)
+{
+    fill_store();
+    store_test_fail(f.s, TC_EFULL);
+}
+
+/* Restart with the map grown: what the store refused stays refused. */
+static void restart_with_room(void)
+{
+    struct core_restore_stats st;
+
+    f.map_size = 64u << 20;
+    fx_restart();
+    cr_assert_eq(core_restore(&f.c, &st), 0);
+}
+
+static void fx_small_map(void)
+{
+    fx_stop();
+    f.map_size = SMALL_MAP;
+    fx_start();
+}
+
+static bool idle(const char *dn)
+{
+    const struct dn_entry *e = dn_table_get(&f.t, key(dn));
+
+    return e == NULL || (e->owner == DN_NODE_NONE && e->hlc == 0);
+}
+
+Test(core, refused_claim_is_undone_and_never_published)
+{
+    fx_small_map();
+    fill_store();
+    cr_assert_eq(core_claim(&f.c, key("1001"), DN_SOURCE_TLIB, on_done, NULL), 0);
+    cr_assert_eq(entry("1001")->owner, DN_NODE_SELF);
+    drain();
+    cr_assert_eq(f.done, 1);
+    cr_assert_eq(f.status, TC_EFULL, "status %s fill_n %u", tc_strerror(f.status), f.fill_n);
+    cr_assert(idle("1001"), "the refused claim stayed in the table");
+    cr_assert_eq(dn_table_status(&f.t, key("1001")), DN_OOS);
+    cr_assert_eq(f.t.owned[DN_NODE_SELF], 0);
+    cr_assert_eq(f.published, 0, "a refused claim was published");
+    cr_assert_eq(f.c.rollbacks, 1);
+    cr_assert_not(core_in_flight(&f.c, key("1001")));
+    restart_with_room();
+    cr_assert(idle("1001"));
+    cr_assert_eq(core_claim(&f.c, key("1001"), DN_SOURCE_TLIB, on_done, NULL), 0);
+    drain();
+    cr_assert_eq(f.status, 0);
+    cr_assert_eq(entry("1001")->owner, DN_NODE_SELF);
+}
+
+Test(core, refused_release_keeps_the_owner_at_its_version)
+{
+    struct tc_version v;
+
+    fx_small_map();
+    cr_assert_eq(core_claim(&f.c, key("1001"), DN_SOURCE_TLIB, NULL, NULL), 0);
+    drain();
+    v = version("1001");
+    f.published = 0;
+    fill_store_all();
+    cr_assert_eq(core_release(&f.c, key("1001"), on_done, NULL), 0);
+    cr_assert_eq(entry("1001")->owner, DN_NODE_NONE);
+    drain();
+    cr_assert_eq(f.status, TC_EFULL);
+    cr_assert_eq(entry("1001")->owner, DN_NODE_SELF);
+    cr_assert_eq(entry("1001")->source, DN_SOURCE_TLIB);
+    cr_assert_eq(dn_table_version_cmp(&f.t, version("1001"), v), 0);
+    cr_assert_eq(dn_table_status(&f.t, key("1001")), DN_INSRV);
+    cr_assert_eq(f.published, 0);
+}
+
+Test(core, refused_peer_change_is_undone)
+{
+    uint64_t hlc = (tc_now_ms() + 1000) << 16;
+    unsigned published;
+
+    fx_small_map();
+    core_set_link(&f.c, SIP2, true);
+    cr_assert_eq(peer("1001", SIP2, hlc, SIP2), 0);
+    drain();
+    published = f.published;
+    fill_store_all();
+    cr_assert_eq(peer("1001", SIP0, hlc + 1, SIP0), 0);
+    cr_assert_eq(peer("1002", SIP2, hlc + 1, SIP2), 0);
+    drain();
+    cr_assert_eq(entry("1001")->owner, SIP2);
+    cr_assert_eq(entry("1001")->hlc, hlc);
+    cr_assert_eq(entry("1001")->vnode, SIP2);
+    cr_assert(idle("1002"));
+    cr_assert_eq(f.published, published, "a refused peer change was published");
+    /* Not newer than what is held is still refused as stale. */
+    cr_assert_eq(peer("1001", SIP0, hlc - 1, SIP0), TC_ESTALE);
+}
+
+Test(core, refused_takeover_publishes_the_dn_out_of_service)
+{
+    uint64_t hlc = (tc_now_ms() + 1000) << 16;
+
+    fx_small_map();
+    core_set_link(&f.c, SIP2, true);
+    cr_assert_eq(peer("1001", SIP2, hlc, SIP2), 0);
+    phone_bind("1001", "sip:a@10.0.0.1", 300); /* a standby binding */
+    drain();
+    f.published = 0;
+    fill_store_all();
+    core_set_link(&f.c, SIP2, false);
+    drain();
+    cr_assert_eq(entry("1001")->owner, SIP2, "the refused takeover stayed");
+    cr_assert_eq(entry("1001")->hlc, hlc);
+    cr_assert_eq(dn_table_status(&f.t, key("1001")), DN_OOS);
+    cr_assert_eq(f.published, 1, "the DN's new status was not published");
+    cr_assert_eq(f.last.owner, SIP2);
+    cr_assert_eq(f.last.status, DN_OOS);
+    cr_assert_eq(f.last.old_status, DN_INSRV);
+}
+
+Test(core, refused_register_takes_the_binding_and_the_claim_back)
+{
+    fx_small_map();
+    fill_store();
+    cr_assert_eq(registered("1001", "sip:a@10.0.0.1"), 1);
+    cr_assert_eq(core_live_bindings(&f.c, key("1001"), tc_now_ms()), 1);
+    drain();
+    cr_assert_eq(f.status, TC_EFULL);
+    cr_assert_eq(core_live_bindings(&f.c, key("1001"), tc_now_ms()), 0, "the binding stayed");
+    cr_assert_eq(f.c.bindings->n_bindings, 0);
+    cr_assert(idle("1001"), "the claim stayed");
+    cr_assert_eq(f.published, 0);
+    restart_with_room();
+    cr_assert_eq(f.c.bindings->n_bindings, 0);
+    cr_assert(idle("1001"));
+    cr_assert_eq(registered("1001", "sip:a@10.0.0.1"), 1);
+    drain();
+    cr_assert_eq(f.status, 0);
+    cr_assert_eq(entry("1001")->owner, DN_NODE_SELF);
+}
+
+Test(core, refused_refresh_and_unregister_put_the_binding_back)
+{
+    struct bindings_dn *d;
+    uint64_t expires;
+
+    fx_small_map();
+    cr_assert_eq(registered("1001", "sip:a@10.0.0.1"), 1);
+    drain();
+    d = bindings_dn(f.c.bindings, key("1001"), false);
+    expires = d->head->expires_ms;
+    fill_store_all();
+    /* A refresh with a longer expiry. */
+    phone_bind("1001", "sip:a@10.0.0.1", 3600);
+    cr_assert_gt(bindings_dn(f.c.bindings, key("1001"), false)->head->expires_ms, expires);
+    drain();
+    d = bindings_dn(f.c.bindings, key("1001"), false);
+    cr_assert_eq(d->count, 1);
+    cr_assert_eq(d->head->expires_ms, expires, "the refused refresh stayed");
+    /* An unregister: the binding and the claim stay. */
+    cr_assert_eq(core_unbind(&f.c, d->head, NULL, NULL), 0);
+    cr_assert_eq(core_registered(&f.c, key("1001"), 1, 0, on_done, NULL), 1);
+    drain();
+    cr_assert_eq(f.status, TC_EFULL);
+    d = bindings_dn(f.c.bindings, key("1001"), false);
+    cr_assert_eq(d->count, 1, "the refused unregister removed the binding");
+    cr_assert_eq(d->head->expires_ms, expires);
+    cr_assert_eq(entry("1001")->owner, DN_NODE_SELF);
+}
+
+Test(core, changes_decided_on_top_of_a_refused_one_undo_to_the_durable_state)
+{
+    struct tc_version v;
+
+    fx_small_map();
+    cr_assert_eq(core_claim(&f.c, key("1002"), DN_SOURCE_TLIB, NULL, NULL), 0);
+    drain();
+    v = version("1002");
+    fill_store_all();
+    /* Three decisions on one DN, each on top of the last, all refused. */
+    cr_assert_eq(core_claim(&f.c, key("1001"), DN_SOURCE_TLIB, NULL, NULL), 0);
+    cr_assert_eq(core_release(&f.c, key("1001"), NULL, NULL), 0);
+    cr_assert_eq(core_claim(&f.c, key("1001"), DN_SOURCE_TLIB, NULL, NULL), 0);
+    cr_assert_eq(core_release(&f.c, key("1002"), NULL, NULL), 0);
+    cr_assert_eq(core_claim(&f.c, key("1002"), DN_SOURCE_SIP, NULL, NULL), 0);
+    drain();
+    cr_assert(idle("1001"), "undone to a state that was never durable");
+    cr_assert_eq(entry("1002")->owner, DN_NODE_SELF);
+    cr_assert_eq(entry("1002")->source, DN_SOURCE_TLIB);
+    cr_assert_eq(dn_table_version_cmp(&f.t, version("1002"), v), 0);
+    cr_assert_eq(f.t.owned[DN_NODE_SELF], 1);
 }

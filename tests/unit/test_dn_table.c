@@ -154,3 +154,34 @@ Test(dn_table, reload_keeps_states_of_remaining_dns)
     dn_dir_free(&next);
     memset(&t, 0, sizeof(t));
 }
+
+Test(dn_table, restore_puts_back_the_previous_entry_or_idles_a_new_one)
+{
+    struct dn_change a, b, c;
+
+    cr_assert_eq(dn_table_claim(&t, key("1001"), DN_SOURCE_SIP, 5000, &a), 0);
+    cr_assert(a.prev_none);
+    cr_assert_eq(dn_table_release(&t, key("1001"), 6000, &b), 0);
+    cr_assert_not(b.prev_none);
+    cr_assert_eq(b.prev.owner, DN_NODE_SELF);
+    /* b is the newest: undone, the claim stands again. */
+    cr_assert_eq(dn_table_restore(&t, &b), 0);
+    cr_assert_eq(dn_table_get(&t, key("1001"))->owner, DN_NODE_SELF);
+    cr_assert_eq(dn_table_get(&t, key("1001"))->hlc, a.version.hlc);
+    cr_assert_eq(t.owned[DN_NODE_SELF], 1);
+    cr_assert_eq(dn_table_restore(&t, &b), TC_ESTALE, "undone twice");
+    /* A newer change stands over an older one's undo. */
+    cr_assert_eq(dn_table_claim(&t, key("1001"), DN_SOURCE_TLIB, 7000, &c), 0);
+    cr_assert_eq(dn_table_restore(&t, &a), TC_ESTALE);
+    cr_assert_eq(dn_table_get(&t, key("1001"))->source, DN_SOURCE_TLIB);
+    /* Undoing what created the entry leaves it idle. */
+    c.prev_none = true;
+    cr_assert_eq(dn_table_restore(&t, &c), 0);
+    cr_assert_eq(dn_table_get(&t, key("1001"))->owner, DN_NODE_NONE);
+    cr_assert_eq(dn_table_get(&t, key("1001"))->hlc, 0);
+    cr_assert_eq(dn_table_status(&t, key("1001")), DN_OOS);
+    cr_assert_eq(t.owned[DN_NODE_SELF], 0);
+    /* The clock does not go back. */
+    cr_assert_eq(dn_table_claim(&t, key("1001"), DN_SOURCE_SIP, 1000, &a), 0);
+    cr_assert_gt(a.version.hlc, c.version.hlc);
+}
