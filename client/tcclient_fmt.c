@@ -335,3 +335,48 @@ int tcclient_usage_error(const char *prog, int code, const char *fmt, ...)
     va_end(ap);
     return code;
 }
+
+const char *tcclient_call_type_name(Tc__CallType t)
+{
+    switch (t) {
+    case TC__CALL_TYPE__CALL_TYPE_INTERNAL:
+        return "internal";
+    case TC__CALL_TYPE__CALL_TYPE_INBOUND:
+        return "inbound";
+    case TC__CALL_TYPE__CALL_TYPE_OUTBOUND:
+        return "outbound";
+    default:
+        return "unknown";
+    }
+}
+
+/* s, or NULL when it is empty (printed as null). */
+static const char *nonempty(const char *s)
+{
+    return s != NULL && s[0] != '\0' ? s : NULL;
+}
+
+int tcclient_json_call(struct tc_buf *b, const Tc__EventCallDelivered *c)
+{
+    char when[TCCLIENT_TIME_MAX];
+    int rc = 0;
+
+    rc |= tc_buf_puts(b, "\"call_id\":");
+    rc |= tcclient_json_str(b, c->call_id != NULL ? c->call_id : "");
+    rc |= tc_buf_puts(b, ",\"dn\":");
+    rc |= tcclient_json_str(b, nonempty(c->dn));
+    rc |= tc_buf_printf(b, ",\"code\":%u,\"outcome\":", (unsigned)c->code);
+    rc |= tcclient_json_str(b, nonempty(c->outcome));
+    rc |= tc_buf_printf(b,
+                        ",\"call_type\":\"%s\",\"origin\":", tcclient_call_type_name(c->call_type));
+    rc |= tcclient_json_str(b, nonempty(c->origin));
+    rc |= tc_buf_puts(b, ",\"target\":");
+    rc |= tcclient_json_str(b, nonempty(c->target));
+    rc |= tc_buf_puts(b, ",\"contact\":");
+    rc |= tcclient_json_str(b, nonempty(c->contact));
+    rc |= tc_buf_puts(b, ",\"other_dn\":");
+    rc |= tcclient_json_str(b, nonempty(c->other_dn));
+    rc |= tc_buf_printf(b, ",\"time\":\"%s\",\"time_unix_ms\":\"%" PRIu64 "\"",
+                        tcclient_iso8601(c->time_unix_ms, when, sizeof(when)), c->time_unix_ms);
+    return rc ? -ENOMEM : 0;
+}

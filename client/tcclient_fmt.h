@@ -39,6 +39,16 @@ const char *tcclient_source_name(Tc__Source s);
  * registered, unregistered), or NULL for an event that carries none. */
 const Tc__DnState *tcclient_event_state(const Tc__Event *ev);
 
+/* "internal", "inbound", "outbound", or "unknown" (T-Library's call
+ * types, lower case). */
+const char *tcclient_call_type_name(Tc__CallType t);
+
+/* Append the fields of one call event as JSON members, without braces:
+ * "call_id":..,"dn":..,"code":..,"outcome":..,"call_type":..,"origin":..,
+ * "target":..,"contact":..,"other_dn":..,"time":..,"time_unix_ms":..
+ * (empty strings as null; time_unix_ms, 64-bit, as a string). */
+int tcclient_json_call(struct tc_buf *b, const Tc__EventCallDelivered *c);
+
 /* Value of the option name ("--name VALUE" or "--name=VALUE") at argv[*i],
  * or NULL when argv[*i] is not that option; a value in the next word moves
  * *i past it. Sets *missing when the option is last and has no value. The

@@ -40,7 +40,9 @@ static const char usage_text[] =
         "Subscribe to a tcnode's TC port and print, one line each: the snapshot\n"
         "of every DN (info), the snapshot-end marker, then every change with its\n"
         "sequence number (back-in-service, out-of-service, info, link-connected,\n"
-        "link-disconnected), until interrupted.\n"
+        "link-disconnected) and every call the cluster's redirect servers decide\n"
+        "(call: DN, SIP code, outcome, call type, origin->target node, contact,\n"
+        "other DN, Call-ID), until interrupted.\n"
         "\n"
         "options:\n"
         "  -s, --server HOST:PORT  the node's TC port ([v6addr]:PORT for IPv6);\n"
@@ -75,6 +77,8 @@ static const char *event_name(const Tc__Event *ev)
         return "link-disconnected";
     case TC__EVENT__BODY_SNAPSHOT_END:
         return "snapshot-end";
+    case TC__EVENT__BODY_CALL_DELIVERED:
+        return "call";
     default:
         return NULL;
     }
@@ -97,6 +101,9 @@ static void line_json(struct tc_buf *b, const Tc__Event *ev, const char *name)
         tcclient_json_dn(b, s, s->n_bindings > 0);
     } else if (ev->body_case == TC__EVENT__BODY_SNAPSHOT_END) {
         tc_buf_printf(b, ",\"count\":%" PRIu64, ev->snapshot_end->count);
+    } else if (ev->body_case == TC__EVENT__BODY_CALL_DELIVERED) {
+        tc_buf_puts(b, ",");
+        tcclient_json_call(b, ev->call_delivered);
     } else {
         tc_buf_puts(b, ",\"node\":");
         tcclient_json_str(b, event_node(ev));
@@ -107,6 +114,15 @@ static void line_json(struct tc_buf *b, const Tc__Event *ev, const char *name)
 static const char *dash(const char *s)
 {
     return s != NULL && *s != '\0' ? s : "-";
+}
+
+/* DN, code, outcome, call type, origin -> target, contact, other DN,
+ * Call-ID. */
+static void line_call(struct tc_buf *b, const Tc__EventCallDelivered *c)
+{
+    tc_buf_printf(b, "  %-8s %3u %-10s %-8s %s->%s %s %s %s", dash(c->dn), (unsigned)c->code,
+                  dash(c->outcome), tcclient_call_type_name(c->call_type), dash(c->origin),
+                  dash(c->target), dash(c->contact), dash(c->other_dn), dash(c->call_id));
 }
 
 static void line_text(struct tc_buf *b, const Tc__Event *ev, const char *name)
@@ -123,6 +139,8 @@ static void line_text(struct tc_buf *b, const Tc__Event *ev, const char *name)
                       tcclient_dn_version(s, version, sizeof(version)));
     } else if (ev->body_case == TC__EVENT__BODY_SNAPSHOT_END) {
         tc_buf_printf(b, "  %" PRIu64 " DNs", ev->snapshot_end->count);
+    } else if (ev->body_case == TC__EVENT__BODY_CALL_DELIVERED) {
+        line_call(b, ev->call_delivered);
     } else {
         tc_buf_printf(b, "  %s", dash(event_node(ev)));
     }

@@ -11,7 +11,9 @@
 #include "server/base/metrics.h"
 #include "server/config/config.h"
 #include "server/core/core.h"
+#include "tcport/call_event.h"
 #include "tcport/default_port_int.h"
+#include "tcport/frame.h"
 
 static void on_open(void *arg, struct conn *c)
 {
@@ -162,11 +164,54 @@ static void on_change(void *arg, const struct dn_change *c, uint64_t seq)
     default_port__on_change(arg, c, seq);
 }
 
+/* Calls are T-Library events on a DN: like EventRinging, they go to the
+ * clients that registered the DN (URS registers its routing points, GWS
+ * its agents' DNs), subscribed or claiming, and only for calls this node
+ * decided (the local view, DESIGN §5). They are events, not state: sent
+ * at once, dropped and counted for a client whose output is full, never
+ * coalesced. */
+void default_port__on_call(struct default_port *p, const struct core_call *call, uint64_t seq)
+{
+    bool packed = false;
+
+    if (call->origin != DN_NODE_SELF || call->dn == DN_KEY_NONE)
+        return;
+    for (struct dp_reg *r = default_port__regs_of(p, call->dn); r != NULL; r = r->key_next) {
+        struct dp_client *cl = r->cl;
+
+        if (conn_closing(cl->c))
+            continue;
+        if (!conn_writable(cl->c)) {
+            p->st.calls_dropped++;
+            continue;
+        }
+        if (!packed) {
+            Tc__Event ev = TC__EVENT__INIT;
+            struct call_event e;
+
+            call_event_fill(&e, p->core->table, call);
+            ev.seq = seq;
+            call_event_set(&ev, &e);
+            tc_buf_reset(&p->scratch);
+            if (frame_pack(&p->scratch, &ev.base) != 0)
+                return;
+            packed = true;
+        }
+        conn_send_raw(cl->c, p->scratch.data, p->scratch.len, 1);
+        p->st.call_events++;
+    }
+}
+
+static void on_call(void *arg, const struct core_call *call, uint64_t seq)
+{
+    default_port__on_call(arg, call, seq);
+}
+
 int default_port_start(struct default_port **out, uv_loop_t *loop, const struct config *cfg,
                        struct core *core)
 {
     static const struct conn_handler h = {on_open, on_request, on_writable, on_close, on_stopped};
-    struct core_listener l = {.on_change = on_change};
+    struct core_listener l = {.on_change = on_change, .on_call = on_call};
     struct conn_options o = {
             .name = "default port",
             .addr = &cfg->default_listen,
@@ -247,5 +292,12 @@ int default_port_metrics(const struct default_port *p, struct tc_buf *b)
     rc |= metrics_header(b, "tc_default_port_slow_clients", "gauge",
                          "clients whose status changes coalesce because they do not read");
     rc |= metrics_sample_u64(b, "tc_default_port_slow_clients", NULL, p->n_slow);
+    rc |= metrics_header(b, "tc_default_port_call_events_total", "counter",
+                         "call events (decided here) sent to clients that registered the DN, or "
+                         "dropped for a full output");
+    rc |= metrics_sample_u64(b, "tc_default_port_call_events_total", "result=\"sent\"",
+                             st->call_events);
+    rc |= metrics_sample_u64(b, "tc_default_port_call_events_total", "result=\"dropped\"",
+                             st->calls_dropped);
     return rc ? -ENOMEM : 0;
 }

@@ -16,6 +16,7 @@
 
 struct config;
 struct core;
+struct core_call;
 
 #define DP_QUEUE_BYTES (1u << 20) /* output before a client counts as slow */
 #define DP_MAX_REGS    100000     /* DNs registered on one connection */
@@ -68,6 +69,7 @@ struct dp_slot {
 struct dp_stats {
     uint64_t claims_ok, claims_failed, releases;
     uint64_t live_events, coalesced, slow_episodes;
+    uint64_t call_events, calls_dropped; /* sent; not sent for a full output */
 };
 
 struct default_port {
@@ -93,6 +95,9 @@ struct default_port {
 void default_port__register(struct dp_client *cl, uint32_t ref_id, const char *dn);
 void default_port__unregister(struct dp_client *cl, uint32_t ref_id, const char *dn);
 void default_port__query(struct dp_client *cl, uint32_t ref_id, const char *dn);
+
+/* The first of k's registrations (linked by key_next), or NULL. */
+struct dp_reg *default_port__regs_of(const struct default_port *p, dn_key k);
 
 /* The core published a change. */
 void default_port__on_change(struct default_port *p, const struct dn_change *c, uint64_t seq);

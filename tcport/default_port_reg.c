@@ -38,7 +38,7 @@ static size_t slot_find(const struct dp_slot *slots, size_t n_slots, dn_key k)
     return i;
 }
 
-static struct dp_reg *idx_head(const struct default_port *p, dn_key k)
+struct dp_reg *default_port__regs_of(const struct default_port *p, dn_key k)
 {
     size_t i;
 
@@ -132,7 +132,7 @@ static void count_reg(struct default_port *p, enum dp_reg_state s, int d)
 
 static struct dp_reg *find_reg(const struct dp_client *cl, dn_key k)
 {
-    for (struct dp_reg *r = idx_head(cl->p, k); r != NULL; r = r->key_next) {
+    for (struct dp_reg *r = default_port__regs_of(cl->p, k); r != NULL; r = r->key_next) {
         if (r->cl == cl)
             return r;
     }
@@ -142,7 +142,7 @@ static struct dp_reg *find_reg(const struct dp_client *cl, dn_key k)
 /* A GWS claim on k held by a registration other than except. */
 static bool other_claim(const struct default_port *p, dn_key k, const struct dp_reg *except)
 {
-    for (struct dp_reg *r = idx_head(p, k); r != NULL; r = r->key_next) {
+    for (struct dp_reg *r = default_port__regs_of(p, k); r != NULL; r = r->key_next) {
         if (r != except && r->state != DP_REG_SUBSCRIBED)
             return true;
     }
@@ -519,7 +519,7 @@ void default_port__on_change(struct default_port *p, const struct dn_change *c, 
 
     if (was == now)
         return;
-    for (struct dp_reg *r = idx_head(p, c->key); r != NULL; r = r->key_next) {
+    for (struct dp_reg *r = default_port__regs_of(p, c->key); r != NULL; r = r->key_next) {
         struct dp_client *cl = r->cl;
 
         /* A claim on its way is answered by EventRegistered instead. */

@@ -3,6 +3,7 @@
 #include "tcport/tc_port.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -97,11 +98,35 @@ static void on_link(void *arg, uint16_t node, bool up, uint64_t seq)
     tc_port__sub_on_link(arg, node, up, seq);
 }
 
+/* Count call under its outcome and origin. */
+static void count_call(struct tc_port *p, const struct core_call *call)
+{
+    char label[CALL_EVENT_OUTCOME_MAX + 1];
+    struct tc_call_count *n = &p->calls[TC_PORT_OUTCOMES];
+
+    call_event_outcome_label(call->outcome, label);
+    for (unsigned i = 0; i < TC_PORT_OUTCOMES && strcmp(label, "other") != 0; i++) {
+        if (p->calls[i].outcome[0] == '\0')
+            snprintf(p->calls[i].outcome, sizeof(p->calls[i].outcome), "%s", label);
+        if (strcmp(p->calls[i].outcome, label) == 0) {
+            n = &p->calls[i];
+            break;
+        }
+    }
+    n->n[call->origin == DN_NODE_SELF ? 0 : 1]++;
+}
+
+static void on_call(void *arg, const struct core_call *call, uint64_t seq)
+{
+    count_call(arg, call);
+    tc_port__sub_on_call(arg, call, seq);
+}
+
 int tc_port_start(struct tc_port **out, uv_loop_t *loop, const struct config *cfg,
                   struct core *core)
 {
     static const struct conn_handler h = {on_open, on_request, on_writable, on_close, on_stopped};
-    struct core_listener l = {.on_change = on_change, .on_link = on_link};
+    struct core_listener l = {.on_change = on_change, .on_link = on_link, .on_call = on_call};
     struct conn_options o = {
             .name = "tc port",
             .addr = &cfg->tc_listen,
@@ -126,6 +151,7 @@ int tc_port_start(struct tc_port **out, uv_loop_t *loop, const struct config *cf
     p->core = core;
     p->epoch = tc_now_ms();
     p->ring_floor = core->seq;
+    snprintf(p->calls[TC_PORT_OUTCOMES].outcome, sizeof(p->calls[0].outcome), "other");
     l.arg = p;
     rc = core_listen(core, &l);
     if (rc != 0) {
@@ -150,6 +176,33 @@ void tc_port_stop(struct tc_port *p)
 {
     core_unlisten(p->core, p);
     conn_server_stop(p->srv);
+}
+
+static int render_calls(const struct tc_port *p, struct tc_buf *b)
+{
+    static const char *const origin[2] = {"local", "peer"};
+    char labels[96];
+    int rc = 0;
+
+    rc |= metrics_header(b, "tc_calls_total", "counter",
+                         "call decisions published here, made by this node (local) or a peer, "
+                         "by outcome");
+    for (unsigned i = 0; i <= TC_PORT_OUTCOMES; i++) {
+        if (p->calls[i].outcome[0] == '\0')
+            continue;
+        for (int o = 0; o < 2; o++) {
+            snprintf(labels, sizeof(labels), "origin=\"%s\",outcome=\"%s\"", origin[o],
+                     p->calls[i].outcome);
+            rc |= metrics_sample_u64(b, "tc_calls_total", labels, p->calls[i].n[o]);
+        }
+    }
+    rc |= metrics_header(b, "tc_tc_port_call_events_total", "counter",
+                         "call events sent to subscribers, or dropped for a full output");
+    rc |= metrics_sample_u64(b, "tc_tc_port_call_events_total", "result=\"sent\"",
+                             p->st.call_events);
+    rc |= metrics_sample_u64(b, "tc_tc_port_call_events_total", "result=\"dropped\"",
+                             p->st.calls_dropped);
+    return rc;
 }
 
 int tc_port_metrics(const struct tc_port *p, struct tc_buf *b)
@@ -187,5 +240,6 @@ int tc_port_metrics(const struct tc_port *p, struct tc_buf *b)
     rc |= metrics_header(b, "tc_tc_port_pending_bytes", "gauge",
                          "memory held by subscribers' pending sets");
     rc |= metrics_sample_u64(b, "tc_tc_port_pending_bytes", NULL, bytes);
+    rc |= render_calls(p, b);
     return rc ? -ENOMEM : 0;
 }

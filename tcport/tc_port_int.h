@@ -12,11 +12,13 @@
 #include "proto/tcport.pb-c.h"
 #include "server/base/buf.h"
 #include "server/core/dn_table.h"
+#include "tcport/call_event.h"
 #include "tcport/coalesce.h"
 #include "tcport/conn.h"
 
 struct config;
 struct core;
+struct core_call;
 
 /* Output a subscriber may have queued before it counts as slow and its
  * changes coalesce instead. */
@@ -27,10 +29,15 @@ struct core;
 /* Recent changes kept for Subscribe{from_seq}. */
 #define TC_PORT_RING 65536
 /* A ring entry's what: a DN key with the status before the change in bit
- * 62, or TC_RING_LINK | node id. */
+ * 62, TC_RING_LINK | node id, or TC_RING_CALL (a call event: it takes a
+ * sequence number, so it takes a slot, but a resume does not replay it). */
 #define TC_RING_LINK      (UINT64_C(1) << 63)
 #define TC_RING_OLD_INSRV (UINT64_C(1) << 62)
 #define TC_RING_KEY_MASK  (TC_RING_OLD_INSRV - 1)
+#define TC_RING_CALL      (TC_RING_LINK | TC_RING_OLD_INSRV)
+/* Call outcomes counted apart in tc_calls_total; later ones count as
+ * "other". */
+#define TC_PORT_OUTCOMES 16
 
 struct tc_ring_entry {
     uint64_t seq;
@@ -77,6 +84,15 @@ struct tc_port_stats {
     uint64_t live_events;                 /* change and link events sent live */
     uint64_t coalesced;                   /* changes put in a pending set */
     uint64_t slow_episodes;
+    uint64_t call_events;   /* call events sent to subscribers */
+    uint64_t calls_dropped; /* call events not sent: the subscriber's output was full */
+};
+
+/* Calls published on this node by outcome, decided here ([0]) or by a
+ * peer ([1]). */
+struct tc_call_count {
+    char outcome[CALL_EVENT_OUTCOME_MAX + 1]; /* "" : slot free */
+    uint64_t n[2];
 };
 
 struct tc_port {
@@ -93,6 +109,7 @@ struct tc_port {
     uint64_t ring_floor;   /* every change after this sequence is in the ring */
     struct tc_buf scratch; /* a live event, packed once for every subscriber */
     struct tc_port_stats st;
+    struct tc_call_count calls[TC_PORT_OUTCOMES + 1]; /* the last: "other" */
 };
 
 /* tc_port_sub.c */
@@ -103,6 +120,11 @@ void tc_port__sub_start(struct tc_client *cl, uint32_t ref_id, const Tc__Subscri
 /* The core published a change or a link event. */
 void tc_port__sub_on_change(struct tc_port *p, const struct dn_change *c, uint64_t seq);
 void tc_port__sub_on_link(struct tc_port *p, uint16_t node, bool up, uint64_t seq);
+
+/* The core published a call event: to every subscriber now, or never
+ * (dropped and counted when its output is full: calls are events, not
+ * state, and are neither coalesced nor replayed). */
+void tc_port__sub_on_call(struct tc_port *p, const struct core_call *call, uint64_t seq);
 
 /* Send what cl is waiting for (DN query, snapshot, pending changes) while
  * its output has room, a chunk at a time. */

@@ -9,7 +9,16 @@
  * items carry 0 and the marker the sequence the snapshot covers; pending
  * DNs carry the last sequence the client is known to hold, except the one
  * that empties the set, which carries the current sequence. So the highest
- * sequence a client has seen is always a safe place to resume from. */
+ * sequence a client has seen is always a safe place to resume from.
+ *
+ * Call events (DESIGN §5) are events, not state: not in the snapshot, not
+ * in the pending set, not replayed by a resume. Each goes out at once to
+ * every subscriber whose output has room - the output bound
+ * (TC_PORT_QUEUE_BYTES, thousands of calls) is their backlog - and is
+ * dropped and counted for one whose output is full. It carries its own
+ * sequence when the subscriber holds every change before it, else (a
+ * snapshot or pending changes still to send) the last sequence the client
+ * is known to hold, like a pending DN, so resuming stays safe. */
 #include <errno.h>
 #include <stdlib.h>
 
@@ -254,6 +263,8 @@ static bool resume_from(struct tc_client *cl, uint64_t from, uint64_t epoch)
         const struct tc_ring_entry *e =
                 &p->ring[(p->ring_head + TC_PORT_RING - n + i) % TC_PORT_RING];
 
+        if (e->what == TC_RING_CALL)
+            continue;
         if (e->what & TC_RING_LINK)
             cl->link_dirty |= UINT64_C(1) << (e->what & 63);
         else if (coalesce_add(&cl->dirty, e->what & TC_RING_KEY_MASK,
@@ -390,5 +401,57 @@ void tc_port__sub_on_link(struct tc_port *p, uint16_t node, bool up, uint64_t se
             cl->safe_seq = seq;
         else
             cl->link_dirty |= UINT64_C(1) << (node & 63);
+    }
+}
+
+static int pack_call(struct tc_port *p, const struct core_call *call, uint64_t seq)
+{
+    Tc__Event ev = TC__EVENT__INIT;
+    struct call_event e;
+
+    call_event_fill(&e, p->core->table, call);
+    ev.seq = seq;
+    call_event_set(&ev, &e);
+    tc_buf_reset(&p->scratch);
+    return frame_pack(&p->scratch, &ev.base);
+}
+
+/* Send call to cl, which is behind: it carries the last sequence cl holds. */
+static void send_call_behind(struct tc_client *cl, const struct core_call *call)
+{
+    Tc__Event ev = TC__EVENT__INIT;
+    struct call_event e;
+
+    call_event_fill(&e, cl->p->core->table, call);
+    ev.seq = cl->safe_seq;
+    call_event_set(&ev, &e);
+    conn_send(cl->c, &ev);
+}
+
+void tc_port__sub_on_call(struct tc_port *p, const struct core_call *call, uint64_t seq)
+{
+    bool packed = false;
+
+    ring_add(p, seq, TC_RING_CALL);
+    for (struct tc_client *cl = p->subs; cl != NULL; cl = cl->next) {
+        if (!conn_writable(cl->c)) {
+            if (!conn_closing(cl->c))
+                p->st.calls_dropped++;
+            continue;
+        }
+        p->st.call_events++;
+        if (cl->mode != TC_SUB_LIVE || pending(cl)) {
+            send_call_behind(cl, call);
+            continue;
+        }
+        if (!packed) {
+            if (pack_call(p, call, seq) != 0) {
+                p->st.calls_dropped++;
+                continue;
+            }
+            packed = true;
+        }
+        conn_send_raw(cl->c, p->scratch.data, p->scratch.len, 1);
+        cl->safe_seq = seq;
     }
 }

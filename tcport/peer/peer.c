@@ -235,6 +235,21 @@ static void on_change(void *arg, const struct dn_change *ch, uint64_t seq)
     }
 }
 
+/* The core published a call decision: this node's own go to every peer
+ * whose link is up, best effort; a peer's (received here) go nowhere. */
+static void on_call(void *arg, const struct core_call *call, uint64_t seq)
+{
+    struct peers *p = arg;
+
+    (void)seq;
+    if (call->origin != DN_NODE_SELF)
+        return;
+    for (unsigned i = 0; i < p->n_links; i++) {
+        if (p->links[i].up && p->links[i].s != NULL)
+            peer__session_send_call(p->links[i].s, call);
+    }
+}
+
 /* Read the cluster secret: the file's bytes, trailing white space
  * dropped. Returns 0 or a negative errno (logged). */
 static int read_secret(struct peers *p, const char *path)
@@ -346,7 +361,7 @@ static int start_net(struct peers *p)
 
 int peers_start(struct peers **out, uv_loop_t *loop, const struct config *cfg, struct core *core)
 {
-    struct core_listener cl = {.on_change = on_change, .arg = NULL};
+    struct core_listener cl = {.on_change = on_change, .on_call = on_call, .arg = NULL};
     struct peers *p;
     char buf[96];
     uint32_t hb;
@@ -452,10 +467,30 @@ static int render_links(const struct peers *p, struct tc_buf *b)
     return rc;
 }
 
+static int render_calls(const struct peers *p, struct tc_buf *b)
+{
+    char labels[64];
+    int rc = 0;
+
+    rc |= metrics_header(b, "tc_peer_calls_total", "counter",
+                         "call events exchanged with peers (rx: the peer's decisions)");
+    for (unsigned i = 0; i < p->n_links; i++)
+        rc |= metric_pair(b, "tc_peer_calls_total", p->links[i].name, p->links[i].rx_calls,
+                          p->links[i].tx_calls);
+    rc |= metrics_header(b, "tc_peer_calls_dropped_total", "counter",
+                         "call events of this node not sent: the peer's send backlog was full");
+    for (unsigned i = 0; i < p->n_links; i++) {
+        snprintf(labels, sizeof(labels), "peer=\"%s\"", p->links[i].name);
+        rc |= metrics_sample_u64(b, "tc_peer_calls_dropped_total", labels,
+                                 p->links[i].calls_dropped);
+    }
+    return rc;
+}
+
 int peers_metrics(const struct peers *p, struct tc_buf *b)
 {
     char labels[64];
-    int rc = render_links(p, b);
+    int rc = render_links(p, b) | render_calls(p, b);
 
     rc |= metrics_header(b, "tc_peer_auth_failures_total", "counter",
                          "peer connections refused: wrong cluster secret or unknown node");

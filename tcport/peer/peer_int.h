@@ -15,6 +15,7 @@
 #include "tcport/peer/peer_wire.h"
 
 struct core;
+struct core_call;
 struct peer_net;
 struct peer_conn;
 
@@ -48,6 +49,8 @@ enum peer_err {
     PEER_ERR_CLAIM,       /* malformed claim, or one naming an unknown node */
     PEER_ERR_STORE,       /* the store refused a change */
     PEER_ERR_CONNECTIONS, /* too many unauthenticated connections */
+    PEER_ERR_CALL,        /* malformed call event (ignored; the link stays) */
+    PEER_ERR_UNKNOWN,     /* a message of a newer minor version (ignored) */
     PEER_ERR_COUNT,
 };
 
@@ -87,6 +90,7 @@ struct peer_session {
     uint8_t nonce[PEER_NONCE_LEN], peer_nonce[PEER_NONCE_LEN];
     uint64_t opened_ms, last_hb_ms, linger_ms;
     uint64_t hello_ms;       /* when the peer's Hello came */
+    uint32_t peer_minor;     /* the proto_minor of the peer's Hello */
     uint64_t tx_seq, rx_seq; /* live claims sent, received in order */
     uint64_t sync_rx_entries, sync_rx_applied, sync_rx_started_ms;
     struct peer_sync_tx sync;
@@ -117,6 +121,8 @@ struct peer_link {
     uint32_t backoff_ms;
     uint64_t next_dial_ms;
     uint64_t rx_msgs, tx_msgs, rx_bytes, tx_bytes, rx_claims, tx_claims;
+    uint64_t rx_calls, tx_calls;
+    uint64_t calls_dropped; /* this node's call events not sent: backlog over PEER_TX_SOFT */
 };
 
 struct peers {
@@ -183,6 +189,17 @@ const char *peer__session_name(const struct peer_session *s);
 
 /* Count an error by reason. */
 void peer__count_error(struct peers *p, enum peer_err e);
+
+/* peer_call.c */
+
+/* Send this node's call decision to the peer of s, unless the peer's
+ * protocol predates Call or its send backlog is over PEER_TX_SOFT (then
+ * dropped and counted: calls are best effort). */
+void peer__session_send_call(struct peer_session *s, const struct core_call *call);
+
+/* A Call from s's peer (authenticated): publish it into the core with
+ * that peer as origin; a malformed one is counted and ignored. */
+void peer__call_received(struct peer_session *s, const Tc__Peer__Call *pb);
 
 /* peer_arena.c */
 

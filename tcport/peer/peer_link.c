@@ -25,6 +25,8 @@ const char *const peer_err_names[PEER_ERR_COUNT] = {
         [PEER_ERR_CLAIM] = "claim",
         [PEER_ERR_STORE] = "store",
         [PEER_ERR_CONNECTIONS] = "connections",
+        [PEER_ERR_CALL] = "call",
+        [PEER_ERR_UNKNOWN] = "unknown_message",
 };
 
 void peer__count_error(struct peers *p, enum peer_err e)
@@ -296,6 +298,7 @@ static void on_hello(struct peer_session *s, const Tc__Peer__Hello *h, size_t le
         return;
     }
     memcpy(s->peer_nonce, h->nonce.data, PEER_NONCE_LEN);
+    s->peer_minor = h->proto_minor;
     s->got_hello = true;
     s->hello_ms = peer_now_ms();
     if (peer_wire_mac(p->secret, p->secret_len, p->cfg->name, peer__session_name(s), s->peer_nonce,
@@ -480,6 +483,15 @@ static void dispatch(struct peer_session *s, const Tc__Peer__Msg *m)
         break;
     case TC__PEER__MSG__BODY_ERROR:
         on_error(s, m->error);
+        break;
+    case TC__PEER__MSG__BODY_CALL:
+        peer__call_received(s, m->call);
+        break;
+    case TC__PEER__MSG__BODY__NOT_SET:
+        /* A member of a newer minor version (protobuf-c keeps it among
+         * the unknown fields): ignored, so minor versions can add
+         * messages without resetting links. */
+        peer__count_error(s->p, PEER_ERR_UNKNOWN);
         break;
     default:
         protocol_error(s, "unexpected message");

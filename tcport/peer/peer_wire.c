@@ -4,7 +4,10 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <stdio.h>
 #include <string.h>
+
+#include "server/core/core.h"
 
 #define PEER_AUTH_LABEL "tcluster-peer-auth-v1"
 
@@ -67,6 +70,73 @@ void peer_wire_entry_fill(struct peer_wire_claim *w, const struct dn_table *t,
     };
 
     peer_wire_claim_fill(w, t, &c);
+}
+
+/* Copy s (NULL: empty) into buf, cut to fit. */
+static char *copy_cut(char *buf, size_t size, const char *s)
+{
+    snprintf(buf, size, "%s", s != NULL ? s : "");
+    return buf;
+}
+
+void peer_wire_call_fill(struct peer_wire_call *w, const struct dn_table *t,
+                         const struct core_call *call)
+{
+    tc__peer__call__init(&w->pb);
+    w->dn[0] = '\0';
+    if (call->dn != DN_KEY_NONE)
+        dn_key_format(call->dn, w->dn, sizeof(w->dn));
+    w->pb.call_id = copy_cut(w->call_id, sizeof(w->call_id), call->call_id);
+    w->pb.dn = w->dn;
+    w->pb.code = call->code;
+    w->pb.outcome = copy_cut(w->outcome, sizeof(w->outcome), call->outcome);
+    /* The generated struct wants char *; the name is only read. */
+    w->pb.target = (char *)dn_table_node_name(t, call->target);
+    w->pb.contact = copy_cut(w->contact, sizeof(w->contact), call->contact);
+    w->pb.other_dn = copy_cut(w->other_dn, sizeof(w->other_dn), call->other_dn);
+    w->pb.outbound = call->outbound;
+    w->pb.time_unix_ms = call->time_ms;
+}
+
+/* s (NULL: empty) has at most max bytes. */
+static bool len_ok(const char *s, size_t max)
+{
+    return s == NULL || strnlen(s, max + 1) <= max;
+}
+
+/* NULL for an empty string, as struct core_call wants. */
+static const char *or_null(const char *s)
+{
+    return s != NULL && s[0] != '\0' ? s : NULL;
+}
+
+int peer_wire_call_parse(const struct dn_table *t, const Tc__Peer__Call *pb, struct core_call *out)
+{
+    const char *dn = pb->dn != NULL ? pb->dn : "";
+    const char *target = pb->target != NULL ? pb->target : "";
+
+    memset(out, 0, sizeof(*out));
+    if (pb->code < 100 || pb->code > 699 || !len_ok(pb->call_id, PEER_CALL_ID_MAX) ||
+        !len_ok(pb->outcome, PEER_CALL_LABEL_MAX) || !len_ok(pb->contact, PEER_CALL_CONTACT_MAX) ||
+        !len_ok(pb->other_dn, PEER_CALL_LABEL_MAX))
+        return -EINVAL;
+    out->dn = DN_KEY_NONE;
+    if (dn[0] != '\0' && dn_key_parse(dn, strlen(dn), &out->dn) != 0)
+        return -EINVAL;
+    out->target = DN_NODE_NONE;
+    if (target[0] != '\0') {
+        out->target = dn_table_node_id(t, target);
+        if (out->target == DN_NODE_NONE)
+            return -ENOENT;
+    }
+    out->call_id = pb->call_id != NULL ? pb->call_id : "";
+    out->code = (uint16_t)pb->code;
+    out->outcome = pb->outcome != NULL ? pb->outcome : "";
+    out->contact = or_null(pb->contact);
+    out->other_dn = or_null(pb->other_dn);
+    out->outbound = pb->outbound;
+    out->time_ms = pb->time_unix_ms;
+    return 0;
 }
 
 static size_t varint_len(size_t v)

@@ -14,11 +14,20 @@
  * helpers read the DN table's node names, so the loop thread only. */
 
 #define PEER_PROTO_MAJOR 2 /* 2: sync chunks of up to 4000 claims */
-#define PEER_PROTO_MINOR 0
+#define PEER_PROTO_MINOR 1 /* 1: Call; unknown Msg members are ignored */
+#define PEER_MINOR_CALL  1 /* the minor that added Call */
 #define PEER_NONCE_LEN   32
 #define PEER_MAC_LEN     32
 #define PEER_FRAME_HDR   4
 #define PEER_SECRET_MAX  1024 /* bytes of cluster secret used */
+
+/* Bounds of a Call's strings (proto/peer.proto Call), bytes without the
+ * NUL: longer ones are cut when sent and refused when received. */
+#define PEER_CALL_ID_MAX      256
+#define PEER_CALL_CONTACT_MAX 512
+#define PEER_CALL_LABEL_MAX   32 /* outcome, other_dn */
+
+struct core_call;
 
 /* One ownership decision in the loop's terms. */
 struct peer_claim {
@@ -55,6 +64,30 @@ void peer_wire_claim_fill(struct peer_wire_claim *w, const struct dn_table *t,
 /* Same from a table entry (seq 0). */
 void peer_wire_entry_fill(struct peer_wire_claim *w, const struct dn_table *t,
                           const struct dn_entry *e);
+
+/* A Call message with the storage its strings point to, filled by
+ * peer_wire_call_fill(): strings are copied (cut to the bounds above), the
+ * target's name is borrowed from the table. */
+struct peer_wire_call {
+    Tc__Peer__Call pb;
+    char call_id[PEER_CALL_ID_MAX + 1];
+    char dn[DN_DIR_MAX_DIGITS + 1];
+    char outcome[PEER_CALL_LABEL_MAX + 1];
+    char contact[PEER_CALL_CONTACT_MAX + 1];
+    char other_dn[PEER_CALL_LABEL_MAX + 1];
+};
+
+/* Describe call (borrowed for the call) as a Call in w. Loop thread (reads
+ * the table's node names). */
+void peer_wire_call_fill(struct peer_wire_call *w, const struct dn_table *t,
+                         const struct core_call *call);
+
+/* Read a Call off the wire into *out, the target resolved in t (the
+ * receiver's own name gives DN_NODE_SELF); out's strings borrow pb's and
+ * live as long as pb; out->origin is left for the caller (the sending
+ * peer). Returns 0, -EINVAL when the DN, the code or a string's length is
+ * malformed, or -ENOENT when the target is a node t does not know. */
+int peer_wire_call_parse(const struct dn_table *t, const Tc__Peer__Call *pb, struct core_call *out);
 
 /* Bytes a claim adds to a repeated Claim field (tag, length, body). */
 size_t peer_wire_claim_size(const Tc__Peer__Claim *pb);

@@ -1,7 +1,8 @@
 /* libFuzzer target for the peer protocol's decoder (tcport/peer_wire.c):
  * decode the input as one frame body (a Msg), read every Claim it carries
  * with peer_wire_claim_parse() against a small table, describe each claim
- * that parses as a Claim again and check it reads back the same, check an
+ * that parses as a Claim again and check it reads back the same; the same
+ * for a Call (peer_wire_call_parse / peer_wire_call_fill); check an
  * Auth's mac, and frame the Msg again with peer_wire_frame().
  *
  * Input: one frame body, without its 4-byte length. */
@@ -11,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "server/core/core.h"
 #include "server/core/dn_table.h"
 #include "tcport/peer/peer_wire.h"
 
@@ -58,6 +60,28 @@ static void check_claim(const Tc__Peer__Claim *pb)
         abort();
 }
 
+static void check_call(const Tc__Peer__Call *pb)
+{
+    struct core_call c, again;
+    struct peer_wire_call w;
+    int rc;
+
+    rc = peer_wire_call_parse(&table, pb, &c);
+    if (rc == -EINVAL || rc == -ENOENT)
+        return;
+    if (rc != 0 || c.target >= table.n_nodes || c.code < 100 || c.code > 699 ||
+        strlen(c.call_id) > PEER_CALL_ID_MAX)
+        abort();
+    c.origin = 2;
+    peer_wire_call_fill(&w, &table, &c);
+    if (peer_wire_call_parse(&table, &w.pb, &again) != 0 || again.dn != c.dn ||
+        again.target != c.target || again.code != c.code || again.outbound != c.outbound ||
+        again.time_ms != c.time_ms || strcmp(again.call_id, c.call_id) != 0 ||
+        strcmp(again.outcome, c.outcome) != 0 || (again.contact == NULL) != (c.contact == NULL) ||
+        (c.contact != NULL && strcmp(again.contact, c.contact) != 0))
+        abort();
+}
+
 static void check_msg(const Tc__Peer__Msg *m)
 {
     static const uint8_t nonce[PEER_NONCE_LEN];
@@ -73,6 +97,9 @@ static void check_msg(const Tc__Peer__Msg *m)
     case TC__PEER__MSG__BODY_SYNC_CHUNK:
         for (i = 0; i < m->sync_chunk->n_claims; i++)
             check_claim(m->sync_chunk->claims[i]);
+        break;
+    case TC__PEER__MSG__BODY_CALL:
+        check_call(m->call);
         break;
     case TC__PEER__MSG__BODY_AUTH:
         (void)peer_wire_mac_ok("secret", 6, "sip2", "sip1", nonce, nonce, m->auth->mac.data,
