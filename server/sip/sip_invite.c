@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "server/base/clock.h"
@@ -64,11 +65,43 @@ bool sip_invite_recent_seen(struct sip_invite_recent *r, const struct sip_msg *m
     h |= 1; /* never 0, the empty slot */
     slot = (size_t)(h ^ (h >> 32)) & (SIP_INVITE_RECENT_SLOTS - 1);
     seen = r->hash[slot] == h && now_ms - r->at_ms[slot] < SIP_INVITE_RETRANS_MS;
+    r->last = slot;
     if (!seen) {
         r->hash[slot] = h;
         r->at_ms[slot] = now_ms;
+        r->code[slot] = 0;
+        free(r->extra[slot]);
+        r->extra[slot] = NULL;
     }
     return seen;
+}
+
+int sip_invite_recent_keep(struct sip_invite_recent *r, uint16_t code, const char *extra)
+{
+    size_t n = extra != NULL ? strlen(extra) : 0;
+    char *copy = NULL;
+
+    if (n > SIP_INVITE_KEEP_MAX)
+        return -EMSGSIZE;
+    if (extra != NULL && (copy = strdup(extra)) == NULL)
+        return -ENOMEM;
+    free(r->extra[r->last]);
+    r->extra[r->last] = copy;
+    r->code[r->last] = code;
+    return 0;
+}
+
+uint16_t sip_invite_recent_answer(const struct sip_invite_recent *r, const char **extra)
+{
+    *extra = r->extra[r->last];
+    return r->code[r->last];
+}
+
+void sip_invite_recent_free(struct sip_invite_recent *r)
+{
+    for (size_t i = 0; i < SIP_INVITE_RECENT_SLOTS; i++)
+        free(r->extra[i]);
+    memset(r, 0, sizeof(*r));
 }
 
 int sip_invite_forward_uri(const struct redirect_decision *d, dn_key dn, const char *self,
@@ -142,7 +175,8 @@ void sip_invite_handle(struct sip_server *s, struct sip_msg *m, const struct sip
 {
     struct redirect_decision d;
     char uri[FORWARD_URI_MAX];
-    const char *first = NULL;
+    const char *first = NULL, *kept;
+    uint16_t code;
     dn_key dn = sip_invite_dn(m);
     bool retrans = sip_invite_recent_seen(&s->recent, m, tc_now_ms());
 
@@ -156,6 +190,11 @@ void sip_invite_handle(struct sip_server *s, struct sip_msg *m, const struct sip
         sip_server__respond(s, m, src, 503, NULL, NULL);
         return;
     }
+    if (retrans && (code = sip_invite_recent_answer(&s->recent, &kept)) != 0) {
+        /* The first copy's answer: a routing point may have moved on. */
+        sip_server__respond(s, m, src, code, NULL, kept);
+        return;
+    }
     redirect_decide(s->redirect, dn, sip_invite_marked(m), &d);
     tc_buf_reset(&s->extra);
     if (sip_invite_headers(&d, dn, s->self, &s->extra) != 0) {
@@ -165,6 +204,7 @@ void sip_invite_handle(struct sip_server *s, struct sip_msg *m, const struct sip
     sip_server__respond(s, m, src, d.code, NULL, s->extra.data);
     if (retrans)
         return;
+    (void)sip_invite_recent_keep(&s->recent, (uint16_t)d.code, s->extra.data);
     if (d.outcome == REDIRECT_FORWARDED &&
         sip_invite_forward_uri(&d, dn, s->self, uri, sizeof(uri)) == 0)
         first = uri;

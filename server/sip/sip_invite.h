@@ -36,11 +36,20 @@ struct sip_src;
  * forgets an older INVITE: its retransmission is then published twice. */
 #define SIP_INVITE_RECENT_SLOTS 1024
 
-/* INVITEs answered lately, to tell a retransmission from a new call.
- * Zeroed is empty. */
+/* Longest extra header text kept for answering a retransmission; a longer
+ * answer (many Contacts) is decided again instead. */
+#define SIP_INVITE_KEEP_MAX 2048
+
+/* INVITEs answered lately, to tell a retransmission from a new call and
+ * give it the answer the first copy got (RFC 3261 §8.3: the same 302 and
+ * the same To tag, even when a routing point would now pick another
+ * agent). Zeroed is empty; sip_invite_recent_free() frees kept answers. */
 struct sip_invite_recent {
     uint64_t hash[SIP_INVITE_RECENT_SLOTS];
     uint64_t at_ms[SIP_INVITE_RECENT_SLOTS];
+    uint16_t code[SIP_INVITE_RECENT_SLOTS]; /* kept answer, 0 when none */
+    char *extra[SIP_INVITE_RECENT_SLOTS];   /* its extra headers (owned), or NULL */
+    size_t last;                            /* slot of the last sip_invite_recent_seen() */
 };
 
 /* Answer the INVITE m that came from src for s: decide, respond, publish
@@ -59,6 +68,20 @@ bool sip_invite_marked(const struct sip_msg *m);
  * number, top Via branch) was recorded less than SIP_INVITE_RETRANS_MS
  * ago: a retransmission. Loop thread (r is the caller's). */
 bool sip_invite_recent_seen(struct sip_invite_recent *r, const struct sip_msg *m, uint64_t now_ms);
+
+/* Keep code and extra (copied; NULL for none) as the answer of the INVITE
+ * last passed to sip_invite_recent_seen(), for its retransmissions.
+ * Returns 0, or -ENOMEM / -EMSGSIZE (then nothing is kept and a
+ * retransmission is decided again). Loop thread. */
+int sip_invite_recent_keep(struct sip_invite_recent *r, uint16_t code, const char *extra);
+
+/* The answer kept for the INVITE last passed to sip_invite_recent_seen()
+ * when that call returned true: its code (0 when none was kept) and *extra
+ * (borrowed until the slot is reused; may be NULL). Loop thread. */
+uint16_t sip_invite_recent_answer(const struct sip_invite_recent *r, const char **extra);
+
+/* Free the kept answers; r is empty again. */
+void sip_invite_recent_free(struct sip_invite_recent *r);
 
 /* Write the forward target of d for the DN dn into buf (size bytes):
  * "sip:DN@HOST:PORT;tc-fwd=SELF", IPv6 hosts in brackets. d must be a

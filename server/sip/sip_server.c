@@ -398,6 +398,7 @@ void sip_server_stop(struct sip_server *s)
     }
     tc_buf_free(&s->scratch);
     tc_buf_free(&s->extra);
+    sip_invite_recent_free(&s->recent);
 }
 
 int sip_server_metrics(const struct sip_server *s, struct tc_buf *b)

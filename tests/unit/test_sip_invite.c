@@ -217,6 +217,33 @@ Test(sip_invite, recent_set_tells_retransmissions)
     cr_assert_not(sip_invite_recent_seen(&r, mb, T0 + 600));
     /* After Timer B, a new call. */
     cr_assert_not(sip_invite_recent_seen(&r, ma, T0 + SIP_INVITE_RETRANS_MS + 1));
+    sip_invite_recent_free(&r);
+    sip_msg_free(ma);
+    sip_msg_free(mb);
+    free(a);
+    free(b);
+}
+
+Test(sip_invite, a_retransmission_gets_the_kept_answer)
+{
+    static struct sip_invite_recent r;
+    char *a = invite("sip:7000@192.0.2.1", "call-rp", "z9hG4bKrp");
+    char *b = invite("sip:7000@192.0.2.1", "call-other", "z9hG4bKo");
+    struct sip_msg *ma = parse(a), *mb = parse(b);
+    const char *extra;
+
+    cr_assert_not(sip_invite_recent_seen(&r, ma, T0));
+    cr_assert_eq(sip_invite_recent_keep(&r, 302, "Contact: <sip:1001@10.0.0.1>;expires=60\r\n"), 0);
+    cr_assert_not(sip_invite_recent_seen(&r, mb, T0 + 10));
+    cr_assert_eq(sip_invite_recent_keep(&r, 480, NULL), 0);
+    /* The first INVITE again: the same 302 with the same agent. */
+    cr_assert(sip_invite_recent_seen(&r, ma, T0 + 500));
+    cr_assert_eq(sip_invite_recent_answer(&r, &extra), 302);
+    cr_assert_str_eq(extra, "Contact: <sip:1001@10.0.0.1>;expires=60\r\n");
+    cr_assert(sip_invite_recent_seen(&r, mb, T0 + 510));
+    cr_assert_eq(sip_invite_recent_answer(&r, &extra), 480);
+    cr_assert_null(extra);
+    sip_invite_recent_free(&r);
     sip_msg_free(ma);
     sip_msg_free(mb);
     free(a);
