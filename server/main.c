@@ -1,4 +1,5 @@
 /* tcnode: one node of a tcluster cluster (DESIGN §10). */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +9,7 @@
 #include "server/base/log.h"
 #include "server/base/tc_err.h"
 #include "server/config/config.h"
+#include "server/config/config_secret.h"
 #include "server/node.h"
 
 static void usage(FILE *f)
@@ -28,18 +30,46 @@ static void print_config_error(void *arg, const char *path, unsigned line, const
         fprintf(stderr, "%s: %s\n", path, msg);
 }
 
+/* The files the configuration names, read as the node will read them:
+ * today the cluster secret, which peers need. Returns 0 or 1 (reported). */
+static int check_files(const char *path, const struct config *cfg)
+{
+    uint8_t secret[1024];
+    const char *why, *warn;
+    size_t len;
+    int rc;
+
+    if (cfg->n_peers == 0)
+        return 0;
+    rc = config_secret_read(cfg->cluster_secret_file, secret, sizeof(secret), &len, &why, &warn);
+    if (rc != 0) {
+        fprintf(stderr, "%s: cluster-secret-file %s: %s\n", path,
+                cfg->cluster_secret_file != NULL ? cfg->cluster_secret_file : "(unset)",
+                why != NULL ? why : tc_strerror(rc));
+        return 1;
+    }
+    if (warn != NULL)
+        fprintf(stderr, "%s: warning: cluster-secret-file %s: %s\n", path, cfg->cluster_secret_file,
+                warn);
+    return 0;
+}
+
 static int check_config(const char *path)
 {
     struct config *cfg;
     int rc = config_load(path, &cfg, print_config_error, NULL);
 
-    if (rc != 0) {
-        if (rc != TC_ECONFIG)
-            fprintf(stderr, "%s: %s\n", path, tc_strerror(rc));
+    /* config_load() reported every problem, a file it cannot read too. */
+    if (rc == -ENOMEM)
+        fprintf(stderr, "%s: %s\n", path, tc_strerror(rc));
+    if (rc != 0)
+        return NODE_EXIT_CONFIG;
+    if (check_files(path, cfg) != 0) {
+        config_free(cfg);
         return NODE_EXIT_CONFIG;
     }
-    printf("%s: ok (node %s, %u peers, %llu DNs)\n", path, cfg->name, cfg->n_peers,
-           (unsigned long long)cfg->dir.n_dns);
+    printf("%s: ok (node %s, %u peer%s, %llu DNs)\n", path, cfg->name, cfg->n_peers,
+           cfg->n_peers == 1 ? "" : "s", (unsigned long long)cfg->dir.n_dns);
     config_free(cfg);
     return NODE_EXIT_OK;
 }
@@ -52,11 +82,10 @@ static int run(const char *path)
     int rc;
 
     rc = config_load(path, &cfg, print_config_error, NULL);
-    if (rc != 0) {
-        if (rc != TC_ECONFIG)
-            fprintf(stderr, "%s: %s\n", path, tc_strerror(rc));
-        return NODE_EXIT_CONFIG;
-    }
+    if (rc == -ENOMEM)
+        fprintf(stderr, "%s: %s\n", path, tc_strerror(rc));
+    if (rc != 0)
+        return NODE_EXIT_CONFIG; /* the rest is reported by config_load() */
     uv_loop_init(&loop);
     rc = node_start(&node, &loop, cfg);
     if (rc != 0)
@@ -96,7 +125,8 @@ int main(int argc, char **argv)
             return check_config(optarg);
         case 'l':
             if (tc_log_parse_level(optarg, &level) != 0) {
-                fprintf(stderr, "tcnode: bad --log-level %s\n", optarg);
+                fprintf(stderr, "tcnode: bad --log-level %s (err, warn, notice, info or debug)\n",
+                        optarg);
                 return NODE_EXIT_CONFIG;
             }
             tc_log_set_level(level);

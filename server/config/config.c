@@ -381,6 +381,13 @@ static int on_pair(void *user, const char *section, const char *name, const char
     st->prev_ok = false;
     if (st->kind == SECT_SKIP)
         return 1;
+    if (k == NULL && strpbrk(name, " \t") != NULL) {
+        /* "tc-listen 127.0.0.1:3001": inih cut it at the ':'. */
+        config_report(st, st->lineno,
+                      "expected KEY = VALUE, got '%s:%s' (is '=' missing after %.*s?)", name, value,
+                      (int)strcspn(name, " \t"), name);
+        return 1;
+    }
     if (k == NULL) {
         config_report(st, st->lineno, "unknown key %s in [%s]", name, st->label);
         return 1;

@@ -15,6 +15,7 @@
 
 #include "server/base/log.h"
 #include "server/base/tc_err.h"
+#include "server/config/config_secret.h"
 #include "server/core/core.h"
 #include "tcport/peer/peer.h"
 #include "tcport/peer/peer_int.h"
@@ -254,34 +255,15 @@ static void on_call(void *arg, const struct core_call *call, uint64_t seq)
  * dropped. Returns 0 or a negative errno (logged). */
 static int read_secret(struct peers *p, const char *path)
 {
-    FILE *f;
-    size_t n;
+    const char *why, *warn;
+    int rc = config_secret_read(path, p->secret, sizeof(p->secret), &p->secret_len, &why, &warn);
 
-    if (path == NULL) {
-        tc_log(ERR, "peers: cluster-secret-file is required when peers are configured");
-        return -EINVAL;
-    }
-    f = fopen(path, "rb");
-    if (f == NULL) {
-        int rc = -errno;
-
-        tc_log(ERR, "cluster-secret-file %s: %s", path, tc_strerror(rc));
-        return rc;
-    }
-    n = fread(p->secret, 1, sizeof(p->secret), f);
-    fclose(f);
-    while (n > 0 && (p->secret[n - 1] == '\n' || p->secret[n - 1] == '\r' ||
-                     p->secret[n - 1] == ' ' || p->secret[n - 1] == '\t'))
-        n--;
-    if (n == 0) {
-        tc_log(ERR, "cluster-secret-file %s: empty", path);
-        return -EINVAL;
-    }
-    if (n < 16)
-        tc_log(WARN, "cluster-secret-file %s: only %zu bytes; use at least 16 random bytes", path,
-               n);
-    p->secret_len = n;
-    return 0;
+    if (rc != 0)
+        tc_log(ERR, "cluster-secret-file %s: %s", path != NULL ? path : "(unset)",
+               why != NULL ? why : tc_strerror(rc));
+    else if (warn != NULL)
+        tc_log(WARN, "cluster-secret-file %s: %s", path, warn);
+    return rc;
 }
 
 static int setup_links(struct peers *p)

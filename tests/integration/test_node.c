@@ -249,6 +249,44 @@ Test(node, check_config_reports_file_and_line)
     harness_node_write_config(&n, NULL, dns_1000);
     cr_assert_eq(harness_run(cmd, &out), 0, "%s", out);
     free(out);
+
+    /* "tc-listen 127.0.0.1:3001": inih splits at the ':'; say '=' is missing. */
+    harness_node_write_config(&n, "tc-listen 127.0.0.1:3001", dns_1000);
+    cr_assert_eq(harness_run(cmd, &out), 1, "%s", out);
+    cr_assert(strstr(out, "is '=' missing after tc-listen?") != NULL, "%s", out);
+    free(out);
+    harness_node_cleanup(&n);
+}
+
+/* The cluster secret is read at check time as the node would read it, so
+ * a config that passes --check-config does not stop the node with exit 1. */
+Test(node, check_config_reads_the_cluster_secret)
+{
+    struct hnode n;
+    char cmd[1024], extra[600], secret[400];
+    const char *peer = "\n[peer sip2]\naddress = 127.0.0.1:9\n";
+    char tail[200];
+    char *out;
+
+    snprintf(tail, sizeof(tail), "%s%s", peer, dns_1000);
+    harness_node_init(&n, "sip1", NULL, tail);
+    snprintf(cmd, sizeof(cmd), "'%s' --check-config '%s'", harness_tcnode(), n.config);
+    cr_assert_eq(harness_run(cmd, &out), 1, "%s", out);
+    cr_assert(strstr(out, "cluster-secret-file (unset): required") != NULL, "%s", out);
+    free(out);
+
+    snprintf(secret, sizeof(secret), "%s/secret", n.dir);
+    snprintf(extra, sizeof(extra), "cluster-secret-file = %s", secret);
+    harness_node_write_config(&n, extra, tail);
+    cr_assert_eq(harness_run(cmd, &out), 1, "%s", out);
+    cr_assert(strstr(out, "No such file") != NULL, "%s", out);
+    free(out);
+
+    tc_test_write_file(secret, "short\n");
+    cr_assert_eq(harness_run(cmd, &out), 0, "%s", out);
+    cr_assert(strstr(out, "warning: cluster-secret-file") != NULL, "%s", out);
+    cr_assert(strstr(out, "(node sip1, 1 peer, ") != NULL, "%s", out);
+    free(out);
     harness_node_cleanup(&n);
 }
 
@@ -267,5 +305,11 @@ Test(node, version_and_usage)
     snprintf(cmd, sizeof(cmd), "'%s' -c /nonexistent/tcnode.ini", harness_tcnode());
     cr_assert_eq(harness_run(cmd, &out), 1);
     cr_assert(strstr(out, "/nonexistent/tcnode.ini") != NULL, "%s", out);
+    /* Said once, not twice. */
+    cr_assert_null(strstr(strstr(out, "/nonexistent") + 1, "/nonexistent"), "%s", out);
+    free(out);
+    snprintf(cmd, sizeof(cmd), "'%s' -c x.ini --log-level chatty", harness_tcnode());
+    cr_assert_eq(harness_run(cmd, &out), 1);
+    cr_assert(strstr(out, "err, warn, notice, info or debug") != NULL, "%s", out);
     free(out);
 }
