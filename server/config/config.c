@@ -144,6 +144,14 @@ static void end_dn(struct load *st)
         st->cap_plines = cap;
     }
     p->line = st->sect_line;
+    p->set = (dn_seen(st, "type") ? DN_SET_TYPE : 0) |
+             (dn_seen(st, "shared-line") ? DN_SET_SHARED_LINE : 0) |
+             (dn_seen(st, "members") ? DN_SET_MEMBERS : 0) |
+             (dn_seen(st, "sca-preferred-site") ? DN_SET_SCA : 0) |
+             (dn_seen(st, "password") ? DN_SET_PASSWORD : 0) |
+             (dn_seen(st, "group") ? DN_SET_GROUP : 0) |
+             (dn_seen(st, "distribution") ? DN_SET_DISTRIBUTION : 0) |
+             (dn_seen(st, "dr-forward") ? DN_SET_DR_FORWARD : 0);
     idx = dn_dir_add_profile(d, p);
     if (idx < 0)
         goto out_nomem;

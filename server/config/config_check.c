@@ -1,5 +1,6 @@
 #include "server/config/config_check.h"
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -175,13 +176,84 @@ static void check_groups(const struct config_check *ck)
     free(names);
 }
 
+static char *dup_or_null(const char *s, bool *nomem)
+{
+    char *d = s != NULL ? strdup(s) : NULL;
+
+    if (s != NULL && d == NULL)
+        *nomem = true;
+    return d;
+}
+
+/* Give p the keys its own section did not set from its parent's profile q
+ * (already complete). Returns false when memory ran out. */
+static bool take_from(struct dn_profile *p, const struct dn_profile *q)
+{
+    uint32_t take = q->set & ~p->set;
+    bool nomem = false;
+
+    if (take & DN_SET_TYPE)
+        p->type = q->type;
+    if (take & DN_SET_SHARED_LINE)
+        p->shared_line = q->shared_line;
+    if ((take & DN_SET_MEMBERS) && q->n_members > 0) {
+        p->members = malloc(q->n_members * sizeof(*p->members));
+        if (p->members != NULL) {
+            memcpy(p->members, q->members, q->n_members * sizeof(*p->members));
+            p->n_members = q->n_members;
+        } else {
+            nomem = true;
+        }
+    }
+    if (take & DN_SET_SCA)
+        p->sca_preferred_site = dup_or_null(q->sca_preferred_site, &nomem);
+    if (take & DN_SET_PASSWORD)
+        p->password = dup_or_null(q->password, &nomem);
+    if (take & DN_SET_GROUP) {
+        p->group = dup_or_null(q->group, &nomem);
+        p->group_lo = q->group_lo;
+        p->group_hi = q->group_hi;
+    }
+    if (take & DN_SET_DISTRIBUTION)
+        p->distribution = q->distribution;
+    if (take & DN_SET_DR_FORWARD)
+        p->dr_forward = q->dr_forward;
+    p->set |= take;
+    return !nomem;
+}
+
+/* Complete profile i and, first, the profiles it is nested in. done[]
+ * marks completed ones; nesting is a tree, so this ends. */
+static bool inherit(struct dn_dir *d, size_t i, bool *done)
+{
+    struct dn_profile *p = &d->profiles[i];
+
+    if (done[i])
+        return true;
+    done[i] = true;
+    if (p->parent == DN_PROFILE_NONE)
+        return true;
+    return inherit(d, p->parent, done) && take_from(p, &d->profiles[p->parent]);
+}
+
 void config_check_dir(const struct config_check *ck)
 {
     const struct config *c = ck->cfg;
-    const struct dn_dir *d = &c->dir;
+    struct dn_dir *d = &ck->cfg->dir;
+    bool *done = NULL, ok = true;
+    int rc;
 
     /* on_overlap gets ck through dn_dir_finish()'s void pointer. */
-    dn_dir_finish(&ck->cfg->dir, on_overlap, (void *)ck);
+    rc = dn_dir_finish(d, on_overlap, (void *)ck);
+    if (rc == 0 && d->n_profiles > 0) {
+        done = calloc(d->n_profiles, sizeof(*done));
+        ok = done != NULL;
+        for (size_t i = 0; ok && i < d->n_profiles; i++)
+            ok = inherit(d, i, done);
+        free(done);
+    }
+    if (rc == -ENOMEM || !ok)
+        report(ck, 0, "out of memory reading the DN directory");
     for (size_t i = 0; i < d->n_profiles; i++) {
         const struct dn_profile *p = &d->profiles[i];
 

@@ -35,7 +35,9 @@ struct config_check {
  * node. Reports each problem through ck->report. */
 void config_check_node(const struct config_check *ck);
 
-/* Finish ck->cfg->dir (dn_dir_finish()) and check it: overlapping ranges,
+/* Finish ck->cfg->dir (dn_dir_finish()): a section nested in a wider one
+ * takes the keys it does not set from that one. Then check it: ranges that
+ * overlap without nesting,
  * shared-line members that are not extensions of the directory, preferred
  * sites that are no node, routing-point groups that name no extension.
  * Reports each problem through ck->report. */

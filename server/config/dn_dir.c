@@ -145,6 +145,7 @@ int dn_dir_add_profile(struct dn_dir *d, const struct dn_profile *p)
         return -ENOMEM;
     d->profiles = arr;
     d->profiles[d->n_profiles] = *p;
+    d->profiles[d->n_profiles].parent = DN_PROFILE_NONE;
     return (int)d->n_profiles++;
 }
 
@@ -176,6 +177,8 @@ int dn_dir_add_range(struct dn_dir *d, const char *spec, uint32_t profile, uint3
     return dn_dir_add_keys(d, lo, hi, profile, line);
 }
 
+/* Wider ranges first among those starting at one key, so a range comes
+ * after every range that holds it. */
 static int cmp_range(const void *a, const void *b)
 {
     const struct dn_range *x = a, *y = b;
@@ -183,10 +186,98 @@ static int cmp_range(const void *a, const void *b)
     if (x->lo != y->lo)
         return x->lo < y->lo ? -1 : 1;
     if (x->hi != y->hi)
-        return x->hi < y->hi ? -1 : 1;
+        return x->hi > y->hi ? -1 : 1;
     if (x->line != y->line)
         return x->line < y->line ? -1 : 1;
     return 0;
+}
+
+static void
+report_pair(const struct dn_range *a, const struct dn_range *b,
+            void (*on_overlap)(void *, const struct dn_range *, const struct dn_range *), void *arg)
+{
+    if (on_overlap == NULL)
+        return;
+    if (a->line >= b->line)
+        on_overlap(arg, a, b);
+    else
+        on_overlap(arg, b, a);
+}
+
+/* Check that the sorted ranges nest or stay apart, and set each nested
+ * range's parent index (SIZE_MAX for none). Returns 0 or -EINVAL. */
+static int check_nesting(struct dn_dir *d, size_t *parent, size_t *stack,
+                         void (*on_overlap)(void *, const struct dn_range *,
+                                            const struct dn_range *),
+                         void *arg)
+{
+    size_t sp = 0;
+    int rc = 0;
+
+    for (size_t i = 0; i < d->n_ranges; i++) {
+        const struct dn_range *r = &d->ranges[i];
+
+        /* Keys of another width are other numbers: never in the stack. */
+        while (sp > 0 && d->ranges[stack[sp - 1]].hi < r->lo)
+            sp--;
+        parent[i] = SIZE_MAX;
+        for (size_t s = sp; s > 0; s--) {
+            const struct dn_range *o = &d->ranges[stack[s - 1]];
+            bool same = o->lo == r->lo && o->hi == r->hi;
+
+            if (o->hi < r->lo)
+                continue; /* under an entry that overlapped another: apart from r */
+            if (r->hi <= o->hi && !same) {
+                if (parent[i] == SIZE_MAX)
+                    parent[i] = stack[s - 1];
+                continue;
+            }
+            report_pair(r, o, on_overlap, arg);
+            rc = -EINVAL;
+        }
+        stack[sp++] = i;
+    }
+    return rc;
+}
+
+/* Append [lo, hi] of range r as a piece to out. */
+static void piece(struct dn_range *out, size_t *n, const struct dn_range *r, dn_key lo, dn_key hi)
+{
+    if (lo > hi)
+        return;
+    out[*n] = *r;
+    out[*n].lo = lo;
+    out[*n].hi = hi;
+    (*n)++;
+}
+
+/* Cut nested ranges out of the ranges holding them: every DN lands in
+ * exactly one piece, that of the narrowest range holding it. next[i] is
+ * the first DN of range i not yet given to a piece. */
+static void cut(const struct dn_dir *d, const size_t *parent, dn_key *next, struct dn_range *out,
+                size_t *n)
+{
+    for (size_t i = 0; i < d->n_ranges; i++)
+        next[i] = d->ranges[i].lo;
+    for (size_t i = 0; i < d->n_ranges; i++) {
+        size_t p = parent[i];
+
+        if (p == SIZE_MAX)
+            continue;
+        /* The part of the parent before this range is the parent's. */
+        piece(out, n, &d->ranges[p], next[p], d->ranges[i].lo - 1);
+        next[p] = d->ranges[i].hi + 1;
+    }
+    /* What is left of each range after its last nested one. */
+    for (size_t i = 0; i < d->n_ranges; i++)
+        piece(out, n, &d->ranges[i], next[i], d->ranges[i].hi);
+}
+
+static int cmp_lo(const void *a, const void *b)
+{
+    const struct dn_range *x = a, *y = b;
+
+    return x->lo < y->lo ? -1 : x->lo > y->lo;
 }
 
 int dn_dir_finish(struct dn_dir *d,
@@ -194,31 +285,51 @@ int dn_dir_finish(struct dn_dir *d,
                                      const struct dn_range *earlier),
                   void *arg)
 {
+    size_t n = d->n_ranges, np = 0, *parent, *stack;
+    struct dn_range *out = NULL;
+    dn_key *next = NULL;
     uint64_t total = 0;
-    int rc = 0;
+    int rc;
 
-    if (d->n_ranges > 1)
-        qsort(d->ranges, d->n_ranges, sizeof(*d->ranges), cmp_range);
-    for (size_t i = 0; i < d->n_ranges; i++) {
-        struct dn_range *r = &d->ranges[i];
-
-        r->base = total;
-        total += r->hi - r->lo + 1;
-        /* Sorted by lo, so every range that overlaps r and comes after it
-         * starts inside r; keys of another width never do. */
-        for (size_t j = i + 1; j < d->n_ranges && d->ranges[j].lo <= r->hi; j++) {
-            const struct dn_range *o = &d->ranges[j];
-
-            rc = -EINVAL;
-            if (on_overlap == NULL)
-                continue;
-            if (o->line >= r->line)
-                on_overlap(arg, o, r);
-            else
-                on_overlap(arg, r, o);
-        }
+    if (n > 1)
+        qsort(d->ranges, n, sizeof(*d->ranges), cmp_range);
+    parent = calloc(n + 1, sizeof(*parent));
+    stack = calloc(n + 1, sizeof(*stack));
+    if (parent == NULL || stack == NULL) {
+        rc = -ENOMEM;
+        goto out_free;
     }
+    rc = check_nesting(d, parent, stack, on_overlap, arg);
+    if (rc != 0)
+        goto out_free;
+    /* n ranges nested k deep cut into at most 2n - 1 pieces. */
+    out = malloc((2 * n + 1) * sizeof(*out));
+    next = malloc((n + 1) * sizeof(*next));
+    if (out == NULL || next == NULL) {
+        rc = -ENOMEM;
+        goto out_free;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (parent[i] != SIZE_MAX)
+            d->profiles[d->ranges[i].profile].parent = d->ranges[parent[i]].profile;
+    }
+    cut(d, parent, next, out, &np);
+    qsort(out, np, sizeof(*out), cmp_lo);
+    for (size_t i = 0; i < np; i++) {
+        out[i].base = total;
+        total += out[i].hi - out[i].lo + 1;
+    }
+    free(d->ranges);
+    d->ranges = out;
+    d->n_ranges = d->cap_ranges = np;
     d->n_dns = total;
+    out = NULL;
+
+out_free:
+    free(out);
+    free(next);
+    free(parent);
+    free(stack);
     return rc;
 }
 

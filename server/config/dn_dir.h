@@ -54,7 +54,24 @@ struct dn_profile {
     dn_key *members; /* shared-line members */
     uint32_t n_members;
     enum dn_dr_forward dr_forward;
-    uint32_t line; /* line of the section header, for messages */
+    uint32_t line;   /* line of the section header, for messages */
+    uint32_t set;    /* DN_SET_* bits: the keys its own section set */
+    uint32_t parent; /* the profile of the section it is nested in, or DN_PROFILE_NONE */
+};
+
+#define DN_PROFILE_NONE UINT32_MAX
+
+/* Keys a [dn] section sets itself; a section nested in a wider one takes
+ * the others from it (DESIGN §8). */
+enum {
+    DN_SET_TYPE = 1u << 0,
+    DN_SET_SHARED_LINE = 1u << 1,
+    DN_SET_MEMBERS = 1u << 2,
+    DN_SET_SCA = 1u << 3,
+    DN_SET_PASSWORD = 1u << 4,
+    DN_SET_GROUP = 1u << 5,
+    DN_SET_DISTRIBUTION = 1u << 6,
+    DN_SET_DR_FORWARD = 1u << 7,
 };
 
 struct dn_range {
@@ -117,7 +134,8 @@ void dn_dir_init(struct dn_dir *d);
 void dn_dir_free(struct dn_dir *d);
 
 /* Append a profile (copied shallowly: the directory takes the strings and the
- * members array, which must be malloc'd). Returns its index, or -ENOMEM, in
+ * members array, which must be malloc'd; its parent is set to
+ * DN_PROFILE_NONE until dn_dir_finish()). Returns its index, or -ENOMEM, in
  * which case the caller keeps them. */
 int dn_dir_add_profile(struct dn_dir *d, const struct dn_profile *p);
 
@@ -129,9 +147,15 @@ int dn_dir_add_range(struct dn_dir *d, const char *spec, uint32_t profile, uint3
  * lo > hi or profile is not an index, -ENOMEM. */
 int dn_dir_add_keys(struct dn_dir *d, dn_key lo, dn_key hi, uint32_t profile, uint32_t line);
 
-/* Sort the ranges and check them. For each pair that overlaps, calls
- * on_overlap(arg, later, earlier) with the two ranges (later = larger line)
- * and keeps going. Returns 0 when no range overlaps, else -EINVAL. */
+/* Sort the ranges and check them. A range strictly inside a wider one (a
+ * narrower section, e.g. [dn 1010] in [dn 1000-1999]) is allowed: its DNs
+ * take its own profile, and the profile's parent is set to the wider one's
+ * (the narrowest enclosing range). The ranges are then cut into disjoint
+ * pieces, so lookups stay one binary search. Two ranges that overlap
+ * without one holding the other, or that are the same, are errors: for each
+ * such pair calls on_overlap(arg, later, earlier) (later = larger line) and
+ * keeps going. Returns 0, -EINVAL when a pair overlaps (the ranges are then
+ * left sorted, uncut), or -ENOMEM. Calling it again is harmless. */
 int dn_dir_finish(struct dn_dir *d,
                   void (*on_overlap)(void *arg, const struct dn_range *later,
                                      const struct dn_range *earlier),

@@ -607,14 +607,46 @@ Test(config, dn_ranges)
     cr_assert_eq(c->dir.n_dns, 1200);
     config_free(c);
 
-    /* Every overlapping pair is reported. */
-    cr_assert_eq(load(NODE "[dn 1000-1999]\n[dn 1500-2500]\n[dn 1999]\n[dn 3000]\n",
+    /* Every overlapping pair is reported; a range inside another is not one. */
+    cr_assert_eq(load(NODE "[dn 1000-1999]\n[dn 1500-2500]\n[dn 1999]\n[dn 2500-2600]\n",
                       &(struct config *){NULL}),
                  TC_ECONFIG);
-    cr_assert_eq(errs.n, 3);
+    cr_assert_eq(errs.n, 2);
     has(5, "dn range 1500-2500 overlaps 1000-1999 (line 4)");
-    has(6, "dn range 1999 overlaps 1000-1999 (line 4)");
-    has(6, "dn range 1999 overlaps 1500-2500 (line 5)");
+    has(7, "dn range 2500-2600 overlaps 1500-2500 (line 5)");
+}
+
+static dn_key dn(const char *s)
+{
+    dn_key k;
+
+    cr_assert_eq(dn_key_parse(s, strlen(s), &k), 0, "parse %s", s);
+    return k;
+}
+
+/* DESIGN §8: a section for one DN or a narrower range overrides the wider
+ * range it falls in, and takes the keys it does not set from it. */
+Test(config, a_narrower_section_overrides_a_range)
+{
+    struct config *c = ok(NODE "[dn 1000-1999]\ntype = extension\npassword = all\n"
+                               "dr-forward = off\n"
+                               "[dn 1010]\npassword = mine\n"
+                               "[dn 1500-1599]\ndr-forward = on\n"
+                               "[dn 1550]\npassword = deep\n");
+    const struct dn_profile *p;
+
+    cr_assert_eq(c->dir.n_dns, 1000);
+    p = dn_dir_lookup(&c->dir, dn("1010"));
+    cr_assert_str_eq(p->password, "mine");
+    cr_assert_eq(p->type, DN_TYPE_EXTENSION);
+    cr_assert_eq(p->dr_forward, dn_dir_lookup(&c->dir, dn("1000"))->dr_forward);
+    cr_assert_str_eq(dn_dir_lookup(&c->dir, dn("1011"))->password, "all");
+    p = dn_dir_lookup(&c->dir, dn("1550"));
+    cr_assert_str_eq(p->password, "deep");
+    cr_assert_eq(p->dr_forward, dn_dir_lookup(&c->dir, dn("1500"))->dr_forward);
+    cr_assert_neq(p->dr_forward, dn_dir_lookup(&c->dir, dn("1000"))->dr_forward);
+    cr_assert_str_eq(dn_dir_lookup(&c->dir, dn("1551"))->password, "all");
+    config_free(c);
 }
 
 Test(config, dn_options)

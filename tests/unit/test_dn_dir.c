@@ -226,11 +226,48 @@ Test(dn_dir, overlaps_of_same_width_are_reported_in_pairs)
     cr_assert_eq(add(&d, "3000", 5), 0);
     cr_assert_eq(add(&d, "3000", 50), 0);
     cr_assert_eq(dn_dir_finish(&d, on_overlap, &p), -EINVAL);
-    cr_assert_eq(p.n, 4);
+    /* 1999 nests in both 1000-1999 and 1500-2500: not an overlap itself. */
+    cr_assert_eq(p.n, 2);
     cr_assert(has_pair(&p, 20, 10));
-    cr_assert(has_pair(&p, 30, 10));
-    cr_assert(has_pair(&p, 30, 20));
     cr_assert(has_pair(&p, 50, 5));
+    dn_dir_free(&d);
+}
+
+/* [dn 1010] in [dn 1000-1999], [dn 1500-1599] with [dn 1550] in it: each
+ * DN takes the narrowest section holding it. */
+Test(dn_dir, a_narrower_range_nests_in_a_wider_one)
+{
+    struct pairs p = {0};
+    struct dn_dir d;
+
+    dn_dir_init(&d);
+    cr_assert_eq(add(&d, "1000-1999", 10), 0);
+    cr_assert_eq(add(&d, "1550", 40), 0);
+    cr_assert_eq(add(&d, "1010", 20), 0);
+    cr_assert_eq(add(&d, "1500-1599", 30), 0);
+    cr_assert_eq(add(&d, "1999", 50), 0);
+    cr_assert_eq(dn_dir_finish(&d, on_overlap, &p), 0);
+    cr_assert_eq(p.n, 0);
+    cr_assert_eq(d.n_dns, 1000);
+    cr_assert_eq(dn_dir_lookup(&d, key("1000"))->line, 10);
+    cr_assert_eq(dn_dir_lookup(&d, key("1009"))->line, 10);
+    cr_assert_eq(dn_dir_lookup(&d, key("1010"))->line, 20);
+    cr_assert_eq(dn_dir_lookup(&d, key("1011"))->line, 10);
+    cr_assert_eq(dn_dir_lookup(&d, key("1500"))->line, 30);
+    cr_assert_eq(dn_dir_lookup(&d, key("1550"))->line, 40);
+    cr_assert_eq(dn_dir_lookup(&d, key("1551"))->line, 30);
+    cr_assert_eq(dn_dir_lookup(&d, key("1600"))->line, 10);
+    cr_assert_eq(dn_dir_lookup(&d, key("1999"))->line, 50);
+    /* Parents: the narrowest enclosing section. */
+    cr_assert_eq(dn_dir_lookup(&d, key("1550"))->parent, 3);
+    cr_assert_eq(dn_dir_lookup(&d, key("1500"))->parent, 0);
+    cr_assert_eq(dn_dir_lookup(&d, key("1000"))->parent, DN_PROFILE_NONE);
+    /* Every DN once, in order. */
+    for (uint64_t i = 0; i < 1000; i++)
+        cr_assert_eq(dn_dir_at(&d, i), key("1000") + i);
+    /* Finishing again changes nothing. */
+    cr_assert_eq(dn_dir_finish(&d, on_overlap, &p), 0);
+    cr_assert_eq(d.n_dns, 1000);
     dn_dir_free(&d);
 }
 
