@@ -1,0 +1,198 @@
+#ifndef TC_CLIENT_TCPHONE_INT_H
+#define TC_CLIENT_TCPHONE_INT_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "server/base/buf.h"
+#include "server/sip/sip_frame.h"
+
+/* tcphone: many simulated SIP phones on one libuv loop (DESIGN §9). The
+ * modules meet through this header with tcphone__ names:
+ *   tcphone.c        main, command line, progress and summary output
+ *   tcphone_opts.c   option parsing
+ *   tcphone_phone.c  per-phone policy: failover, concurrent, successive
+ *   tcphone_leg.c    one registration of one phone at one server: the
+ *                    REGISTER transaction, retransmissions, refresh
+ *   tcphone_net.c    the leg's UDP socket or TCP connection
+ *   tcphone_sip.c    request building and response matching
+ *   tcphone_dns.c    server discovery with c-ares (SRV, then A)
+ * Everything runs on the loop thread. */
+
+#define TCPHONE_MAX_PHONES  100000
+#define TCPHONE_MAX_SERVERS 16
+#define TCPHONE_MAX_MSG     4096                  /* a request we build, an answer we accept */
+#define TCPHONE_MAX_RX      (4 * TCPHONE_MAX_MSG) /* TCP bytes buffered per leg */
+#define TCPHONE_T2_MS       4000                  /* RFC 3261 §17.1.2.2 */
+#define TCPHONE_DN_MAX      24
+
+enum tcphone_mode {
+    TCPHONE_FAILOVER = 0,
+    TCPHONE_CONCURRENT,
+    TCPHONE_SUCCESSIVE,
+};
+
+/* Why a registration attempt failed. */
+enum tcphone_fail {
+    TCPHONE_FAIL_503 = 0,
+    TCPHONE_FAIL_ICMP,
+    TCPHONE_FAIL_TIMEOUT,
+    TCPHONE_FAIL_TCP,
+    TCPHONE_FAIL_COUNT,
+};
+
+struct tcphone_opts {
+    unsigned n;
+    unsigned long dn_first, dn_last;
+    struct sockaddr_in servers[TCPHONE_MAX_SERVERS];
+    unsigned retry[TCPHONE_MAX_SERVERS]; /* retry-counts per server */
+    unsigned n_servers;
+    const char *domain; /* NULL unless --domain */
+    struct sockaddr_in resolver;
+    unsigned sip_port; /* for A records: 5060 */
+    enum tcphone_mode mode;
+    bool tcp;
+    unsigned t1_ms;
+    unsigned expires;
+    unsigned duration_s; /* 0: until a signal */
+    unsigned probe_ms;   /* retry period of a standby or probe registration */
+    unsigned rate;       /* phones started per second */
+    bool json;
+    bool quiet; /* no progress line */
+};
+
+enum tcphone_leg_state {
+    TCPHONE_LEG_IDLE = 0, /* no transaction, no timer */
+    TCPHONE_LEG_TRYING,   /* REGISTER sent, no final answer yet */
+    TCPHONE_LEG_REGISTERED,
+    TCPHONE_LEG_WAIT, /* waiting to retry */
+};
+
+struct tcphone;
+struct tcphone__phone;
+struct tcphone__conn;
+
+/* One registration of one phone at one server. */
+struct tcphone__leg {
+    struct tcphone__phone *ph;
+    int srv; /* position in the phone's server order, -1 none */
+    enum tcphone_leg_state st;
+    bool registered; /* the server holds a live binding (last answer 200) */
+    bool unreg;      /* the current transaction is an unregister */
+    bool udp_open;
+    bool udp_connected;
+    uv_udp_t udp;
+    struct tcphone__conn *tcp; /* NULL when not connected */
+    uv_timer_t timer;
+    uint64_t t_start; /* when the transaction began, loop ms */
+    unsigned rto;
+    unsigned expires; /* what we ask for */
+    uint16_t port;    /* local port, for Via and Contact */
+    uint32_t cseq;
+    struct tc_buf req;
+};
+
+struct tcphone__phone {
+    struct tcphone *app;
+    unsigned idx;
+    char dn[TCPHONE_DN_MAX];
+    uint8_t order[TCPHONE_MAX_SERVERS]; /* this phone's servers, primary first */
+    struct tcphone__leg leg[2];
+    unsigned main;  /* index in leg[] of the working registration */
+    unsigned tries; /* failures of the main leg at its server */
+    bool started;
+};
+
+struct tcphone_stats {
+    uint64_t requests, retransmits, ok, rejected, moves, returns, unregistered;
+    uint64_t fail[TCPHONE_FAIL_COUNT];
+};
+
+struct tcphone {
+    uv_loop_t *loop;
+    struct tcphone_opts o;
+    struct tcphone__phone *phones;
+    struct tcphone_stats st;
+    uv_signal_t sigint, sigterm;
+    uv_timer_t tick, start, stop;
+    unsigned started;
+    bool stopping;
+    bool stop_sent;   /* every unregister has been sent */
+    unsigned pending; /* unregisters in flight while stopping */
+    uint64_t t0_ms;
+    char nonce[20];
+    char rx[TCPHONE_MAX_MSG + 1];
+    int exit_code;
+};
+
+/* Options (tcphone_opts.c). Parse argv into o; returns 0, 1 after printing
+ * a usage error, or -1 after printing --help or --version (exit 0). */
+int tcphone__opts_parse(struct tcphone_opts *o, int argc, char **argv);
+
+/* HOST:PORT on 127.0.0.0/8 into sa; 0 or -EINVAL (tcphone_opts.c). */
+int tcphone__addr(const char *s, struct sockaddr_in *sa);
+
+/* Start the phones, once o.servers is known (tcphone.c). */
+void tcphone__go(struct tcphone *app);
+
+/* Discover o.servers from o.domain through o.resolver, then give each phone
+ * its order and call tcphone__go() (tcphone_dns.c). Returns 0 (the answer
+ * comes on the loop; on failure it prints why, sets app->exit_code to 2 and
+ * stops) or a negative errno when c-ares cannot start. */
+int tcphone__dns_start(struct tcphone *app);
+
+/* The address of the phone's server at position pos of its order. */
+const struct sockaddr_in *tcphone__srv_addr(const struct tcphone__phone *ph, int pos);
+
+/* Phone policy (tcphone_phone.c). */
+void tcphone__phone_init(struct tcphone *app, struct tcphone__phone *ph, unsigned idx);
+void tcphone__phone_start(struct tcphone__phone *ph);
+void tcphone__phone_on_ok(struct tcphone__phone *ph, struct tcphone__leg *leg);
+void tcphone__phone_on_fail(struct tcphone__phone *ph, struct tcphone__leg *leg,
+                            enum tcphone_fail why);
+/* Begin unregistering every registered leg; returns how many. */
+unsigned tcphone__phone_stop(struct tcphone__phone *ph);
+struct tcphone__leg *tcphone__phone_main(struct tcphone__phone *ph);
+struct tcphone__leg *tcphone__phone_aux(struct tcphone__phone *ph);
+
+/* Registration legs (tcphone_leg.c). */
+void tcphone__leg_init(struct tcphone__phone *ph, struct tcphone__leg *leg);
+/* Point leg at server srv and send a REGISTER after delay_ms (0: now). */
+void tcphone__leg_start(struct tcphone__leg *leg, int srv, unsigned delay_ms);
+/* Forget the server without unregistering: stop timers, drop the socket's
+ * connection. */
+void tcphone__leg_drop(struct tcphone__leg *leg);
+/* Send Expires: 0 if registered, counting it in app->pending until its
+ * end; returns whether it was sent. */
+bool tcphone__leg_unregister(struct tcphone__leg *leg);
+/* An answer for this leg (already parsed) or a transport failure. */
+void tcphone__leg_on_data(struct tcphone__leg *leg, const char *data, size_t len);
+void tcphone__leg_on_fail(struct tcphone__leg *leg, enum tcphone_fail why);
+void tcphone__leg_close(struct tcphone__leg *leg);
+
+/* Transport (tcphone_net.c). Make sure leg has a socket toward leg->srv
+ * (so leg->port is known); returns 0 or a negative errno. */
+int tcphone__net_prepare(struct tcphone__leg *leg);
+/* Send leg->req to leg->srv, opening the UDP
+ * socket or TCP connection when needed. Returns 0, or a negative errno when
+ * the failure is already known (ECONNREFUSED on a connected socket). */
+int tcphone__net_send(struct tcphone__leg *leg);
+/* Drop the UDP connection or close the TCP connection. */
+void tcphone__net_reset(struct tcphone__leg *leg);
+void tcphone__net_close(struct tcphone__leg *leg);
+
+/* SIP (tcphone_sip.c). Build leg's next REGISTER into leg->req (cseq is
+ * already advanced). Returns 0 or -ENOMEM / -EMSGSIZE. */
+int tcphone__sip_register(struct tcphone__leg *leg, unsigned expires);
+/* The Call-ID of leg's registrations at its server, into buf. */
+void tcphone__sip_call_id(const struct tcphone__leg *leg, char *buf, size_t size);
+
+/* Counts for output (tcphone.c). */
+void tcphone__count(const struct tcphone *app, unsigned *registered, unsigned *failing,
+                    unsigned *moved);
+/* Called when a pending unregister ends while stopping. */
+void tcphone__unreg_done(struct tcphone *app);
+
+#endif

@@ -1,0 +1,266 @@
+/* One registration of one phone at one server: the REGISTER client
+ * transaction (RFC 3261 §17.1.2: retransmit from T1 doubling to T2 over
+ * UDP, give up after 64×T1), the answer's handling, and the refresh at
+ * about half the granted expiry. What to do on success or failure is the
+ * phone's policy (tcphone_phone.c). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client/tcphone_int.h"
+#include "server/sip/sip_msg.h"
+
+static void on_timer(uv_timer_t *t);
+
+void tcphone__leg_init(struct tcphone__phone *ph, struct tcphone__leg *leg)
+{
+    memset(leg, 0, sizeof(*leg));
+    leg->ph = ph;
+    leg->srv = -1;
+    leg->expires = ph->app->o.expires;
+    uv_timer_init(ph->app->loop, &leg->timer);
+    leg->timer.data = leg;
+}
+
+static unsigned timeout_ms(const struct tcphone__leg *leg)
+{
+    return 64 * leg->ph->app->o.t1_ms;
+}
+
+/* Begin a new transaction: next CSeq, build, send, arm the timer. */
+static void transaction(struct tcphone__leg *leg)
+{
+    struct tcphone *app = leg->ph->app;
+    int rc;
+
+    leg->cseq++;
+    if (tcphone__net_prepare(leg) != 0) {
+        tcphone__leg_on_fail(leg, app->o.tcp ? TCPHONE_FAIL_TCP : TCPHONE_FAIL_ICMP);
+        return;
+    }
+    if (tcphone__sip_register(leg, leg->unreg ? 0 : leg->expires) != 0) {
+        tcphone__leg_on_fail(leg, TCPHONE_FAIL_TCP);
+        return;
+    }
+    leg->st = TCPHONE_LEG_TRYING;
+    leg->t_start = uv_now(app->loop);
+    leg->rto = app->o.t1_ms;
+    app->st.requests++;
+    rc = tcphone__net_send(leg);
+    if (rc != 0) {
+        tcphone__leg_on_fail(leg, app->o.tcp ? TCPHONE_FAIL_TCP : TCPHONE_FAIL_ICMP);
+        return;
+    }
+    uv_timer_start(&leg->timer, on_timer, app->o.tcp ? timeout_ms(leg) : leg->rto, 0);
+}
+
+void tcphone__leg_start(struct tcphone__leg *leg, int srv, unsigned delay_ms)
+{
+    if (leg->srv != srv)
+        tcphone__net_reset(leg);
+    leg->srv = srv;
+    leg->unreg = false;
+    uv_timer_stop(&leg->timer);
+    if (delay_ms == 0) {
+        transaction(leg);
+        return;
+    }
+    leg->st = TCPHONE_LEG_WAIT;
+    uv_timer_start(&leg->timer, on_timer, delay_ms, 0);
+}
+
+void tcphone__leg_drop(struct tcphone__leg *leg)
+{
+    uv_timer_stop(&leg->timer);
+    tcphone__net_reset(leg);
+    leg->st = TCPHONE_LEG_IDLE;
+    leg->registered = false;
+    leg->srv = -1;
+}
+
+bool tcphone__leg_unregister(struct tcphone__leg *leg)
+{
+    uv_timer_stop(&leg->timer);
+    if (!leg->registered || leg->srv < 0) {
+        leg->st = TCPHONE_LEG_IDLE;
+        return false;
+    }
+    leg->unreg = true;
+    leg->ph->app->pending++;
+    transaction(leg);
+    return true;
+}
+
+/* The end of an unregister, whatever its outcome. */
+static void unreg_end(struct tcphone__leg *leg)
+{
+    uv_timer_stop(&leg->timer);
+    leg->unreg = false;
+    leg->registered = false;
+    leg->st = TCPHONE_LEG_IDLE;
+    tcphone__unreg_done(leg->ph->app);
+}
+
+static void retransmit(struct tcphone__leg *leg)
+{
+    struct tcphone *app = leg->ph->app;
+    uint64_t elapsed = uv_now(app->loop) - leg->t_start;
+    uint64_t left;
+
+    if (elapsed >= timeout_ms(leg) || app->o.tcp) {
+        tcphone__leg_on_fail(leg, TCPHONE_FAIL_TIMEOUT);
+        return;
+    }
+    app->st.retransmits++;
+    if (tcphone__net_send(leg) != 0) {
+        tcphone__leg_on_fail(leg, TCPHONE_FAIL_ICMP);
+        return;
+    }
+    leg->rto = leg->rto * 2 < TCPHONE_T2_MS ? leg->rto * 2 : TCPHONE_T2_MS;
+    left = timeout_ms(leg) - elapsed;
+    uv_timer_start(&leg->timer, on_timer, leg->rto < left ? leg->rto : left, 0);
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    struct tcphone__leg *leg = t->data;
+
+    switch (leg->st) {
+    case TCPHONE_LEG_TRYING:
+        retransmit(leg);
+        break;
+    case TCPHONE_LEG_REGISTERED:
+    case TCPHONE_LEG_WAIT:
+        transaction(leg);
+        break;
+    case TCPHONE_LEG_IDLE:
+        break;
+    }
+}
+
+void tcphone__leg_on_fail(struct tcphone__leg *leg, enum tcphone_fail why)
+{
+    struct tcphone *app = leg->ph->app;
+
+    uv_timer_stop(&leg->timer);
+    app->st.fail[why]++;
+    if (leg->unreg) {
+        unreg_end(leg);
+        return;
+    }
+    leg->registered = false;
+    leg->st = TCPHONE_LEG_IDLE;
+    if (!app->stopping)
+        tcphone__phone_on_fail(leg->ph, leg, why);
+}
+
+/* The expiry the server granted: our Contact's expires parameter, else the
+ * Expires header, else what we asked for. */
+static unsigned granted(struct sip_msg *m, unsigned asked)
+{
+    const struct sip_contacts *cs;
+
+    if (sip_msg_contacts(m, &cs) == 0 && cs->n > 0 && cs->v[0].has_expires)
+        return cs->v[0].expires;
+    if (m->has_expires)
+        return m->expires;
+    return asked;
+}
+
+static void on_ok(struct tcphone__leg *leg, struct sip_msg *m)
+{
+    struct tcphone *app = leg->ph->app;
+    unsigned e = granted(m, leg->expires);
+    uint64_t refresh;
+
+    uv_timer_stop(&leg->timer);
+    if (leg->unreg) {
+        app->st.unregistered++;
+        unreg_end(leg);
+        return;
+    }
+    app->st.ok++;
+    leg->registered = true;
+    leg->st = TCPHONE_LEG_REGISTERED;
+    /* Refresh at 45..50% of the expiry, spread so refreshes do not come in
+     * waves after a mass failover. */
+    refresh = (uint64_t)(e > 0 ? e : 1) * 1000 / 2;
+    refresh -= refresh / 10 * (uint64_t)(rand() % 100) / 100;
+    uv_timer_start(&leg->timer, on_timer, refresh, 0);
+    tcphone__phone_on_ok(leg->ph, leg);
+}
+
+/* 423 Interval Too Brief: ask again with the server's Min-Expires. */
+static void on_too_brief(struct tcphone__leg *leg, struct sip_msg *m)
+{
+    size_t len;
+    const char *v = sip_msg_header(m, "Min-Expires", 0, &len);
+    unsigned long me = v != NULL ? strtoul(v, NULL, 10) : 0;
+
+    if (me == 0 || me > 86400 || me <= leg->expires) {
+        leg->ph->app->st.rejected++;
+        leg->st = TCPHONE_LEG_WAIT;
+        uv_timer_start(&leg->timer, on_timer, leg->ph->app->o.probe_ms, 0);
+        return;
+    }
+    leg->expires = (unsigned)me;
+    transaction(leg);
+}
+
+static void on_final(struct tcphone__leg *leg, struct sip_msg *m)
+{
+    struct tcphone *app = leg->ph->app;
+
+    if (m->status >= 200 && m->status < 300) {
+        on_ok(leg, m);
+    } else if (leg->unreg) {
+        unreg_end(leg);
+    } else if (m->status == 503) {
+        tcphone__leg_on_fail(leg, TCPHONE_FAIL_503);
+    } else if (m->status == 423) {
+        uv_timer_stop(&leg->timer);
+        on_too_brief(leg, m);
+    } else {
+        /* Refused for another reason (auth, unknown DN): not a server
+         * failure, so no move; try again later. */
+        uv_timer_stop(&leg->timer);
+        app->st.rejected++;
+        leg->registered = false;
+        leg->st = TCPHONE_LEG_WAIT;
+        uv_timer_start(&leg->timer, on_timer, app->o.probe_ms, 0);
+    }
+}
+
+void tcphone__leg_on_data(struct tcphone__leg *leg, const char *data, size_t len)
+{
+    const struct sip_msg_conf conf = SIP_MSG_CONF_DEFAULT;
+    struct sip_msg_err err;
+    struct sip_msg *m;
+    char call_id[96];
+
+    if (sip_msg_parse(data, len, &conf, &m, &err) != 0)
+        return;
+    tcphone__sip_call_id(leg, call_id, sizeof(call_id));
+    if (m->is_request || leg->st != TCPHONE_LEG_TRYING || m->cseq != leg->cseq ||
+        strcmp(m->call_id, call_id) != 0 || strcmp(m->cseq_method, "REGISTER") != 0) {
+        sip_msg_free(m);
+        return;
+    }
+    if (m->status < 200) {
+        /* A provisional answer: the server is alive; retransmit at T2
+         * until the final answer (§17.1.2.2). */
+        leg->rto = TCPHONE_T2_MS / 2;
+    } else {
+        on_final(leg, m);
+    }
+    sip_msg_free(m);
+}
+
+void tcphone__leg_close(struct tcphone__leg *leg)
+{
+    uv_timer_stop(&leg->timer);
+    if (!uv_is_closing((uv_handle_t *)&leg->timer))
+        uv_close((uv_handle_t *)&leg->timer, NULL);
+    tcphone__net_close(leg);
+    tc_buf_free(&leg->req);
+}

@@ -1,0 +1,51 @@
+#ifndef TC_TESTS_INTEGRATION_HARNESS_PHONE_H
+#define TC_TESTS_INTEGRATION_HARNESS_PHONE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "tests/integration/harness_cluster.h"
+
+/* tcphone processes, fake SIP servers and cluster-wide counts for the
+ * phone tests. Failures abort the test with a message. */
+
+struct hphone {
+    pid_t pid;     /* 0 when not running */
+    char out[320]; /* its stdout and stderr */
+};
+
+/* Start client/tcphone with args (shell words) in the background; its
+ * output goes to dir/NAME.out. */
+void hphone_start(struct hphone *p, const char *dir, const char *name, const char *args);
+
+/* SIGTERM and wait (deadline 30 s); returns the exit code, -1 on a signal. */
+int hphone_stop(struct hphone *p);
+
+/* True once p's output holds needle, within ms. */
+bool hphone_wait_output(const struct hphone *p, const char *needle, int ms);
+
+/* The last line of p's output holding needle (malloc'd), or NULL. */
+char *hphone_last_line(const struct hphone *p, const char *needle);
+
+/* True once every running node's TC port reports at least n DNs InSrv and
+ * exactly n owned by owner (tcctl --json summary), within ms. */
+bool hphone_wait_owned(const struct hcluster *c, const char *owner, unsigned n, int ms);
+
+/* A fake SIP server on 127.0.0.1 UDP that answers every request with
+ * code (200 grants the asked expiry), on its own thread. */
+struct hfake {
+    int fd;
+    uint16_t port;
+    int code;
+    pthread_t th;
+    atomic_uint requests;
+    atomic_bool stop;
+};
+
+void hfake_start(struct hfake *f, const char *ip, uint16_t port, int code);
+void hfake_stop(struct hfake *f);
+
+#endif

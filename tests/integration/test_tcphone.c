@@ -1,0 +1,291 @@
+/* tcphone against real tcnode processes (DESIGN §9): failover with the
+ * primary's death and return, concurrent registration's standby takeover,
+ * successive registration, 503 and ICMP fail-fast, and server discovery
+ * through DNS SRV and A records served by a dnsmasq on loopback. Every wait
+ * is on a condition with a deadline: the TC port's counts, tcphone's JSON. */
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "tests/integration/harness_phone.h"
+#include "tests/tc_test.h"
+
+TestSuite(tcphone, .fini = tc_test_leak_check, .timeout = 300);
+
+#define PHONES 1000
+#define T1_MS  100
+/* Phones notice a dead server when they next refresh (half of --expires)
+ * and then within 64×T1 at worst; the ICMP answer makes it at once. */
+#define EXPIRES    4
+#define FAIL_BOUND (EXPIRES * 1000 / 2 + 64 * T1_MS)
+#define NODE_EXTRA "min-expires = 2\n"
+#define SETTLE_MS  60000
+#define DNS_RANGE  "1000-1999"
+#define PHONE_DNS  "1000-1999"
+
+static void servers(const struct hcluster *c, int count, char *buf, size_t size)
+{
+    size_t len = 0;
+
+    buf[0] = '\0';
+    for (int i = 0; i < count; i++)
+        len += (size_t)snprintf(buf + len, size - len, "%s127.0.0.1:%u", i > 0 ? "," : "",
+                                c->n[i].sip_port);
+}
+
+static void start_phones(struct hphone *p, const struct hcluster *c, int n_servers,
+                         const char *extra)
+{
+    char list[256], args[1024];
+
+    servers(c, n_servers, list, sizeof(list));
+    snprintf(args, sizeof(args),
+             "-n %d --dns %s --servers %s --t1 %d --expires %d --probe 500 --rate 2000 --json %s",
+             PHONES, PHONE_DNS, list, T1_MS, EXPIRES, extra);
+    hphone_start(p, c->dir, "tcphone", args);
+}
+
+Test(tcphone, cli_help_version_and_usage_errors)
+{
+    char cmd[512], *out = NULL;
+    const char *bin = tc_test_bin("client/tcphone");
+
+    snprintf(cmd, sizeof(cmd), "'%s' --help", bin);
+    cr_assert_eq(harness_run(cmd, &out), 0);
+    cr_assert(strstr(out, "--mode") != NULL && strstr(out, "--resolver") != NULL, "%s", out);
+    free(out);
+    snprintf(cmd, sizeof(cmd), "'%s' --version", bin);
+    cr_assert_eq(harness_run(cmd, &out), 0);
+    cr_assert(strncmp(out, "tcphone ", 8) == 0, "%s", out);
+    free(out);
+    snprintf(cmd, sizeof(cmd), "'%s' -n 10 --dns 1000-1005 --servers 127.0.0.1:5060", bin);
+    cr_assert_eq(harness_run(cmd, &out), 1, "%s", out);
+    free(out);
+    snprintf(cmd, sizeof(cmd), "'%s' -n 1 --dns 1000-1005 --servers 10.0.0.1:5060", bin);
+    cr_assert_eq(harness_run(cmd, &out), 1, "%s", out);
+    free(out);
+    snprintf(cmd, sizeof(cmd), "'%s' -n 1 --dns 1-2 --servers 127.0.0.1:5 --mode x", bin);
+    cr_assert_eq(harness_run(cmd, &out), 1, "%s", out);
+    free(out);
+}
+
+Test(tcphone, failover_moves_on_kill_and_returns_to_the_primary)
+{
+    struct hcluster c;
+    struct hphone p;
+    char want[64];
+    uint64_t t0;
+
+    hcluster_init(&c, 3, DNS_RANGE, NODE_EXTRA);
+    hcluster_start(&c);
+    cr_assert(hcluster_wait_all_links(&c, 10000), "links did not come up");
+    start_phones(&p, &c, 3, "--mode failover");
+    cr_assert(hphone_wait_owned(&c, "sip1", PHONES, SETTLE_MS), "phones not at sip1");
+
+    harness_node_kill(&c.n[0]);
+    t0 = harness_now_ms();
+    cr_assert(hphone_wait_owned(&c, "sip2", PHONES, FAIL_BOUND + 3000), "not moved to sip2");
+    cr_log_info("failover: %d DNs owned by sip2 %llu ms after the kill (bound %d)", PHONES,
+                (unsigned long long)(harness_now_ms() - t0), FAIL_BOUND);
+    snprintf(want, sizeof(want), "\"127.0.0.1:%u\":%d", c.n[1].sip_port, PHONES);
+    cr_assert(hphone_wait_output(&p, want, 5000), "tcphone does not count them at sip2");
+
+    /* The primary comes back: the probes find it and the DNs follow. */
+    harness_node_start(&c.n[0]);
+    cr_assert(hcluster_wait_all_links(&c, 10000), "links did not come back");
+    cr_assert(hphone_wait_owned(&c, "sip1", PHONES, SETTLE_MS), "phones did not return");
+    cr_assert_eq(hphone_stop(&p), 0);
+    cr_assert(hphone_wait_output(&p, "\"type\":\"totals\"", 1000), "no summary");
+    hcluster_cleanup(&c);
+}
+
+Test(tcphone, concurrent_standby_keeps_every_dn_in_service)
+{
+    struct hcluster c;
+    struct hphone p;
+    char args[64];
+    uint64_t t0;
+
+    hcluster_init(&c, 3, DNS_RANGE, NODE_EXTRA);
+    hcluster_start(&c);
+    cr_assert(hcluster_wait_all_links(&c, 10000), "links did not come up");
+    /* A long expiry: nothing re-registers during the check, so what keeps
+     * the DNs in service is the standby binding at sip2. */
+    snprintf(args, sizeof(args), "--mode concurrent --expires 120");
+    start_phones(&p, &c, 2, args);
+    cr_assert(harness_wait_metric(&c.n[0], "tc_sip_bindings", PHONES, SETTLE_MS));
+    cr_assert(harness_wait_metric(&c.n[1], "tc_sip_bindings", PHONES, SETTLE_MS));
+
+    harness_node_kill(&c.n[0]);
+    t0 = harness_now_ms();
+    cr_assert(hphone_wait_owned(&c, "sip2", PHONES, HCLUSTER_TIMEOUT_MS + 4000),
+              "standby takeover did not keep the DNs");
+    cr_log_info("concurrent: %d DNs owned by sip2 %llu ms after the kill", PHONES,
+                (unsigned long long)(harness_now_ms() - t0));
+    cr_assert_eq(hphone_stop(&p), 0);
+    hcluster_cleanup(&c);
+}
+
+Test(tcphone, successive_registers_to_the_fallback_only_on_failure)
+{
+    struct hcluster c;
+    struct hphone p;
+
+    hcluster_init(&c, 3, DNS_RANGE, NODE_EXTRA);
+    hcluster_start(&c);
+    cr_assert(hcluster_wait_all_links(&c, 10000), "links did not come up");
+    start_phones(&p, &c, 2, "--mode successive");
+    cr_assert(hphone_wait_owned(&c, "sip1", PHONES, SETTLE_MS), "phones not at sip1");
+    cr_assert_eq(harness_node_metric(&c.n[1], "tc_sip_bindings"), 0, "registered to sip2 early");
+
+    harness_node_kill(&c.n[0]);
+    cr_assert(hphone_wait_owned(&c, "sip2", PHONES, FAIL_BOUND + 3000), "not moved to sip2");
+    cr_assert_eq(hphone_stop(&p), 0);
+    hcluster_cleanup(&c);
+}
+
+/* A primary that answers 503 is left at once, long before 64×T1 (64 s
+ * here); so is a primary where nothing listens (ICMP port unreachable). */
+static void fail_fast(bool with_503)
+{
+    struct hcluster c;
+    struct hphone p;
+    struct hfake f = {0};
+    char args[512];
+    uint16_t port = harness_free_port();
+
+    hcluster_init(&c, 1, DNS_RANGE, NODE_EXTRA);
+    hcluster_start(&c);
+    if (with_503)
+        hfake_start(&f, "127.0.0.1", port, 503);
+    snprintf(args, sizeof(args),
+             "-n 50 --dns 1000-1049 --servers 127.0.0.1:%u,127.0.0.1:%u --t1 1000 --json", port,
+             c.n[0].sip_port);
+    hphone_start(&p, c.dir, "tcphone", args);
+    cr_assert(hphone_wait_owned(&c, "sip1", 50, 8000), "phones did not move at once");
+    if (with_503) {
+        cr_assert_geq(atomic_load(&f.requests), 50);
+        hfake_stop(&f);
+    }
+    cr_assert_eq(hphone_stop(&p), 0);
+    cr_assert(hphone_wait_output(&p, with_503 ? "\"fail_503\":\"" : "\"fail_icmp\":\"", 1000));
+    cr_assert(!hphone_wait_output(&p, "\"fail_timeout\":\"1", 0), "a phone timed out");
+    hcluster_cleanup(&c);
+}
+
+Test(tcphone, a_503_moves_the_phone_at_once)
+{
+    fail_fast(true);
+}
+
+Test(tcphone, icmp_unreachable_moves_the_phone_at_once)
+{
+    fail_fast(false);
+}
+
+/* dnsmasq on a loopback port with the given record options. */
+static pid_t dnsmasq_start(const char *dir, uint16_t port, const char *records)
+{
+    char cmd[2048];
+    pid_t pid;
+
+    snprintf(cmd, sizeof(cmd),
+             "exec dnsmasq --no-daemon --port=%u --listen-address=127.0.0.1 --bind-interfaces "
+             "--no-resolv --no-hosts --pid-file=%s/dnsmasq.pid %s > %s/dnsmasq.log 2>&1",
+             port, dir, records, dir);
+    pid = fork();
+    cr_assert_neq(pid, -1);
+    if (pid == 0) {
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+static void dnsmasq_stop(pid_t pid)
+{
+    kill(pid, SIGTERM);
+    waitpid(pid, NULL, 0);
+}
+
+/* The registered count tcphone reports for server ip:port in its last
+ * counts line. */
+static long at_count(const struct hphone *p, const char *ip, uint16_t port)
+{
+    char key[64], *line = hphone_last_line(p, "\"type\":\"counts\"");
+    const char *k;
+    long n = -1;
+
+    snprintf(key, sizeof(key), "\"%s:%u\":", ip, port);
+    if (line != NULL && (k = strstr(line, key)) != NULL)
+        n = strtol(k + strlen(key), NULL, 10);
+    free(line);
+    return n;
+}
+
+static bool dns_run(const char *dir, uint16_t dport, const char *domain, const char *extra,
+                    struct hphone *p, int n)
+{
+    char args[512], want[64];
+
+    snprintf(args, sizeof(args),
+             "-n %d --dns 1000-1999 --domain %s --resolver 127.0.0.1:%u --t1 100 --json %s", n,
+             domain, dport, extra);
+    hphone_start(p, dir, domain, args);
+    snprintf(want, sizeof(want), "\"registered\":%d,", n);
+    return hphone_wait_output(p, want, 10000);
+}
+
+Test(tcphone, dns_srv_priority_and_weight_then_a_round_robin)
+{
+    char dir[] = "/tmp/tcphone-dns-XXXXXX", cmd[128];
+    struct hfake f[3];
+    struct hphone p;
+    uint16_t port[3], dport = harness_free_port(), aport = harness_free_port();
+    char records[1024];
+    pid_t dm;
+    long a, b;
+
+    cr_assert_not_null(mkdtemp(dir));
+    for (int i = 0; i < 3; i++) {
+        port[i] = harness_free_port();
+        hfake_start(&f[i], "127.0.0.1", port[i], 200);
+    }
+    snprintf(records, sizeof(records),
+             "--srv-host=_sip._udp.example.test,127.0.0.1,%u,10,60 "
+             "--srv-host=_sip._udp.example.test,127.0.0.1,%u,10,20 "
+             "--srv-host=_sip._udp.example.test,127.0.0.1,%u,20,100 "
+             "--host-record=rr.test,127.0.0.2 --host-record=rr.test,127.0.0.3",
+             port[0], port[1], port[2]);
+    dm = dnsmasq_start(dir, dport, records);
+
+    /* Priority 10 first, split 60:20 by weight; priority 20 unused. */
+    cr_assert(dns_run(dir, dport, "example.test", "", &p, 400), "not registered");
+    a = at_count(&p, "127.0.0.1", port[0]);
+    b = at_count(&p, "127.0.0.1", port[1]);
+    cr_assert_eq(at_count(&p, "127.0.0.1", port[2]), 0);
+    cr_assert_eq(a + b, 400);
+    cr_assert(a > 240 && a < 340, "weight 60 of 80 got %ld of 400", a);
+    cr_assert_eq(hphone_stop(&p), 0);
+
+    /* A records: phones start at each address in turn. */
+    hfake_stop(&f[0]);
+    hfake_stop(&f[1]);
+    hfake_start(&f[0], "127.0.0.2", aport, 200);
+    hfake_start(&f[1], "127.0.0.3", aport, 200);
+    snprintf(records, sizeof(records), "--sip-port %u", aport);
+    cr_assert(dns_run(dir, dport, "rr.test", records, &p, 100), "not registered");
+    cr_assert_eq(at_count(&p, "127.0.0.2", aport), 50);
+    cr_assert_eq(at_count(&p, "127.0.0.3", aport), 50);
+    cr_assert_eq(hphone_stop(&p), 0);
+
+    dnsmasq_stop(dm);
+    for (int i = 0; i < 3; i++)
+        hfake_stop(&f[i]);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    harness_run(cmd, NULL);
+}
