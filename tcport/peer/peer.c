@@ -176,14 +176,16 @@ void peer__retry(struct peers *p, uint64_t ms)
         uv_timer_start(&p->retry, on_retry, ms, 0);
 }
 
-/* Live claims leave once per loop turn, batched. */
+/* Live claims and call events leave once per loop turn, batched. */
 static void on_flush(uv_check_t *h)
 {
     struct peers *p = h->data;
 
     for (unsigned i = 0; i < p->n_links; i++) {
-        if (p->links[i].s != NULL)
+        if (p->links[i].s != NULL) {
             peer__session_flush_claims(p->links[i].s);
+            peer_conn_flush(p->links[i].s->conn);
+        }
     }
     uv_check_stop(h);
     p->flush_on = false;
@@ -248,6 +250,10 @@ static void on_call(void *arg, const struct core_call *call, uint64_t seq)
     for (unsigned i = 0; i < p->n_links; i++) {
         if (p->links[i].up && p->links[i].s != NULL)
             peer__session_send_call(p->links[i].s, call);
+    }
+    if (!p->flush_on) {
+        p->flush_on = true;
+        uv_check_start(&p->flush, on_flush);
     }
 }
 

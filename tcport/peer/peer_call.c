@@ -1,6 +1,8 @@
 /* Call events between nodes (DESIGN §5: every node's TC port shows every
  * call decided in the cluster): this node's decisions go to each peer
- * whose link is up, one Call frame each, best effort - never queued past
+ * whose link is up, one Call frame each, the frames of a loop turn in one
+ * write (an nng send per INVITE woke nng's threads at the INVITE rate),
+ * best effort - never queued past
  * the link's soft send bound (PEER_TX_SOFT), never numbered or resent; a
  * peer's arrive here and are published into the core as that peer's.
  * Only Call-speaking peers (proto_minor >= PEER_MINOR_CALL) get them: a
@@ -55,7 +57,7 @@ void peer__session_send_call(struct peer_session *s, const struct core_call *cal
     peer_wire_call_fill(w, s->p->core->table, call);
     m.body_case = TC__PEER__MSG__BODY_CALL;
     m.call = &w->pb;
-    if (peer__session_send(s, &m) == 0)
+    if (peer__session_queue(s, &m) == 0)
         l->tx_calls++;
     else
         l->calls_dropped++;

@@ -177,9 +177,14 @@ void peer__session_sent(struct peer_session *s);
  * (call again with the same frame). May close s. */
 int peer__session_frame(struct peer_session *s, const uint8_t *data, size_t len);
 
-/* Append m as a frame to s's connection and count it. Returns 0 or
- * -ENOMEM. */
+/* Append m as a frame to s's connection, count it and start sending.
+ * Returns 0 or -ENOMEM. */
 int peer__session_send(struct peer_session *s, const Tc__Peer__Msg *m);
+
+/* The same without starting the send: the caller (or the loop turn's
+ * flush, on_flush in peer.c) calls peer_conn_flush() later, so the frames
+ * of one loop turn leave in one write. */
+int peer__session_queue(struct peer_session *s, const Tc__Peer__Msg *m);
 
 /* Heartbeats and timeouts, every tick. */
 void peer__session_tick(struct peer_session *s, uint64_t now);
@@ -192,9 +197,10 @@ void peer__count_error(struct peers *p, enum peer_err e);
 
 /* peer_call.c */
 
-/* Send this node's call decision to the peer of s, unless the peer's
+/* Queue this node's call decision for the peer of s, unless the peer's
  * protocol predates Call or its send backlog is over PEER_TX_SOFT (then
- * dropped and counted: calls are best effort). */
+ * dropped and counted: calls are best effort). The loop turn's flush sends
+ * it with the others of that turn. */
 void peer__session_send_call(struct peer_session *s, const struct core_call *call);
 
 /* A Call from s's peer (authenticated): publish it into the core with

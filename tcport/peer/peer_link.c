@@ -44,7 +44,7 @@ const char *peer__session_name(const struct peer_session *s)
     return s->link >= 0 ? s->p->links[s->link].name : "?";
 }
 
-int peer__session_send(struct peer_session *s, const Tc__Peer__Msg *m)
+int peer__session_queue(struct peer_session *s, const Tc__Peer__Msg *m)
 {
     struct peer_link *l = link_of(s);
     long n = peer_wire_frame(peer_conn_out(s->conn), m);
@@ -55,8 +55,16 @@ int peer__session_send(struct peer_session *s, const Tc__Peer__Msg *m)
         l->tx_msgs++;
         l->tx_bytes += (uint64_t)n;
     }
-    peer_conn_flush(s->conn);
     return 0;
+}
+
+int peer__session_send(struct peer_session *s, const Tc__Peer__Msg *m)
+{
+    int rc = peer__session_queue(s, m);
+
+    if (rc == 0)
+        peer_conn_flush(s->conn);
+    return rc;
 }
 
 static void send_error(struct peer_session *s, Tc__Peer__ErrorCode code, const char *text)
