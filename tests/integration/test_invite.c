@@ -4,7 +4,8 @@
  * to the owner's node with the tc-fwd marker, the marked INVITE answered
  * locally, 404, 480, 483, CANCEL, ACK, retransmissions, SDP bodies,
  * dr-forward and its SIGHUP reload, shared lines whose preferred site
- * dies, routing points with most agents. */
+ * is frozen, killed and restarted, routing points with most agents and
+ * local first. */
 #include <criterion/criterion.h>
 #include <signal.h>
 #include <stdio.h>
@@ -25,6 +26,8 @@ static const char sections[] = "\n[dn 1500]\nshared-line = true\nmembers = 1501,
                                "\n[dn 1501-1502]\n"
                                "\n[dn 1600]\ntype = routing-point\ngroup = 1610-1619\n"
                                "distribution = most-agents\n"
+                               "\n[dn 1601]\ntype = routing-point\ngroup = 1610-1619\n"
+                               "distribution = local-first\n"
                                "\n[dn 1610-1619]\n"
                                "\n[dn 1700]\ndr-forward = off\n";
 
@@ -132,6 +135,26 @@ static bool link_down(void *arg)
     const struct hnode *n = arg;
 
     return harness_node_metric(n, "tc_peer_link_up{peer=\"sip2\"}") == 0;
+}
+
+static bool link_up(void *arg)
+{
+    const struct hnode *n = arg;
+
+    return harness_node_metric(n, "tc_peer_link_up{peer=\"sip2\"}") == 1;
+}
+
+/* The agent DN of the Contact of a 302 ("<sip:1611@..."), or "". */
+static const char *agent(const char *resp, char *v, size_t cap)
+{
+    char *at;
+
+    hdr(resp, "Contact", v, cap);
+    at = strchr(v, '@');
+    if (strncmp(v, "<sip:", 5) != 0 || at == NULL)
+        return "";
+    *at = '\0';
+    return v + 5;
 }
 
 Test(invite, redirects_to_the_phone_or_the_owner_node)
@@ -253,9 +276,29 @@ Test(invite, shared_lines_and_routing_points)
     hdr(resp, "Contact", v, sizeof(v));
     cr_assert(strstr(v, "<sip:1611@") == v || strstr(v, "<sip:1612@") == v, "%s", v);
 
+    /* Routing point, local first: node 2 offers its own agents, least
+     * recently offered first; node 1 its one agent. */
+    cr_assert_eq(invite(n2, "sip:1601@127.0.0.1", "lf-1", resp, sizeof(resp)), 302, "%s", resp);
+    snprintf(want, sizeof(want), "%s", agent(resp, v, sizeof(v)));
+    cr_assert(strcmp(want, "1611") == 0 || strcmp(want, "1612") == 0, "%s", resp);
+    cr_assert_eq(invite(n2, "sip:1601@127.0.0.1", "lf-2", resp, sizeof(resp)), 302, "%s", resp);
+    cr_assert_str_eq(agent(resp, v, sizeof(v)), strcmp(want, "1611") == 0 ? "1612" : "1611");
+    cr_assert_eq(invite(n1, "sip:1601@127.0.0.1", "lf-3", resp, sizeof(resp)), 302, "%s", resp);
+    cr_assert_str_eq(agent(resp, v, sizeof(v)), "1610");
+
     /* Shared line: the preferred site while it is up. */
     cr_assert_eq(invite(n1, "sip:1500@127.0.0.1", "sca-1", resp, sizeof(resp)), 302, "%s", resp);
     snprintf(want, sizeof(want), "<sip:1500@127.0.0.1:%u;tc-fwd=sip1>", n2->sip_port);
+    cr_assert_str_eq(hdr(resp, "Contact", v, sizeof(v)), want);
+
+    /* Its node frozen (cut off): the members here; thawed: the site again. */
+    kill(n2->pid, SIGSTOP);
+    cr_assert(harness_wait(link_down, n1, 10000), "sip2's link still up at sip1");
+    cr_assert_eq(invite(n1, "sip:1500@127.0.0.1", "sca-f", resp, sizeof(resp)), 302, "%s", resp);
+    cr_assert_str_eq(agent(resp, v, sizeof(v)), "1501");
+    kill(n2->pid, SIGCONT);
+    cr_assert(harness_wait(link_up, n1, 15000), "sip2's link not back at sip1");
+    cr_assert_eq(invite(n1, "sip:1500@127.0.0.1", "sca-t", resp, sizeof(resp)), 302, "%s", resp);
     cr_assert_str_eq(hdr(resp, "Contact", v, sizeof(v)), want);
 
     /* Its node killed: the members here. */
@@ -266,5 +309,11 @@ Test(invite, shared_lines_and_routing_points)
     /* And the routing point keeps its calls here. */
     cr_assert_eq(invite(n1, "sip:1600@127.0.0.1", "rp-3", resp, sizeof(resp)), 302, "%s", resp);
     cr_assert(strstr(hdr(resp, "Contact", v, sizeof(v)), "<sip:1610@127.0.0.1:") == v, "%s", v);
+
+    /* Recovered: the preferred site takes its calls again. */
+    harness_node_start(n2);
+    cr_assert(harness_wait(link_up, n1, 15000), "sip2's link not back at sip1");
+    cr_assert_eq(invite(n1, "sip:1500@127.0.0.1", "sca-3", resp, sizeof(resp)), 302, "%s", resp);
+    cr_assert_str_eq(hdr(resp, "Contact", v, sizeof(v)), want);
     hcluster_cleanup(&c);
 }
