@@ -24,8 +24,7 @@ struct peers;
  * cause (missing or empty secret file, the address that cannot be bound)
  * and returns a negative errno or TC_E* code, with nothing left open.
  * Loop thread. */
-int peers_start(struct peers **out, uv_loop_t *loop, const struct config *cfg,
-                struct core *core);
+int peers_start(struct peers **out, uv_loop_t *loop, const struct config *cfg, struct core *core);
 
 /* Close every link (a shutdown is not a link failure: no link-down
  * events, no standby takeover), stop hearing the core, and free p once

@@ -19,23 +19,24 @@ struct core_call;
 struct peer_net;
 struct peer_conn;
 
-#define PEER_SYNC_WINDOW    8     /* snapshot chunks sent and not yet acknowledged */
-#define PEER_SYNC_CHUNK_MAX 4000  /* claims per chunk at most (max-frame bounds it too) */
-#define PEER_BATCH_MAX      500   /* live claims per Claims frame at most */
-#define PEER_FRAME_MIN      4096  /* peer frames may be this long even if max-frame is less */
-#define PEER_RX_MAX_FRAMES  65536 /* frames waiting for the loop per connection */
-#define PEER_RX_MAX_BYTES   (64u << 20)
-#define PEER_TX_SOFT        (8u << 20)  /* backlog past which live claims are dropped (gap) */
-#define PEER_TX_HARD        (32u << 20) /* backlog past which the link is reset */
-#define PEER_MAX_PENDING    16          /* connections not yet authenticated */
-#define PEER_DIAL_MIN_MS    50
-#define PEER_DIAL_MAX_MS    1000
-#define PEER_STORE_SPARE    16    /* store queue room kept past a frame's claims (own decisions) */
-#define PEER_RETRY_MS       5     /* wait for the store before applying more */
-#define PEER_LINGER_MS      1000  /* a refused connection is closed this late at most */
-#define PEER_HELLO_WAIT_MS  10000 /* a dialed peer that never answered is waited for this long */
-#define PEER_ARENA_MIN      (512u << 10) /* decoded-frame memory kept between frames */
-#define PEER_ARENA_MAX      (16u << 20)  /* and at most this much */
+#define PEER_SYNC_WINDOW     8     /* snapshot chunks sent and not yet acknowledged */
+#define PEER_SYNC_CHUNK_MAX  4000  /* claims per chunk at most (max-frame bounds it too) */
+#define PEER_BATCH_MAX       500   /* live claims per Claims frame at most */
+#define PEER_FRAME_MIN       4096  /* peer frames may be this long even if max-frame is less */
+#define PEER_RX_MAX_FRAMES   65536 /* frames waiting for the loop per connection */
+#define PEER_RX_MAX_BYTES    (64u << 20)
+#define PEER_TX_SOFT         (8u << 20)  /* backlog past which live claims are dropped (gap) */
+#define PEER_TX_HARD         (32u << 20) /* backlog past which the link is reset */
+#define PEER_MAX_PENDING     16          /* connections not yet authenticated */
+#define PEER_AUTH_BACKOFF_MS 5000        /* a refused peer is dialed again this late */
+#define PEER_DIAL_MIN_MS     50
+#define PEER_DIAL_MAX_MS     1000
+#define PEER_STORE_SPARE     16    /* store queue room kept past a frame's claims (own decisions) */
+#define PEER_RETRY_MS        5     /* wait for the store before applying more */
+#define PEER_LINGER_MS       1000  /* a refused connection is closed this late at most */
+#define PEER_HELLO_WAIT_MS   10000 /* a dialed peer that never answered is waited for this long */
+#define PEER_ARENA_MIN       (512u << 10) /* decoded-frame memory kept between frames */
+#define PEER_ARENA_MAX       (16u << 20)  /* and at most this much */
 
 enum peer_err {
     PEER_ERR_DECODE = 0,  /* undecodable frame */
@@ -185,6 +186,25 @@ int peer__session_send(struct peer_session *s, const Tc__Peer__Msg *m);
  * flush, on_flush in peer.c) calls peer_conn_flush() later, so the frames
  * of one loop turn leave in one write. */
 int peer__session_queue(struct peer_session *s, const Tc__Peer__Msg *m);
+
+/* Send an Error frame to s's peer (best effort). */
+void peer__send_error(struct peer_session *s, Tc__Peer__ErrorCode code, const char *text);
+
+/* Stop reading from s, flush what is queued (an Error frame), then close
+ * it with reason logged at level. */
+void peer__session_linger(struct peer_session *s, int level, const char *reason);
+
+/* The peer broke the protocol: count it, tell it what, close the link. */
+void peer__protocol_error(struct peer_session *s, const char *what);
+
+/* Copy a name or text from the network into buf for a log line:
+ * printable, bounded, no quotes. Returns buf. */
+const char *peer__clean(const char *in, char *buf, size_t size);
+
+/* peer_handshake.c: a Hello (len: its frame's bytes, counted once the
+ * Hello names the link) and an Auth from s's peer. Either may close s. */
+void peer__on_hello(struct peer_session *s, const Tc__Peer__Hello *h, size_t len);
+void peer__on_auth(struct peer_session *s, const Tc__Peer__Auth *a);
 
 /* Heartbeats and timeouts, every tick. */
 void peer__session_tick(struct peer_session *s, uint64_t now);

@@ -11,8 +11,6 @@
 #include "tcport/peer/peer_int.h"
 #include "tcport/peer/peer_net.h"
 
-#define PEER_AUTH_BACKOFF_MS 5000 /* a refused peer is dialed again this late */
-
 const char *const peer_err_names[PEER_ERR_COUNT] = {
         [PEER_ERR_DECODE] = "decode",
         [PEER_ERR_FRAME] = "frame",
@@ -67,7 +65,7 @@ int peer__session_send(struct peer_session *s, const Tc__Peer__Msg *m)
     return rc;
 }
 
-static void send_error(struct peer_session *s, Tc__Peer__ErrorCode code, const char *text)
+void peer__send_error(struct peer_session *s, Tc__Peer__ErrorCode code, const char *text)
 {
     Tc__Peer__Error e = TC__PEER__ERROR__INIT;
     Tc__Peer__Msg m = TC__PEER__MSG__INIT;
@@ -180,7 +178,7 @@ void peer__session_close(struct peer_session *s, int level, const char *reason)
 
 /* Close s once what it still has to send (its Error) is written, or after
  * PEER_LINGER_MS. */
-static void linger(struct peer_session *s, int level, const char *reason)
+void peer__session_linger(struct peer_session *s, int level, const char *reason)
 {
     detach(s, level, reason);
     s->state = PEER_LINGER;
@@ -200,170 +198,22 @@ void peer__session_sent(struct peer_session *s)
         peer__sync_pump(s);
 }
 
-/* Copy a name from the network for a log line: printable, bounded. */
-static const char *clean(const char *in, char *buf, size_t size)
-{
-    size_t i = 0;
-
-    for (; in != NULL && in[i] != '\0' && i + 1 < size; i++)
-        buf[i] = (in[i] > ' ' && in[i] < 0x7f && in[i] != '"') ? in[i] : '?';
-    buf[i] = '\0';
-    return buf;
-}
-
-static int find_link(const struct peers *p, const char *name)
-{
-    for (unsigned i = 0; i < p->n_links; i++) {
-        if (strcmp(p->links[i].name, name) == 0)
-            return (int)i;
-    }
-    return -1;
-}
-
-/* Refuse the peer: count, log once, tell it why, close. */
-static void refuse(struct peer_session *s, Tc__Peer__ErrorCode code, const char *why, bool auth)
-{
-    char line[160];
-
-    if (auth)
-        s->p->auth_failures++;
-    send_error(s, code, why);
-    snprintf(line, sizeof(line), "refused: %s", why);
-    if (s->dialed && auth)
-        s->p->links[s->link].backoff_ms = PEER_AUTH_BACKOFF_MS;
-    linger(s, WARN, line);
-}
-
-static void protocol_error(struct peer_session *s, const char *what)
+void peer__protocol_error(struct peer_session *s, const char *what)
 {
     char line[160];
 
     peer__count_error(s->p, PEER_ERR_PROTOCOL);
-    send_error(s, TC__PEER__ERROR_CODE__ERROR_PROTOCOL, what);
+    peer__send_error(s, TC__PEER__ERROR_CODE__ERROR_PROTOCOL, what);
     snprintf(line, sizeof(line), "link reset: protocol error: %s", what);
-    linger(s, WARN, line);
-}
-
-/* Check who says hello. Returns false when s was closed. */
-static bool hello_from_ok(struct peer_session *s, const Tc__Peer__Hello *h)
-{
-    struct peers *p = s->p;
-    char name[CONFIG_NAME_MAX], why[128];
-    int idx = find_link(p, h->node != NULL ? h->node : "");
-
-    if (idx < 0 || (s->dialed && idx != s->link)) {
-        snprintf(why, sizeof(why), idx < 0 ? "unknown node \"%s\"" : "it answered as \"%s\"",
-                 clean(h->node, name, sizeof(name)));
-        refuse(s, TC__PEER__ERROR_CODE__ERROR_UNKNOWN_NODE, why, true);
-        return false;
-    }
-    if (!s->dialed) {
-        s->link = idx;
-        if (p->links[idx].dials) {
-            peer__count_error(p, PEER_ERR_PROTOCOL);
-            refuse(s, TC__PEER__ERROR_CODE__ERROR_DIRECTION,
-                   "it dialed, but the node with the lower name dials", false);
-            return false;
-        }
-        if (h->to != NULL && h->to[0] != '\0' && strcmp(h->to, p->cfg->name) != 0) {
-            snprintf(why, sizeof(why), "it meant to reach \"%s\"",
-                     clean(h->to, name, sizeof(name)));
-            refuse(s, TC__PEER__ERROR_CODE__ERROR_UNKNOWN_NODE, why, true);
-            return false;
-        }
-    }
-    return true;
-}
-
-static void on_hello(struct peer_session *s, const Tc__Peer__Hello *h, size_t len)
-{
-    struct peers *p = s->p;
-    Tc__Peer__Auth a = TC__PEER__AUTH__INIT;
-    Tc__Peer__Msg m = TC__PEER__MSG__INIT;
-    uint8_t mac[PEER_MAC_LEN];
-    char why[128];
-
-    if (s->got_hello || s->state == PEER_AUTHED) {
-        protocol_error(s, "second hello");
-        return;
-    }
-    if (h->proto_major != PEER_PROTO_MAJOR) {
-        peer__count_error(p, PEER_ERR_VERSION);
-        snprintf(why, sizeof(why), "protocol version %u.%u, this node speaks %u.%u", h->proto_major,
-                 h->proto_minor, PEER_PROTO_MAJOR, PEER_PROTO_MINOR);
-        refuse(s, TC__PEER__ERROR_CODE__ERROR_VERSION, why, false);
-        return;
-    }
-    if (!hello_from_ok(s, h))
-        return;
-    if (!s->dialed) {
-        /* Counted now that the Hello named the link. */
-        p->links[s->link].rx_msgs++;
-        p->links[s->link].rx_bytes += len + PEER_FRAME_HDR;
-    }
-    if (h->nonce.len != PEER_NONCE_LEN) {
-        protocol_error(s, "hello without a nonce");
-        return;
-    }
-    memcpy(s->peer_nonce, h->nonce.data, PEER_NONCE_LEN);
-    s->peer_minor = h->proto_minor;
-    s->got_hello = true;
-    s->hello_ms = peer_now_ms();
-    if (peer_wire_mac(p->secret, p->secret_len, p->cfg->name, peer__session_name(s), s->peer_nonce,
-                      s->nonce, mac) != 0) {
-        peer__session_close(s, ERR, "refused: cannot compute the authentication proof");
-        return;
-    }
-    a.mac.data = mac;
-    a.mac.len = sizeof(mac);
-    m.body_case = TC__PEER__MSG__BODY_AUTH;
-    m.auth = &a;
-    peer__session_send(s, &m);
-}
-
-static void authenticated(struct peer_session *s)
-{
-    struct peers *p = s->p;
-    struct peer_link *l = link_of(s);
-    struct peer_session *old = l->s;
-
-    s->state = PEER_AUTHED;
-    p->n_pending--;
-    if (old != NULL) {
-        /* A peer that restarted faster than its old connection died. */
-        l->s = NULL;
-        peer__session_close(old, NOTICE, "old connection replaced by a new one");
-    }
-    l->s = s;
-    l->dialing = s->dialed;
-    l->backoff_ms = PEER_DIAL_MIN_MS;
-    s->sync_rx_started_ms = peer_now_ms();
-    tc_log(INFO, "peer %s: authenticated, connection %s %s; exchanging snapshots", l->name,
-           s->dialed ? "to" : "from", peer_conn_remote(s->conn));
-    peer__sync_start(s);
-}
-
-static void on_auth(struct peer_session *s, const Tc__Peer__Auth *a)
-{
-    struct peers *p = s->p;
-
-    if (!s->got_hello || s->state == PEER_AUTHED) {
-        protocol_error(s, "auth out of order");
-        return;
-    }
-    if (!peer_wire_mac_ok(p->secret, p->secret_len, peer__session_name(s), p->cfg->name, s->nonce,
-                          s->peer_nonce, a->mac.data, a->mac.len)) {
-        refuse(s, TC__PEER__ERROR_CODE__ERROR_AUTH, "wrong cluster secret", true);
-        return;
-    }
-    authenticated(s);
+    peer__session_linger(s, WARN, line);
 }
 
 static void on_error(struct peer_session *s, const Tc__Peer__Error *e)
 {
     char text[128], line[200];
 
-    snprintf(line, sizeof(line), "refused by the peer: %s", clean(e->text, text, sizeof(text)));
+    snprintf(line, sizeof(line), "refused by the peer: %s",
+             peer__clean(e->text, text, sizeof(text)));
     if (s->dialed && e->code == TC__PEER__ERROR_CODE__ERROR_AUTH)
         s->p->links[s->link].backoff_ms = PEER_AUTH_BACKOFF_MS;
     peer__session_close(s, WARN, line);
@@ -466,7 +316,7 @@ static void dispatch(struct peer_session *s, const Tc__Peer__Msg *m)
         break;
     case TC__PEER__MSG__BODY_CLAIMS:
         if (m->claims->n_claims > PEER_BATCH_MAX)
-            protocol_error(s, "too many claims in one frame");
+            peer__protocol_error(s, "too many claims in one frame");
         else
             on_claims(s, m->claims);
         break;
@@ -477,7 +327,7 @@ static void dispatch(struct peer_session *s, const Tc__Peer__Msg *m)
         break;
     case TC__PEER__MSG__BODY_SYNC_CHUNK:
         if (m->sync_chunk->n_claims > PEER_SYNC_CHUNK_MAX)
-            protocol_error(s, "too many claims in one frame");
+            peer__protocol_error(s, "too many claims in one frame");
         else
             on_sync_chunk(s, m->sync_chunk);
         break;
@@ -502,7 +352,7 @@ static void dispatch(struct peer_session *s, const Tc__Peer__Msg *m)
         peer__count_error(s->p, PEER_ERR_UNKNOWN);
         break;
     default:
-        protocol_error(s, "unexpected message");
+        peer__protocol_error(s, "unexpected message");
         break;
     }
 }
@@ -529,8 +379,8 @@ int peer__session_frame(struct peer_session *s, const uint8_t *data, size_t len)
     m = peer_arena_decode(&p->arena, data, len, &in_arena);
     if (m == NULL) {
         peer__count_error(p, PEER_ERR_DECODE);
-        send_error(s, TC__PEER__ERROR_CODE__ERROR_PROTOCOL, "undecodable frame");
-        linger(s, WARN, "link reset: undecodable frame");
+        peer__send_error(s, TC__PEER__ERROR_CODE__ERROR_PROTOCOL, "undecodable frame");
+        peer__session_linger(s, WARN, "link reset: undecodable frame");
         return 0;
     }
     if (s->state == PEER_AUTHED && store_changes(m) > 0 &&
@@ -544,15 +394,15 @@ int peer__session_frame(struct peer_session *s, const uint8_t *data, size_t len)
         l->rx_bytes += len + PEER_FRAME_HDR;
     }
     if (m->body_case == TC__PEER__MSG__BODY_HELLO)
-        on_hello(s, m->hello, len);
+        peer__on_hello(s, m->hello, len);
     else if (m->body_case == TC__PEER__MSG__BODY_AUTH)
-        on_auth(s, m->auth);
+        peer__on_auth(s, m->auth);
     else if (s->state == PEER_AUTHED)
         dispatch(s, m);
     else if (m->body_case == TC__PEER__MSG__BODY_ERROR)
         on_error(s, m->error);
     else
-        protocol_error(s, "message before authentication");
+        peer__protocol_error(s, "message before authentication");
     peer__arena_release(&p->arena, m, in_arena);
     return 0;
 }
