@@ -46,6 +46,35 @@ static void per_server(const struct tcphone *app, unsigned *at)
     }
 }
 
+/* The call counts as JSON members (64-bit values as strings). */
+static void json_calls(const struct tcphone_stats *s)
+{
+    printf("\"calls_attempted\":\"%llu\",\"calls_completed\":\"%llu\","
+           "\"calls_failed\":\"%llu\",\"redirects\":\"%llu\",\"last_resort\":\"%llu\","
+           "\"answered\":\"%llu\",\"busy\":\"%llu\",\"call_fail\":{",
+           (unsigned long long)s->calls_attempted, (unsigned long long)s->calls_completed,
+           (unsigned long long)s->calls_failed, (unsigned long long)s->redirects,
+           (unsigned long long)s->last_resort, (unsigned long long)s->answered,
+           (unsigned long long)s->busy);
+    for (unsigned f = 0; f < TCPHONE_CALL_FAIL_COUNT; f++)
+        printf("%s\"%s\":\"%llu\"", f > 0 ? "," : "", tcphone__call_fail_name(f),
+               (unsigned long long)s->call_fail[f]);
+    printf("}");
+}
+
+/* The call counts for people, after "calls ". */
+static void text_calls(const struct tcphone_stats *s)
+{
+    printf("%llu attempted, %llu completed, %llu failed (", (unsigned long long)s->calls_attempted,
+           (unsigned long long)s->calls_completed, (unsigned long long)s->calls_failed);
+    for (unsigned f = 0; f < TCPHONE_CALL_FAIL_COUNT; f++)
+        printf("%s%s %llu", f > 0 ? ", " : "", tcphone__call_fail_name(f),
+               (unsigned long long)s->call_fail[f]);
+    printf("), %llu redirects, %llu last resort, %llu answered, %llu busy\n",
+           (unsigned long long)s->redirects, (unsigned long long)s->last_resort,
+           (unsigned long long)s->answered, (unsigned long long)s->busy);
+}
+
 static void json_counts(struct tcphone *app, const char *type)
 {
     unsigned reg, failing, moved, at[TCPHONE_MAX_SERVERS];
@@ -53,9 +82,9 @@ static void json_counts(struct tcphone *app, const char *type)
     tcphone__count(app, &reg, &failing, &moved);
     per_server(app, at);
     printf("{\"type\":\"%s\",\"t_ms\":\"%llu\",\"phones\":%u,\"started\":%u,\"registered\":%u,"
-           "\"failing\":%u,\"moved\":%u,\"calls\":0,\"at\":{",
+           "\"failing\":%u,\"moved\":%u,\"calls\":%llu,\"at\":{",
            type, (unsigned long long)(uv_now(app->loop) - app->t0_ms), app->o.n, app->started, reg,
-           failing, moved);
+           failing, moved, (unsigned long long)app->st.calls_active);
     for (unsigned s = 0; s < app->o.n_servers; s++) {
         char host[INET_ADDRSTRLEN];
 
@@ -63,9 +92,11 @@ static void json_counts(struct tcphone *app, const char *type)
         printf("%s\"%s:%u\":%u", s > 0 ? "," : "", host, ntohs(app->o.servers[s].sin_port), at[s]);
     }
     printf("},\"requests\":\"%llu\",\"retransmits\":\"%llu\",\"moves\":\"%llu\","
-           "\"returns\":\"%llu\"}\n",
+           "\"returns\":\"%llu\",",
            (unsigned long long)app->st.requests, (unsigned long long)app->st.retransmits,
            (unsigned long long)app->st.moves, (unsigned long long)app->st.returns);
+    json_calls(&app->st);
+    printf("}\n");
     fflush(stdout);
 }
 
@@ -81,7 +112,9 @@ static void on_tick(uv_timer_t *t)
     if (app->o.quiet || !isatty(STDOUT_FILENO))
         return;
     tcphone__count(app, &reg, &failing, &moved);
-    printf("\rregistered %u / failing %u / moved %u / calls 0   ", reg, failing, moved);
+    printf("\rregistered %u / failing %u / moved %u / calls %llu active, %llu ok, %llu failed   ",
+           reg, failing, moved, (unsigned long long)app->st.calls_active,
+           (unsigned long long)app->st.calls_completed, (unsigned long long)app->st.calls_failed);
     fflush(stdout);
 }
 
@@ -139,6 +172,8 @@ static void summary(struct tcphone *app)
     printf("moves %llu, returns to primary %llu, unregistered %llu (%u unanswered)\n",
            (unsigned long long)s->moves, (unsigned long long)s->returns,
            (unsigned long long)s->unregistered, app->pending);
+    printf("calls ");
+    text_calls(s);
     printf("cpu %.3f s, %llu us per registration\n", (double)cpu / 1e6,
            (unsigned long long)(cpu / regs));
 }
@@ -157,6 +192,8 @@ static void finish(struct tcphone *app)
     for (unsigned i = 0; i < app->o.n; i++) {
         tcphone__leg_close(&app->phones[i].leg[0]);
         tcphone__leg_close(&app->phones[i].leg[1]);
+        tcphone__call_close(&app->phones[i]);
+        tcphone__answer_close(&app->phones[i]);
     }
     uv_walk(app->loop, on_close_any, NULL);
 }
@@ -209,11 +246,12 @@ static void on_duration(uv_timer_t *t)
     stop(t->data);
 }
 
-/* Two sockets per phone at most, plus the loop's own. */
+/* Four sockets per phone at most (two registrations, the listening
+ * socket, a call), plus the loop's own. */
 static void raise_nofile(unsigned n)
 {
     struct rlimit rl;
-    rlim_t need = (rlim_t)n * 2 + 64;
+    rlim_t need = (rlim_t)n * 4 + 64;
 
     if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= need)
         return;

@@ -19,6 +19,9 @@
  *   tcphone_net.c    the leg's UDP socket or TCP connection
  *   tcphone_sip.c    request building and response matching
  *   tcphone_dns.c    server discovery with c-ares (SRV, then A)
+ *   tcphone_call.c   placing calls: INVITE through the servers, 302s
+ *                    followed, last resort, ACK, BYE
+ *   tcphone_answer.c answering calls on the phone's listening socket
  * Everything runs on the loop thread. */
 
 #define TCPHONE_MAX_PHONES  100000
@@ -27,6 +30,9 @@
 #define TCPHONE_MAX_RX      (4 * TCPHONE_MAX_MSG) /* TCP bytes buffered per leg */
 #define TCPHONE_T2_MS       4000                  /* RFC 3261 §17.1.2.2 */
 #define TCPHONE_DN_MAX      24
+#define TCPHONE_MAX_HOPS    3   /* 302s followed per call */
+#define TCPHONE_MAX_INCALLS 4   /* calls one phone answers at once; more get 486 */
+#define TCPHONE_URI_MAX     256 /* a Request-URI we send */
 
 enum tcphone_mode {
     TCPHONE_FAILOVER = 0,
@@ -41,6 +47,19 @@ enum tcphone_fail {
     TCPHONE_FAIL_TIMEOUT,
     TCPHONE_FAIL_TCP,
     TCPHONE_FAIL_COUNT,
+};
+
+/* Why a call failed. */
+enum tcphone_call_fail {
+    TCPHONE_CALL_404 = 0,
+    TCPHONE_CALL_480,
+    TCPHONE_CALL_486,
+    TCPHONE_CALL_5XX,
+    TCPHONE_CALL_OTHER,    /* another 4xx or 6xx */
+    TCPHONE_CALL_TIMEOUT,  /* no final answer within 64×T1 (after the last 1xx) */
+    TCPHONE_CALL_ICMP,     /* a redirect target or last resort unreachable */
+    TCPHONE_CALL_REDIRECT, /* more than TCPHONE_MAX_HOPS 302s, or a bad Contact */
+    TCPHONE_CALL_FAIL_COUNT,
 };
 
 struct tcphone_opts {
@@ -60,7 +79,13 @@ struct tcphone_opts {
     unsigned probe_ms;   /* retry period of a standby or probe registration */
     unsigned rate;       /* phones started per second */
     bool json;
-    bool quiet; /* no progress line */
+    bool quiet;                                /* no progress line */
+    double calls;                              /* fraction of phones that place calls */
+    unsigned call_interval;                    /* ms between a caller's calls */
+    unsigned call_ms;                          /* talk time before the BYE */
+    unsigned answer_ms;                        /* ringing time before the 200 */
+    unsigned long call_to_first, call_to_last; /* 0: the --dns range */
+    struct sockaddr_in last_resort;            /* sin_port 0: none */
 };
 
 enum tcphone_leg_state {
@@ -73,6 +98,7 @@ enum tcphone_leg_state {
 struct tcphone;
 struct tcphone__phone;
 struct tcphone__conn;
+struct sip_msg;
 
 /* One registration of one phone at one server. */
 struct tcphone__leg {
@@ -94,6 +120,9 @@ struct tcphone__leg {
     struct tc_buf req;
 };
 
+struct tcphone__call;
+struct tcphone__incall;
+
 struct tcphone__phone {
     struct tcphone *app;
     unsigned idx;
@@ -103,11 +132,19 @@ struct tcphone__phone {
     unsigned main;  /* index in leg[] of the working registration */
     unsigned tries; /* failures of the main leg at its server */
     bool started;
+    bool lis_open;
+    uint16_t lis_port;              /* Contact port over UDP: the listening socket */
+    uv_udp_t lis;                   /* unconnected: INVITEs from any caller */
+    struct tcphone__incall *incall; /* calls being answered, TCPHONE_MAX_INCALLS at most */
+    struct tcphone__call *call;     /* NULL unless this phone places calls */
 };
 
 struct tcphone_stats {
     uint64_t requests, retransmits, ok, rejected, moves, returns, unregistered;
     uint64_t fail[TCPHONE_FAIL_COUNT];
+    uint64_t calls_attempted, calls_completed, calls_failed, redirects, last_resort;
+    uint64_t call_fail[TCPHONE_CALL_FAIL_COUNT];
+    uint64_t answered, busy, calls_active;
 };
 
 struct tcphone {
@@ -188,6 +225,31 @@ void tcphone__net_close(struct tcphone__leg *leg);
 int tcphone__sip_register(struct tcphone__leg *leg, unsigned expires);
 /* The Call-ID of leg's registrations at its server, into buf. */
 void tcphone__sip_call_id(const struct tcphone__leg *leg, char *buf, size_t size);
+
+/* Calls placed (tcphone_call.c). Make ph a caller if the --calls
+ * fraction picks it: allocates ph->call, schedules its first call.
+ * Returns 0 or -ENOMEM. */
+int tcphone__call_init(struct tcphone__phone *ph);
+/* Stop placing calls; a call in progress is abandoned. */
+void tcphone__call_stop(struct tcphone__phone *ph);
+/* Close the caller's handles; ph->call is freed in their close callbacks. */
+void tcphone__call_close(struct tcphone__phone *ph);
+/* The name of a failure reason, for output. */
+const char *tcphone__call_fail_name(enum tcphone_call_fail f);
+
+/* Calls answered (tcphone_answer.c). Open ph's listening socket, so that
+ * ph->lis_port is its Contact port; 0 or a negative errno. */
+int tcphone__answer_open(struct tcphone__phone *ph);
+/* Close the socket and free every call being answered. */
+void tcphone__answer_close(struct tcphone__phone *ph);
+
+/* Build into b an answer to req with code and reason, copying its Via,
+ * From, Call-ID and CSeq, its To with tag added when absent, and for a 2xx
+ * to an INVITE ph's Contact and an SDP offer. 0, -ENOMEM or -EMSGSIZE. */
+int tcphone__sip_reply(struct tc_buf *b, const struct tcphone__phone *ph, struct sip_msg *req,
+                       int code, const char *reason);
+/* The minimal SDP body of ph, into buf. Returns its length. */
+int tcphone__sip_sdp(const struct tcphone__phone *ph, char *buf, size_t size);
 
 /* Counts for output (tcphone.c). */
 void tcphone__count(const struct tcphone *app, unsigned *registered, unsigned *failing,

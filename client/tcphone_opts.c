@@ -40,6 +40,15 @@ static const char usage_text[] =
         "                          (default 2000)\n"
         "  --rate N                phones started per second (default 1000)\n"
         "  --duration S            stop after S seconds (default: at SIGINT or SIGTERM)\n"
+        "  --calls F               fraction 0..1 of the phones that place calls (default 0),\n"
+        "                          one at a time each (UDP only)\n"
+        "  --call-interval S       seconds between a caller's calls, 0.05..86400 (default 10;\n"
+        "                          each wait is random in [S/2, 3S/2))\n"
+        "  --call-to DN[-DN]       whom to call (default: a random other DN of --dns)\n"
+        "  --call-ms MS            talk time before the BYE, 1..3600000 (default 1000)\n"
+        "  --answer-ms MS          ringing time before a called phone's 200 (default 200)\n"
+        "  --last-resort HOST:PORT where an INVITE goes when every server failed (503,\n"
+        "                          ICMP, no answer in 64*T1): the PBX's public trunk\n"
         "  --json                  one JSON object per line: counts every second, then\n"
         "                          the summary (64-bit values as strings)\n"
         "  --quiet                 no progress line\n"
@@ -49,7 +58,14 @@ static const char usage_text[] =
         "no final answer within 64*T1, or over TCP a failed connect, send or connection.\n"
         "On stop every phone unregisters (Expires: 0; waits at most min(64*T1, 5 s)),\n"
         "then the summary is printed. The soft limit of open files is raised to what\n"
-        "the phones need (two sockets each at most).\n"
+        "the phones need (four sockets each at most).\n"
+        "\n"
+        "Calls: every phone answers INVITEs at its Contact (over UDP, its own listening\n"
+        "socket): 180, then 200 with SDP after --answer-ms; ACK absorbed, BYE and CANCEL\n"
+        "(487) answered. A caller's INVITE goes to its working server, then the next\n"
+        "ones on 503, ICMP or timeout, then --last-resort; a 302 is followed to its\n"
+        "first Contact (tc-fwd kept) up to 3 times; the callee's 200 is ACKed and a BYE\n"
+        "follows after --call-ms. Calls are counted by outcome and failure reason.\n"
         "\n"
         "Exit status: 0 success, 1 usage error, 2 when the servers cannot be set up\n"
         "(DNS discovery failed, sockets refused).\n";
@@ -68,6 +84,12 @@ enum {
     OPT_PROBE,
     OPT_RATE,
     OPT_DURATION,
+    OPT_CALLS,
+    OPT_CALL_INTERVAL,
+    OPT_CALL_TO,
+    OPT_CALL_MS,
+    OPT_ANSWER_MS,
+    OPT_LAST_RESORT,
     OPT_JSON,
     OPT_QUIET,
     OPT_HELP,
@@ -88,6 +110,12 @@ static const struct option long_opts[] = {
         {"probe", required_argument, NULL, OPT_PROBE},
         {"rate", required_argument, NULL, OPT_RATE},
         {"duration", required_argument, NULL, OPT_DURATION},
+        {"calls", required_argument, NULL, OPT_CALLS},
+        {"call-interval", required_argument, NULL, OPT_CALL_INTERVAL},
+        {"call-to", required_argument, NULL, OPT_CALL_TO},
+        {"call-ms", required_argument, NULL, OPT_CALL_MS},
+        {"answer-ms", required_argument, NULL, OPT_ANSWER_MS},
+        {"last-resort", required_argument, NULL, OPT_LAST_RESORT},
         {"json", no_argument, NULL, OPT_JSON},
         {"quiet", no_argument, NULL, OPT_QUIET},
         {"help", no_argument, NULL, OPT_HELP},
@@ -175,19 +203,62 @@ static int retries(struct tcphone_opts *o, const char *arg)
     return 0;
 }
 
-static int dn_range(struct tcphone_opts *o, const char *arg)
+/* FIRST-LAST, or one DN when single. */
+static int range(const char *arg, bool single, unsigned long *lo, unsigned long *hi)
 {
     char first[32];
     const char *dash = strchr(arg, '-');
 
+    if (dash == NULL && single)
+        return num(arg, 1, 999999999999UL, lo) ? (*hi = *lo, 0) : -EINVAL;
     if (dash == NULL || (size_t)(dash - arg) >= sizeof(first))
-        return bad("--dns (FIRST-LAST)", arg);
+        return -EINVAL;
     memcpy(first, arg, (size_t)(dash - arg));
     first[dash - arg] = '\0';
-    if (!num(first, 0, 999999999999UL, &o->dn_first) ||
-        !num(dash + 1, o->dn_first, 999999999999UL, &o->dn_last))
-        return bad("--dns (FIRST-LAST, numbers, FIRST <= LAST)", arg);
+    if (!num(first, 0, 999999999999UL, lo) || !num(dash + 1, *lo, 999999999999UL, hi) || *hi == 0)
+        return -EINVAL;
     return 0;
+}
+
+/* A decimal fraction in [lo, hi]. */
+static bool real(const char *s, double lo, double hi, double *out)
+{
+    char *end;
+    double v;
+
+    if ((*s < '0' || *s > '9') && *s != '.')
+        return false;
+    v = strtod(s, &end);
+    if (*end != '\0' || !(v >= lo && v <= hi))
+        return false;
+    *out = v;
+    return true;
+}
+
+static int call_opt(struct tcphone_opts *o, int c, const char *arg)
+{
+    unsigned long v;
+    double d;
+
+    switch (c) {
+    case OPT_CALLS:
+        return real(arg, 0, 1, &o->calls) ? 0 : bad("--calls (0..1)", arg);
+    case OPT_CALL_INTERVAL:
+        if (!real(arg, 0.05, 86400, &d))
+            return bad("--call-interval (0.05..86400)", arg);
+        o->call_interval = (unsigned)(d * 1000);
+        return 0;
+    case OPT_CALL_TO:
+        return range(arg, true, &o->call_to_first, &o->call_to_last) == 0
+                       ? 0
+                       : bad("--call-to (DN or FIRST-LAST)", arg);
+    case OPT_CALL_MS:
+        return num(arg, 1, 3600000, &v) ? (o->call_ms = (unsigned)v, 0) : bad("--call-ms", arg);
+    case OPT_ANSWER_MS:
+        return num(arg, 0, 60000, &v) ? (o->answer_ms = (unsigned)v, 0) : bad("--answer-ms", arg);
+    default:
+        return tcphone__addr(arg, &o->last_resort) == 0 ? 0 : bad("--last-resort", arg);
+    }
 }
 
 static int one_opt(struct tcphone_opts *o, int c, const char *arg)
@@ -198,7 +269,16 @@ static int one_opt(struct tcphone_opts *o, int c, const char *arg)
     case 'n':
         return num(arg, 1, TCPHONE_MAX_PHONES, &v) ? (o->n = (unsigned)v, 0) : bad("-n", arg);
     case OPT_DNS:
-        return dn_range(o, arg);
+        return range(arg, false, &o->dn_first, &o->dn_last) == 0
+                       ? 0
+                       : bad("--dns (FIRST-LAST, numbers, FIRST <= LAST)", arg);
+    case OPT_CALLS:
+    case OPT_CALL_INTERVAL:
+    case OPT_CALL_TO:
+    case OPT_CALL_MS:
+    case OPT_ANSWER_MS:
+    case OPT_LAST_RESORT:
+        return call_opt(o, c, arg);
     case OPT_SERVERS:
         return servers(o, arg);
     case OPT_DOMAIN:
@@ -269,6 +349,10 @@ static int check(const struct tcphone_opts *o)
         fprintf(stderr, "tcphone: give either --servers or --domain (try --help)\n");
         return 1;
     }
+    if (o->tcp && o->calls > 0) {
+        fprintf(stderr, "tcphone: calls are simulated over UDP only\n");
+        return 1;
+    }
     if (o->domain != NULL && o->resolver.sin_port == 0) {
         fprintf(stderr, "tcphone: --domain needs --resolver HOST:PORT\n");
         return 1;
@@ -286,6 +370,9 @@ int tcphone__opts_parse(struct tcphone_opts *o, int argc, char **argv)
     o->probe_ms = 2000;
     o->rate = 1000;
     o->sip_port = 5060;
+    o->call_interval = 10000;
+    o->call_ms = 1000;
+    o->answer_ms = 200;
     for (unsigned i = 0; i < TCPHONE_MAX_SERVERS; i++)
         o->retry[i] = 1;
     opterr = 0;

@@ -52,6 +52,11 @@ void tcphone__phone_init(struct tcphone *app, struct tcphone__phone *ph, unsigne
 void tcphone__phone_start(struct tcphone__phone *ph)
 {
     ph->started = true;
+    /* Without its listening socket a phone still registers (with the
+     * leg's port as Contact); it just cannot be called. */
+    if (!ph->app->o.tcp)
+        (void)tcphone__answer_open(ph);
+    (void)tcphone__call_init(ph);
     tcphone__leg_start(tcphone__phone_main(ph), 0, 0);
     if (ph->app->o.mode == TCPHONE_CONCURRENT && ph->app->o.n_servers > 1)
         tcphone__leg_start(tcphone__phone_aux(ph), 1, 0);
@@ -157,6 +162,7 @@ unsigned tcphone__phone_stop(struct tcphone__phone *ph)
 {
     unsigned n = 0;
 
+    tcphone__call_stop(ph);
     for (unsigned i = 0; i < 2; i++) {
         if (tcphone__leg_unregister(&ph->leg[i]))
             n++;

@@ -289,3 +289,108 @@ Test(tcphone, dns_srv_priority_and_weight_then_a_round_robin)
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
     harness_run(cmd, NULL);
 }
+
+/* A number in a JSON string member "key":"N" of line, or -1. */
+static long json_str_num(const char *line, const char *key)
+{
+    char k[96];
+    const char *p;
+
+    snprintf(k, sizeof(k), "\"%s\":\"", key);
+    p = line != NULL ? strstr(line, k) : NULL;
+    return p != NULL ? strtol(p + strlen(k), NULL, 10) : -1;
+}
+
+/* True once p's last counts line says at least n calls completed. */
+static bool wait_calls(const struct hphone *p, long n, int ms)
+{
+    uint64_t deadline = harness_now_ms() + (uint64_t)ms;
+
+    for (;;) {
+        char *line = hphone_last_line(p, "\"type\":\"counts\"");
+        long done = json_str_num(line, "calls_completed");
+
+        free(line);
+        if (done >= n)
+            return true;
+        if (harness_now_ms() >= deadline)
+            return false;
+        usleep(100000);
+    }
+}
+
+/* Callees at sip2, callers at sip1 calling them: each INVITE gets a 302
+ * from sip1 to sip2 (tc-fwd), one from sip2 to the callee's Contact, and
+ * the callee answers 180, 200; then ACK and BYE. */
+Test(tcphone, calls_follow_redirects_and_complete)
+{
+    struct hcluster c;
+    struct hphone callee, caller;
+    char list[256], args[1024], *line;
+
+    hcluster_init(&c, 3, DNS_RANGE, NODE_EXTRA);
+    hcluster_start(&c);
+    cr_assert(hcluster_wait_all_links(&c, 10000), "links did not come up");
+    snprintf(list, sizeof(list), "127.0.0.1:%u,127.0.0.1:%u,127.0.0.1:%u", c.n[1].sip_port,
+             c.n[0].sip_port, c.n[2].sip_port);
+    snprintf(args, sizeof(args),
+             "-n 20 --dns 1020-1039 --servers %s --t1 100 --expires 30 --answer-ms 50 --json",
+             list);
+    hphone_start(&callee, c.dir, "callee", args);
+    cr_assert(hphone_wait_owned(&c, "sip2", 20, SETTLE_MS), "callees not at sip2");
+
+    servers(&c, 3, list, sizeof(list));
+    snprintf(args, sizeof(args),
+             "-n 20 --dns 1000-1019 --servers %s --t1 100 --expires 30 --calls 0.5 "
+             "--call-to 1020-1039 --call-interval 0.5 --call-ms 200 --json",
+             list);
+    hphone_start(&caller, c.dir, "caller", args);
+    cr_assert(hphone_wait_owned(&c, "sip1", 20, SETTLE_MS), "callers not at sip1");
+    cr_assert(wait_calls(&caller, 10, 30000), "calls did not complete");
+
+    cr_assert_eq(hphone_stop(&caller), 0);
+    line = hphone_last_line(&caller, "\"type\":\"summary\"");
+    cr_assert_not_null(line, "no summary");
+    cr_log_info("caller: %s", line);
+    cr_assert_gt(json_str_num(line, "calls_completed"), 0);
+    cr_assert_eq(json_str_num(line, "calls_failed"), 0, "%s", line);
+    cr_assert_gt(json_str_num(line, "redirects"), 0, "%s", line);
+    free(line);
+    cr_assert_eq(hphone_stop(&callee), 0);
+    line = hphone_last_line(&callee, "\"type\":\"summary\"");
+    cr_assert_gt(json_str_num(line, "answered"), 0, "%s", line);
+    free(line);
+    cr_assert_gt(harness_node_metric(&c.n[0], "tc_redirect_decisions_total{outcome=\"forwarded\"}"),
+                 0);
+    cr_assert_gt(harness_node_metric(&c.n[1], "tc_redirect_decisions_total{outcome=\"local\"}"), 0);
+    hcluster_cleanup(&c);
+}
+
+/* Every server down (nothing listens: ICMP at once): the INVITE goes to
+ * the last resort, a fake that answers 200. */
+Test(tcphone, calls_go_to_the_last_resort_when_every_server_is_down)
+{
+    char dir[] = "/tmp/tcphone-lr-XXXXXX", args[512], cmd[128], *line;
+    struct hfake f;
+    struct hphone p;
+    uint16_t s1 = harness_free_port(), s2 = harness_free_port(), lr = harness_free_port();
+
+    cr_assert_not_null(mkdtemp(dir));
+    hfake_start(&f, "127.0.0.1", lr, 200);
+    snprintf(args, sizeof(args),
+             "-n 2 --dns 1000-1001 --servers 127.0.0.1:%u,127.0.0.1:%u --t1 100 --calls 1 "
+             "--call-to 1500 --call-interval 0.2 --call-ms 50 --last-resort 127.0.0.1:%u --json",
+             s1, s2, lr);
+    hphone_start(&p, dir, "lastresort", args);
+    cr_assert(wait_calls(&p, 2, 15000), "no call completed at the last resort");
+    cr_assert_eq(hphone_stop(&p), 0);
+    hfake_stop(&f);
+    cr_assert_geq(atomic_load(&f.requests), 3, "INVITE, ACK, BYE");
+    line = hphone_last_line(&p, "\"type\":\"summary\"");
+    cr_assert_not_null(line);
+    cr_assert_gt(json_str_num(line, "last_resort"), 0, "%s", line);
+    cr_assert_eq(json_str_num(line, "calls_failed"), 0, "%s", line);
+    free(line);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    harness_run(cmd, NULL);
+}
