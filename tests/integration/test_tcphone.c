@@ -394,3 +394,26 @@ Test(tcphone, calls_go_to_the_last_resort_when_every_server_is_down)
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
     harness_run(cmd, NULL);
 }
+
+Test(tcphone, cli_documents_and_checks_the_call_options)
+{
+    char cmd[512], *out = NULL;
+    const char *bin = tc_test_bin("client/tcphone");
+
+    snprintf(cmd, sizeof(cmd), "'%s' --help", bin);
+    cr_assert_eq(harness_run(cmd, &out), 0);
+    cr_assert(strstr(out, "--calls") != NULL && strstr(out, "--last-resort") != NULL &&
+                      strstr(out, "--call-interval") != NULL && strstr(out, "--answer-ms") != NULL,
+              "%s", out);
+    free(out);
+    snprintf(cmd, sizeof(cmd), "'%s' -n 1 --dns 1-2 --servers 127.0.0.1:5 --calls 1.5", bin);
+    cr_assert_eq(harness_run(cmd, &out), 1, "%s", out);
+    free(out);
+    snprintf(cmd, sizeof(cmd),
+             "'%s' -n 1 --dns 1-2 --servers 127.0.0.1:5 --calls 1 --transport tcp", bin);
+    cr_assert_eq(harness_run(cmd, &out), 1, "%s", out);
+    free(out);
+    snprintf(cmd, sizeof(cmd), "'%s' -n 1 --dns 1-2 --servers 127.0.0.1:5 --call-to 9-3", bin);
+    cr_assert_eq(harness_run(cmd, &out), 1, "%s", out);
+    free(out);
+}
