@@ -246,15 +246,34 @@ static void on_duration(uv_timer_t *t)
     stop(t->data);
 }
 
-/* Four sockets per phone at most (two registrations, the listening
- * socket, a call), plus the loop's own. */
-static void raise_nofile(unsigned n)
+/* Sockets per phone at most: two registrations, and unless --no-answer
+ * the listening socket, and with --calls a call's. */
+static rlim_t files_needed(const struct tcphone_opts *o)
+{
+    unsigned per = 2 + (o->no_answer ? 0 : 1) + (o->calls > 0 ? 1 : 0);
+
+    return (rlim_t)o->n * per + 64;
+}
+
+/* Raise the soft limit of open files to what the phones need. A phone
+ * that cannot be called needs one file fewer: without calls, that is
+ * chosen when the limit is too low (10,000 phones under a hard limit of
+ * 20,000 files). */
+static void raise_nofile(struct tcphone_opts *o)
 {
     struct rlimit rl;
-    rlim_t need = (rlim_t)n * 4 + 64;
+    rlim_t need = files_needed(o);
 
     if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= need)
         return;
+    if (rl.rlim_max < need && o->calls == 0 && !o->no_answer) {
+        o->no_answer = true;
+        need = files_needed(o);
+        fprintf(stderr,
+                "tcphone: open files limited to %llu: phones will not answer calls "
+                "(--no-answer)\n",
+                (unsigned long long)rl.rlim_max);
+    }
     rl.rlim_cur = rl.rlim_max < need ? rl.rlim_max : need;
     if (setrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur < need)
         fprintf(stderr,
@@ -292,7 +311,7 @@ int main(int argc, char **argv)
     rc = tcphone__opts_parse(&app.o, argc, argv);
     if (rc != 0)
         return rc < 0 ? 0 : rc;
-    raise_nofile(app.o.n);
+    raise_nofile(&app.o);
     srand((unsigned)time(NULL) ^ (unsigned)getpid());
     snprintf(app.nonce, sizeof(app.nonce), "%08x%04x", (unsigned)rand(), (unsigned)getpid());
     app.loop = uv_default_loop();

@@ -80,6 +80,7 @@ struct tcphone_opts {
     unsigned rate;       /* phones started per second */
     bool json;
     bool quiet;                                /* no progress line */
+    bool no_answer;                            /* no listening socket: not callable */
     double calls;                              /* fraction of phones that place calls */
     unsigned call_interval;                    /* ms between a caller's calls */
     unsigned call_ms;                          /* talk time before the BYE */

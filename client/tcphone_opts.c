@@ -52,6 +52,9 @@ static const char usage_text[] =
         "  --json                  one JSON object per line: counts every second, then\n"
         "                          the summary (64-bit values as strings)\n"
         "  --quiet                 no progress line\n"
+        "  --no-answer             phones do not answer calls: no listening socket, so\n"
+        "                          one file fewer each (chosen by itself, with a note,\n"
+        "                          when the open-file limit is too low and --calls is 0)\n"
         "  --help, --version\n"
         "\n"
         "A failure is a 503, an ICMP error on the phone's connected UDP socket (at once),\n"
@@ -92,6 +95,7 @@ enum {
     OPT_LAST_RESORT,
     OPT_JSON,
     OPT_QUIET,
+    OPT_NO_ANSWER,
     OPT_HELP,
     OPT_VERSION,
 };
@@ -118,6 +122,7 @@ static const struct option long_opts[] = {
         {"last-resort", required_argument, NULL, OPT_LAST_RESORT},
         {"json", no_argument, NULL, OPT_JSON},
         {"quiet", no_argument, NULL, OPT_QUIET},
+        {"no-answer", no_argument, NULL, OPT_NO_ANSWER},
         {"help", no_argument, NULL, OPT_HELP},
         {"version", no_argument, NULL, OPT_VERSION},
         {NULL, 0, NULL, 0},
@@ -321,6 +326,9 @@ static int one_opt(struct tcphone_opts *o, int c, const char *arg)
         return 0;
     case OPT_QUIET:
         o->quiet = true;
+        return 0;
+    case OPT_NO_ANSWER:
+        o->no_answer = true;
         return 0;
     case OPT_HELP:
         fputs(usage_text, stdout);

@@ -54,7 +54,7 @@ void tcphone__phone_start(struct tcphone__phone *ph)
     ph->started = true;
     /* Without its listening socket a phone still registers (with the
      * leg's port as Contact); it just cannot be called. */
-    if (!ph->app->o.tcp)
+    if (!ph->app->o.tcp && !ph->app->o.no_answer)
         (void)tcphone__answer_open(ph);
     (void)tcphone__call_init(ph);
     tcphone__leg_start(tcphone__phone_main(ph), 0, 0);
