@@ -74,6 +74,7 @@ struct tcphone_opts {
     enum tcphone_mode mode;
     bool tcp;
     unsigned t1_ms;
+    unsigned failover_ms; /* REGISTER given up after this; 0: 64 * T1 */
     unsigned expires;
     unsigned duration_s; /* 0: until a signal */
     unsigned probe_ms;   /* retry period of a standby or probe registration */

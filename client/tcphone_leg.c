@@ -22,9 +22,12 @@ void tcphone__leg_init(struct tcphone__phone *ph, struct tcphone__leg *leg)
     leg->timer.data = leg;
 }
 
+/* The PBX trunk's failover timer when set, else Timer F (64 * T1). */
 static unsigned timeout_ms(const struct tcphone__leg *leg)
 {
-    return 64 * leg->ph->app->o.t1_ms;
+    const struct tcphone_opts *o = &leg->ph->app->o;
+
+    return o->failover_ms != 0 ? o->failover_ms : 64 * o->t1_ms;
 }
 
 /* Begin a new transaction: next CSeq, build, send, arm the timer. */

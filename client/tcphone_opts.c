@@ -33,6 +33,8 @@ static const char usage_text[] =
         "  --transport udp|tcp     default udp; each phone has its own socket and port\n"
         "  --t1 MS                 RFC 3261 T1, 1..10000 (default 500): retransmit from T1\n"
         "                          doubling to T2 = 4 s, fail after 64*T1\n"
+        "  --failover-timer MS     give a REGISTER up after MS, 100..600000, instead of\n"
+        "                          64*T1 (the PBX trunk's failover timer)\n"
         "  --retry-counts N[,N...] tries per server before moving on (default 1)\n"
         "  --expires S             registration expiry asked for, 1..86400 (default 300);\n"
         "                          refreshed at about half\n"
@@ -82,6 +84,7 @@ enum {
     OPT_MODE,
     OPT_TRANSPORT,
     OPT_T1,
+    OPT_FAILOVER_TIMER,
     OPT_RETRY,
     OPT_EXPIRES,
     OPT_PROBE,
@@ -109,6 +112,7 @@ static const struct option long_opts[] = {
         {"mode", required_argument, NULL, OPT_MODE},
         {"transport", required_argument, NULL, OPT_TRANSPORT},
         {"t1", required_argument, NULL, OPT_T1},
+        {"failover-timer", required_argument, NULL, OPT_FAILOVER_TIMER},
         {"retry-counts", required_argument, NULL, OPT_RETRY},
         {"expires", required_argument, NULL, OPT_EXPIRES},
         {"probe", required_argument, NULL, OPT_PROBE},
@@ -310,6 +314,9 @@ static int one_opt(struct tcphone_opts *o, int c, const char *arg)
         return 0;
     case OPT_T1:
         return num(arg, 1, 10000, &v) ? (o->t1_ms = (unsigned)v, 0) : bad("--t1", arg);
+    case OPT_FAILOVER_TIMER:
+        return num(arg, 100, 600000, &v) ? (o->failover_ms = (unsigned)v, 0)
+                                         : bad("--failover-timer", arg);
     case OPT_RETRY:
         return retries(o, arg);
     case OPT_EXPIRES:

@@ -162,6 +162,8 @@ static void *fake_main(void *arg)
             continue;
         req[n] = '\0';
         atomic_fetch_add(&f->requests, 1);
+        if (f->code == 0)
+            continue; /* a server that hears and never answers */
         len = (size_t)snprintf(ans, sizeof(ans), "SIP/2.0 %d %s\r\n", f->code,
                                f->code == 200 ? "OK" : "Service Unavailable");
         for (size_t i = 0; i < sizeof(hdrs) / sizeof(hdrs[0]); i++)

@@ -35,7 +35,7 @@ char *hphone_last_line(const struct hphone *p, const char *needle);
 bool hphone_wait_owned(const struct hcluster *c, const char *owner, unsigned n, int ms);
 
 /* A fake SIP server on 127.0.0.1 UDP that answers every request with
- * code (200 grants the asked expiry), on its own thread. */
+ * code (200 grants the asked expiry; 0 never answers), on its own thread. */
 struct hfake {
     int fd;
     uint16_t port;

@@ -187,6 +187,33 @@ Test(tcphone, icmp_unreachable_moves_the_phone_at_once)
     fail_fast(false);
 }
 
+/* A primary that hears and never answers: with T1 = 1 s Timer F is 64 s,
+ * but the PBX trunk's failover timer (--failover-timer) moves the phones
+ * to the secondary after 500 ms. */
+Test(tcphone, the_failover_timer_bounds_a_silent_primary)
+{
+    struct hcluster c;
+    struct hphone p;
+    struct hfake f = {0};
+    char args[512];
+    uint16_t port = harness_free_port();
+
+    hcluster_init(&c, 1, DNS_RANGE, NODE_EXTRA);
+    hcluster_start(&c);
+    hfake_start(&f, "127.0.0.1", port, 0);
+    snprintf(args, sizeof(args),
+             "-n 20 --dns 1000-1019 --servers 127.0.0.1:%u,127.0.0.1:%u --t1 1000 "
+             "--failover-timer 500 --json",
+             port, c.n[0].sip_port);
+    hphone_start(&p, c.dir, "tcphone", args);
+    cr_assert(hphone_wait_owned(&c, "sip1", 20, 8000), "phones did not move after the timer");
+    cr_assert_geq(atomic_load(&f.requests), 20);
+    hfake_stop(&f);
+    cr_assert_eq(hphone_stop(&p), 0);
+    cr_assert(hphone_wait_output(&p, "\"fail_timeout\":\"", 1000));
+    hcluster_cleanup(&c);
+}
+
 /* dnsmasq on a loopback port with the given record options. */
 static pid_t dnsmasq_start(const char *dir, uint16_t port, const char *records)
 {
