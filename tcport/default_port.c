@@ -71,7 +71,7 @@ static void open_app(struct dp_client *cl, uint32_t ref_id, const Tc__OpenApp *o
     ev.body_case = TC__EVENT__BODY_OPENED;
     ev.opened = &op;
     conn_send(cl->c, &ev);
-    tc_log(INFO, "default port: %s: application %s opened%s", conn_peer(cl->c), cl->app,
+    tc_log_limited(INFO, "default port: %s: application %s opened%s", conn_peer(cl->c), cl->app,
            cl->gws ? " (GWS client: its registrations claim DNs)" : "");
 }
 

@@ -30,19 +30,72 @@ static struct peer_session *session_of(struct peers *p, const struct peer_conn *
     return NULL;
 }
 
+static const char *const refusal_names[PEER_REFUSED_COUNT] = {
+        [PEER_REFUSED_PENDING] = "pending_full",
+        [PEER_REFUSED_SOURCE] = "per_source",
+        [PEER_REFUSED_KNOWN] = "known_full",
+        [PEER_REFUSED_HANDSHAKE] = "handshake_timeout",
+};
+
+static bool is_peer_address(const struct peers *p, const char *host)
+{
+    for (unsigned i = 0; i < p->n_links; i++) {
+        if (strcmp(p->links[i].addr.host, host) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* May a connection from host wait for its handshake? The pre-auth slots
+ * are shared by all sources, PEER_PENDING_SOURCE each at most, and
+ * PEER_PENDING_KNOWN more are kept for the configured peers' addresses,
+ * so no one holding the shared slots keeps a peer's redial out. Returns
+ * PEER_REFUSED_COUNT (admitted), or why not. */
+static enum peer_refusal admit(const struct peers *p, const char *host, bool known)
+{
+    unsigned shared = 0, kept = 0, same = 0;
+
+    for (const struct peer_session *s = p->sessions; s != NULL; s = s->next) {
+        if (s->dialed || s->state != PEER_HELLO)
+            continue;
+        if (s->known)
+            kept++;
+        else
+            shared++;
+        if (strcmp(s->source, host) == 0)
+            same++;
+    }
+    if (same >= PEER_PENDING_SOURCE)
+        return PEER_REFUSED_SOURCE;
+    if (known)
+        return kept >= PEER_PENDING_KNOWN ? PEER_REFUSED_KNOWN : PEER_REFUSED_COUNT;
+    return shared >= PEER_MAX_PENDING ? PEER_REFUSED_PENDING : PEER_REFUSED_COUNT;
+}
+
 static void on_accepted(struct peers *p, struct peer_ev *ev)
 {
+    struct peer_session *s;
     struct peer_conn *c;
+    char host[sizeof(s->source)];
+    enum peer_refusal why;
+    bool known;
 
-    if (p->n_pending >= PEER_MAX_PENDING) {
+    peer_net_stream_host(ev->stream, host, sizeof(host));
+    known = is_peer_address(p, host);
+    why = admit(p, host, known);
+    if (why != PEER_REFUSED_COUNT) {
+        p->refused[why]++;
         peer__count_error(p, PEER_ERR_CONNECTIONS);
-        tc_log(WARN, "peer-listen: %u connections waiting for authentication; one more refused",
-               p->n_pending);
-    } else {
-        c = peer_net_conn(p->net, ev->stream);
-        ev->stream = NULL; /* taken */
-        if (c != NULL)
-            peer__session_open(p, c, -1);
+        tc_log_limited(WARN, "peer-listen: connection from %s refused: %s", host,
+                       refusal_names[why]);
+        return; /* the stream is closed with ev */
+    }
+    c = peer_net_conn(p->net, ev->stream);
+    ev->stream = NULL; /* taken */
+    s = c != NULL ? peer__session_open(p, c, -1) : NULL;
+    if (s != NULL) {
+        s->known = known;
+        snprintf(s->source, sizeof(s->source), "%s", host);
     }
 }
 
@@ -144,6 +197,7 @@ static void on_tick(uv_timer_t *h)
         next = s->next; /* s may close */
         peer__session_tick(s, now);
     }
+    tc_log_limited_flush();
     for (unsigned i = 0; i < p->n_links; i++) {
         struct peer_link *l = &p->links[i];
         uint32_t timeout = p->cfg->link_timeout_ms > 1000 ? p->cfg->link_timeout_ms : 1000;
@@ -488,6 +542,12 @@ int peers_metrics(const struct peers *p, struct tc_buf *b)
     for (int e = 0; e < PEER_ERR_COUNT; e++) {
         snprintf(labels, sizeof(labels), "reason=\"%s\"", peer_err_names[e]);
         rc |= metrics_sample_u64(b, "tc_peer_errors_total", labels, p->errors[e]);
+    }
+    rc |= metrics_header(b, "tc_peer_refused_total", "counter",
+                         "peer connections refused or closed before authenticating, by reason");
+    for (int r = 0; r < PEER_REFUSED_COUNT; r++) {
+        snprintf(labels, sizeof(labels), "reason=\"%s\"", refusal_names[r]);
+        rc |= metrics_sample_u64(b, "tc_peer_refused_total", labels, p->refused[r]);
     }
     rc |= metrics_header(b, "tc_peer_resyncs_total", "counter", "peer snapshots received whole");
     rc |= metrics_sample_u64(b, "tc_peer_resyncs_total", NULL, p->resyncs);

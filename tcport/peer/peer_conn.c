@@ -163,6 +163,19 @@ static void addr_str(nng_stream *s, char *buf, size_t size)
     }
 }
 
+void peer_net_stream_host(nng_stream *stream, char *buf, size_t size)
+{
+    nng_sockaddr sa;
+
+    snprintf(buf, size, "?");
+    if (nng_stream_get_addr(stream, NNG_OPT_REMADDR, &sa) != 0)
+        return;
+    if (sa.s_family == NNG_AF_INET)
+        inet_ntop(AF_INET, &sa.s_in.sa_addr, buf, (socklen_t)size);
+    else if (sa.s_family == NNG_AF_INET6)
+        inet_ntop(AF_INET6, sa.s_in6.sa_addr, buf, (socklen_t)size);
+}
+
 static void conn_free(struct peer_conn *c)
 {
     if (c->rx_aio != NULL)

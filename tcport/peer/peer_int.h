@@ -28,6 +28,9 @@ struct peer_conn;
 #define PEER_TX_SOFT         (8u << 20)  /* backlog past which live claims are dropped (gap) */
 #define PEER_TX_HARD         (32u << 20) /* backlog past which the link is reset */
 #define PEER_MAX_PENDING     16          /* connections not yet authenticated */
+#define PEER_PENDING_SOURCE  4           /* of them from one source address */
+#define PEER_PENDING_KNOWN   8           /* kept for the configured peers' addresses */
+#define PEER_HANDSHAKE_MS    2000        /* an accepted connection authenticates this fast */
 #define PEER_AUTH_BACKOFF_MS 5000        /* a refused peer is dialed again this late */
 #define PEER_DIAL_MIN_MS     50
 #define PEER_DIAL_MAX_MS     1000
@@ -53,6 +56,16 @@ enum peer_err {
     PEER_ERR_CALL,        /* malformed call event (ignored; the link stays) */
     PEER_ERR_UNKNOWN,     /* a message of a newer minor version (ignored) */
     PEER_ERR_COUNT,
+};
+
+/* Why an accepted connection was refused or closed before authenticating
+ * (tc_peer_refused_total{reason}). */
+enum peer_refusal {
+    PEER_REFUSED_PENDING = 0, /* the shared pre-auth slots are full */
+    PEER_REFUSED_SOURCE,      /* its source holds PEER_PENDING_SOURCE already */
+    PEER_REFUSED_KNOWN,       /* the slots kept for configured peers are full */
+    PEER_REFUSED_HANDSHAKE,   /* no authentication within the handshake deadline */
+    PEER_REFUSED_COUNT,
 };
 
 /* A live claim waiting for the end of the loop turn. */
@@ -86,6 +99,8 @@ struct peer_session {
     struct peer_conn *conn;
     int link; /* index in peers->links; -1 until the Hello names it */
     bool dialed;
+    bool known;      /* accepted from a configured peer's address (kept slots) */
+    char source[48]; /* the remote address of an accepted one, no port */
     enum peer_state state;
     bool got_hello;
     uint8_t nonce[PEER_NONCE_LEN], peer_nonce[PEER_NONCE_LEN];
@@ -151,6 +166,7 @@ struct peers {
 
     uint64_t auth_failures, resyncs;
     uint64_t errors[PEER_ERR_COUNT];
+    uint64_t refused[PEER_REFUSED_COUNT];
     struct metrics_histogram delay;
 };
 

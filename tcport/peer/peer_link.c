@@ -136,11 +136,14 @@ static void detach(struct peer_session *s, int level, const char *reason)
     struct peers *p = s->p;
     struct peer_link *l = link_of(s);
 
-    if (l != NULL)
+    /* Before authentication anyone may cause these, once per connection. */
+    if (l != NULL && s->state == PEER_AUTHED)
         tc_log((enum tc_log_level)level, "peer %s: %s", l->name, reason);
+    else if (l != NULL)
+        tc_log_limited((enum tc_log_level)level, "peer %s: %s", l->name, reason);
     else
-        tc_log((enum tc_log_level)level, "peer connection from %s: %s", peer_conn_remote(s->conn),
-               reason);
+        tc_log_limited((enum tc_log_level)level, "peer connection from %s: %s",
+                       peer_conn_remote(s->conn), reason);
     if (s->state != PEER_AUTHED)
         p->n_pending--;
     if (l != NULL && l->s == s)
@@ -446,7 +449,13 @@ void peer__session_tick(struct peer_session *s, uint64_t now)
             hs_timeout = PEER_HELLO_WAIT_MS;
         else if (s->dialed && s->got_hello)
             since = s->hello_ms;
+        /* Whoever dials in must be quick: a slot it holds idle is one a
+         * real peer's redial may need. */
+        if (!s->dialed && hs_timeout > PEER_HANDSHAKE_MS)
+            hs_timeout = PEER_HANDSHAKE_MS;
         if (now - since > hs_timeout) {
+            if (!s->dialed)
+                s->p->refused[PEER_REFUSED_HANDSHAKE]++;
             /* Frozen, not gone: dial again at once, leaving it no gap. */
             if (s->dialed && !s->got_hello)
                 s->p->links[s->link].backoff_ms = PEER_DIAL_MIN_MS;

@@ -93,6 +93,11 @@ void peer_net_dial(struct peer_net *n, int tag, uint32_t timeout_ms);
  * -ENOMEM (the stream is then closed). */
 struct peer_conn *peer_net_conn(struct peer_net *n, nng_stream *stream);
 
+/* The remote address of stream without the port ("127.0.0.2", "::1"), as
+ * config_addr spells a numeric host, into buf; "?" when unknown. Borrows
+ * stream. Loop thread. */
+void peer_net_stream_host(nng_stream *stream, char *buf, size_t size);
+
 /* Drain the queue again (after the handler returned -EAGAIN). */
 void peer_net_kick(struct peer_net *n);
 
