@@ -239,3 +239,39 @@ Test(auth_limits, captured_authorization_is_not_replayed)
     cr_assert_eq(harness_node_stop(&n), 0);
     harness_node_cleanup(&n);
 }
+
+/* sipvicious' svcrack with a word list whose last word is the password:
+ * after the burst nothing is checked, so it never finds it. */
+Test(auth_limits, svcrack_is_throttled)
+{
+    struct hnode n;
+    char words[400], cmd[900];
+    char *out = NULL;
+    FILE *f;
+
+    if (harness_run("command -v svcrack || command -v sipvicious_svcrack", NULL) != 0)
+        cr_skip_test("svcrack (sipvicious) is not installed");
+    harness_node_init(&n, "auth3", NULL, dirs);
+    harness_node_start(&n);
+    snprintf(words, sizeof(words), "%s/words.txt", n.dir);
+    f = fopen(words, "w");
+    cr_assert_not_null(f);
+    for (int i = 0; i < 40; i++)
+        fprintf(f, "guess%d\n", i);
+    fprintf(f, "s3cret\n");
+    fclose(f);
+    snprintf(cmd, sizeof(cmd),
+             "cd '%s' && timeout 60 $(command -v svcrack || command -v sipvicious_svcrack) "
+             "-u 2005 -d '%s' -p %u -b 127.0.0.4 127.0.0.1 2>&1",
+             n.dir, words, n.sip_port);
+    harness_run(cmd, &out);
+    cr_log_info("svcrack: %s", out);
+    cr_assert_gt(harness_node_metric(&n, "tc_sip_auth_throttled_total"), 0, "%s", out);
+    cr_assert_leq(harness_node_metric(&n, "tc_sip_auth_failures_total{reason=\"wrong\"}"),
+                  REG_AUTH_SOURCE_BURST);
+    cr_assert_null(strstr(out, "s3cret"), "svcrack found the password: %s", out);
+    cr_assert_eq(harness_node_metric(&n, "tc_dns{state=\"insrv\"}"), 0);
+    free(out);
+    cr_assert_eq(harness_node_stop(&n), 0);
+    harness_node_cleanup(&n);
+}
