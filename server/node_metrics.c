@@ -84,8 +84,20 @@ static int render_registrar(struct tc_node *n, struct tc_buf *b)
     rc |= metrics_sample_u64(b, "tc_ownership_changes_total", "kind=\"claim\"", st->claims);
     rc |= metrics_sample_u64(b, "tc_ownership_changes_total", "kind=\"release\"", st->releases);
     rc |= metrics_header(b, "tc_sip_auth_failures_total", "counter",
-                         "REGISTERs refused for wrong credentials");
-    rc |= metrics_sample_u64(b, "tc_sip_auth_failures_total", NULL, st->auth_failures);
+                         "REGISTERs refused for their credentials, by reason");
+    rc |= metrics_sample_u64(b, "tc_sip_auth_failures_total", "reason=\"wrong\"", st->auth_wrong);
+    rc |= metrics_sample_u64(b, "tc_sip_auth_failures_total", "reason=\"replay\"", st->auth_replay);
+    rc |= metrics_sample_u64(b, "tc_sip_auth_failures_total", "reason=\"bad_nonce\"",
+                             st->auth_bad_nonce);
+    rc |= metrics_sample_u64(b, "tc_sip_auth_failures_total", "reason=\"uri_mismatch\"",
+                             st->auth_uri);
+    rc |= metrics_sample_u64(b, "tc_sip_auth_failures_total", "reason=\"user_mismatch\"",
+                             st->auth_user);
+    rc |= metrics_sample_u64(b, "tc_sip_auth_failures_total", "reason=\"malformed\"",
+                             st->auth_malformed);
+    rc |= metrics_header(b, "tc_sip_auth_throttled_total", "counter",
+                         "REGISTERs refused unchecked after too many wrong guesses");
+    rc |= metrics_sample_u64(b, "tc_sip_auth_throttled_total", NULL, st->auth_throttled);
     rc |= metrics_header(b, "tc_store_errors_total", "counter",
                          "changes the store could not make durable");
     rc |= metrics_sample_u64(b, "tc_store_errors_total", NULL, n->core.store_errors);

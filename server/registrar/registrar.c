@@ -12,6 +12,7 @@
 #include "server/config/config.h"
 #include "server/core/bindings.h"
 #include "server/core/core.h"
+#include "server/registrar/auth_limit.h"
 #include "server/registrar/sip_digest.h"
 
 #define REG_TICK_MS 1000
@@ -61,11 +62,37 @@ static void on_owner_durable(void *arg, int status, const struct dn_change *c)
     wait_put(arg, status);
 }
 
+/* One line per REG_AUTH_LOG_MS at most for wrong guesses, whatever their
+ * rate: WARN when some were throttled, NOTICE otherwise. */
+static void auth_log_flush(struct registrar *r, uint64_t now)
+{
+    struct registrar_auth_log *l = &r->alog;
+
+    if (now - l->since_ms < REG_AUTH_LOG_MS)
+        return;
+    if (l->throttled > 0) {
+        tc_log(WARN,
+               "auth: %llu wrong guesses and %llu throttled in the last %llu s, the last from "
+               "%s for %s",
+               (unsigned long long)l->wrong, (unsigned long long)l->throttled,
+               (unsigned long long)(now - l->since_ms) / 1000, l->source, l->dn);
+    } else if (l->wrong > 0) {
+        tc_log(NOTICE, "auth: %llu wrong guesses in the last %llu s, the last from %s for %s",
+               (unsigned long long)l->wrong, (unsigned long long)(now - l->since_ms) / 1000,
+               l->source, l->dn);
+    }
+    l->since_ms = now;
+    l->wrong = 0;
+    l->throttled = 0;
+}
+
 static void on_tick(uv_timer_t *t)
 {
     struct registrar *r = t->data;
+    uint64_t now = tc_now_ms();
 
-    r->stats.expired += core_expire(r->core, tc_now_ms(), &r->stats.releases);
+    r->stats.expired += core_expire(r->core, now, &r->stats.releases);
+    auth_log_flush(r, now);
 }
 
 int registrar_init(struct registrar *r, uv_loop_t *loop, struct core *core,
@@ -81,10 +108,26 @@ int registrar_init(struct registrar *r, uv_loop_t *loop, struct core *core,
     rc = sip_digest_new(&r->digest, realm, 0);
     if (rc != 0)
         return rc;
+    r->by_source = malloc(sizeof(*r->by_source));
+    r->by_dn = malloc(sizeof(*r->by_dn));
+    if (r->by_source == NULL || r->by_dn == NULL) {
+        rc = -ENOMEM;
+        goto out_free_limits;
+    }
+    auth_limit_init(r->by_source, REG_AUTH_SOURCE_BURST, REG_AUTH_SOURCE_REFILL_MS);
+    auth_limit_init(r->by_dn, REG_AUTH_DN_BURST, REG_AUTH_DN_REFILL_MS);
+    r->alog.since_ms = tc_now_ms();
     uv_timer_init(loop, &r->tick);
     r->tick.data = r;
     uv_timer_start(&r->tick, on_tick, REG_TICK_MS, REG_TICK_MS);
     return 0;
+
+out_free_limits:
+    free(r->by_dn);
+    free(r->by_source);
+    sip_digest_free(r->digest);
+    r->digest = NULL;
+    return rc;
 }
 
 static void on_tick_closed(uv_handle_t *h)
@@ -98,6 +141,10 @@ void registrar_close(struct registrar *r)
     uv_close((uv_handle_t *)&r->tick, on_tick_closed);
     sip_digest_free(r->digest);
     r->digest = NULL;
+    free(r->by_source);
+    free(r->by_dn);
+    r->by_source = NULL;
+    r->by_dn = NULL;
 }
 
 static void answer(struct reg_answer *ans, int code, const char *reason)
@@ -138,44 +185,131 @@ static int answer_bindings(struct registrar *r, dn_key dn, uint64_t now, struct 
     return rc ? rc : add_date(r, &ans->headers, now);
 }
 
+/* The source address of q ("udp:1.2.3.4:5060" or "tcp:[::1]:5060" in
+ * q->received) into out: the key of its wrong-guess bucket. */
+static void source_ip(const struct reg_request *q, char *out, size_t cap)
+{
+    const char *p = q->received != NULL ? strchr(q->received, ':') : NULL;
+    const char *end;
+
+    if (p == NULL) {
+        snprintf(out, cap, "?");
+        return;
+    }
+    p++;
+    if (*p == '[') {
+        p++;
+        end = strchr(p, ']');
+    } else {
+        end = strrchr(p, ':');
+    }
+    if (end == NULL)
+        end = p + strlen(p);
+    snprintf(out, cap, "%.*s", (int)(end - p), p);
+}
+
+/* Note a wrong guess (throttled: a refused unchecked one) for the summary
+ * line and, when wrong, take a token from the source's and the DN's
+ * buckets. */
+static void auth_note(struct registrar *r, const char *src, const char *dn, bool throttled,
+                      uint64_t now)
+{
+    struct registrar_auth_log *l = &r->alog;
+
+    if (throttled) {
+        r->stats.auth_throttled++;
+        l->throttled++;
+    } else {
+        r->stats.auth_wrong++;
+        l->wrong++;
+        auth_limit_fail(r->by_source, src, strlen(src), now);
+        auth_limit_fail(r->by_dn, dn, strlen(dn), now);
+    }
+    snprintf(l->source, sizeof(l->source), "%s", src);
+    snprintf(l->dn, sizeof(l->dn), "%s", dn);
+    tc_log(DEBUG, "auth: %s guess from %s for %s", throttled ? "throttled" : "wrong", src, dn);
+}
+
+/* Answer 401 with a fresh challenge for the DN. Returns 1 or -ENOMEM. */
+static int challenge(struct registrar *r, const char *dn, bool stale, uint64_t now,
+                     struct reg_answer *ans)
+{
+    answer(ans, 401, "Unauthorized");
+    return sip_digest_challenge(r->digest, now / 1000, stale, dn, &ans->headers) ? -ENOMEM : 1;
+}
+
+/* Check credentials p for DN dn from source src, sent in a REGISTER to
+ * request_uri, unless they are throttled. Returns 0 or 1 like check_auth(). */
+static int check_digest(struct registrar *r, const struct reg_request *q,
+                        const struct sip_digest_params *p, const char *password, const char *src,
+                        const char *dn, uint64_t now, struct reg_answer *ans)
+{
+    enum sip_digest_result res;
+
+    /* Over the limit the guess is not checked at all, so a right one
+     * teaches nothing; 403, not 503, so phones do not fail over and
+     * carry the guesses elsewhere. */
+    if (auth_limit_throttled(r->by_source, src, strlen(src), now) ||
+        auth_limit_throttled(r->by_dn, dn, strlen(dn), now)) {
+        auth_note(r, src, dn, true, now);
+        answer(ans, 403, "Too Many Failed Attempts");
+        return 1;
+    }
+    /* RFC 7616 §3.4.6: the digest covers uri, so a response captured for
+     * one Request-URI must not serve another. */
+    if (p->uri != NULL && (q->request_uri == NULL || strcmp(p->uri, q->request_uri) != 0)) {
+        r->stats.auth_uri++;
+        answer(ans, 400, "Authorization URI Does Not Match Request-URI");
+        return 1;
+    }
+    res = sip_digest_verify(r->digest, now / 1000, "REGISTER", p, password);
+    switch (res) {
+    case SIP_DIGEST_OK:
+        return 0;
+    case SIP_DIGEST_STALE:
+        return challenge(r, dn, true, now, ans);
+    case SIP_DIGEST_REPLAY:
+        /* A repeated or lower nc: maybe a replay, maybe a client that lost
+         * count; either way a fresh nonce, with stale=true (RFC 7616 §3.4). */
+        r->stats.auth_replay++;
+        return challenge(r, dn, true, now, ans);
+    case SIP_DIGEST_BAD_NONCE:
+        r->stats.auth_bad_nonce++;
+        return challenge(r, dn, false, now, ans);
+    case SIP_DIGEST_WRONG:
+        auth_note(r, src, dn, false, now);
+        answer(ans, 403, "Wrong Credentials");
+        return 1;
+    case SIP_DIGEST_MALFORMED:
+        r->stats.auth_malformed++;
+        answer(ans, 400, "Bad Authorization Header");
+        return 1;
+    default:
+        answer(ans, 500, "Authentication Error");
+        return 1;
+    }
+}
+
 /* Digest authentication (RFC 3261 §22.4). Returns 0 when q carries good
  * credentials for its DN, 1 with ans filled (401, 403, 400), or -ENOMEM. */
 static int check_auth(struct registrar *r, const struct reg_request *q, const char *password,
                       uint64_t now, struct reg_answer *ans)
 {
     const struct sip_digest_params *p = q->auth;
-    enum sip_digest_result res;
-    bool stale = false;
+    char dn[SIP_DIGEST_MAX_FIELD + 1];
+    char src[64];
 
-    if (p != NULL) {
-        if (p->username == NULL || strlen(p->username) != q->to_user_len ||
-            memcmp(p->username, q->to_user, q->to_user_len) != 0) {
-            answer(ans, 403, "Username Does Not Match The DN");
-            return 1;
-        }
-        res = sip_digest_verify(r->digest, now / 1000, "REGISTER", p, password);
-        switch (res) {
-        case SIP_DIGEST_OK:
-            return 0;
-        case SIP_DIGEST_STALE:
-            stale = true;
-            break;
-        case SIP_DIGEST_BAD_NONCE:
-            break;
-        case SIP_DIGEST_WRONG:
-            r->stats.auth_failures++;
-            answer(ans, 403, "Wrong Credentials");
-            return 1;
-        case SIP_DIGEST_MALFORMED:
-            answer(ans, 400, "Bad Authorization Header");
-            return 1;
-        default:
-            answer(ans, 500, "Authentication Error");
-            return 1;
-        }
+    snprintf(dn, sizeof(dn), "%.*s", (int)q->to_user_len, q->to_user);
+    if (p == NULL)
+        return challenge(r, dn, false, now, ans);
+    if (p->username == NULL || strlen(p->username) != q->to_user_len ||
+        memcmp(p->username, q->to_user, q->to_user_len) != 0) {
+        r->stats.auth_user++;
+        answer(ans, 403, "Username Does Not Match The DN");
+        return 1;
     }
-    answer(ans, 401, "Unauthorized");
-    return sip_digest_challenge(r->digest, now / 1000, stale, &ans->headers) ? -ENOMEM : 1;
+    source_ip(q, src, sizeof(src));
+    return check_digest(r, q, p, password, src, dn, now, ans);
 }
 
 /* Expiry of one contact: its own param, else the Expires header, else the

@@ -9,6 +9,7 @@
 
 struct core;
 struct sip_digest;
+struct auth_limit;
 struct sip_digest_params;
 struct config_limits;
 
@@ -22,6 +23,15 @@ struct config_limits;
 
 #define REG_MAX_CONTACTS 32 /* Contact entries read from one REGISTER */
 
+/* Wrong digest answers allowed before further guesses are refused with 403
+ * unchecked: per source address a burst of 5 and one more every 10 s; per
+ * DN (from any source) a burst of 20 and one more every 10 s. */
+#define REG_AUTH_SOURCE_BURST     5
+#define REG_AUTH_SOURCE_REFILL_MS 10000
+#define REG_AUTH_DN_BURST         20
+#define REG_AUTH_DN_REFILL_MS     10000
+#define REG_AUTH_LOG_MS           10000 /* one summary line per this at most */
+
 struct reg_contact {
     const char *uri; /* the URI inside <...>, as received */
     size_t len;
@@ -32,6 +42,7 @@ struct reg_request {
     const char *to_user; /* user part of the To URI: the DN */
     size_t to_user_len;
     const char *call_id;
+    const char *request_uri; /* as received; an Authorization's uri must equal it */
     uint32_t cseq;
     const struct sip_digest_params *auth; /* Authorization parameters, or NULL */
     long expires;                         /* Expires header; -1 when absent */
@@ -59,12 +70,25 @@ struct registrar_stats {
     uint64_t expired;          /* bindings removed by expiry */
     uint64_t claims, releases; /* ownership changes asked of the core */
     uint64_t store_errors;     /* REGISTERs answered 500 for the store */
-    uint64_t auth_failures;
+    /* REGISTERs refused for their credentials, by reason (auth_*_name). */
+    uint64_t auth_wrong, auth_replay, auth_bad_nonce, auth_uri, auth_user, auth_malformed;
+    uint64_t auth_throttled; /* refused unchecked: too many wrong guesses */
+};
+
+/* Wrong guesses and throttled requests since the last summary line. */
+struct registrar_auth_log {
+    uint64_t since_ms;
+    uint64_t wrong, throttled;
+    char source[64]; /* of the last one */
+    char dn[32];
 };
 
 struct registrar {
-    struct core *core;               /* borrowed: DN table, bindings, store */
-    struct sip_digest *digest;       /* owned */
+    struct core *core;            /* borrowed: DN table, bindings, store */
+    struct sip_digest *digest;    /* owned */
+    struct auth_limit *by_source; /* owned: wrong guesses per source address */
+    struct auth_limit *by_dn;     /* owned: wrong guesses per DN */
+    struct registrar_auth_log alog;
     const struct config_limits *lim; /* borrowed */
     uv_timer_t tick;
     struct registrar_stats stats;
@@ -76,7 +100,7 @@ struct registrar {
 /* Set up over core (borrowed, outliving the registrar, already
  * initialised) with the node's limits (borrowed likewise); realm names the
  * digest realm. Starts the expiry tick, which expires the core's bindings.
- * Returns 0 or -ENOMEM. Loop thread. */
+ * Returns 0 or -ENOMEM. Loop thread. On failure nothing is left to close. */
 int registrar_init(struct registrar *r, uv_loop_t *loop, struct core *core,
                    const struct config_limits *lim, const char *realm);
 

@@ -19,10 +19,24 @@
 #define OPAQUE_RAW_LEN 8
 #define ARRAY_SIZE(a)  (sizeof(a) / sizeof((a)[0]))
 
+/* A nonce's 8-byte field holds its issue number: the second it was made,
+ * shifted up by ISSUE_SEQ_BITS, plus a counter, so two nonces of one
+ * second differ and each later nonce has a larger number. */
+#define ISSUE_SEQ_BITS 20
+#define NC_SETS        (SIP_DIGEST_NC_SLOTS / NC_WAYS)
+#define NC_WAYS        4
+
 /* One WWW-Authenticate line: realm, nonce, opaque, algorithm, stale suffix. */
 #define CHALLENGE_LINE                                                                   \
     "WWW-Authenticate: Digest realm=\"%s\", nonce=\"%s\", opaque=\"%s\", algorithm=%s, " \
     "qop=\"auth\"%s\r\n"
+
+/* The highest nc accepted for one nonce, found by its MAC's first bytes. */
+struct nc_entry {
+    uint64_t tag; /* 0 when free */
+    uint64_t issue;
+    uint32_t nc;
+};
 
 struct sip_digest {
     EVP_MD *md5;
@@ -34,6 +48,11 @@ struct sip_digest {
     unsigned char secret[SIP_DIGEST_SECRET_LEN];
     char realm[SIP_DIGEST_MAX_FIELD + 1];
     char opaque[2 * OPAQUE_RAW_LEN + 1];
+    uint64_t last_issue; /* of the last nonce made */
+    /* Nonces issued up to nc_floor may have lost their entry to a newer
+     * one: they are refused as stale rather than accepted afresh. */
+    uint64_t nc_floor;
+    struct nc_entry nc[SIP_DIGEST_NC_SLOTS];
 };
 
 static const char b64url_chars[] =
@@ -199,14 +218,21 @@ static int ctx_hmac(const struct sip_digest *ctx, const unsigned char *data, siz
     return 0;
 }
 
-/* The NONCE_MAC_LEN-byte MAC over the 8-byte timestamp ts and the realm. */
-static int nonce_mac(const struct sip_digest *ctx, const unsigned char *ts, unsigned char *mac)
+/* The NONCE_MAC_LEN-byte MAC over the 8-byte issue number ts, the realm
+ * and the user the nonce is for, so that it is good for that user only. */
+static int nonce_mac(const struct sip_digest *ctx, const unsigned char *ts, const char *user,
+                     unsigned char *mac)
 {
-    unsigned char data[NONCE_TS_LEN + SIP_DIGEST_MAX_FIELD];
+    unsigned char data[NONCE_TS_LEN + 2 * SIP_DIGEST_MAX_FIELD + 1];
+    size_t ulen = strnlen(user, SIP_DIGEST_MAX_FIELD);
+    size_t n = NONCE_TS_LEN;
 
     memcpy(data, ts, NONCE_TS_LEN);
-    memcpy(data + NONCE_TS_LEN, ctx->realm, ctx->realm_len);
-    return ctx_hmac(ctx, data, NONCE_TS_LEN + ctx->realm_len, mac, NONCE_MAC_LEN);
+    memcpy(data + n, ctx->realm, ctx->realm_len);
+    n += ctx->realm_len;
+    data[n++] = '\0';
+    memcpy(data + n, user, ulen);
+    return ctx_hmac(ctx, data, n + ulen, mac, NONCE_MAC_LEN);
 }
 
 /* ---- contexts ---- */
@@ -309,15 +335,20 @@ void sip_digest_free(struct sip_digest *ctx)
 
 /* ---- challenge and verify ---- */
 
-int sip_digest_challenge(struct sip_digest *ctx, uint64_t now, bool stale, struct tc_buf *out)
+int sip_digest_challenge(struct sip_digest *ctx, uint64_t now, bool stale, const char *user,
+                         struct tc_buf *out)
 {
     unsigned char raw[NONCE_RAW_LEN];
     char nonce[NONCE_B64_LEN + 1];
     const char *st = stale ? ", stale=true" : "";
+    uint64_t issue = now << ISSUE_SEQ_BITS;
 
-    store_be64(raw, now);
-    if (nonce_mac(ctx, raw, raw + NONCE_TS_LEN) != 0)
+    if (issue <= ctx->last_issue)
+        issue = ctx->last_issue + 1;
+    store_be64(raw, issue);
+    if (nonce_mac(ctx, raw, user != NULL ? user : "", raw + NONCE_TS_LEN) != 0)
         return -EIO;
+    ctx->last_issue = issue;
     b64url_encode(raw, sizeof(raw), nonce);
     /* One call, so out is untouched if it fails. MD5 goes first although
      * RFC 8760 prefers SHA-256 first: many phones (and sipsak) read only
@@ -397,9 +428,11 @@ static enum sip_digest_result check_fields(const struct sip_digest *ctx, const c
     return SIP_DIGEST_OK;
 }
 
-/* Is the nonce (and opaque, when sent) ours? Sets *ts on OK. */
+/* Is the nonce (and opaque, when sent) ours, and for p->username? Sets
+ * *issue and *tag (the MAC's first bytes, never 0) on OK. */
 static enum sip_digest_result check_nonce(const struct sip_digest *ctx,
-                                          const struct sip_digest_params *p, uint64_t *ts)
+                                          const struct sip_digest_params *p, uint64_t *issue,
+                                          uint64_t *tag)
 {
     unsigned char raw[NONCE_RAW_LEN];
     unsigned char mac[NONCE_MAC_LEN];
@@ -408,11 +441,52 @@ static enum sip_digest_result check_nonce(const struct sip_digest *ctx,
         return SIP_DIGEST_BAD_NONCE;
     if (strlen(p->nonce) != NONCE_B64_LEN || b64url_decode(p->nonce, NONCE_B64_LEN, raw) != 0)
         return SIP_DIGEST_BAD_NONCE;
-    if (nonce_mac(ctx, raw, mac) != 0)
+    if (nonce_mac(ctx, raw, p->username, mac) != 0)
         return SIP_DIGEST_ERROR;
     if (CRYPTO_memcmp(mac, raw + NONCE_TS_LEN, NONCE_MAC_LEN) != 0)
         return SIP_DIGEST_BAD_NONCE;
-    *ts = load_be64(raw);
+    *issue = load_be64(raw);
+    *tag = load_be64(mac) | 1;
+    return SIP_DIGEST_OK;
+}
+
+static bool nc_live(const struct sip_digest *ctx, const struct nc_entry *e, uint64_t now)
+{
+    return e->tag != 0 && (e->issue >> ISSUE_SEQ_BITS) + ctx->lifetime >= now;
+}
+
+/* RFC 7616 §3.4: each use of a nonce must carry a larger nc than the last
+ * accepted. A request without qop has no nc and counts as nc 1, so its
+ * nonce is good once. Records nc and returns OK, or REPLAY. */
+static enum sip_digest_result check_nc(struct sip_digest *ctx, uint64_t now, uint64_t issue,
+                                       uint64_t tag, const struct sip_digest_params *p)
+{
+    struct nc_entry *set = &ctx->nc[tag % NC_SETS * NC_WAYS];
+    struct nc_entry *victim = NULL;
+    uint32_t nc = p->qop != NULL ? (uint32_t)strtoul(p->nc, NULL, 16) : 1;
+
+    for (unsigned i = 0; i < NC_WAYS; i++) {
+        struct nc_entry *e = &set[i];
+
+        if (e->tag == tag && e->issue == issue && nc_live(ctx, e, now)) {
+            if (nc <= e->nc)
+                return SIP_DIGEST_REPLAY;
+            e->nc = nc;
+            return SIP_DIGEST_OK;
+        }
+        /* Take a free or expired entry, else the oldest live one. */
+        if (!nc_live(ctx, e, now)) {
+            if (victim == NULL || nc_live(ctx, victim, now))
+                victim = e;
+        } else if (victim == NULL || (nc_live(ctx, victim, now) && e->issue < victim->issue)) {
+            victim = e;
+        }
+    }
+    if (nc == 0 || issue <= ctx->nc_floor)
+        return SIP_DIGEST_REPLAY;
+    if (nc_live(ctx, victim, now) && victim->issue > ctx->nc_floor)
+        ctx->nc_floor = victim->issue;
+    *victim = (struct nc_entry){.tag = tag, .issue = issue, .nc = nc};
     return SIP_DIGEST_OK;
 }
 
@@ -422,12 +496,12 @@ enum sip_digest_result sip_digest_verify(struct sip_digest *ctx, uint64_t now, c
     char want[SIP_DIGEST_HEX_MAX], got[SIP_DIGEST_HEX_MAX];
     const EVP_MD *md = NULL;
     enum sip_digest_result r;
-    uint64_t ts = 0, age;
+    uint64_t issue = 0, tag = 0, ts, age;
     bool match;
 
     r = check_fields(ctx, method, p, &md, got);
     if (r == SIP_DIGEST_OK)
-        r = check_nonce(ctx, p, &ts);
+        r = check_nonce(ctx, p, &issue, &tag);
     if (r != SIP_DIGEST_OK)
         return r;
     /* An unknown user costs the same hashing as a known one. */
@@ -438,10 +512,11 @@ enum sip_digest_result sip_digest_verify(struct sip_digest *ctx, uint64_t now, c
         return SIP_DIGEST_WRONG;
     /* Only a right answer earns stale=true: the client then retries with
      * the same password, which must not be a wrong one (RFC 7616 §3.3). */
+    ts = issue >> ISSUE_SEQ_BITS;
     age = now >= ts ? now - ts : ts - now;
     if (age > ctx->lifetime)
         return SIP_DIGEST_STALE;
-    return SIP_DIGEST_OK;
+    return check_nc(ctx, now, issue, tag, p);
 }
 
 int sip_digest_compute(const struct sip_digest_params *p, const char *method, const char *password,
@@ -478,6 +553,8 @@ const char *sip_digest_result_name(enum sip_digest_result r)
         return "ok";
     case SIP_DIGEST_STALE:
         return "stale";
+    case SIP_DIGEST_REPLAY:
+        return "replay";
     case SIP_DIGEST_BAD_NONCE:
         return "bad_nonce";
     case SIP_DIGEST_WRONG:

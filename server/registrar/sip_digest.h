@@ -10,16 +10,27 @@
 /* SIP digest authentication for the registrar (RFC 3261 §22, RFC 7616,
  * RFC 8760): MD5 and SHA-256, qop "auth" or none (RFC 2069).
  *
- * Nonces are stateless: base64url(timestamp || HMAC-SHA256(secret, timestamp
- * || realm)[0..15]), so any nonce this context (or one with the same secret)
- * issued verifies without being stored. There is no nc replay window: a
- * response can be replayed until its nonce expires. The module never logs;
- * passwords stay on the stack and are wiped. */
+ * Nonces are stateless: base64url(issue || HMAC-SHA256(secret, issue ||
+ * realm || 0 || user)[0..15]), where issue is the second the nonce was made
+ * (shifted left 20 bits) plus a counter, so any nonce this context (or one
+ * with the same secret) issued verifies without being stored, and a nonce
+ * made for one user fails for another.
+ *
+ * Replay (RFC 7616 §3.4): the highest nc accepted for each nonce is kept in
+ * a fixed table of SIP_DIGEST_NC_SLOTS entries that expire with their
+ * nonce; a repeated or lower nc is SIP_DIGEST_REPLAY. A request without
+ * qop (RFC 2069) has no nc: it counts as nc 1, so such a nonce is good
+ * for one request, and the client gets a fresh one with stale=true after.
+ * When the table must drop a live entry, every nonce issued up to the
+ * dropped one is refused as REPLAY if it comes back unseen, so forgetting
+ * never lets a replay in; it only costs clients one more 401. The module
+ * never logs; passwords stay on the stack and are wiped. */
 
-#define SIP_DIGEST_MAX_FIELD        256 /* longest parameter value, in bytes */
-#define SIP_DIGEST_DEFAULT_LIFETIME 300 /* nonce lifetime in seconds */
-#define SIP_DIGEST_SECRET_LEN       32  /* bytes of server secret */
-#define SIP_DIGEST_HEX_MAX          65  /* SHA-256 in hex, with the NUL */
+#define SIP_DIGEST_MAX_FIELD        256  /* longest parameter value, in bytes */
+#define SIP_DIGEST_DEFAULT_LIFETIME 300  /* nonce lifetime in seconds */
+#define SIP_DIGEST_SECRET_LEN       32   /* bytes of server secret */
+#define SIP_DIGEST_HEX_MAX          65   /* SHA-256 in hex, with the NUL */
+#define SIP_DIGEST_NC_SLOTS         4096 /* nonces whose nc is tracked */
 
 struct sip_digest;
 
@@ -27,6 +38,7 @@ struct sip_digest;
 enum sip_digest_result {
     SIP_DIGEST_OK = 0,    /* authenticated */
     SIP_DIGEST_STALE,     /* right response, expired nonce: 401 with stale=true */
+    SIP_DIGEST_REPLAY,    /* right response, nc not above the last: 401 with stale=true */
     SIP_DIGEST_BAD_NONCE, /* nonce or opaque not ours: 401 with a fresh challenge */
     SIP_DIGEST_WRONG,     /* wrong response or realm: 403 after a challenge */
     SIP_DIGEST_MALFORMED, /* missing, over-long or unsupported field: 400 */
@@ -69,10 +81,12 @@ void sip_digest_free(struct sip_digest *ctx);
  * same fresh nonce, algorithm=MD5 first and SHA-256 second (phones that read
  * only the first challenge mostly know only MD5; RFC 8760 §3 would put
  * SHA-256 first), each ending in CRLF and carrying ", stale=true" at the end when stale is
- * set. now is in seconds on the clock the caller also passes to
+ * set. The nonce is good for user only (the DN; NULL means ""), borrowed.
+ * now is in seconds on the clock the caller also passes to
  * sip_digest_verify(). Loop thread. Returns 0, -EIO if HMAC fails, or
  * -ENOMEM; out is unchanged on failure. */
-int sip_digest_challenge(struct sip_digest *ctx, uint64_t now, bool stale, struct tc_buf *out);
+int sip_digest_challenge(struct sip_digest *ctx, uint64_t now, bool stale, const char *user,
+                         struct tc_buf *out);
 
 /* Check the credentials p sent with a request of method (e.g. "REGISTER")
  * against password, the user's cleartext password, borrowed and not kept.
@@ -80,8 +94,9 @@ int sip_digest_challenge(struct sip_digest *ctx, uint64_t now, bool stale, struc
  * result is SIP_DIGEST_WRONG (or MALFORMED, BAD_NONCE) so timing does not
  * tell users apart. The caller still checks that p->username is the user it
  * looked up the password for and that p->uri matches the Request-URI.
- * Checks in order: fields (MALFORMED), realm (WRONG), nonce and opaque
- * (BAD_NONCE), response (WRONG), nonce age (STALE). Loop thread. */
+ * Checks in order: fields (MALFORMED), realm (WRONG), nonce, opaque and the
+ * nonce's user (BAD_NONCE), response (WRONG), nonce age (STALE), nc
+ * (REPLAY); only an OK records the nc. Loop thread. */
 enum sip_digest_result sip_digest_verify(struct sip_digest *ctx, uint64_t now, const char *method,
                                          const struct sip_digest_params *p, const char *password);
 

@@ -216,6 +216,7 @@ static void handle_register(struct sip_server *s, struct sip_msg *m, const struc
     q.to_user = m->to.user != NULL ? m->to.user : "";
     q.to_user_len = strlen(q.to_user);
     q.call_id = m->call_id;
+    q.request_uri = m->ruri.raw;
     q.cseq = m->cseq;
     q.expires = m->has_expires ? (long)m->expires : -1;
     format_received(src, received, sizeof(received));

@@ -20,6 +20,7 @@
 
 #define FUZZ_REALM    "fuzz.example"
 #define FUZZ_NOW      1700000000u
+#define FUZZ_USER     "1001"
 #define FUZZ_METHOD   "REGISTER"
 #define FUZZ_PASSWORD "secret"
 
@@ -51,7 +52,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     (void)argv;
     if (sip_digest_new_with_secret(&ctx, FUZZ_REALM, 60, secret, sizeof(secret)) != 0)
         abort();
-    if (sip_digest_challenge(ctx, FUZZ_NOW, false, &ch) != 0)
+    if (sip_digest_challenge(ctx, FUZZ_NOW, false, FUZZ_USER, &ch) != 0)
         abort();
     take_nonce(ch.data);
     tc_buf_free(&ch);
@@ -85,15 +86,18 @@ static void verify(const struct sip_digest_params *p, bool right_response)
     r = sip_digest_verify(ctx, FUZZ_NOW, FUZZ_METHOD, p, FUZZ_PASSWORD);
     if (sip_digest_result_name(r) == NULL)
         abort();
-    /* The context issued the nonce at FUZZ_NOW and the response is right:
-     * only a field verify refuses or another realm or opaque stops it. */
+    /* The context issued the nonce at FUZZ_NOW for FUZZ_USER and the
+     * response is right: only a field verify refuses, another realm, opaque
+     * or user, or an nc not above the last one seen stops it. */
     if (right_response && p->nonce == nonce && r != SIP_DIGEST_OK && r != SIP_DIGEST_MALFORMED &&
         !(r == SIP_DIGEST_WRONG && strcmp(p->realm, FUZZ_REALM) != 0) &&
-        !(r == SIP_DIGEST_BAD_NONCE && p->opaque != NULL))
+        !(r == SIP_DIGEST_BAD_NONCE && p->opaque != NULL) &&
+        !(r == SIP_DIGEST_BAD_NONCE && strcmp(p->username, FUZZ_USER) != 0) &&
+        r != SIP_DIGEST_REPLAY)
         abort();
     /* An unknown user is never let in. */
     r = sip_digest_verify(ctx, FUZZ_NOW, FUZZ_METHOD, p, NULL);
-    if (r == SIP_DIGEST_OK || r == SIP_DIGEST_STALE)
+    if (r == SIP_DIGEST_OK || r == SIP_DIGEST_STALE || r == SIP_DIGEST_REPLAY)
         abort();
 }
 

@@ -55,7 +55,7 @@ static void make_answer(struct sip_digest *ctx, uint64_t now, const char *alg, c
 {
     struct tc_buf b = TC_BUF_INIT;
 
-    cr_assert_eq(sip_digest_challenge(ctx, now, false, &b), 0);
+    cr_assert_eq(sip_digest_challenge(ctx, now, false, USER, &b), 0);
     header_value(b.data, "nonce", a->nonce, sizeof(a->nonce));
     header_value(b.data, "opaque", a->opaque, sizeof(a->opaque));
     tc_buf_free(&b);
@@ -213,7 +213,7 @@ Test(sip_digest, challenge_format)
     struct tc_buf b = TC_BUF_INIT;
     char nonce[128], opaque[64], want[1024];
 
-    cr_assert_eq(sip_digest_challenge(ctx, NOW, false, &b), 0);
+    cr_assert_eq(sip_digest_challenge(ctx, NOW, false, USER, &b), 0);
     header_value(b.data, "nonce", nonce, sizeof(nonce));
     header_value(b.data, "opaque", opaque, sizeof(opaque));
     cr_assert_eq(strspn(nonce, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"),
@@ -226,9 +226,11 @@ Test(sip_digest, challenge_format)
              nonce, opaque, nonce, opaque);
     cr_assert_str_eq(b.data, want);
 
-    /* Appends; the same second gives the same nonce; stale=true goes on
-     * both lines. */
-    cr_assert_eq(sip_digest_challenge(ctx, NOW, true, &b), 0);
+    /* Appends; the same second gives another nonce (each is counted);
+     * stale=true goes on both lines. */
+    cr_assert_eq(sip_digest_challenge(ctx, NOW, true, USER, &b), 0);
+    cr_assert_null(strstr(b.data + strlen(want), nonce));
+    header_value(b.data + strlen(want), "nonce", nonce, sizeof(nonce));
     snprintf(want + strlen(want), sizeof(want) - strlen(want),
              "WWW-Authenticate: Digest realm=\"tcluster\", nonce=\"%s\", opaque=\"%s\", "
              "algorithm=MD5, qop=\"auth\", stale=true\r\n"
@@ -238,9 +240,9 @@ Test(sip_digest, challenge_format)
     cr_assert_str_eq(b.data, want);
     cr_assert_eq(b.len, strlen(want));
 
-    /* A second later the nonce changes, the opaque does not. */
+    /* A second later the nonce changes too, the opaque does not. */
     tc_buf_reset(&b);
-    cr_assert_eq(sip_digest_challenge(ctx, NOW + 1, false, &b), 0);
+    cr_assert_eq(sip_digest_challenge(ctx, NOW + 1, false, USER, &b), 0);
     cr_assert_null(strstr(b.data, nonce));
     cr_assert_not_null(strstr(b.data, opaque));
     tc_buf_free(&b);
@@ -255,7 +257,7 @@ Test(sip_digest, challenge_parses)
     struct sip_auth_digest c;
     char *eol;
 
-    cr_assert_eq(sip_digest_challenge(ctx, NOW, true, &b), 0);
+    cr_assert_eq(sip_digest_challenge(ctx, NOW, true, USER, &b), 0);
     eol = strstr(b.data, "\r\n");
     *eol = '\0';
     cr_assert_eq(parse_creds(b.data + strlen("WWW-Authenticate: "), &c), 0);
@@ -307,8 +309,9 @@ Test(sip_digest, wrong_answers)
     a.p.uri = "sip:other.example.org";
     cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, PASS), SIP_DIGEST_WRONG);
     a.p.uri = URI;
+    /* Another user: the nonce was made for USER, so it is not ours for 1002. */
     a.p.username = "1002";
-    cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, PASS), SIP_DIGEST_WRONG);
+    cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, PASS), SIP_DIGEST_BAD_NONCE);
     a.p.username = USER;
     /* Another realm, even with an answer computed for it. */
     a.p.realm = "other";
@@ -326,7 +329,8 @@ Test(sip_digest, wrong_answers)
     a.p.algorithm = "SHA-256";
     cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, PASS), SIP_DIGEST_MALFORMED);
     a.p.algorithm = NULL;
-    cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, PASS), SIP_DIGEST_OK);
+    /* Right, but this nonce already served one request without qop. */
+    cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, PASS), SIP_DIGEST_REPLAY);
     sip_digest_free(ctx);
 }
 
@@ -386,6 +390,108 @@ Test(sip_digest, expired_nonce_is_stale)
                  SIP_DIGEST_OK);
     cr_assert_eq(sip_digest_verify(ctx, NOW + SIP_DIGEST_DEFAULT_LIFETIME + 1, METHOD, &a.p, PASS),
                  SIP_DIGEST_STALE);
+    sip_digest_free(ctx);
+}
+
+/* ---- replay (RFC 7616 §3.4) ---- */
+
+Test(sip_digest, replayed_nc_refused)
+{
+    struct sip_digest *ctx = new_ctx(0);
+    struct answer a;
+
+    make_answer(ctx, NOW, "MD5", "auth", PASS, &a);
+    cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, PASS), SIP_DIGEST_OK);
+    /* The very same Authorization again: a captured one replayed. */
+    cr_assert_eq(sip_digest_verify(ctx, NOW + 1, METHOD, &a.p, PASS), SIP_DIGEST_REPLAY);
+    cr_assert_eq(sip_digest_verify(ctx, NOW + 2, METHOD, &a.p, PASS), SIP_DIGEST_REPLAY);
+    /* The client's next request counts up and is fine. */
+    a.p.nc = "00000002";
+    cr_assert_eq(sip_digest_compute(&a.p, METHOD, PASS, a.response, sizeof(a.response)), 0);
+    cr_assert_eq(sip_digest_verify(ctx, NOW + 3, METHOD, &a.p, PASS), SIP_DIGEST_OK);
+    /* A wrong answer with a fresh nc records nothing and stays wrong. */
+    a.p.nc = "00000003";
+    cr_assert_eq(sip_digest_verify(ctx, NOW + 3, METHOD, &a.p, PASS), SIP_DIGEST_WRONG);
+    cr_assert_eq(sip_digest_compute(&a.p, METHOD, PASS, a.response, sizeof(a.response)), 0);
+    cr_assert_eq(sip_digest_verify(ctx, NOW + 3, METHOD, &a.p, PASS), SIP_DIGEST_OK);
+    cr_assert_str_eq(sip_digest_result_name(SIP_DIGEST_REPLAY), "replay");
+    sip_digest_free(ctx);
+}
+
+Test(sip_digest, lower_or_zero_nc_refused)
+{
+    struct sip_digest *ctx = new_ctx(0);
+    struct answer a;
+
+    make_answer(ctx, NOW, "SHA-256", "auth", PASS, &a);
+    a.p.nc = "0000000a";
+    cr_assert_eq(sip_digest_compute(&a.p, METHOD, PASS, a.response, sizeof(a.response)), 0);
+    cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, PASS), SIP_DIGEST_OK);
+    a.p.nc = "00000009";
+    cr_assert_eq(sip_digest_compute(&a.p, METHOD, PASS, a.response, sizeof(a.response)), 0);
+    cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, PASS), SIP_DIGEST_REPLAY);
+    /* nc counts from 1: 0 is never good, even on a fresh nonce. */
+    make_answer(ctx, NOW, "SHA-256", "auth", PASS, &a);
+    a.p.nc = "00000000";
+    cr_assert_eq(sip_digest_compute(&a.p, METHOD, PASS, a.response, sizeof(a.response)), 0);
+    cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, PASS), SIP_DIGEST_REPLAY);
+    sip_digest_free(ctx);
+}
+
+Test(sip_digest, nonce_without_qop_is_good_once)
+{
+    struct sip_digest *ctx = new_ctx(0);
+    struct answer a;
+
+    make_answer(ctx, NOW, NULL, NULL, PASS, &a);
+    cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, PASS), SIP_DIGEST_OK);
+    cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, PASS), SIP_DIGEST_REPLAY);
+    /* A fresh challenge in the same second gives another nonce. */
+    make_answer(ctx, NOW, NULL, NULL, PASS, &a);
+    cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, PASS), SIP_DIGEST_OK);
+    sip_digest_free(ctx);
+}
+
+Test(sip_digest, nonce_for_another_dn_refused)
+{
+    struct sip_digest *ctx = new_ctx(0);
+    struct tc_buf b = TC_BUF_INIT;
+    struct answer a;
+    char nonce_2002[128];
+
+    cr_assert_eq(sip_digest_challenge(ctx, NOW, false, "2002", &b), 0);
+    header_value(b.data, "nonce", nonce_2002, sizeof(nonce_2002));
+    tc_buf_free(&b);
+    /* USER answers, rightly, with the nonce made for 2002. */
+    make_answer(ctx, NOW, "MD5", "auth", PASS, &a);
+    memcpy(a.nonce, nonce_2002, sizeof(nonce_2002));
+    cr_assert_eq(sip_digest_compute(&a.p, METHOD, PASS, a.response, sizeof(a.response)), 0);
+    cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, PASS), SIP_DIGEST_BAD_NONCE);
+    /* As 2002 it is fine. */
+    a.p.username = "2002";
+    cr_assert_eq(sip_digest_compute(&a.p, METHOD, PASS, a.response, sizeof(a.response)), 0);
+    cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, PASS), SIP_DIGEST_OK);
+    sip_digest_free(ctx);
+}
+
+Test(sip_digest, nc_table_forgets_safely)
+{
+    struct sip_digest *ctx = new_ctx(0);
+    struct answer first, a;
+
+    make_answer(ctx, NOW, "MD5", "auth", PASS, &first);
+    cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &first.p, PASS), SIP_DIGEST_OK);
+    /* Fill the table many times over with live nonces. */
+    for (unsigned i = 0; i < 4 * SIP_DIGEST_NC_SLOTS; i++) {
+        make_answer(ctx, NOW, "MD5", "auth", PASS, &a);
+        cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, PASS), SIP_DIGEST_OK);
+    }
+    /* The first nonce's entry is gone, yet its replay is still refused,
+     * as is a later use with a higher nc: the client gets a fresh nonce. */
+    cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &first.p, PASS), SIP_DIGEST_REPLAY);
+    /* Nonces made after the table overflowed work at once. */
+    make_answer(ctx, NOW, "MD5", "auth", PASS, &a);
+    cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, PASS), SIP_DIGEST_OK);
     sip_digest_free(ctx);
 }
 
