@@ -99,6 +99,12 @@ void default_port__query(struct dp_client *cl, uint32_t ref_id, const char *dn);
 /* The first of k's registrations (linked by key_next), or NULL. */
 struct dp_reg *default_port__regs_of(const struct default_port *p, dn_key k);
 
+/* Index r under its DN. Returns 0 or -ENOMEM (then r is not indexed). */
+int default_port__idx_add(struct default_port *p, struct dp_reg *r);
+
+/* Take r out of the index. */
+void default_port__idx_del(struct default_port *p, struct dp_reg *r);
+
 /* The core published a change. */
 void default_port__on_change(struct default_port *p, const struct dn_change *c, uint64_t seq);
 
