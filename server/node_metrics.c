@@ -1,6 +1,7 @@
 /* /metrics for one node: build info, DN counts by state, store figures. */
 #include <errno.h>
 
+#include "server/base/proc_metrics.h"
 #include "server/core/bindings.h"
 #include "server/http/http.h"
 #include "server/node.h"
@@ -56,8 +57,7 @@ static int render_process(struct tc_node *n, struct tc_buf *b)
 {
     int rc = 0;
 
-    rc |= metrics_header(b, "tc_start_time_seconds", "gauge", "when this node started");
-    rc |= metrics_sample(b, "tc_start_time_seconds", NULL, (double)n->started_ms / 1000.0);
+    rc |= proc_metrics_render(b, n->started_ms);
     rc |= metrics_header(b, "tc_reloads_total", "counter", "SIGHUP reloads by result");
     rc |= metrics_sample_u64(b, "tc_reloads_total", "result=\"ok\"", n->reloads);
     rc |= metrics_sample_u64(b, "tc_reloads_total", "result=\"error\"", n->reload_failures);

@@ -57,6 +57,12 @@ Test(node, metrics_are_valid_prometheus_text)
     cr_assert_eq(harness_metric(page, "tc_dns{state=\"oos\"}"), 1000);
     cr_assert_eq(harness_metric(page, "tc_dns{state=\"insrv\"}"), 0);
     cr_assert_geq(harness_metric(page, "tc_store_commit_seconds_count"), 0);
+    /* The process figures a Prometheus user expects of any exporter. */
+    cr_assert_gt(harness_metric(page, "process_resident_memory_bytes"), 1000000);
+    cr_assert_gt(harness_metric(page, "process_open_fds"), 5);
+    cr_assert_geq(harness_metric(page, "process_max_fds"), harness_metric(page, "process_open_fds"));
+    cr_assert_gt(harness_metric(page, "process_start_time_seconds"), 1.7e9);
+    cr_assert(strstr(page, "# TYPE process_cpu_seconds_total counter\n") != NULL, "%s", page);
     free(page);
     if (access("/usr/bin/promtool", X_OK) == 0) {
         snprintf(cmd, sizeof(cmd), "curl -fsS http://127.0.0.1:%u/metrics | promtool check metrics",
