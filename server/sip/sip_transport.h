@@ -96,6 +96,7 @@ struct sip_transport_stats {
     uint64_t send_failed;       /* sends refused or failed, -ENOTCONN included */
     uint64_t recv_errors;       /* socket read errors */
     uint32_t conns_open;        /* TCP connections holding a slot now (closing ones too) */
+    uint64_t udp_backlog_ns;    /* the oldest datagram left queued by the last batch read */
 };
 
 /* Open the listeners of opt->addrs, in order, and start reading. opt is
@@ -138,6 +139,15 @@ int sip_transport_send(struct sip_transport *t, const struct sip_src *dst, const
  * has addr's family. Loop thread. */
 int sip_transport_send_to(struct sip_transport *t, unsigned listener, const struct sockaddr *addr,
                           const char *buf, size_t len);
+
+/* How long the message being delivered, from src, waited at least before
+ * the loop read it: the most of the time this loop turn has run so far and,
+ * on UDP, the age of the oldest datagram left queued on its socket when its
+ * recvmmsg batch was read (kernel receive timestamps, SO_TIMESTAMPNS; one
+ * peek per full batch, none when the socket was drained). The loop's
+ * backlog, for shedding load before it turns into latency. Loop thread,
+ * from the message callback. */
+uint64_t sip_transport_backlog_ns(const struct sip_transport *t, const struct sip_src *src);
 
 /* Copy the counters into *out. Loop thread. */
 void sip_transport_stats(const struct sip_transport *t, struct sip_transport_stats *out);

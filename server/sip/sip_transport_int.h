@@ -28,7 +28,9 @@ struct sip_listener {
     struct sockaddr_storage addr; /* as bound */
     char *udp_buf;
     size_t udp_buf_len;
-    bool udp_init; /* handle initialized, its close callback not run */
+    bool udp_init;        /* handle initialized, its close callback not run */
+    unsigned batch_n;     /* datagrams of the recvmmsg batch being delivered */
+    uint64_t head_age_ns; /* age of the oldest datagram queued after the last batch */
 };
 
 struct sip_transport {
