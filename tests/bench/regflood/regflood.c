@@ -28,7 +28,8 @@ static void usage(FILE *out)
           "      --dns FIRST-LAST    phones' DNs (same number of digits)\n"
           "      --refresh PCT       share of REGISTERs that refresh a DN already sent\n"
           "                          (same Call-ID, CSeq+1); the rest register DNs not\n"
-          "                          yet sent, until none is left (default 0)\n"
+          "                          yet sent, until none is left (default 0; 100: each\n"
+          "                          DN once, then refreshes only)\n"
           "      --paths N           UDP source ports or TCP connections (default 32 / 16);\n"
           "                          TCP: a DN always uses connection DN % N\n"
           "      --expires S         Expires asked for (default 3600)\n"
@@ -212,7 +213,7 @@ static void make_request(struct flood *f, uint32_t now)
     /* A refresh goes to a DN already answered 200, so that it never
      * overtakes its own first REGISTER (a 500 for a CSeq out of order). */
     if (refresh && f->next_first > 0 && f->next_first < f->n_dns &&
-        !(f->dn_flags[f->next_refresh % f->next_first] & FLOOD_DN_OK))
+        (f->refresh_pct == 100 || !(f->dn_flags[f->next_refresh % f->next_first] & FLOOD_DN_OK)))
         refresh = false;
     if ((refresh && f->next_first > 0) || f->next_first == f->n_dns) {
         r->dn = f->next_refresh++ % f->next_first;
