@@ -316,13 +316,22 @@ static void udp_batch_end(struct sip_listener *l)
     l->batch_n = 0;
 }
 
-uint64_t sip_transport_backlog_ns(const struct sip_transport *t, const struct sip_src *src)
+uint64_t sip_transport_backlog_ns(struct sip_transport *t, const struct sip_src *src)
 {
     /* uv_now() is when this turn's poll returned (ms, maybe a coarse
-     * clock a millisecond behind uv_hrtime()'s). */
-    uint64_t now_ms = uv_hrtime() / 1000000u, turn_ms = uv_now(t->loop);
-    uint64_t age = now_ms > turn_ms ? (now_ms - turn_ms) * 1000000u : 0;
+     * clock a millisecond behind uv_hrtime()'s). A long turn is a backlog
+     * only when it handled many requests: a turn of a few that ran long
+     * was preempted (a busy machine), and shedding would not help. */
+    uint64_t now_ms, turn_ms = uv_now(t->loop), age = 0;
 
+    if (turn_ms != t->turn_ms) {
+        t->turn_ms = turn_ms;
+        t->turn_asked = 0;
+    }
+    if (++t->turn_asked > SIP_TRANSPORT_BUSY_TURN) {
+        now_ms = uv_hrtime() / 1000000u;
+        age = now_ms > turn_ms ? (now_ms - turn_ms) * 1000000u : 0;
+    }
     if (src->proto == SIP_PROTO_UDP && src->listener < t->n_listeners &&
         t->listeners[src->listener].head_age_ns > age)
         age = t->listeners[src->listener].head_age_ns;

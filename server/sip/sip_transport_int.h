@@ -45,6 +45,8 @@ struct sip_transport {
     struct sip_listener listeners[SIP_TRANSPORT_MAX_LISTEN];
     struct tcp_server *tcp; /* the TCP side of every listener: listener i is its i */
     struct sip_transport_stats stats;
+    uint64_t turn_ms;    /* uv_now() of the turn sip_transport_backlog_ns() last saw */
+    unsigned turn_asked; /* its calls in that turn */
     /* Flush the listeners' out queues after this turn's I/O callbacks
      * (check), or before the next poll when queued elsewhere (idle). */
     uv_check_t flush_check;
