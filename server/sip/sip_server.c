@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,7 +21,9 @@
 #include "server/sip/sip_server_int.h"
 #include "server/sip/sip_transport.h"
 
-#define SIP_ALLOW "Allow: REGISTER, OPTIONS, INVITE, ACK, CANCEL\r\n"
+#define SIP_ALLOW  "Allow: REGISTER, OPTIONS, INVITE, ACK, CANCEL\r\n"
+#define TC_STR_(x) #x
+#define TC_STR(x)  TC_STR_(x)
 
 static const char *const method_names[] = {
         [SIP_METHOD_OTHER] = "other",   [SIP_METHOD_REGISTER] = "REGISTER",
@@ -201,6 +204,25 @@ static int read_register(struct sip_server *s, struct sip_msg *m, const struct s
     return 0;
 }
 
+/* Past the shedding threshold: 503 now, before the REGISTER costs a
+ * table lookup, a store change and a wait. Returns true if m was shed. */
+static bool shed_register(struct sip_server *s, const struct sip_msg *m, const struct sip_src *src)
+{
+    uint64_t backlog = sip_transport_backlog_ns(s->transport, src);
+
+    if (backlog <= s->shed_ns)
+        return false;
+    s->shed[src->proto == SIP_PROTO_TCP]++;
+    respond(s, m, src, 503, "Service Unavailable",
+            "Retry-After: " TC_STR(SIP_SHED_RETRY_AFTER) "\r\n");
+    tc_log_limited(WARN,
+                   "sip: overloaded: requests wait %" PRIu64
+                   " ms before they are read (sip-shed-delay %" PRIu64
+                   " ms): REGISTERs answered 503",
+                   backlog / 1000000u, s->shed_ns / 1000000u);
+    return true;
+}
+
 static void handle_register(struct sip_server *s, struct sip_msg *m, const struct sip_src *src,
                             uint64_t received_ns)
 {
@@ -210,6 +232,8 @@ static void handle_register(struct sip_server *s, struct sip_msg *m, const struc
     struct sip_waiting *w;
     int rc;
 
+    if (shed_register(s, m, src))
+        return;
     memset(&q, 0, sizeof(q));
     if (read_register(s, m, src, &q) < 0)
         return;
@@ -359,6 +383,7 @@ int sip_server_start(struct sip_server *s, uv_loop_t *loop, const struct config 
     s->redirect = redirect;
     s->core = core;
     s->self = cfg->name;
+    s->shed_ns = (uint64_t)cfg->limits.sip_shed_delay_ms * 1000000u;
     metrics_histogram_init(&s->reg_durable, reg_bounds, sizeof(reg_bounds) / sizeof(reg_bounds[0]));
     metrics_histogram_init(&s->reg_answered, reg_bounds,
                            sizeof(reg_bounds) / sizeof(reg_bounds[0]));
@@ -432,8 +457,17 @@ int sip_server_metrics(const struct sip_server *s, struct tc_buf *b)
     rc |= metrics_header(b, "tc_sip_waiting_answers", "gauge",
                          "REGISTER answers waiting for the store");
     rc |= metrics_sample_u64(b, "tc_sip_waiting_answers", NULL, s->waiting);
+    rc |= metrics_header(b, "tcluster_sip_shed_total", "counter",
+                         "REGISTERs answered 503 with Retry-After because requests waited "
+                         "longer than sip-shed-delay before they were read");
+    rc |= metrics_sample_u64(b, "tcluster_sip_shed_total", "transport=\"udp\"", s->shed[0]);
+    rc |= metrics_sample_u64(b, "tcluster_sip_shed_total", "transport=\"tcp\"", s->shed[1]);
     if (s->transport != NULL)
         sip_transport_stats(s->transport, &st);
+    rc |= metrics_header(b, "tcluster_sip_udp_backlog_seconds", "gauge",
+                         "age of the oldest SIP datagram left queued after the last read");
+    rc |= metrics_sample(b, "tcluster_sip_udp_backlog_seconds", NULL,
+                         (double)st.udp_backlog_ns / 1e9);
     rc |= metrics_header(b, "tc_sip_received_total", "counter", "SIP messages received");
     rc |= metrics_sample_u64(b, "tc_sip_received_total", "transport=\"udp\"", st.udp_messages);
     rc |= metrics_sample_u64(b, "tc_sip_received_total", "transport=\"tcp\"", st.tcp_messages);

@@ -20,9 +20,13 @@ struct sip_transport;
  * OPTIONS 200, INVITE as a stateless redirect server (sip_invite.h), ACK
  * nothing, CANCEL 200, anything else 405 with Allow. Malformed requests get 400 (or 505, 513,
  * 416) with a reason naming the problem; a message nothing can be sent back
- * to is dropped and counted. Loop thread only. */
+ * to is dropped and counted. Past sip-shed-delay of backlog (how long
+ * requests wait before the loop reads them), REGISTERs are answered 503
+ * with Retry-After at once instead of waiting in the socket buffers.
+ * Loop thread only. */
 
 #define SIP_SERVER_MAX_CODES 48 /* distinct (method, code) pairs counted */
+#define SIP_SHED_RETRY_AFTER 5  /* seconds, in a shed REGISTER's 503 */
 
 enum sip_server_drop {
     SIP_DROP_UNANSWERABLE = 0, /* malformed without a usable Via */
@@ -49,6 +53,11 @@ struct sip_server {
     unsigned n_counts;
     uint64_t dropped[SIP_DROP_COUNT];
     uint64_t waiting; /* answers waiting for the store */
+    /* Load shedding: a REGISTER that waited longer than shed_ns before
+     * the loop read it (sip_transport_backlog_ns()) gets 503 with
+     * Retry-After, and the table and store never see it. */
+    uint64_t shed_ns;
+    uint64_t shed[2]; /* by enum sip_proto */
     struct tc_buf scratch;
     struct tc_buf extra; /* an INVITE answer's extra headers */
     /* REGISTERs that changed bindings: from receipt to durable in the

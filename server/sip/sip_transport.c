@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "server/base/log.h"
@@ -268,6 +269,75 @@ static bool only_crlf(const char *p, size_t n)
     return true;
 }
 
+static uint64_t realtime_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* The age of the oldest datagram queued on l's socket, from its kernel
+ * receive timestamp (CLOCK_REALTIME, as SO_TIMESTAMPNS gives it), without
+ * taking it; 0 when none is queued. */
+static uint64_t udp_head_age(struct sip_listener *l)
+{
+    char byte, ctl[CMSG_SPACE(sizeof(struct timespec))];
+    struct iovec iov = {&byte, 1};
+    struct msghdr mh = {
+            .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl, .msg_controllen = sizeof(ctl)};
+    struct cmsghdr *c;
+    struct timespec ts;
+    uint64_t now, then;
+    uv_os_fd_t fd;
+
+    if (uv_fileno((uv_handle_t *)&l->udp, &fd) != 0 ||
+        recvmsg(fd, &mh, MSG_PEEK | MSG_DONTWAIT | MSG_TRUNC) < 0)
+        return 0;
+    for (c = CMSG_FIRSTHDR(&mh); c != NULL; c = CMSG_NXTHDR(&mh, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_TIMESTAMPNS)
+            continue;
+        memcpy(&ts, CMSG_DATA(c), sizeof(ts));
+        then = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+        now = realtime_ns();
+        return now > then ? now - then : 0;
+    }
+    return 0;
+}
+
+/* A recvmmsg batch was delivered: when it was full, more wait behind it,
+ * and the oldest of them says how far behind the loop is. */
+static void udp_batch_end(struct sip_listener *l)
+{
+    if (l->batch_n == 0 && l->head_age_ns == 0)
+        return; /* an empty read on a drained socket: nothing changed */
+    l->head_age_ns = l->batch_n >= SIP_UDP_MMSG ? udp_head_age(l) : 0;
+    l->t->stats.udp_backlog_ns = l->head_age_ns;
+    l->batch_n = 0;
+}
+
+uint64_t sip_transport_backlog_ns(struct sip_transport *t, const struct sip_src *src)
+{
+    /* uv_now() is when this turn's poll returned (ms, maybe a coarse
+     * clock a millisecond behind uv_hrtime()'s). A long turn is a backlog
+     * only when it handled many requests: a turn of a few that ran long
+     * was preempted (a busy machine), and shedding would not help. */
+    uint64_t now_ms, turn_ms = uv_now(t->loop), age = 0;
+
+    if (turn_ms != t->turn_ms) {
+        t->turn_ms = turn_ms;
+        t->turn_asked = 0;
+    }
+    if (++t->turn_asked > SIP_TRANSPORT_BUSY_TURN) {
+        now_ms = uv_hrtime() / 1000000u;
+        age = now_ms > turn_ms ? (now_ms - turn_ms) * 1000000u : 0;
+    }
+    if (src->proto == SIP_PROTO_UDP && src->listener < t->n_listeners &&
+        t->listeners[src->listener].head_age_ns > age)
+        age = t->listeners[src->listener].head_age_ns;
+    return age;
+}
+
 static void on_udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
                         const struct sockaddr *addr, unsigned flags)
 {
@@ -287,8 +357,10 @@ static void on_udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
          * batch answered goes out now rather than after libuv's next reads
          * (it reads up to 32 batches in one turn). */
         udp_flush(l);
+        udp_batch_end(l);
         return;
     }
+    l->batch_n++;
     t->stats.udp_datagrams++;
     t->stats.rx_bytes += (uint64_t)nread;
     if (only_crlf(buf->base, (size_t)nread)) {
@@ -421,7 +493,8 @@ static void on_tcp_stopped(void *arg)
 static int listener_open(struct sip_listener *l, struct sockaddr_storage *ss)
 {
     struct sip_transport *t = l->t;
-    int tfd = -1, ufd = -1, rc, rcvbuf;
+    int tfd = -1, ufd = -1, rc, rcvbuf, on = 1;
+    uv_os_fd_t fd;
 
     rc = bind_pair(ss, &tfd, &ufd);
     if (rc < 0)
@@ -448,6 +521,10 @@ static int listener_open(struct sip_listener *l, struct sockaddr_storage *ss)
      * net.core.rmem_max; failure keeps the default. */
     rcvbuf = SIP_UDP_RCVBUF;
     (void)uv_recv_buffer_size((uv_handle_t *)&l->udp, &rcvbuf);
+    /* Receive timestamps date the oldest queued datagram (the backlog);
+     * without them the backlog is measured by the loop turn alone. */
+    if (uv_fileno((uv_handle_t *)&l->udp, &fd) == 0)
+        (void)setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof(on));
     /* recvmmsg cuts the buffer into 64 KiB slots; plain recvmsg takes one
      * byte more than a message may have, to see that it is too large. */
     l->udp_buf_len = uv_udp_using_recvmmsg(&l->udp) ? SIP_UDP_MMSG * SIP_UDP_DGRAM_MAX

@@ -39,6 +39,7 @@
 #define SIP_TRANSPORT_MIN_MESSAGE         64         /* smallest max_message accepted */
 #define SIP_TRANSPORT_MAX_TCP_QUEUE       (1u << 20) /* unsent bytes per connection */
 #define SIP_TRANSPORT_MAX_UDP_QUEUE       (4u << 20) /* unsent bytes per UDP socket */
+#define SIP_TRANSPORT_BUSY_TURN           32 /* messages before a long turn counts as backlog */
 
 struct sip_transport;
 
@@ -96,6 +97,7 @@ struct sip_transport_stats {
     uint64_t send_failed;       /* sends refused or failed, -ENOTCONN included */
     uint64_t recv_errors;       /* socket read errors */
     uint32_t conns_open;        /* TCP connections holding a slot now (closing ones too) */
+    uint64_t udp_backlog_ns;    /* the oldest datagram left queued by the last batch read */
 };
 
 /* Open the listeners of opt->addrs, in order, and start reading. opt is
@@ -138,6 +140,17 @@ int sip_transport_send(struct sip_transport *t, const struct sip_src *dst, const
  * has addr's family. Loop thread. */
 int sip_transport_send_to(struct sip_transport *t, unsigned listener, const struct sockaddr *addr,
                           const char *buf, size_t len);
+
+/* How long the message being delivered, from src, waited at least before
+ * the loop read it: the time this loop turn has run so far (once the turn
+ * asked about more than SIP_TRANSPORT_BUSY_TURN messages: a short turn that
+ * ran long was preempted, not behind) and,
+ * on UDP, the age of the oldest datagram left queued on its socket when its
+ * recvmmsg batch was read (kernel receive timestamps, SO_TIMESTAMPNS; one
+ * peek per full batch, none when the socket was drained). The loop's
+ * backlog, for shedding load before it turns into latency. Loop thread,
+ * from the message callback. */
+uint64_t sip_transport_backlog_ns(struct sip_transport *t, const struct sip_src *src);
 
 /* Copy the counters into *out. Loop thread. */
 void sip_transport_stats(const struct sip_transport *t, struct sip_transport_stats *out);

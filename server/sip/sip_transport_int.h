@@ -28,7 +28,9 @@ struct sip_listener {
     struct sockaddr_storage addr; /* as bound */
     char *udp_buf;
     size_t udp_buf_len;
-    bool udp_init; /* handle initialized, its close callback not run */
+    bool udp_init;        /* handle initialized, its close callback not run */
+    unsigned batch_n;     /* datagrams of the recvmmsg batch being delivered */
+    uint64_t head_age_ns; /* age of the oldest datagram queued after the last batch */
 };
 
 struct sip_transport {
@@ -43,6 +45,8 @@ struct sip_transport {
     struct sip_listener listeners[SIP_TRANSPORT_MAX_LISTEN];
     struct tcp_server *tcp; /* the TCP side of every listener: listener i is its i */
     struct sip_transport_stats stats;
+    uint64_t turn_ms;    /* uv_now() of the turn sip_transport_backlog_ns() last saw */
+    unsigned turn_asked; /* its calls in that turn */
     /* Flush the listeners' out queues after this turn's I/O callbacks
      * (check), or before the next poll when queued elsewhere (idle). */
     uv_check_t flush_check;
