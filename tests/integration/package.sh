@@ -65,11 +65,12 @@ out=$("$root/usr/sbin/tcnode" --check-config "$root/etc/tcluster/example.ini" 2>
 log "$out"
 case "$out" in *"ok (node sip1, 0 peers,"*) ;; *) fail "check-config said: $out" ;; esac
 
-# A node of a cluster: the example, the peers example and a secret.
+# A node of a cluster: the example and the peers example with every
+# commented-out key and section (";key", ";[dn") taken in, and a secret.
 (umask 077 && head -c 32 /dev/urandom | base64 >"$root/secret")
-sed "s|^;cluster-secret-file = .*|cluster-secret-file = $root/secret|" \
-    "$root/etc/tcluster/example.ini" >"$root/sip1.ini"
-cat "$root/etc/tcluster/peers.example" >>"$root/sip1.ini"
+sed -E -e 's/^;([a-z[])/\1/' -e "s|^cluster-secret-file = .*|cluster-secret-file = $root/secret|" \
+    "$root/etc/tcluster/example.ini" "$root/etc/tcluster/peers.example" >"$root/sip1.ini"
+grep -q "^cluster-secret-file = $root/secret" "$root/sip1.ini" || fail "no cluster-secret-file line"
 out=$("$root/usr/sbin/tcnode" --check-config "$root/sip1.ini" 2>&1) ||
     fail "check-config of example + peers: $out"
 log "$out"
