@@ -116,6 +116,7 @@ int main(int argc, char **argv)
     enum tc_log_level level;
     int c;
 
+    tc_log_init();
     while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
         switch (c) {
         case 'c':

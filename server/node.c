@@ -10,6 +10,7 @@
 #include "server/base/log.h"
 #include "server/base/tc_err.h"
 #include "server/http/http.h"
+#include "server/node_notify.h"
 #include "storage/store.h"
 #include "tcport/default_port.h"
 #include "tcport/peer/peer.h"
@@ -251,6 +252,7 @@ int node_start(struct tc_node *n, uv_loop_t *loop, struct config *cfg)
            config_addr_str(&cfg->sip_listen[0], sbuf, sizeof(sbuf)),
            config_addr_str(&cfg->http_listen, buf, sizeof(buf)), cfg->data_dir,
            cfg->durability == CONFIG_DURABILITY_SYNC ? "sync" : "async");
+    node_notify_ready(n);
     return 0;
 
 out_close_store:
@@ -283,6 +285,7 @@ void node_stop(struct tc_node *n)
     if (n->stopping)
         return;
     n->stopping = 1;
+    node_notify_stopping(n);
     if (n->http != NULL) {
         http_server_stop(n->http);
         n->http = NULL;

@@ -40,6 +40,8 @@ struct tc_node {
     struct peers *peers;
     int reg_up, sip_up, core_up, redirect_up;
     uv_signal_t sig_term, sig_int, sig_hup;
+    uv_timer_t watchdog; /* systemd's WATCHDOG=1 (node_notify.c) */
+    int watchdog_up;
     uint64_t started_ms;
     int exit_code;
     int stopping;

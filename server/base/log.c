@@ -5,7 +5,9 @@
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -13,6 +15,28 @@
 static enum tc_log_level log_floor = TC_LOG_INFO;
 
 static const char *const level_names[] = {"err", "warn", "notice", "info", "debug"};
+
+/* syslog priorities of the levels, for the journal: LOG_ERR .. LOG_DEBUG. */
+static const char level_prio[] = {'3', '4', '5', '6', '7'};
+
+/* Set by tc_log_init(): stderr is the journal's stream. */
+static bool to_journal;
+
+bool tc_log_init(void)
+{
+    const char *js = getenv("JOURNAL_STREAM");
+    unsigned long long dev, ino;
+    struct stat st;
+    char end;
+
+    to_journal = false;
+    if (js == NULL || sscanf(js, "%llu:%llu%c", &dev, &ino, &end) != 2)
+        return false;
+    if (fstat(STDERR_FILENO, &st) != 0)
+        return false;
+    to_journal = (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+    return to_journal;
+}
 
 void tc_log_set_level(enum tc_log_level level)
 {
@@ -43,11 +67,17 @@ __attribute__((format(printf, 2, 0))) static void log_line(enum tc_log_level lev
     struct tm tm;
     int n, m;
 
-    gettimeofday(&tv, NULL);
-    gmtime_r(&tv.tv_sec, &tm);
-    n = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ %-6s ", tm.tm_year + 1900,
-                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                 (int)(tv.tv_usec / 1000), level_names[level]);
+    if (to_journal) {
+        /* The journal stamps each line itself and reads the priority from
+         * the "<N>" prefix (sd-daemon(3)). */
+        n = snprintf(line, sizeof(line), "<%c>%-6s ", level_prio[level], level_names[level]);
+    } else {
+        gettimeofday(&tv, NULL);
+        gmtime_r(&tv.tv_sec, &tm);
+        n = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ %-6s ",
+                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                     (int)(tv.tv_usec / 1000), level_names[level]);
+    }
     m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
     if (m < 0)
         m = 0;

@@ -19,6 +19,15 @@ enum tc_log_level {
 #define INFO   TC_LOG_INFO
 #define DEBUG  TC_LOG_DEBUG
 
+/* Look at stderr: when it is the systemd journal's stream (JOURNAL_STREAM
+ * holds its device and inode, as systemd sets it for a unit's stderr),
+ * lines start with a syslog priority "<3>" (err), "<4>" (warn), "<5>"
+ * (notice), "<6>" (info) or "<7>" (debug) and carry no timestamp, which the
+ * journal adds; otherwise they start with an ISO-8601 UTC time. Returns
+ * whether stderr is the journal. Call in main() before starting threads,
+ * and again if stderr is replaced. */
+bool tc_log_init(void);
+
 /* Set the floor: lines less severe than level are dropped. Call before
  * starting threads. */
 void tc_log_set_level(enum tc_log_level level);

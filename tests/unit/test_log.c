@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "server/base/log.h"
@@ -98,4 +99,72 @@ Test(log, below_the_floor_nothing_is_counted, .init = capture)
     fake_now += TC_LOG_LIMIT_MS;
     tc_log_limited_flush();
     cr_assert_eq(count_lines("quiet", NULL, 0), 0);
+}
+
+/* Point JOURNAL_STREAM at the captured file (or at another inode) and read
+ * the format tc_log_init() picks. */
+static void journal_at(bool same_file)
+{
+    struct stat st;
+    char v[64];
+
+    cr_assert_eq(fstat(STDERR_FILENO, &st), 0);
+    snprintf(v, sizeof(v), "%llu:%llu", (unsigned long long)st.st_dev,
+             (unsigned long long)st.st_ino + (same_file ? 0 : 1));
+    cr_assert_eq(setenv("JOURNAL_STREAM", v, 1), 0);
+}
+
+static void log_every_level(void)
+{
+    tc_log_set_level(TC_LOG_DEBUG);
+    tc_log(ERR, "line err");
+    tc_log(WARN, "line warn");
+    tc_log(NOTICE, "line notice");
+    tc_log(INFO, "line info");
+    tc_log(DEBUG, "line debug");
+}
+
+Test(log, journal_lines_carry_priorities_and_no_time, .init = capture)
+{
+    static const char *const want[] = {"<3>err    line err\n", "<4>warn   line warn\n",
+                                       "<5>notice line notice\n", "<6>info   line info\n",
+                                       "<7>debug  line debug\n"};
+    char line[512];
+    int i = 0;
+
+    journal_at(true);
+    cr_assert(tc_log_init());
+    log_every_level();
+    fflush(captured);
+    rewind(captured);
+    while (fgets(line, sizeof(line), captured) != NULL) {
+        cr_assert_lt(i, 5, "extra line %s", line);
+        cr_assert_str_eq(line, want[i]);
+        i++;
+    }
+    cr_assert_eq(i, 5);
+}
+
+Test(log, another_stream_keeps_the_timestamp, .init = capture)
+{
+    char line[512];
+
+    journal_at(false);
+    cr_assert_not(tc_log_init());
+    tc_log(WARN, "line warn");
+    unsetenv("JOURNAL_STREAM");
+    cr_assert_not(tc_log_init());
+    tc_log(WARN, "line warn");
+    cr_assert_eq(setenv("JOURNAL_STREAM", "garbage", 1), 0);
+    cr_assert_not(tc_log_init());
+    tc_log(WARN, "line warn");
+    fflush(captured);
+    rewind(captured);
+    for (int i = 0; i < 3; i++) {
+        cr_assert_not_null(fgets(line, sizeof(line), captured));
+        /* 2026-12-06T01:22:17.408Z warn   line warn */
+        cr_assert_eq(strlen(line), 25 + 17, "%s", line);
+        cr_assert_eq(line[24], ' ', "%s", line);
+        cr_assert_str_eq(line + 25, "warn   line warn\n");
+    }
 }
