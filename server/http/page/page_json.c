@@ -100,8 +100,13 @@ int page__json_change(struct tc_buf *b, const struct page *p, const struct dn_ch
         rc = tcclient_json_str(b, c->old_owner != DN_NODE_NONE ? dn_table_node_name(t, c->old_owner)
                                                                : NULL);
     if (rc == 0)
-        rc = tc_buf_printf(b, ",\"old_status\":\"%s\"}",
+        rc = tc_buf_printf(b, ",\"old_status\":\"%s\"",
                            c->old_status == DN_INSRV ? "insrv" : "oos");
+    /* When it was published here: since is the claim's time. */
+    if (rc == 0)
+        rc = put_time(b, "time", tc_now_ms());
+    if (rc == 0)
+        rc = tc_buf_puts(b, "}");
     return rc;
 }
 

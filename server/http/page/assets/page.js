@@ -67,7 +67,7 @@
     const when = new Date().toISOString();
     for (const it of items) {
       const [cls, text] = feedText(it);
-      const t = it.time || it.since || when;
+      const t = it.time || when;
       list.prepend(el('li', { class: cls, 'data-type': it.type }, el('span', { class: 't' }, short(t)), text));
     }
     if (skipped > 0) list.prepend(el('li', { class: 'muted' }, '… and ' + skipped + ' more events not shown'));
