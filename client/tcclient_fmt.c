@@ -193,6 +193,39 @@ int tcclient_json_dn(struct tc_buf *b, const Tc__DnState *s, int with_bindings)
     return rc;
 }
 
+int tcclient_json_node(struct tc_buf *b, const Tc__NodeInfo *n)
+{
+    int rc = tc_buf_puts(b, "\"name\":");
+
+    if (rc == 0)
+        rc = tcclient_json_str(b, n->name);
+    if (rc == 0)
+        rc = tc_buf_printf(b, ",\"self\":%s,\"link_up\":%s,\"dns_owned\":%" PRIu64 ",\"address\":",
+                           n->self ? "true" : "false", n->link_up ? "true" : "false", n->dns_owned);
+    if (rc == 0)
+        rc = tcclient_json_str(b, n->address != NULL && *n->address != '\0' ? n->address : NULL);
+    return rc;
+}
+
+int tcclient_json_summary(struct tc_buf *b, const Tc__EventSummary *s)
+{
+    int rc = tc_buf_printf(
+            b, "\"total\":%" PRIu64 ",\"insrv\":%" PRIu64 ",\"oos\":%" PRIu64 ",\"by_owner\":{",
+            s->total, s->insrv, s->oos);
+
+    for (size_t i = 0; rc == 0 && i < s->n_by_owner; i++) {
+        if (i > 0)
+            rc = tc_buf_puts(b, ",");
+        if (rc == 0)
+            rc = tcclient_json_str(b, s->by_owner[i]->key != NULL ? s->by_owner[i]->key : "");
+        if (rc == 0)
+            rc = tc_buf_printf(b, ":%" PRIu64, s->by_owner[i]->value);
+    }
+    if (rc == 0)
+        rc = tc_buf_puts(b, "}");
+    return rc;
+}
+
 char *tcclient_version_text(const Tc__Version *v, char *buf, size_t cap)
 {
     char when[TCCLIENT_TIME_MAX];

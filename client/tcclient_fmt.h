@@ -67,6 +67,15 @@ int tcclient_usage_error(const char *prog, int code, const char *fmt, ...)
  * readers round integers above 2^53. s may be NULL (then "dn":null). */
 int tcclient_json_dn(struct tc_buf *b, const Tc__DnState *s, int with_bindings);
 
+/* Append one node (tcctl nodes) as JSON members, without braces:
+ * "name":..,"self":..,"link_up":..,"dns_owned":N,"address":.. */
+int tcclient_json_node(struct tc_buf *b, const Tc__NodeInfo *n);
+
+/* Append a summary (tcctl summary) as JSON members, without braces:
+ * "total":N,"insrv":N,"oos":N,"by_owner":{"NODE":N,..}, owners in the
+ * order given. */
+int tcclient_json_summary(struct tc_buf *b, const Tc__EventSummary *s);
+
 /* Write a version as "TIME#COUNTER@NODE" ("2026-12-06T01:22:17.408Z#3@sip1":
  * the wall time and logical counter of its hybrid logical clock, and the
  * node that made it) into buf (TCCLIENT_VERSION_MAX bytes hold any), or

@@ -119,11 +119,8 @@ static int answer_of(struct tcctl *t, uint32_t ref, Tc__Event__BodyCase want, Tc
 
 static void print_node_json(struct tc_buf *b, const Tc__NodeInfo *n)
 {
-    tc_buf_puts(b, "{\"name\":");
-    tcclient_json_str(b, n->name);
-    tc_buf_printf(b, ",\"self\":%s,\"link_up\":%s,\"dns_owned\":%" PRIu64 ",\"address\":",
-                  n->self ? "true" : "false", n->link_up ? "true" : "false", n->dns_owned);
-    tcclient_json_str(b, n->address != NULL && *n->address != '\0' ? n->address : NULL);
+    tc_buf_puts(b, "{");
+    tcclient_json_node(b, n);
     put_json(b);
 }
 
@@ -385,16 +382,8 @@ static void summary_json(const Tc__EventSummary *s)
 {
     struct tc_buf b = TC_BUF_INIT;
 
-    tc_buf_printf(&b,
-                  "{\"total\":%" PRIu64 ",\"insrv\":%" PRIu64 ",\"oos\":%" PRIu64 ",\"by_owner\":{",
-                  s->total, s->insrv, s->oos);
-    for (size_t i = 0; i < s->n_by_owner; i++) {
-        if (i > 0)
-            tc_buf_puts(&b, ",");
-        tcclient_json_str(&b, s->by_owner[i]->key != NULL ? s->by_owner[i]->key : "");
-        tc_buf_printf(&b, ":%" PRIu64, s->by_owner[i]->value);
-    }
-    tc_buf_puts(&b, "}");
+    tc_buf_puts(&b, "{");
+    tcclient_json_summary(&b, s);
     put_json(&b);
     tc_buf_free(&b);
 }

@@ -10,6 +10,7 @@
 #include "server/base/log.h"
 #include "server/base/tc_err.h"
 #include "server/http/http.h"
+#include "server/http/page/page.h"
 #include "server/node_notify.h"
 #include "storage/store.h"
 #include "tcport/default_port.h"
@@ -34,6 +35,8 @@ static void on_http_request(void *arg, const struct http_request *req, struct ht
         tc_buf_puts(&res->body, "method not allowed\n");
         return;
     }
+    if (n->page != NULL && page_serve(n->page, req, res))
+        return;
     if (strcmp(req->path, "/healthz") == 0) {
         tc_buf_puts(&res->body, n->stopping ? "stopping\n" : "ok\n");
         res->status = n->stopping ? 503 : 200;
@@ -102,8 +105,13 @@ static int start_http(struct tc_node *n)
     char buf[96];
     int rc = http_server_start(&n->http, n->loop, &ho);
 
-    if (rc != 0)
+    if (rc != 0) {
         tc_log(ERR, "http-listen %s: %s", config_addr_str(a, buf, sizeof(buf)), tc_strerror(rc));
+        return rc;
+    }
+    rc = page_start(&n->page, n->loop, n->cfg, &n->core, n->http);
+    if (rc != 0)
+        tc_log(ERR, "live page: %s", tc_strerror(rc));
     return rc;
 }
 
@@ -256,6 +264,14 @@ int node_start(struct tc_node *n, uv_loop_t *loop, struct config *cfg)
     return 0;
 
 out_close_store:
+    if (n->page != NULL) {
+        page_stop(n->page);
+        n->page = NULL;
+    }
+    if (n->http != NULL) {
+        http_server_stop(n->http);
+        n->http = NULL;
+    }
     stop_ports(n);
     store_close(n->store);
     n->store = NULL;
@@ -286,6 +302,10 @@ void node_stop(struct tc_node *n)
         return;
     n->stopping = 1;
     node_notify_stopping(n);
+    if (n->page != NULL) {
+        page_stop(n->page);
+        n->page = NULL;
+    }
     if (n->http != NULL) {
         http_server_stop(n->http);
         n->http = NULL;

@@ -14,6 +14,7 @@
 
 struct store;
 struct http_server;
+struct page;
 struct tc_port;
 struct default_port;
 struct peers;
@@ -31,6 +32,7 @@ struct tc_node {
     struct dn_table table;
     struct store *store;
     struct http_server *http;
+    struct page *page; /* the live page on the HTTP port */
     struct registrar reg;
     struct core core;
     struct redirect redirect; /* call delivery; listens to the core */

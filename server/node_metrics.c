@@ -65,6 +65,14 @@ static int render_process(struct tc_node *n, struct tc_buf *b)
                          "HTTP requests refused for bad or oversized input");
     rc |= metrics_sample_u64(b, "tc_http_rejected_total", NULL,
                              n->http != NULL ? http_server_rejected(n->http) : 0);
+    rc |= metrics_header(b, "tcluster_http_event_streams", "gauge",
+                         "live page event streams (Server-Sent Events) open");
+    rc |= metrics_sample_u64(b, "tcluster_http_event_streams", NULL,
+                             n->http != NULL ? http_server_event_clients(n->http) : 0);
+    rc |= metrics_header(b, "tcluster_http_event_streams_dropped_total", "counter",
+                         "event streams closed because the client read too slowly");
+    rc |= metrics_sample_u64(b, "tcluster_http_event_streams_dropped_total", NULL,
+                             n->http != NULL ? http_server_event_dropped(n->http) : 0);
     return rc ? -ENOMEM : 0;
 }
 

@@ -5,13 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/config/config.h"
-#include "server/core/bindings.h"
 #include "server/core/core.h"
+#include "tcport/cluster_view.h"
 #include "tcport/dn_event.h"
 #include "tcport/tc_port_int.h"
-
-#define ADDR_MAX 96
 
 static void answer_unknown_dn(struct tc_client *cl, uint32_t ref_id)
 {
@@ -19,46 +16,15 @@ static void answer_unknown_dn(struct tc_client *cl, uint32_t ref_id)
                     CONN_REFUSED_OTHER);
 }
 
-static const struct config_addr *peer_address(const struct config_peer *cp)
-{
-    return cp->tc_address.port != 0 ? &cp->tc_address : &cp->address;
-}
-
 void tc_port__query_nodes(struct tc_client *cl, uint32_t ref_id)
 {
-    const struct config *cfg = cl->p->cfg;
-    const struct dn_table *t = cl->p->core->table;
-    Tc__NodeInfo infos[CONFIG_MAX_PEERS + 1];
-    Tc__NodeInfo *ptrs[CONFIG_MAX_PEERS + 1];
-    char addrs[CONFIG_MAX_PEERS + 1][ADDR_MAX];
-    Tc__EventNodeInfo ni = TC__EVENT_NODE_INFO__INIT;
+    struct cluster_view_nodes v;
     Tc__Event ev = TC__EVENT__INIT;
-    size_t n = 0;
 
-    tc__node_info__init(&infos[0]);
-    infos[0].name = (char *)cfg->name;
-    infos[0].self = true;
-    infos[0].link_up = true;
-    infos[0].dns_owned = t->owned[DN_NODE_SELF];
-    infos[0].address = (char *)config_addr_str(&cfg->tc_listen, addrs[0], ADDR_MAX);
-    ptrs[n++] = &infos[0];
-    for (unsigned i = 0; i < cfg->n_peers; i++) {
-        const struct config_peer *cp = &cfg->peers[i];
-        uint16_t id = dn_table_node_id(t, cp->name);
-        Tc__NodeInfo *x = &infos[n];
-
-        tc__node_info__init(x);
-        x->name = (char *)cp->name;
-        x->link_up = id != DN_NODE_NONE && t->link_up[id];
-        x->dns_owned = id != DN_NODE_NONE ? t->owned[id] : 0;
-        x->address = (char *)config_addr_str(peer_address(cp), addrs[n], ADDR_MAX);
-        ptrs[n++] = x;
-    }
-    ni.n_nodes = n;
-    ni.nodes = ptrs;
+    cluster_view_nodes(&v, cl->p->cfg, cl->p->core->table);
     ev.ref_id = ref_id;
     ev.body_case = TC__EVENT__BODY_NODE_INFO;
-    ev.node_info = &ni;
+    ev.node_info = &v.msg;
     conn_send(cl->c, &ev);
 }
 
@@ -71,65 +37,31 @@ static bool lookup(const struct tc_client *cl, const char *dn, dn_key *k)
 
 void tc_port__query_dn(struct tc_client *cl, uint32_t ref_id, const Tc__QueryDn *q)
 {
-    const struct dn_table *t = cl->p->core->table;
-    const struct dn_entry *e;
-    const struct bindings_dn *bd = NULL;
     Tc__Event ev = TC__EVENT__INIT;
     union dn_event_body body;
-    struct dn_event_state s;
-    char **contacts = NULL;
+    struct cluster_view_dn v;
     dn_key k;
 
     if (!lookup(cl, q->dn, &k)) {
         answer_unknown_dn(cl, ref_id);
         return;
     }
-    dn_event_current(&s, t, k);
-    e = dn_table_get(t, k);
-    /* Only the owner knows the contacts. The bindings are not changed:
-     * bindings_dn() creates nothing when asked not to. */
-    if (e != NULL && e->owner == DN_NODE_SELF && cl->p->core->bindings != NULL)
-        bd = bindings_dn(cl->p->core->bindings, k, false);
-    if (bd != NULL && bd->count > 0)
-        contacts = calloc(bd->count, sizeof(*contacts));
-    if (contacts != NULL) {
-        for (const struct binding *b = bd->head; b != NULL && s.st.n_bindings < bd->count;
-             b = b->next)
-            contacts[s.st.n_bindings++] = (char *)binding_contact(b);
-        s.st.bindings = contacts;
-    }
+    cluster_view_dn(&v, cl->p->core, k);
     ev.ref_id = ref_id;
-    dn_event_set(&ev, &body, DN_EVENT_INFO, &s.st);
+    dn_event_set(&ev, &body, DN_EVENT_INFO, &v.s.st);
     conn_send(cl->c, &ev);
-    free(contacts);
+    cluster_view_dn_free(&v);
 }
 
 void tc_port__query_summary(struct tc_client *cl, uint32_t ref_id)
 {
-    const struct dn_table *t = cl->p->core->table;
-    Tc__EventSummary__ByOwnerEntry entries[DN_TABLE_NODES];
-    Tc__EventSummary__ByOwnerEntry *ptrs[DN_TABLE_NODES];
-    Tc__EventSummary sum = TC__EVENT_SUMMARY__INIT;
+    struct cluster_view_summary v;
     Tc__Event ev = TC__EVENT__INIT;
-    size_t n = 0;
 
-    sum.total = t->dir->n_dns;
-    sum.insrv = dn_table_insrv(t);
-    sum.oos = sum.total - sum.insrv;
-    for (uint16_t id = DN_NODE_SELF; id < t->n_nodes && id < DN_TABLE_NODES; id++) {
-        if (t->owned[id] == 0)
-            continue;
-        tc__event_summary__by_owner_entry__init(&entries[n]);
-        entries[n].key = (char *)dn_table_node_name(t, id);
-        entries[n].value = t->owned[id];
-        ptrs[n] = &entries[n];
-        n++;
-    }
-    sum.n_by_owner = n;
-    sum.by_owner = ptrs;
+    cluster_view_summary(&v, cl->p->core->table);
     ev.ref_id = ref_id;
     ev.body_case = TC__EVENT__BODY_SUMMARY;
-    ev.summary = &sum;
+    ev.summary = &v.msg;
     conn_send(cl->c, &ev);
 }
 

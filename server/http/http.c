@@ -106,7 +106,7 @@ static void on_write(uv_write_t *req, int status)
         conn_close(c);
         return;
     }
-    if (c->state == CONN_DONE || tcp_conn_closing(c->tc))
+    if (c->state == CONN_DONE || c->state == CONN_STREAM || tcp_conn_closing(c->tc))
         return;
     if (c->state == CONN_FLUSH) {
         if (c->pending == 0)
@@ -118,19 +118,22 @@ static void on_write(uv_write_t *req, int status)
         conn_resume(c);
 }
 
-/* Append the status line and headers for res (body_len bytes of body). */
+/* Append the status line and headers for res (body_len bytes of body; an
+ * event stream has no length and ends when the connection closes). */
 static int put_head(struct tc_buf *b, const http_parser *p, const struct http_response *res,
-                    size_t body_len, bool keep)
+                    size_t body_len, bool keep, bool stream)
 {
     const char *type = res->content_type ? res->content_type : "text/plain; charset=utf-8";
     int rc;
 
     rc = tc_buf_printf(b, "HTTP/1.1 %d %s\r\n", res->status, reason_phrase(res->status));
-    if (rc == 0 && res->status != 204 && res->status != 304)
+    if (rc == 0 && stream)
+        rc = tc_buf_puts(b, "Content-Type: text/event-stream\r\n");
+    else if (rc == 0 && res->status != 204 && res->status != 304)
         rc = tc_buf_printf(b, "Content-Type: %s\r\nContent-Length: %zu\r\n", type, body_len);
     if (rc == 0)
         rc = tc_buf_puts(b, "Cache-Control: no-store\r\n");
-    if (rc == 0 && !keep)
+    if (rc == 0 && (!keep || stream))
         rc = tc_buf_puts(b, "Connection: close\r\n");
     else if (rc == 0 && p->http_major == 1 && p->http_minor == 0)
         rc = tc_buf_puts(b, "Connection: keep-alive\r\n");
@@ -146,6 +149,7 @@ void http__conn_respond(struct http_conn *c, struct http_response *res, bool hea
     struct http_write *w;
     uv_buf_t bufs[2];
     unsigned n = 1;
+    bool stream = res->events && !head_only && res->status == 200;
 
     if (res->status < 200 || res->status > 599)
         res->status = 500;
@@ -158,7 +162,7 @@ void http__conn_respond(struct http_conn *c, struct http_response *res, bool hea
     w->req.data = w;
     w->body = res->body;
     res->body = (struct tc_buf)TC_BUF_INIT;
-    if (put_head(&w->head, &c->parser, res, w->body.len, keep) != 0)
+    if (put_head(&w->head, &c->parser, res, w->body.len, keep, stream) != 0)
         goto out_free;
     bufs[0] = uv_buf_init(w->head.data, (unsigned)w->head.len);
     if (!head_only && w->body.len > 0)
@@ -166,7 +170,9 @@ void http__conn_respond(struct http_conn *c, struct http_response *res, bool hea
     if (uv_write(&w->req, tcp_conn_stream(c->tc), bufs, n, on_write) != 0)
         goto out_free;
     c->pending++;
-    if (!keep)
+    if (stream)
+        http__events_attach(c);
+    else if (!keep)
         conn_finish(c);
     return;
 
@@ -183,7 +189,7 @@ out_free:
 /* Answer bad input with status and close after it. */
 void http__conn_reject(struct http_conn *c, int status, const char *why)
 {
-    struct http_response res = {status, NULL, TC_BUF_INIT};
+    struct http_response res = {.status = status, .body = TC_BUF_INIT};
 
     if (status >= 400 && status < 500)
         c->srv->rejected++;
@@ -236,7 +242,9 @@ static void on_eof(void *arg, struct tcp_conn *tc)
     struct http_conn *c = tcp_conn_data(tc);
 
     (void)arg;
-    if (c->state == CONN_OPEN && c->pending > 0)
+    if (c->state == CONN_STREAM)
+        conn_close(c);
+    else if (c->state == CONN_OPEN && c->pending > 0)
         conn_finish(c);
     else if (c->state != CONN_FLUSH)
         conn_close(c);
@@ -258,6 +266,7 @@ static void on_close(void *arg, struct tcp_conn *tc)
     struct http_conn *c = tcp_conn_data(tc);
 
     (void)arg;
+    http__events_detach(c);
     tc_buf_free(&c->url);
     tc_buf_free(&c->body);
     tc_buf_free(&c->stash);
@@ -290,6 +299,8 @@ static struct tcp_server_options tcp_options(struct http_server *s, const struct
             .linger_ms = idle < HTTP_LINGER_MS ? idle : HTTP_LINGER_MS,
             .backlog = HTTP_BACKLOG,
             .conn_size = sizeof(struct http_conn),
+            /* Only event streams write with tcp_conn_write(): their bound. */
+            .max_queue = or_default(opt->max_event_queue, HTTP_DEFAULT_EVENT_QUEUE),
             .busy = busy,
             .busy_len = sizeof(busy) - 1,
             .h = {.on_accept = on_accept,
@@ -313,6 +324,7 @@ int http_server_start(struct http_server **out, uv_loop_t *loop, const struct ht
     s->arg = opt->arg;
     s->max_header = or_default(opt->max_header, HTTP_DEFAULT_MAX_HEADER);
     s->max_body = or_default(opt->max_body, HTTP_DEFAULT_MAX_BODY);
+    s->ev_max = or_default(opt->max_event_clients, HTTP_DEFAULT_EVENT_CLIENTS);
     http_parser_settings_init(&s->settings);
     http__request_settings(&s->settings);
     to = tcp_options(s, opt);
@@ -322,6 +334,7 @@ int http_server_start(struct http_server **out, uv_loop_t *loop, const struct ht
     rc = tcp_server_listen(s->tcp, opt->host, opt->port);
     if (rc != 0)
         goto out_stop;
+    http__events_init(s, loop, or_default(opt->event_heartbeat_ms, HTTP_DEFAULT_EVENT_HEARTBEAT));
     *out = s;
     return 0;
 
@@ -353,12 +366,21 @@ uint32_t http_server_connections(const struct http_server *s)
     return tcp_server_stats(s->tcp)->open;
 }
 
+/* The TCP server and the heartbeat timer both closed: s goes. */
+void http__server_release(struct http_server *s)
+{
+    if (--s->closing == 0)
+        free(s);
+}
+
 static void on_stopped(void *arg)
 {
-    free(arg);
+    http__server_release(arg);
 }
 
 void http_server_stop(struct http_server *s)
 {
+    s->closing = 2;
     tcp_server_stop(s->tcp, on_stopped);
+    http__events_close(s);
 }

@@ -1,6 +1,7 @@
 #ifndef TC_SERVER_HTTP_HTTP_H
 #define TC_SERVER_HTTP_HTTP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
@@ -17,7 +18,13 @@
  * answer (or its opening), else the connection is closed. At most
  * max_connections are open; further ones get a best-effort 503 and are closed
  * at once. Keep-alive and pipelining are honoured, answers in request order.
- * HEAD is answered without a body. Loop thread only. The process must
+ * HEAD is answered without a body. A handler may instead make its answer
+ * the start of a Server-Sent Events stream (http_server_events()): the
+ * connection then takes no more requests, and events broadcast by
+ * http_server_broadcast() follow, with a comment line every heartbeat. A
+ * stream whose unsent output would pass max_event_queue bytes (a client
+ * that does not read) is closed rather than held in memory; at most
+ * max_event_clients streams are open. Loop thread only. The process must
  * ignore SIGPIPE: libuv writes with write(2), which raises it when a client
  * has reset the connection. */
 
@@ -37,6 +44,7 @@ struct http_response {
     int status;               /* default 200 */
     const char *content_type; /* static string; default "text/plain; charset=utf-8" */
     struct tc_buf body;       /* the handler appends; the server frees */
+    bool events;              /* set by http_server_events(): start an event stream */
 };
 
 /* Handles one request, synchronously, on the loop thread. Fill res. req and
@@ -47,12 +55,15 @@ typedef void (*http_handler)(void *arg, const struct http_request *req, struct h
 struct http_options {
     const char *host; /* numeric IPv4 or IPv6 address */
     uint16_t port;
-    uint32_t max_header;      /* bytes; 0: 8192 */
-    uint32_t max_body;        /* bytes; 0: 65536 */
-    uint32_t max_connections; /* 0: 256 */
-    uint32_t idle_timeout_ms; /* 0: 30000 */
-    http_handler handler;     /* NULL: every request gets 404 */
-    void *arg;                /* passed to handler */
+    uint32_t max_header;         /* bytes; 0: 8192 */
+    uint32_t max_body;           /* bytes; 0: 65536 */
+    uint32_t max_connections;    /* 0: 256 */
+    uint32_t idle_timeout_ms;    /* 0: 30000 */
+    uint32_t max_event_clients;  /* event streams open at once; 0: 16 */
+    uint32_t max_event_queue;    /* bytes a stream may leave unsent; 0: 262144 */
+    uint32_t event_heartbeat_ms; /* comment line on every stream; 0: 15000 */
+    http_handler handler;        /* NULL: every request gets 404 */
+    void *arg;                   /* passed to handler */
 };
 
 /* Bind and listen (port 0: an ephemeral port, see http_server_port()).
@@ -73,6 +84,25 @@ uint64_t http_server_refused(const struct http_server *s);
 
 /* Connections open now (counted against max_connections). */
 uint32_t http_server_connections(const struct http_server *s);
+
+/* Make res, the answer the handler is filling, the start of an event
+ * stream: 200 with Content-Type text/event-stream, no length, whatever
+ * res->body holds as its first bytes (e.g. "retry: 2000\n\n"), then the
+ * broadcasts. Returns 0, or -EBUSY when max_event_clients streams are open:
+ * res is then a 503 saying so. A HEAD request gets the head alone. Loop
+ * thread, from the handler. */
+int http_server_events(struct http_server *s, struct http_response *res);
+
+/* Send the event "event: NAME\ndata: DATA\n\n" (a line of data per line of
+ * data) to every open stream. A stream that cannot take it within
+ * max_event_queue is closed and counted (http_server_event_dropped()).
+ * Returns the number of streams it was queued on. */
+unsigned http_server_broadcast(struct http_server *s, const char *name, const char *data,
+                               size_t len);
+
+/* Event streams open now, and streams closed because they fell behind. */
+uint32_t http_server_event_clients(const struct http_server *s);
+uint64_t http_server_event_dropped(const struct http_server *s);
 
 /* Close the listener and every connection; answers not yet written are
  * dropped. s is freed once their handles have closed (run the loop); do not

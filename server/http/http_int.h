@@ -24,12 +24,16 @@
 /* How long a connection we are closing may keep sending before we cut it. */
 #define HTTP_LINGER_MS 2000
 /* Request line bytes the parser does not hand us (method, spaces, version). */
-#define HTTP_LINE_OVERHEAD 16
+#define HTTP_LINE_OVERHEAD           16
+#define HTTP_DEFAULT_EVENT_CLIENTS   16
+#define HTTP_DEFAULT_EVENT_QUEUE     (256 * 1024)
+#define HTTP_DEFAULT_EVENT_HEARTBEAT 15000
 
 enum conn_state {
-    CONN_OPEN,  /* reading requests */
-    CONN_FLUSH, /* no more requests; shut down once queued answers are written */
-    CONN_DONE,  /* handed to the TCP server: shut down or closed */
+    CONN_OPEN,   /* reading requests */
+    CONN_FLUSH,  /* no more requests; shut down once queued answers are written */
+    CONN_STREAM, /* an event stream: no more requests, broadcasts go out */
+    CONN_DONE,   /* handed to the TCP server: shut down or closed */
 };
 
 /* The user area of a struct tcp_conn (see server/net/tcp_server.h). */
@@ -47,6 +51,9 @@ struct http_conn {
     struct tc_buf url; /* the request target as received */
     struct tc_buf body;
     struct tc_buf stash; /* input not parsed yet while paused */
+    /* On the server's list of event streams (CONN_STREAM) until closed. */
+    struct http_conn *ev_prev, *ev_next;
+    bool ev_linked;
 };
 
 struct http_server {
@@ -56,6 +63,12 @@ struct http_server {
     void *arg;
     uint32_t max_header, max_body;
     uint64_t rejected;
+    /* Event streams (http_events.c). */
+    struct http_conn *ev_head;
+    uint32_t ev_clients, ev_max;
+    uint64_t ev_dropped;
+    uv_timer_t heartbeat;
+    int closing; /* handles still to close before the server is freed */
 };
 
 struct http_write {
@@ -74,6 +87,18 @@ void http__conn_respond(struct http_conn *c, struct http_response *res, bool hea
 
 /* Answer bad input with status and close after it. */
 void http__conn_reject(struct http_conn *c, int status, const char *why);
+
+/* Event streams (http_events.c): start the heartbeat timer; make c, whose
+ * answer was just queued, a stream; take it off the list when it closes;
+ * close the timer (http__server_release(s) runs once it has closed). */
+void http__events_init(struct http_server *s, uv_loop_t *loop, uint32_t heartbeat_ms);
+void http__events_attach(struct http_conn *c);
+void http__events_detach(struct http_conn *c);
+void http__events_close(struct http_server *s);
+
+/* One of the server's handles (TCP server, heartbeat timer) has closed:
+ * the last one frees s. */
+void http__server_release(struct http_server *s);
 
 /* The parser callbacks of a connection (parser->data is the http_conn). */
 void http__request_settings(http_parser_settings *st);

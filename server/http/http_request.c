@@ -95,7 +95,7 @@ static int on_message_complete(http_parser *p)
     struct http_conn *c = p->data;
     struct http_server *s = c->srv;
     struct http_request req = {http_method_str(p->method), "/", "", "", 0};
-    struct http_response res = {200, NULL, TC_BUF_INIT};
+    struct http_response res = {.status = 200, .body = TC_BUF_INIT};
     bool keep = http_should_keep_alive(p) && !p->upgrade;
     int rc;
 

@@ -37,6 +37,24 @@ struct fx {
 
 static struct fx fx;
 
+/* Broadcast n events of size bytes of data ("n=N&size=S"). */
+static void fire(struct fx *f, const char *query)
+{
+    unsigned n = 1, size = 8;
+    char *data;
+
+    sscanf(query, "n=%u&size=%u", &n, &size);
+    data = malloc(size + 1);
+    cr_assert_not_null(data);
+    memset(data, 'd', size);
+    data[size] = '\0';
+    if (size > 2)
+        data[size / 2] = '\n'; /* two data lines */
+    for (unsigned i = 0; i < n; i++)
+        http_server_broadcast(f->srv, "tick", data, size);
+    free(data);
+}
+
 static void handler(void *arg, const struct http_request *req, struct http_response *res)
 {
     struct fx *f = arg;
@@ -58,6 +76,14 @@ static void handler(void *arg, const struct http_request *req, struct http_respo
         memset(res->body.data, 'x', BIG_BODY);
         res->body.len = BIG_BODY;
         res->body.data[BIG_BODY] = '\0';
+    } else if (strcmp(req->path, "/events") == 0) {
+        tc_buf_puts(&res->body, "retry: 1000\n\n");
+        http_server_events(f->srv, res);
+    } else if (strcmp(req->path, "/fire") == 0) {
+        fire(f, req->query);
+    } else if (strcmp(req->path, "/evstats") == 0) {
+        tc_buf_printf(&res->body, "%u %llu", http_server_event_clients(f->srv),
+                      (unsigned long long)http_server_event_dropped(f->srv));
     } else if (strcmp(req->path, "/quit") == 0) {
         http_server_stop(f->srv);
         uv_close((uv_handle_t *)&f->stop, NULL);
@@ -693,4 +719,160 @@ Test(http, start_errors)
     uv_walk(&loop, on_walk_count, &n);
     cr_assert_eq(n, 0);
     cr_assert_eq(uv_loop_close(&loop), 0);
+}
+
+/* Open /events on a raw connection and read until the stream's head and
+ * its first bytes are in out. */
+static int open_events(struct tc_buf *out, int rcvbuf)
+{
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(fx.port)};
+    int64_t deadline = now_ms() + DEADLINE_MS;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    cr_assert_geq(fd, 0);
+    if (rcvbuf > 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    cr_assert_eq(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    send_str(fd, "GET /events HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n");
+    while (out->len == 0 || memmem(out->data, out->len, "\r\n\r\n", 4) == NULL ||
+           strstr(out->data, "\n\n") == NULL) {
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        char chunk[4096];
+        ssize_t n;
+
+        cr_assert_lt(now_ms(), deadline, "no stream head: %.200s", out->data ? out->data : "");
+        if (poll(&pfd, 1, 100) <= 0)
+            continue;
+        n = recv(fd, chunk, sizeof(chunk), 0);
+        cr_assert_gt(n, 0, "stream closed: %.200s", out->data ? out->data : "");
+        tc_buf_append(out, chunk, (size_t)n);
+    }
+    return fd;
+}
+
+/* Read from fd into out until it holds needle, count times. */
+static void read_until(int fd, struct tc_buf *out, const char *needle, int count)
+{
+    int64_t deadline = now_ms() + DEADLINE_MS;
+
+    for (;;) {
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        char chunk[65536];
+        const char *p = out->data;
+        int seen = 0;
+        ssize_t n;
+
+        while (p != NULL && (p = strstr(p, needle)) != NULL) {
+            seen++;
+            p += strlen(needle);
+        }
+        if (seen >= count)
+            return;
+        cr_assert_lt(now_ms(), deadline, "saw %s %d times of %d: %.300s", needle, seen, count,
+                     out->data ? out->data : "");
+        if (poll(&pfd, 1, 100) <= 0)
+            continue;
+        n = recv(fd, chunk, sizeof(chunk), 0);
+        cr_assert_gt(n, 0, "stream closed");
+        tc_buf_append(out, chunk, (size_t)n);
+    }
+}
+
+static char *evstats(void)
+{
+    return run(CURL "http://127.0.0.1:%d/evstats", fx.port);
+}
+
+Test(http, event_stream_gets_broadcasts_and_heartbeats)
+{
+    struct tc_buf out = TC_BUF_INIT;
+    char *s;
+    int fd;
+
+    fx_start((struct http_options){.event_heartbeat_ms = 50});
+    fd = open_events(&out, 0);
+    cr_assert_not_null(strstr(out.data, "HTTP/1.1 200 OK\r\n"), "%s", out.data);
+    cr_assert_not_null(strstr(out.data, "Content-Type: text/event-stream\r\n"), "%s", out.data);
+    cr_assert_null(strstr(out.data, "Content-Length"), "%s", out.data);
+    cr_assert_not_null(strstr(out.data, "\r\n\r\nretry: 1000\n\n"), "%s", out.data);
+    s = run(CURL "'http://127.0.0.1:%d/fire?n=3&size=6'", fx.port);
+    free(s);
+    /* "ddd\nddd" goes as two data lines of one event. */
+    read_until(fd, &out, "event: tick\ndata: ddd\ndata: dd\n\n", 3);
+    read_until(fd, &out, ": heartbeat\n\n", 2);
+    s = evstats();
+    cr_assert_str_eq(s, "1 0");
+    free(s);
+    close(fd);
+    tc_buf_free(&out);
+    fx_stop();
+}
+
+Test(http, event_streams_are_capped)
+{
+    struct tc_buf a = TC_BUF_INIT, b = TC_BUF_INIT, c = TC_BUF_INIT;
+    int64_t deadline;
+    int fa, fb;
+    char *s;
+
+    fx_start((struct http_options){.max_event_clients = 2});
+    fa = open_events(&a, 0);
+    fb = open_events(&b, 0);
+    s = run(CURL "-w ' %%{http_code}' http://127.0.0.1:%d/events", fx.port);
+    cr_assert_str_eq(s, "too many event streams\n 503");
+    free(s);
+    /* Ordinary requests still get through. */
+    curl_hello_ok();
+    close(fa);
+    deadline = now_ms() + DEADLINE_MS;
+    for (;;) {
+        s = evstats();
+        if (strcmp(s, "1 0") == 0)
+            break;
+        cr_assert_lt(now_ms(), deadline, "stream not closed: %s", s);
+        free(s);
+    }
+    free(s);
+    fa = open_events(&c, 0);
+    cr_assert_not_null(strstr(c.data, " 200 OK\r\n"), "%s", c.data);
+    close(fa);
+    close(fb);
+    tc_buf_free(&a);
+    tc_buf_free(&b);
+    tc_buf_free(&c);
+    fx_stop();
+}
+
+Test(http, slow_event_client_is_dropped)
+{
+    struct tc_buf slow = TC_BUF_INIT, fast = TC_BUF_INIT;
+    int fs, ff;
+    char *s;
+
+    fx_start((struct http_options){.max_event_queue = 64 * 1024});
+    fs = open_events(&slow, 4096);
+    ff = open_events(&fast, 0);
+    /* 16 MiB at a client that never reads: more than the kernel's buffers
+     * and the queue bound hold, so it must be dropped, not buffered. The
+     * fast client reads along and keeps its stream. */
+    for (int i = 0; i < 64; i++) {
+        s = run(CURL "'http://127.0.0.1:%d/fire?n=32&size=8192'", fx.port);
+        free(s);
+        tc_buf_reset(&fast);
+        read_until(ff, &fast, "event: tick\n", 1);
+        s = evstats();
+        bool dropped = strcmp(s, "1 1") == 0;
+        free(s);
+        if (dropped)
+            break;
+    }
+    s = evstats();
+    cr_assert_str_eq(s, "1 1", "clients dropped: %s", s);
+    free(s);
+    close(fs);
+    close(ff);
+    tc_buf_free(&slow);
+    tc_buf_free(&fast);
+    fx_stop();
 }

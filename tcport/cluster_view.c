@@ -1,0 +1,88 @@
+#include "tcport/cluster_view.h"
+
+#include <stdlib.h>
+
+#include "server/core/bindings.h"
+#include "server/core/core.h"
+
+static const struct config_addr *peer_address(const struct config_peer *cp)
+{
+    return cp->tc_address.port != 0 ? &cp->tc_address : &cp->address;
+}
+
+void cluster_view_nodes(struct cluster_view_nodes *v, const struct config *cfg,
+                        const struct dn_table *t)
+{
+    size_t n = 0;
+
+    tc__event_node_info__init(&v->msg);
+    tc__node_info__init(&v->infos[0]);
+    v->infos[0].name = (char *)cfg->name;
+    v->infos[0].self = true;
+    v->infos[0].link_up = true;
+    v->infos[0].dns_owned = t->owned[DN_NODE_SELF];
+    v->infos[0].address =
+            (char *)config_addr_str(&cfg->tc_listen, v->addrs[0], CLUSTER_VIEW_ADDR_MAX);
+    v->ptrs[n++] = &v->infos[0];
+    for (unsigned i = 0; i < cfg->n_peers; i++) {
+        const struct config_peer *cp = &cfg->peers[i];
+        uint16_t id = dn_table_node_id(t, cp->name);
+        Tc__NodeInfo *x = &v->infos[n];
+
+        tc__node_info__init(x);
+        x->name = (char *)cp->name;
+        x->link_up = id != DN_NODE_NONE && t->link_up[id];
+        x->dns_owned = id != DN_NODE_NONE ? t->owned[id] : 0;
+        x->address = (char *)config_addr_str(peer_address(cp), v->addrs[n], CLUSTER_VIEW_ADDR_MAX);
+        v->ptrs[n++] = x;
+    }
+    v->msg.n_nodes = n;
+    v->msg.nodes = v->ptrs;
+}
+
+void cluster_view_summary(struct cluster_view_summary *v, const struct dn_table *t)
+{
+    size_t n = 0;
+
+    tc__event_summary__init(&v->msg);
+    v->msg.total = t->dir->n_dns;
+    v->msg.insrv = dn_table_insrv(t);
+    v->msg.oos = v->msg.total - v->msg.insrv;
+    for (uint16_t id = DN_NODE_SELF; id < t->n_nodes && id < DN_TABLE_NODES; id++) {
+        if (t->owned[id] == 0)
+            continue;
+        tc__event_summary__by_owner_entry__init(&v->entries[n]);
+        v->entries[n].key = (char *)dn_table_node_name(t, id);
+        v->entries[n].value = t->owned[id];
+        v->ptrs[n] = &v->entries[n];
+        n++;
+    }
+    v->msg.n_by_owner = n;
+    v->msg.by_owner = v->ptrs;
+}
+
+void cluster_view_dn(struct cluster_view_dn *v, struct core *c, dn_key k)
+{
+    const struct dn_entry *e = dn_table_get(c->table, k);
+    const struct bindings_dn *bd = NULL;
+
+    dn_event_current(&v->s, c->table, k);
+    v->contacts = NULL;
+    /* bindings_dn() creates nothing when asked not to. */
+    if (e != NULL && e->owner == DN_NODE_SELF && c->bindings != NULL)
+        bd = bindings_dn(c->bindings, k, false);
+    if (bd != NULL && bd->count > 0)
+        v->contacts = calloc(bd->count, sizeof(*v->contacts));
+    if (v->contacts == NULL)
+        return;
+    for (const struct binding *b = bd->head; b != NULL && v->s.st.n_bindings < bd->count;
+         b = b->next)
+        v->contacts[v->s.st.n_bindings++] = (char *)binding_contact(b);
+    v->s.st.bindings = v->contacts;
+}
+
+void cluster_view_dn_free(struct cluster_view_dn *v)
+{
+    free(v->contacts);
+    v->contacts = NULL;
+}
