@@ -65,6 +65,8 @@ static int render_process(struct tc_node *n, struct tc_buf *b)
                          "HTTP requests refused for bad or oversized input");
     rc |= metrics_sample_u64(b, "tc_http_rejected_total", NULL,
                              n->http != NULL ? http_server_rejected(n->http) : 0);
+    if (n->http != NULL)
+        rc |= http_server_metrics(n->http, b);
     return rc ? -ENOMEM : 0;
 }
 

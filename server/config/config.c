@@ -474,6 +474,8 @@ static struct config *config_new(const char *path)
             .max_expires = 7200,
             .default_expires = 3600,
             .idle_timeout_ms = 60000,
+            .message_timeout_ms = 10000,
+            .max_connections_per_source = 64,
             .subscriber_backlog = 100000,
             .http_max_header = 8192,
             .store_queue = 262144,

@@ -66,6 +66,8 @@ struct config_limits {
     uint32_t max_expires;          /* max-expires: seconds */
     uint32_t default_expires;      /* default-expires: seconds */
     uint32_t idle_timeout_ms;      /* idle-timeout: TCP connections */
+    uint32_t message_timeout_ms;   /* message-timeout: a whole TCP message or frame */
+    uint32_t max_connections_per_source; /* max-connections-per-source: per TCP port */
     uint32_t subscriber_backlog;   /* subscriber-backlog: pending TC events */
     uint32_t http_max_header;      /* http-max-header: bytes of request head */
     uint32_t store_queue;          /* store-queue: changes waiting for disk */

@@ -51,6 +51,7 @@ struct http_options {
     uint32_t max_body;        /* bytes; 0: 65536 */
     uint32_t max_connections; /* 0: 256 */
     uint32_t idle_timeout_ms; /* 0: 30000 */
+    uint32_t max_per_source;  /* connections from one source; 0: no cap */
     http_handler handler;     /* NULL: every request gets 404 */
     void *arg;                /* passed to handler */
 };
@@ -73,6 +74,10 @@ uint64_t http_server_refused(const struct http_server *s);
 
 /* Connections open now (counted against max_connections). */
 uint32_t http_server_connections(const struct http_server *s);
+
+/* Append the TCP server's tcluster_http_* families to b. Returns 0 or
+ * -ENOMEM. */
+int http_server_metrics(const struct http_server *s, struct tc_buf *b);
 
 /* Close the listener and every connection; answers not yet written are
  * dropped. s is freed once their handles have closed (run the loop); do not

@@ -376,6 +376,8 @@ int sip_server_start(struct sip_server *s, uv_loop_t *loop, const struct config 
     o.max_message = cfg->limits.max_sip_message;
     o.max_connections = cfg->limits.max_connections;
     o.idle_timeout_ms = cfg->limits.idle_timeout_ms;
+    o.message_timeout_ms = cfg->limits.message_timeout_ms;
+    o.max_per_source = cfg->limits.max_connections_per_source;
     o.on_message = on_message;
     o.on_error = on_transport_error;
     o.arg = s;
@@ -446,5 +448,7 @@ int sip_server_metrics(const struct sip_server *s, struct tc_buf *b)
                          "SIP messages the transport could not send, including UDP answers "
                          "the kernel refused after they were queued");
     rc |= metrics_sample_u64(b, "tc_sip_send_failed_total", NULL, st.send_failed);
+    if (s->transport != NULL)
+        rc |= sip_transport_metrics(s->transport, b);
     return rc ? -ENOMEM : 0;
 }
