@@ -92,15 +92,15 @@ struct tcp_server_options {
 };
 
 struct tcp_server_stats {
-    uint64_t accepted;     /* connections taken under max_conns */
-    uint64_t refused;      /* closed at once: max_conns were open */
-    uint64_t idle_closed;  /* idle timer expiries */
-    uint64_t read_errors;  /* socket read errors (end of file excluded) */
-    uint64_t write_errors; /* tcp_conn_write() bytes that failed once queued */
+    uint64_t accepted;           /* connections taken under max_conns */
+    uint64_t refused;            /* closed at once: max_conns were open */
+    uint64_t idle_closed;        /* idle timer expiries */
+    uint64_t read_errors;        /* socket read errors (end of file excluded) */
+    uint64_t write_errors;       /* tcp_conn_write() bytes that failed once queued */
     uint64_t refused_per_source; /* closed at once: max_per_source from its source */
     uint64_t message_timeouts;   /* closed: a message not complete within message_ms */
-    uint64_t evicted; /* closed at the cap to let a new one in: its message was late */
-    uint32_t open;         /* connections holding a slot now (closing ones too) */
+    uint64_t evicted;            /* closed at the cap to let a new one in: its message was late */
+    uint32_t open;               /* connections holding a slot now (closing ones too) */
 };
 
 /* Make a server with no listener. opt is copied (its strings and busy are

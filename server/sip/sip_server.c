@@ -325,8 +325,7 @@ static void answer_bare(struct sip_server *s, const struct sip_src *src, int cod
                         const char *reason)
 {
     char buf[128];
-    int n = snprintf(buf, sizeof(buf), "SIP/2.0 %d %s\r\nContent-Length: 0\r\n\r\n", code,
-                     reason);
+    int n = snprintf(buf, sizeof(buf), "SIP/2.0 %d %s\r\nContent-Length: 0\r\n\r\n", code, reason);
 
     count(s, SIP_METHOD_OTHER, code);
     send_answer(s, src, &src->peer, buf, (size_t)n);

@@ -26,8 +26,9 @@
  * accept) is not complete within message_timeout_ms, however steadily its
  * bytes come; at most max_connections are open, max_per_source from one
  * source, and further ones are closed at once (see server/net/tcp_server.h
- * for the eviction of a late message at the cap). When the peer closes or half-closes, the connection is
- * closed once bytes already queued are written; later sends get -ENOTCONN.
+ * for the eviction of a late message at the cap). When the peer closes or
+ * half-closes, the connection is closed once bytes already queued are
+ * written; later sends get -ENOTCONN.
  * Leading CRLFs between TCP messages are skipped, and a CRLFCRLF keepalive is
  * answered with CRLF (RFC 5626 §4.4.1). UDP datagrams holding only CR and LF
  * are dropped as keepalives.

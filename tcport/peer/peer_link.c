@@ -152,7 +152,8 @@ static void detach(struct peer_session *s, int level, const char *reason)
                        "peer-listen: unauthenticated connection from %s, claiming to be %s: %s",
                        peer_conn_remote(s->conn), l->name, reason);
     else
-        tc_log_limited((enum tc_log_level)level, "peer-listen: unauthenticated connection from %s: %s",
+        tc_log_limited((enum tc_log_level)level,
+                       "peer-listen: unauthenticated connection from %s: %s",
                        peer_conn_remote(s->conn), reason);
     if (s->state != PEER_AUTHED)
         p->n_pending--;

@@ -78,8 +78,8 @@ static int sipsak(int port, const char *dn, const char *extra)
 {
     char cmd[512];
 
-    snprintf(cmd, sizeof(cmd), "timeout 10 sipsak -i -U -s sip:%s@127.0.0.1:%d -x 300 %s", dn,
-             port, extra);
+    snprintf(cmd, sizeof(cmd), "timeout 10 sipsak -i -U -s sip:%s@127.0.0.1:%d -x 300 %s", dn, port,
+             extra);
     return harness_run(cmd, NULL);
 }
 

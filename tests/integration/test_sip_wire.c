@@ -149,11 +149,13 @@ static const struct bad_case bad_cases[] = {
                         "CSeq: 1 REGISTER\r\nContact: <sip:1001@127.0.0.1>\r\nExpires: soon\r\n" END,
          "SIP/2.0 400 Bad Expires"},
         /* Issue 13 defect 8: one rule for the header and the parameter. */
-        {"expires 1e20", "REGISTER sip:127.0.0.1 SIP/2.0\r\n" VIA FROM TO CID
-                         "CSeq: 1 REGISTER\r\nContact: <sip:1001@127.0.0.1>\r\nExpires: 1e20\r\n" END,
+        {"expires 1e20",
+         "REGISTER sip:127.0.0.1 SIP/2.0\r\n" VIA FROM TO CID
+         "CSeq: 1 REGISTER\r\nContact: <sip:1001@127.0.0.1>\r\nExpires: 1e20\r\n" END,
          "SIP/2.0 400 Bad Expires"},
-        {"contact expires 1e20", "REGISTER sip:127.0.0.1 SIP/2.0\r\n" VIA FROM TO CID
-                                 "CSeq: 1 REGISTER\r\nContact: <sip:1001@127.0.0.1>;expires=1e20\r\n" END,
+        {"contact expires 1e20",
+         "REGISTER sip:127.0.0.1 SIP/2.0\r\n" VIA FROM TO CID
+         "CSeq: 1 REGISTER\r\nContact: <sip:1001@127.0.0.1>;expires=1e20\r\n" END,
          "SIP/2.0 400 Bad Contact Expires"},
         {"star with contact", "REGISTER sip:127.0.0.1 SIP/2.0\r\n" VIA FROM TO CID
                               "CSeq: 1 REGISTER\r\nContact: *, <sip:a@b>\r\nExpires: 0\r\n" END,

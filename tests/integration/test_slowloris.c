@@ -150,8 +150,8 @@ static void wait_held(const struct hnode *n, const char *gauge, double want)
 {
     struct gauge g = {n, gauge, want};
 
-    cr_assert(harness_wait(gauge_reached, &g, 20000), "attacker never held %.0f of %s (%.0f)",
-              want, gauge, harness_node_metric(n, gauge));
+    cr_assert(harness_wait(gauge_reached, &g, 20000), "attacker never held %.0f of %s (%.0f)", want,
+              gauge, harness_node_metric(n, gauge));
 }
 
 /* sipsak REGISTER over TCP from 127.0.0.1; returns its exit code and the
@@ -245,7 +245,8 @@ Test(slowloris, sip_tcp_one_source_held_to_its_share)
     cr_assert_gt(harness_node_metric(&n, "tcluster_sip_tcp_refused_per_source_total"), 0);
     attack_stop(pid);
     cr_assert_eq(harness_node_metric(&n, "tc_dns{state=\"insrv\"}"), 5);
-    fprintf(stderr, "slowloris: sip tcp, 1 source x 1024 connections: 5 REGISTERs, longest %llu ms\n",
+    fprintf(stderr,
+            "slowloris: sip tcp, 1 source x 1024 connections: 5 REGISTERs, longest %llu ms\n",
             (unsigned long long)worst);
     stop_node(&n);
 }
