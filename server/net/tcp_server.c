@@ -90,16 +90,28 @@ static void conn_refuse(struct tcp_conn *c)
     tcp_conn_close(c);
 }
 
-/* At max_conns: close the open connection whose incomplete message began
- * first, so that connections trickling bytes cannot hold the slots a new
- * client needs. No minimum age: an attacker that reconnects fast would
- * keep its own connections under any minimum, and a real client's message
- * is whole within milliseconds, so it is seldom the oldest. A scan of the
- * connections, only when the server is full. Returns whether a slot was
- * freed. */
+/* Connections open from c's source (1 without max_per_source). */
+static uint64_t source_open(const struct tcp_server *s, const struct tcp_conn *c)
+{
+    const struct source_elem *e;
+
+    if (!c->per_source)
+        return 1;
+    e = u64map_find(&s->sources, c->source);
+    return e != NULL ? e->open : 1;
+}
+
+/* At max_conns: close a connection in the middle of a message, so that
+ * connections trickling bytes cannot hold the slots a new client needs:
+ * one of the source holding the most connections, and of those the one
+ * whose message began first. So a client alone at its address is not
+ * evicted while a source with many late messages remains, however slow
+ * its own message (an attacker reconnecting fast keeps its own messages
+ * young, hence no minimum age either). A scan of the connections, only
+ * when the server is full. Returns whether a slot was freed. */
 static bool evict_late(struct tcp_server *s)
 {
-    uint64_t now = uv_now(s->loop);
+    uint64_t now = uv_now(s->loop), n, most = 0;
     struct tcp_conn *c, *victim = NULL;
 
     if (s->o.message_ms == 0)
@@ -107,8 +119,11 @@ static bool evict_late(struct tcp_server *s)
     for (c = s->conns; c != NULL; c = c->next) {
         if (c->state != CONN_OPEN || !c->counted || c->msg_start == 0)
             continue;
-        if (victim == NULL || c->msg_start < victim->msg_start)
+        n = source_open(s, c);
+        if (victim == NULL || n > most || (n == most && c->msg_start < victim->msg_start)) {
             victim = c;
+            most = n;
+        }
     }
     if (victim == NULL)
         return false;

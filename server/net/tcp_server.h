@@ -16,9 +16,10 @@
  * on tcp_conn_stream() or with tcp_conn_write().
  *
  * A connection's life: accepted (over max_per_source from its source:
- * refused; at max_conns: the open connection whose incomplete message
- * began first is closed to make room, and when none has one the new
- * connection is refused; a refused one gets busy and is closed with no
+ * refused; at max_conns: a connection in the middle of a message is
+ * closed to make room, from the source with the most connections, the
+ * one whose message began first, and when none is the new connection is
+ * refused; a refused one gets busy and is closed with no
  * callback) -> open (on_accept, then on_read for input) ->
  * optionally ending (tcp_conn_linger(): input discarded, closed after
  * linger_ms) -> optionally draining (tcp_conn_shutdown(): FIN sent after

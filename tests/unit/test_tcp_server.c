@@ -536,3 +536,44 @@ Test(tcp_server, full_server_evicts_the_oldest_late_message)
         close(fd[i]);
     h_stop(&h);
 }
+
+/* A client alone at its address, however slow its message, is not the
+ * one evicted while another source holds more late messages. */
+Test(tcp_server, eviction_spares_a_lone_source)
+{
+    struct tcp_server_options o;
+    char buf[64];
+    size_t len = 0;
+    struct h h;
+    int lone, crowd[2], newcomer;
+    int64_t t0;
+
+    o = options(&h);
+    o.max_conns = 3;
+    o.max_per_source = 3;
+    o.message_ms = 60000;
+    h_start(&h, o);
+    h.lines = true;
+    h.echo = false;
+    lone = client(&h);
+    PUMP_UNTIL(&h, h.accepts == 1);
+    send_all(&h, lone, "slow");
+    /* The lone message is the oldest by a few ms. */
+    t0 = now_ms();
+    PUMP_UNTIL(&h, now_ms() - t0 > 5);
+    crowd[0] = client_from(&h, "127.0.0.2");
+    crowd[1] = client_from(&h, "127.0.0.2");
+    PUMP_UNTIL(&h, h.accepts == 3);
+    newcomer = client_from(&h, "127.0.0.3");
+    PUMP_UNTIL(&h, h.accepts == 4);
+    PUMP_UNTIL(&h, h.closes == 1);
+    cr_assert_eq(tcp_server_stats(h.srv)->evicted, 1);
+    PUMP_UNTIL(&h, drain(crowd[0], buf, sizeof(buf), &len) ||
+                           drain(crowd[1], buf, sizeof(buf), &len));
+    cr_assert_not(drain(lone, buf, sizeof(buf), &len), "the lone source was evicted");
+    close(lone);
+    close(crowd[0]);
+    close(crowd[1]);
+    close(newcomer);
+    h_stop(&h);
+}
