@@ -568,8 +568,8 @@ Test(tcp_server, eviction_spares_a_lone_source)
     PUMP_UNTIL(&h, h.accepts == 4);
     PUMP_UNTIL(&h, h.closes == 1);
     cr_assert_eq(tcp_server_stats(h.srv)->evicted, 1);
-    PUMP_UNTIL(&h, drain(crowd[0], buf, sizeof(buf), &len) ||
-                           drain(crowd[1], buf, sizeof(buf), &len));
+    PUMP_UNTIL(&h,
+               drain(crowd[0], buf, sizeof(buf), &len) || drain(crowd[1], buf, sizeof(buf), &len));
     cr_assert_not(drain(lone, buf, sizeof(buf), &len), "the lone source was evicted");
     close(lone);
     close(crowd[0]);
