@@ -73,6 +73,8 @@ static int render_process(struct tc_node *n, struct tc_buf *b)
                          "event streams closed because the client read too slowly");
     rc |= metrics_sample_u64(b, "tcluster_http_event_streams_dropped_total", NULL,
                              n->http != NULL ? http_server_event_dropped(n->http) : 0);
+    if (n->http != NULL)
+        rc |= http_server_metrics(n->http, b);
     return rc ? -ENOMEM : 0;
 }
 

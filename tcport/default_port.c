@@ -218,6 +218,9 @@ int default_port_start(struct default_port **out, uv_loop_t *loop, const struct 
             .max_frame = cfg->limits.max_frame,
             .max_conns = cfg->limits.max_connections,
             .idle_ms = cfg->limits.idle_timeout_ms,
+            .message_ms = cfg->limits.message_timeout_ms,
+            .max_per_source = cfg->limits.max_connections_per_source,
+            .metrics_name = "default_port",
             .queue_bytes = DP_QUEUE_BYTES,
     };
     struct default_port *p;

@@ -133,6 +133,9 @@ int tc_port_start(struct tc_port **out, uv_loop_t *loop, const struct config *cf
             .max_frame = cfg->limits.max_frame,
             .max_conns = cfg->limits.max_connections,
             .idle_ms = cfg->limits.idle_timeout_ms,
+            .message_ms = cfg->limits.message_timeout_ms,
+            .max_per_source = cfg->limits.max_connections_per_source,
+            .metrics_name = "tc_port",
             .queue_bytes = TC_PORT_QUEUE_BYTES,
     };
     struct tc_port *p;

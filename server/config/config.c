@@ -475,6 +475,8 @@ static struct config *config_new(const char *path)
             .default_expires = 3600,
             .idle_timeout_ms = 60000,
             .sip_shed_delay_ms = 20,
+            .message_timeout_ms = 10000,
+            .max_connections_per_source = 64,
             .subscriber_backlog = 100000,
             .http_max_header = 8192,
             .store_queue = 262144,

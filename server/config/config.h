@@ -57,20 +57,22 @@ enum config_durability {
 
 /* Bounds on every input; each has a default and a key of the same name. */
 struct config_limits {
-    uint32_t max_frame;          /* max-frame: TC/default port frame bytes */
-    uint32_t max_connections;    /* max-connections: per TCP port */
-    uint32_t max_sip_message;    /* max-sip-message: bytes */
-    uint32_t max_sip_headers;    /* max-sip-headers */
-    uint32_t max_contacts;       /* max-contacts: bindings per DN */
-    uint32_t min_expires;        /* min-expires: seconds */
-    uint32_t max_expires;        /* max-expires: seconds */
-    uint32_t default_expires;    /* default-expires: seconds */
-    uint32_t idle_timeout_ms;    /* idle-timeout: TCP connections */
-    uint32_t sip_shed_delay_ms;  /* sip-shed-delay: REGISTERs waited longer get 503 */
-    uint32_t subscriber_backlog; /* subscriber-backlog: pending TC events */
-    uint32_t http_max_header;    /* http-max-header: bytes of request head */
-    uint32_t store_queue;        /* store-queue: changes waiting for disk */
-    uint64_t store_map_size;     /* store-map-size: LMDB map bytes */
+    uint32_t max_frame;                  /* max-frame: TC/default port frame bytes */
+    uint32_t max_connections;            /* max-connections: per TCP port */
+    uint32_t max_sip_message;            /* max-sip-message: bytes */
+    uint32_t max_sip_headers;            /* max-sip-headers */
+    uint32_t max_contacts;               /* max-contacts: bindings per DN */
+    uint32_t min_expires;                /* min-expires: seconds */
+    uint32_t max_expires;                /* max-expires: seconds */
+    uint32_t default_expires;            /* default-expires: seconds */
+    uint32_t idle_timeout_ms;            /* idle-timeout: TCP connections */
+    uint32_t message_timeout_ms;         /* message-timeout: a whole TCP message or frame */
+    uint32_t max_connections_per_source; /* max-connections-per-source: per TCP port */
+    uint32_t sip_shed_delay_ms;          /* sip-shed-delay: REGISTERs waited longer get 503 */
+    uint32_t subscriber_backlog;         /* subscriber-backlog: pending TC events */
+    uint32_t http_max_header;            /* http-max-header: bytes of request head */
+    uint32_t store_queue;                /* store-queue: changes waiting for disk */
+    uint64_t store_map_size;             /* store-map-size: LMDB map bytes */
 };
 
 struct config {

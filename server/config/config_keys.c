@@ -274,6 +274,8 @@ const struct key config_node_keys[] = {
         {"default-expires", key_count, LIMIT_OFF(default_expires), false},
         {"idle-timeout", key_duration, LIMIT_OFF(idle_timeout_ms), false},
         {"sip-shed-delay", key_duration, LIMIT_OFF(sip_shed_delay_ms), false},
+        {"message-timeout", key_duration, LIMIT_OFF(message_timeout_ms), false},
+        {"max-connections-per-source", key_count, LIMIT_OFF(max_connections_per_source), false},
         {"subscriber-backlog", key_count, LIMIT_OFF(subscriber_backlog), false},
         {"http-max-header", key_size32, LIMIT_OFF(http_max_header), false},
         {"store-queue", key_count, LIMIT_OFF(store_queue), false},

@@ -232,7 +232,7 @@ static int read_numbers(struct fctx *c)
         m->max_forwards = (int)v;
     }
     if (c->src->count[SIP_HDR_EXPIRES] > 0) {
-        if (sip_scan_u32(value(c, SIP_HDR_EXPIRES), UINT32_MAX, &m->expires) < 0)
+        if (sip_scan_delta(value(c, SIP_HDR_EXPIRES), &m->expires) < 0)
             return refuse(c, "Bad Expires");
         m->has_expires = true;
     }
@@ -313,9 +313,13 @@ static int add_contact(struct sip_fields_mem *mem, struct sip_contacts *out,
     ct = &mem->contacts[out->n++];
     memset(ct, 0, sizeof(*ct));
     ct->uri = sip_fields_str(mem, na->uri.p, na->uri.len);
-    if (sip_scan_param_find(na->params, "expires", &prm) &&
-        sip_scan_u32(prm.value, UINT32_MAX, &ct->expires) == 0)
+    /* The same rule as the Expires header: malformed is refused (RFC 3261
+     * §20.10 would take it as 3600, which registers what was not asked). */
+    if (sip_scan_param_find(na->params, "expires", &prm)) {
+        if (sip_scan_delta(prm.value, &ct->expires) < 0)
+            return -EDOM;
         ct->has_expires = true;
+    }
     if (sip_scan_param_find(na->params, "q", &prm))
         ct->has_q = parse_q(prm.value, &ct->q);
     return 0;

@@ -49,7 +49,8 @@ int sip_fields_read(struct sip_msg *m, const struct sip_fields_src *src, struct 
                     struct sip_msg_err *err);
 
 /* Read every Contact entry of m into out (the entries live in mem).
- * Returns 0, -EPROTO (a bad Contact or a misplaced "*") or -ENOMEM. */
+ * Returns 0, -EPROTO (a bad Contact or a misplaced "*"), -EDOM (an
+ * expires parameter that is not delta-seconds) or -ENOMEM. */
 int sip_fields_contacts(const struct sip_msg *m, const struct sip_fields_src *src,
                         struct sip_fields_mem *mem, struct sip_contacts *out);
 

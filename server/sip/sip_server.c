@@ -187,6 +187,8 @@ static int read_register(struct sip_server *s, struct sip_msg *m, const struct s
     if (rc != 0) {
         if (rc == -ENOMEM)
             respond(s, m, src, 500, "Server Internal Error", NULL);
+        else if (rc == -EDOM)
+            respond(s, m, src, 400, "Bad Contact Expires", NULL);
         else
             respond(s, m, src, 400, cs == NULL ? "Bad Contact" : "Bad Authorization Header", NULL);
         return -1;
@@ -339,6 +341,20 @@ static void on_message(void *arg, const struct sip_src *src, const char *buf, si
     sip_msg_free(m);
 }
 
+/* Over TCP a refused unit can always be answered, the connection being
+ * the address: when its head holds no usable Via (or is not SIP at all),
+ * a bare status line with the reason goes out before the close, so the
+ * client learns why instead of seeing the connection drop. */
+static void answer_bare(struct sip_server *s, const struct sip_src *src, int code,
+                        const char *reason)
+{
+    char buf[128];
+    int n = snprintf(buf, sizeof(buf), "SIP/2.0 %d %s\r\nContent-Length: 0\r\n\r\n", code, reason);
+
+    count(s, SIP_METHOD_OTHER, code);
+    send_answer(s, src, &src->peer, buf, (size_t)n);
+}
+
 static void on_transport_error(void *arg, const struct sip_src *src, enum sip_transport_error e,
                                const char *buf, size_t len)
 {
@@ -354,6 +370,11 @@ static void on_transport_error(void *arg, const struct sip_src *src, enum sip_tr
         respond(s, m, src, e == SIP_TRANSPORT_TOO_LARGE ? 513 : 400,
                 e == SIP_TRANSPORT_TOO_LARGE ? "Message Too Large" : "Bad Content-Length", NULL);
         sip_msg_free(m);
+        return;
+    }
+    if (!err.can_respond && src->proto == SIP_PROTO_TCP) {
+        answer_bare(s, src, e == SIP_TRANSPORT_TOO_LARGE ? 513 : 400,
+                    e == SIP_TRANSPORT_TOO_LARGE ? "Message Too Large" : "Bad Content-Length");
         return;
     }
     if (!err.can_respond) {
@@ -401,6 +422,8 @@ int sip_server_start(struct sip_server *s, uv_loop_t *loop, const struct config 
     o.max_message = cfg->limits.max_sip_message;
     o.max_connections = cfg->limits.max_connections;
     o.idle_timeout_ms = cfg->limits.idle_timeout_ms;
+    o.message_timeout_ms = cfg->limits.message_timeout_ms;
+    o.max_per_source = cfg->limits.max_connections_per_source;
     o.on_message = on_message;
     o.on_error = on_transport_error;
     o.arg = s;
@@ -480,5 +503,7 @@ int sip_server_metrics(const struct sip_server *s, struct tc_buf *b)
                          "SIP messages the transport could not send, including UDP answers "
                          "the kernel refused after they were queued");
     rc |= metrics_sample_u64(b, "tc_sip_send_failed_total", NULL, st.send_failed);
+    if (s->transport != NULL)
+        rc |= sip_transport_metrics(s->transport, b);
     return rc ? -ENOMEM : 0;
 }

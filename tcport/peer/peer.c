@@ -86,7 +86,7 @@ static void on_accepted(struct peers *p, struct peer_ev *ev)
     if (why != PEER_REFUSED_COUNT) {
         p->refused[why]++;
         peer__count_error(p, PEER_ERR_CONNECTIONS);
-        tc_log_limited(WARN, "peer-listen: connection from %s refused: %s", host,
+        tc_log_limited(WARN, "peer-listen: unauthenticated connection from %s refused: %s", host,
                        refusal_names[why]);
         return; /* the stream is closed with ev */
     }

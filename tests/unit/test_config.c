@@ -113,6 +113,8 @@ Test(config, minimal_file_gets_the_defaults)
     cr_assert_eq(c->limits.max_expires, 7200);
     cr_assert_eq(c->limits.default_expires, 3600);
     cr_assert_eq(c->limits.idle_timeout_ms, 60000);
+    cr_assert_eq(c->limits.message_timeout_ms, 10000);
+    cr_assert_eq(c->limits.max_connections_per_source, 64);
     cr_assert_eq(c->limits.subscriber_backlog, 100000);
     cr_assert_eq(c->limits.http_max_header, 8192);
     cr_assert_eq(c->limits.store_queue, 262144);
@@ -323,6 +325,12 @@ Test(config, durations)
     cr_assert_eq(c->link_timeout_ms, 3600000);
     cr_assert_eq(c->limits.idle_timeout_ms, 45000);
     config_free(c);
+    c = ok(NODE "message-timeout = 3s\nmax-connections-per-source = 16\n");
+    cr_assert_eq(c->limits.message_timeout_ms, 3000);
+    cr_assert_eq(c->limits.max_connections_per_source, 16);
+    config_free(c);
+    bad(NODE "max-connections-per-source = 0\n", 4,
+        "max-connections-per-source: expected a whole number from 1 to 4294967295, got \"0\"");
 
     bad(NODE "idle-timeout = 3x\n", 4,
         "idle-timeout: expected a duration from 1ms to 49d such as 500ms, 3s or 2m, got \"3x\"");
