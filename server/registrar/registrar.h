@@ -72,7 +72,8 @@ struct registrar_stats {
     uint64_t store_errors;     /* REGISTERs answered 500 for the store */
     /* REGISTERs refused for their credentials, by reason (auth_*_name). */
     uint64_t auth_wrong, auth_replay, auth_bad_nonce, auth_uri, auth_user, auth_malformed;
-    uint64_t auth_throttled; /* refused unchecked: too many wrong guesses */
+    uint64_t auth_not_offered; /* an algorithm the DN's auth-algorithms does not hold */
+    uint64_t auth_throttled;   /* refused unchecked: too many wrong guesses */
 };
 
 /* Wrong guesses and throttled requests since the last summary line. */
