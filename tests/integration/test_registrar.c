@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "tests/integration/harness.h"
+#include "tests/integration/harness_clients.h"
 #include "tests/tc_test.h"
 
 TestSuite(registrar, .fini = tc_test_leak_check, .timeout = 180);
@@ -17,70 +18,22 @@ static const char *dirs = "[dn 1000-1999]\ntype = extension\n\n"
                           "[dn 2000-2099]\ntype = extension\npassword = s3cret\n\n"
                           "[dn 3000]\ntype = routing-point\ngroup = 1000-1999\n";
 
-static int sipsak(const struct hnode *n, const char *dn, const char *extra, char **out)
-{
-    char cmd[512];
-
-    snprintf(cmd, sizeof(cmd), "timeout 10 sipsak -i -U -s sip:%s@127.0.0.1:%u -x 300 %s", dn,
-             n->sip_port, extra ? extra : "");
-    return harness_run(cmd, out);
-}
-
-/* Run one SIPp scenario of tests/sip for the CSV line `fields`. */
-static int sipp(const struct hnode *n, const char *scenario, const char *fields, const char *tr)
-{
-    char csv[400], cmd[1400];
-    char *out;
-    int rc;
-
-    snprintf(csv, sizeof(csv), "%s/sipp-%d.csv", n->dir, (int)getpid());
-    FILE *f = fopen(csv, "w");
-
-    cr_assert_not_null(f);
-    fprintf(f, "SEQUENTIAL\n%s\n", fields);
-    fclose(f);
-    snprintf(cmd, sizeof(cmd),
-             "cd '%s' && timeout 60 sipp -sf '%s/tests/sip/%s' -inf '%s' -m 1 -nostdin "
-             "-timeout 30 -timeout_error -t %s -i 127.0.0.1 -p %u 127.0.0.1:%u -trace_err",
-             n->dir, TC_SOURCE_DIR, scenario, csv, tr, harness_free_port(), n->sip_port);
-    rc = harness_run(cmd, &out);
-    if (rc != 0)
-        cr_log_info("sipp %s: %s", scenario, out);
-    free(out);
-    return rc;
-}
-
-static int netsip(const struct hnode *n, const char *args)
-{
-    char cmd[600];
-    char *out;
-    int rc;
-
-    snprintf(cmd, sizeof(cmd), "timeout 20 perl '%s/tests/sip/netsip_register.pl' 127.0.0.1:%u %s",
-             TC_SOURCE_DIR, n->sip_port, args);
-    rc = harness_run(cmd, &out);
-    if (rc != 0)
-        cr_log_info("netsip: %s", out);
-    free(out);
-    return rc;
-}
-
 Test(registrar, sipsak_register_makes_dn_insrv_over_udp_and_tcp)
 {
     struct hnode n;
 
     harness_node_init(&n, "sip1", NULL, dirs);
     harness_node_start(&n);
-    cr_assert_eq(sipsak(&n, "1001", NULL, NULL), 0);
+    cr_assert_eq(hclient_sipsak(&n, "1001", NULL, NULL), 0);
     cr_assert_eq(harness_node_metric(&n, "tc_dns{state=\"insrv\"}"), 1);
-    cr_assert_eq(sipsak(&n, "1002", "-E tcp", NULL), 0);
+    cr_assert_eq(hclient_sipsak(&n, "1002", "-E tcp", NULL), 0);
     cr_assert_eq(harness_node_metric(&n, "tc_dns{state=\"insrv\"}"), 2);
     cr_assert_eq(harness_node_metric(&n, "tc_sip_bindings"), 2);
     cr_assert_eq(harness_node_metric(&n, "tc_sip_responses_total{method=\"REGISTER\",code=\"200\"}"),
                  2);
     /* Not in the directory, and not an extension. */
-    cr_assert_neq(sipsak(&n, "5000", NULL, NULL), 0);
-    cr_assert_neq(sipsak(&n, "3000", NULL, NULL), 0);
+    cr_assert_neq(hclient_sipsak(&n, "5000", NULL, NULL), 0);
+    cr_assert_neq(hclient_sipsak(&n, "3000", NULL, NULL), 0);
     cr_assert_eq(harness_node_metric(&n, "tc_sip_responses_total{method=\"REGISTER\",code=\"404\"}"),
                  1);
     cr_assert_eq(harness_node_metric(&n, "tc_sip_responses_total{method=\"REGISTER\",code=\"403\"}"),
@@ -95,16 +48,16 @@ Test(registrar, sipp_register_refresh_query_unregister_udp_tcp)
 
     harness_node_init(&n, "sip1", NULL, dirs);
     harness_node_start(&n);
-    cr_assert_eq(sipp(&n, "register_cycle.xml", "1100;", "u1"), 0);
-    cr_assert_eq(sipp(&n, "register_cycle.xml", "1101;", "t1"), 0);
+    cr_assert_eq(hclient_sipp(&n, "register_cycle.xml", "1100;", "u1"), 0);
+    cr_assert_eq(hclient_sipp(&n, "register_cycle.xml", "1101;", "t1"), 0);
     /* The cycle ends with Contact: * : both DNs are released again. */
     cr_assert_eq(harness_node_metric(&n, "tc_dns{state=\"insrv\"}"), 0);
     cr_assert_eq(harness_node_metric(&n, "tc_ownership_changes_total{kind=\"release\"}"), 2);
-    cr_assert_eq(sipp(&n, "register_multi.xml", "1102;", "u1"), 0);
-    cr_assert_eq(sipp(&n, "register_multi.xml", "1103;", "t1"), 0);
+    cr_assert_eq(hclient_sipp(&n, "register_multi.xml", "1102;", "u1"), 0);
+    cr_assert_eq(hclient_sipp(&n, "register_multi.xml", "1103;", "t1"), 0);
     cr_assert_eq(harness_node_metric(&n, "tc_sip_bindings"), 4);
     cr_assert_eq(harness_node_metric(&n, "tc_dns{state=\"insrv\"}"), 2);
-    cr_assert_eq(sipp(&n, "register_brief.xml", "1104;", "u1"), 0);
+    cr_assert_eq(hclient_sipp(&n, "register_brief.xml", "1104;", "u1"), 0);
     harness_node_stop(&n);
     harness_node_cleanup(&n);
 }
@@ -116,16 +69,16 @@ Test(registrar, digest_auth_with_sipsak_sipp_and_netsip)
 
     harness_node_init(&n, "sip1", NULL, dirs);
     harness_node_start(&n);
-    cr_assert_eq(sipsak(&n, "2001", "-a s3cret -u 2001", &out), 0, "%s", out);
+    cr_assert_eq(hclient_sipsak(&n, "2001", "-a s3cret -u 2001", &out), 0, "%s", out);
     free(out);
-    cr_assert_neq(sipsak(&n, "2002", "-a wrong -u 2002", NULL), 0);
-    cr_assert_neq(sipsak(&n, "2003", NULL, NULL), 0, "no credentials: 401 only");
-    cr_assert_eq(sipp(&n, "register_auth.xml", "2004;[authentication username=2004 password=s3cret]",
-                      "u1"),
+    cr_assert_neq(hclient_sipsak(&n, "2002", "-a wrong -u 2002", NULL), 0);
+    cr_assert_neq(hclient_sipsak(&n, "2003", NULL, NULL), 0, "no credentials: 401 only");
+    cr_assert_eq(hclient_sipp(&n, "register_auth.xml",
+                              "2004;[authentication username=2004 password=s3cret]", "u1"),
                  0);
-    cr_assert_eq(netsip(&n, "2005 s3cret"), 0);
-    cr_assert_eq(netsip(&n, "2006 s3cret 300 tcp"), 0);
-    cr_assert_neq(netsip(&n, "2007 nope"), 0);
+    cr_assert_eq(hclient_netsip(&n, "2005 s3cret"), 0);
+    cr_assert_eq(hclient_netsip(&n, "2006 s3cret 300 tcp"), 0);
+    cr_assert_neq(hclient_netsip(&n, "2007 nope"), 0);
     cr_assert_eq(harness_node_metric(&n, "tc_dns{state=\"insrv\"}"), 4);
     cr_assert_geq(harness_node_metric(&n, "tc_sip_auth_failures_total{reason=\"wrong\"}"), 2);
     /* The password never reaches the log. */
@@ -142,8 +95,8 @@ Test(registrar, netsip_registers_over_udp_and_tcp)
 
     harness_node_init(&n, "sip1", NULL, dirs);
     harness_node_start(&n);
-    cr_assert_eq(netsip(&n, "1200"), 0);
-    cr_assert_eq(netsip(&n, "1201 '' 120 tcp"), 0);
+    cr_assert_eq(hclient_netsip(&n, "1200"), 0);
+    cr_assert_eq(hclient_netsip(&n, "1201 '' 120 tcp"), 0);
     cr_assert_eq(harness_node_metric(&n, "tc_dns{state=\"insrv\"}"), 2);
     harness_node_stop(&n);
     harness_node_cleanup(&n);
@@ -155,7 +108,7 @@ Test(registrar, bindings_expire_and_release_the_dn)
 
     harness_node_init(&n, "sip1", "min-expires = 1\ndefault-expires = 2", dirs);
     harness_node_start(&n);
-    cr_assert_eq(sipsak(&n, "1300", "-x 2", NULL), 0);
+    cr_assert_eq(hclient_sipsak(&n, "1300", "-x 2", NULL), 0);
     cr_assert_eq(harness_node_metric(&n, "tc_sip_bindings"), 1);
     cr_assert(harness_wait_metric(&n, "tc_sip_bindings", 0, 6000), "binding did not expire");
     cr_assert(harness_wait_metric(&n, "tc_dns{state=\"insrv\"}", 0, 2000));
@@ -170,7 +123,7 @@ Test(registrar, max_contacts_is_enforced)
 
     harness_node_init(&n, "sip1", "max-contacts = 2", dirs);
     harness_node_start(&n);
-    cr_assert_neq(sipp(&n, "register_multi.xml", "1400;", "u1"), 0);
+    cr_assert_neq(hclient_sipp(&n, "register_multi.xml", "1400;", "u1"), 0);
     cr_assert_eq(harness_node_metric(&n, "tc_sip_responses_total{method=\"REGISTER\",code=\"403\"}"),
                  1);
     cr_assert_eq(harness_node_metric(&n, "tc_sip_bindings"), 0);
@@ -187,7 +140,7 @@ Test(registrar, acknowledged_bindings_survive_kill_9)
     harness_node_start(&n);
     for (int i = 0; i < 20; i++) {
         snprintf(dn, sizeof(dn), "%d", 1500 + i);
-        cr_assert_eq(sipsak(&n, dn, i % 2 ? "-E tcp" : NULL, NULL), 0, "%s", dn);
+        cr_assert_eq(hclient_sipsak(&n, dn, i % 2 ? "-E tcp" : NULL, NULL), 0, "%s", dn);
     }
     /* Every 200 above was sent after its commit: kill at once. */
     harness_node_kill(&n);
