@@ -170,7 +170,8 @@ static int add_date(struct registrar *r, struct tc_buf *b, uint64_t now_ms)
     return tc_buf_puts(b, r->date);
 }
 
-/* The 200 for a REGISTER: every current binding with its remaining time. */
+/* The 200 for a REGISTER: every current binding with the parameters it
+ * was registered with and its remaining time. */
 static int answer_bindings(struct registrar *r, dn_key dn, uint64_t now, struct reg_answer *ans)
 {
     struct bindings_dn *d = bindings_dn(r->core->bindings, dn, false);
@@ -180,8 +181,8 @@ static int answer_bindings(struct registrar *r, dn_key dn, uint64_t now, struct 
     for (struct binding *b = d ? d->head : NULL; b != NULL && rc == 0; b = b->next) {
         if (b->expires_ms <= now)
             continue;
-        rc = tc_buf_printf(&ans->headers, "Contact: <%s>;expires=%u\r\n", binding_contact(b),
-                           binding_remaining(b, now));
+        rc = tc_buf_printf(&ans->headers, "Contact: <%s>%s;expires=%u\r\n", binding_contact(b),
+                           binding_params(b), binding_remaining(b, now));
     }
     return rc ? rc : add_date(r, &ans->headers, now);
 }
@@ -384,6 +385,10 @@ static int check_contacts(struct registrar *r, const struct reg_request *q, dn_k
         long exp = contact_expires(r, q, c);
         struct binding *b = bindings_find(r->core->bindings, dn, c->uri, c->len);
 
+        if (c->params_len > REG_MAX_CONTACT_PARAMS) {
+            answer(ans, 400, "Contact Parameters Too Long");
+            return 1;
+        }
         if (exp != 0 && exp < (long)r->lim->min_expires) {
             answer(ans, 423, "Interval Too Brief");
             return tc_buf_printf(&ans->headers, "Min-Expires: %u\r\n", r->lim->min_expires)
@@ -459,7 +464,7 @@ static int apply_contacts(struct registrar *r, const struct reg_request *q, dn_k
             rc = core_unbind(r->core, old, on_binding_durable, w);
         } else {
             b = binding_new(bs, dn, c->uri, c->len, q->call_id, strlen(q->call_id), q->received,
-                            q->proto, q->cseq, now + (uint64_t)exp * 1000,
+                            c->params, q->proto, q->cseq, now + (uint64_t)exp * 1000,
                             old != NULL ? old->registered_ms : now);
             if (b == NULL)
                 return -ENOMEM;

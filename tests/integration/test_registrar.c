@@ -159,6 +159,81 @@ Test(registrar, acknowledged_bindings_survive_kill_9)
     harness_node_cleanup(&n);
 }
 
+/* A REGISTER for dn from a device with instance inst and reg-id id
+ * (RFC 5626), Contact port cport, into msg; extra goes at the end of the
+ * Contact's parameters. */
+static void outbound_register(char *msg, size_t cap, const char *dn, unsigned id, uint16_t cport,
+                              const char *extra)
+{
+    snprintf(msg, cap,
+             "REGISTER sip:127.0.0.1 SIP/2.0\r\n"
+             "Via: SIP/2.0/UDP 127.0.0.1:%u;branch=z9hG4bK-ob%u;rport\r\n"
+             "From: <sip:%s@127.0.0.1>;tag=ob%u\r\nTo: <sip:%s@127.0.0.1>\r\n"
+             "Call-ID: outbound-%u\r\nCSeq: 1 REGISTER\r\nMax-Forwards: 70\r\n"
+             "Contact: <sip:%s@127.0.0.1:%u;transport=udp>;expires=600 ; "
+             "+sip.instance=\"<urn:uuid:00000000-0000-1000-8000-00000000000%u>\";reg-id=%u%s\r\n"
+             "Supported: outbound, path\r\nContent-Length: 0\r\n\r\n",
+             cport, id, dn, id, dn, id, dn, cport, id, id, extra);
+}
+
+/* The contact as the 200 must list it: its parameters back, but expires,
+ * which the registrar sets. */
+static void want_contact(char *out, size_t cap, const char *dn, unsigned id, uint16_t cport)
+{
+    snprintf(out, cap,
+             "Contact: <sip:%s@127.0.0.1:%u;transport=udp>;+sip.instance=\"<urn:uuid:"
+             "00000000-0000-1000-8000-00000000000%u>\";reg-id=%u;expires=",
+             dn, cport, id, id);
+}
+
+/* RFC 5626 clients look for their +sip.instance and reg-id in the 200's
+ * Contact: they are echoed, for every binding, after a refresh by
+ * another device and after a restart (issue 14). */
+Test(registrar, contact_parameters_are_echoed)
+{
+    struct hnode n;
+    char msg[2048], resp[4096], want1[256], want2[256], big[700];
+    const char *query = "REGISTER sip:127.0.0.1 SIP/2.0\r\n"
+                        "Via: SIP/2.0/UDP 127.0.0.1:5079;branch=z9hG4bK-q;rport\r\n"
+                        "From: <sip:1600@127.0.0.1>;tag=q\r\nTo: <sip:1600@127.0.0.1>\r\n"
+                        "Call-ID: query-1\r\nCSeq: 1 REGISTER\r\nMax-Forwards: 70\r\n"
+                        "Content-Length: 0\r\n\r\n";
+
+    harness_node_init(&n, "sip1", NULL, dirs);
+    harness_node_start(&n);
+    want_contact(want1, sizeof(want1), "1600", 1, 5071);
+    want_contact(want2, sizeof(want2), "1600", 2, 5072);
+    outbound_register(msg, sizeof(msg), "1600", 1, 5071, "");
+    cr_assert_gt(harness_udp_exchange(n.sip_port, msg, strlen(msg), resp, sizeof(resp), 3000), 0);
+    cr_assert(strncmp(resp, "SIP/2.0 200", 11) == 0, "%s", resp);
+    cr_assert_not_null(strstr(resp, want1), "no \"%s\" in\n%s", want1, resp);
+    cr_assert_not_null(strstr(resp, ";expires=600\r\n"), "%s", resp);
+    /* A second device: the 200 lists both, each with its own. */
+    outbound_register(msg, sizeof(msg), "1600", 2, 5072, "");
+    cr_assert_gt(harness_udp_exchange(n.sip_port, msg, strlen(msg), resp, sizeof(resp), 3000), 0);
+    cr_assert_not_null(strstr(resp, want1), "no \"%s\" in\n%s", want1, resp);
+    cr_assert_not_null(strstr(resp, want2), "no \"%s\" in\n%s", want2, resp);
+    /* They are kept with the bindings: a query after kill -9 shows them. */
+    harness_node_kill(&n);
+    harness_node_start(&n);
+    cr_assert_gt(harness_udp_exchange(n.sip_port, query, strlen(query), resp, sizeof(resp), 3000),
+                 0);
+    cr_assert_not_null(strstr(resp, want1), "no \"%s\" in\n%s", want1, resp);
+    cr_assert_not_null(strstr(resp, want2), "no \"%s\" in\n%s", want2, resp);
+    /* Bounded: parameters past REG_MAX_CONTACT_PARAMS are refused whole. */
+    memset(big, 'x', sizeof(big) - 1);
+    big[0] = ';';
+    big[1] = 'p';
+    big[2] = '=';
+    big[sizeof(big) - 1] = '\0';
+    outbound_register(msg, sizeof(msg), "1601", 3, 5073, big);
+    cr_assert_gt(harness_udp_exchange(n.sip_port, msg, strlen(msg), resp, sizeof(resp), 3000), 0);
+    cr_assert(strncmp(resp, "SIP/2.0 400 Contact Parameters Too Long", 39) == 0, "%s", resp);
+    cr_assert_eq(harness_node_metric(&n, "tc_dns{state=\"insrv\"}"), 1);
+    cr_assert_eq(harness_node_stop(&n), 0);
+    harness_node_cleanup(&n);
+}
+
 Test(registrar, options_and_other_methods)
 {
     struct hnode n;
