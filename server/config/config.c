@@ -60,6 +60,7 @@ static uint32_t seen_at(const struct key *keys, size_t n, const uint32_t *seen, 
 static void free_profile(struct dn_profile *p)
 {
     free(p->password);
+    free(p->auth_realm);
     free(p->sca_preferred_site);
     free(p->group);
     free(p->members);
@@ -151,7 +152,9 @@ static void end_dn(struct load *st)
              (dn_seen(st, "password") ? DN_SET_PASSWORD : 0) |
              (dn_seen(st, "group") ? DN_SET_GROUP : 0) |
              (dn_seen(st, "distribution") ? DN_SET_DISTRIBUTION : 0) |
-             (dn_seen(st, "dr-forward") ? DN_SET_DR_FORWARD : 0);
+             (dn_seen(st, "dr-forward") ? DN_SET_DR_FORWARD : 0) |
+             (dn_seen(st, "auth-algorithms") ? DN_SET_AUTH_ALGS : 0) |
+             (dn_seen(st, "auth-realm") ? DN_SET_AUTH_REALM : 0);
     idx = dn_dir_add_profile(d, p);
     if (idx < 0)
         goto out_nomem;
@@ -462,6 +465,13 @@ static struct config *config_new(const char *path)
     c->http_listen.port = 8080;
     c->durability = CONFIG_DURABILITY_SYNC;
     c->dr_forward = true;
+    c->auth_algs[0] = DN_AUTH_MD5;
+    c->auth_realm = strdup(CONFIG_DEFAULT_REALM);
+    if (c->auth_realm == NULL) {
+        free(c->path);
+        free(c);
+        return NULL;
+    }
     c->heartbeat_interval_ms = 1000;
     c->link_timeout_ms = 3000;
     c->limits = (struct config_limits){
@@ -559,6 +569,7 @@ void config_free(struct config *c)
         return;
     dn_dir_free(&c->dir);
     free(c->cluster_secret_file);
+    free(c->auth_realm);
     free(c->data_dir);
     free(c->path);
     free(c);

@@ -11,11 +11,13 @@
  *
  *   [node]            name, *-listen addresses, data-dir, durability,
  *                     cluster-secret-file, gws-client-names, dr-forward,
- *                     heartbeat-interval, link-timeout, limits
+ *                     heartbeat-interval, link-timeout, limits,
+ *                     auth-algorithms, auth-realm
  *   [peer NAME]       address (peer port), sip-address, tc-address,
  *                     dr-peer-location, access-number
  *   [dn RANGE]        type, shared-line, members, sca-preferred-site,
- *                     password, group, distribution, dr-forward
+ *                     password, auth-algorithms, auth-realm, group,
+ *                     distribution, dr-forward
  *
  * Durations take a unit: "500ms", "3s", "2m"; a bare number is
  * milliseconds. Sizes take "k", "m" or "g" (powers of 1024). Booleans are
@@ -32,6 +34,10 @@
 #define CONFIG_MAX_CLIENTS 16 /* gws-client-names entries */
 #define CONFIG_LINE_MAX    199
 #define CONFIG_ACCESS_MAX  32 /* access-number: 1..31 digits */
+
+/* auth-realm: at most CONFIG_REALM_MAX - 1 bytes; the default. */
+#define CONFIG_REALM_MAX     128
+#define CONFIG_DEFAULT_REALM "tcluster"
 
 struct config_addr {
     char host[CONFIG_HOST_MAX]; /* numeric IPv4 or IPv6 (no brackets) or name */
@@ -92,6 +98,11 @@ struct config {
     bool dr_forward;
     uint32_t heartbeat_interval_ms;
     uint32_t link_timeout_ms;
+    /* Digest challenges of the DNs whose [dn] sections do not say:
+     * auth-algorithms (default md5 alone: every SIP client in Debian
+     * answers it) and auth-realm (default CONFIG_DEFAULT_REALM). */
+    uint8_t auth_algs[DN_AUTH_ALGS_MAX];
+    char *auth_realm;
     struct config_limits limits;
     struct config_peer peers[CONFIG_MAX_PEERS];
     unsigned n_peers;

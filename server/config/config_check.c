@@ -218,6 +218,10 @@ static bool take_from(struct dn_profile *p, const struct dn_profile *q)
         p->distribution = q->distribution;
     if (take & DN_SET_DR_FORWARD)
         p->dr_forward = q->dr_forward;
+    if (take & DN_SET_AUTH_ALGS)
+        memcpy(p->auth_algs, q->auth_algs, sizeof(p->auth_algs));
+    if (take & DN_SET_AUTH_REALM)
+        p->auth_realm = dup_or_null(q->auth_realm, &nomem);
     p->set |= take;
     return !nomem;
 }
@@ -236,6 +240,20 @@ static bool inherit(struct dn_dir *d, size_t i, bool *done)
     return inherit(d, p->parent, done) && take_from(p, &d->profiles[p->parent]);
 }
 
+/* Give p the node's digest settings where no section set them, so the
+ * registrar finds them in the profile (and a SIGHUP reloads them with the
+ * directory). Returns false when memory ran out. */
+static bool take_node_auth(struct dn_profile *p, const struct config *c)
+{
+    bool nomem = false;
+
+    if (!(p->set & DN_SET_AUTH_ALGS))
+        memcpy(p->auth_algs, c->auth_algs, sizeof(p->auth_algs));
+    if (!(p->set & DN_SET_AUTH_REALM))
+        p->auth_realm = dup_or_null(c->auth_realm, &nomem);
+    return !nomem;
+}
+
 void config_check_dir(const struct config_check *ck)
 {
     const struct config *c = ck->cfg;
@@ -250,6 +268,8 @@ void config_check_dir(const struct config_check *ck)
         ok = done != NULL;
         for (size_t i = 0; ok && i < d->n_profiles; i++)
             ok = inherit(d, i, done);
+        for (size_t i = 0; ok && i < d->n_profiles; i++)
+            ok = take_node_auth(&d->profiles[i], c);
         free(done);
     }
     if (rc == -ENOMEM || !ok)

@@ -73,22 +73,24 @@ struct binding *bindings_find(struct bindings *bs, dn_key dn, const char *contac
 
 struct binding *binding_new(struct bindings *bs, dn_key dn, const char *contact, size_t contact_len,
                             const char *call_id, size_t call_id_len, const char *received,
-                            uint8_t proto, uint32_t cseq, uint64_t expires_ms,
+                            const char *params, uint8_t proto, uint32_t cseq, uint64_t expires_ms,
                             uint64_t registered_ms)
 {
     size_t received_len = strlen(received);
+    size_t params_len = params != NULL ? strlen(params) : 0;
     size_t head = offsetof(struct binding, data);
     struct binding *b;
     char *p;
 
-    if (contact_len > UINT16_MAX || call_id_len > UINT16_MAX || received_len > UINT16_MAX)
+    if (contact_len > UINT16_MAX || call_id_len > UINT16_MAX || received_len > UINT16_MAX ||
+        params_len > UINT16_MAX)
         return NULL;
     /* The call-id and received strings are found by their NUL. */
     if (memchr(call_id, '\0', call_id_len) != NULL)
         return NULL;
     /* Not sizeof(*b): that pads the header to 56, and the whole may then
      * take the next slot size for no use. */
-    b = slab_alloc(&bs->slab, head + contact_len + call_id_len + received_len + 3);
+    b = slab_alloc(&bs->slab, head + contact_len + call_id_len + received_len + params_len + 4);
     if (b == NULL)
         return NULL;
     memset(b, 0, head);
@@ -106,6 +108,8 @@ struct binding *binding_new(struct bindings *bs, dn_key dn, const char *contact,
     p[call_id_len] = '\0';
     p += call_id_len + 1;
     memcpy(p, received, received_len + 1);
+    p += received_len + 1;
+    memcpy(p, params != NULL ? params : "", params_len + 1);
     return b;
 }
 

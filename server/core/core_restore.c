@@ -69,7 +69,7 @@ static int on_binding_record(void *arg, const void *key, size_t klen, const void
         return 0;
     }
     b = binding_new(c->bindings, dn, rec->contact, strlen(rec->contact), rec->call_id,
-                    strlen(rec->call_id), rec->received,
+                    strlen(rec->call_id), rec->received, rec->params,
                     strcmp(rec->transport, "tcp") == 0 ? BINDING_TCP : BINDING_UDP, rec->cseq,
                     rec->expires_unix_ms, rec->registered_unix_ms);
     tc__binding__free_unpacked(rec, NULL);

@@ -48,7 +48,8 @@ const char *sip_fields_str(struct sip_fields_mem *mem, const char *p, size_t n)
         mem->extra = chunk;
         s = chunk->data;
     }
-    memcpy(s, p, n);
+    if (p != NULL)
+        memcpy(s, p, n);
     s[n] = '\0';
     return s;
 }
@@ -294,9 +295,59 @@ static bool parse_q(struct sip_span v, uint16_t *q)
     return true;
 }
 
+/* The parameters of a Contact entry but expires, rebuilt as
+ * ";name[=value]" each (so no LWS, folded or not, reaches an answer that
+ * echoes them). A quoted value holding CR or LF is refused: it could only
+ * come from a folded line. Returns 0 with *out set ("" when none), -EPROTO
+ * or -ENOMEM. */
+static int contact_params(struct sip_fields_mem *mem, struct sip_span params, const char **out)
+{
+    struct sip_span cur = params;
+    struct sip_param prm;
+    size_t len = 0;
+    char *buf, *w;
+    int rc;
+
+    *out = "";
+    while ((rc = sip_scan_param_next(&cur, &prm)) == 1) {
+        if (sip_scan_ieq(prm.name, "expires"))
+            continue;
+        if (prm.has_value && (memchr(prm.value.p, '\r', prm.value.len) != NULL ||
+                              memchr(prm.value.p, '\n', prm.value.len) != NULL))
+            return -EPROTO;
+        len += 1 + prm.name.len + (prm.has_value ? 1 + prm.value.len : 0);
+    }
+    if (rc < 0)
+        return -EPROTO;
+    if (len == 0)
+        return 0;
+    buf = (char *)sip_fields_str(mem, NULL, len);
+    if (mem->oom)
+        return -ENOMEM;
+    w = buf;
+    cur = params;
+    while (sip_scan_param_next(&cur, &prm) == 1) {
+        if (sip_scan_ieq(prm.name, "expires"))
+            continue;
+        *w++ = ';';
+        memcpy(w, prm.name.p, prm.name.len);
+        w += prm.name.len;
+        if (prm.has_value) {
+            *w++ = '=';
+            memcpy(w, prm.value.p, prm.value.len);
+            w += prm.value.len;
+        }
+    }
+    *w = '\0';
+    *out = buf;
+    return 0;
+}
+
 static int add_contact(struct sip_fields_mem *mem, struct sip_contacts *out,
                        const struct sip_naddr *na)
 {
+    int rc;
+
     struct sip_contact *ct;
     struct sip_param prm;
 
@@ -322,7 +373,8 @@ static int add_contact(struct sip_fields_mem *mem, struct sip_contacts *out,
     }
     if (sip_scan_param_find(na->params, "q", &prm))
         ct->has_q = parse_q(prm.value, &ct->q);
-    return 0;
+    rc = contact_params(mem, na->params, &ct->params);
+    return rc;
 }
 
 /* The entries of one Contact header value (not "*"). */

@@ -38,7 +38,8 @@ struct sip_fields_src {
 };
 
 /* Copy n bytes into mem as a C string, valid until the arena and
- * sip_fields_release() free it. Without memory: "" and mem->oom set. */
+ * sip_fields_release() free it; with p NULL, only reserve n + 1 bytes (the
+ * last a NUL) for the caller to fill. Without memory: "" and mem->oom set. */
 const char *sip_fields_str(struct sip_fields_mem *mem, const char *p, size_t n);
 
 /* Fill m from src (m->is_request, m->method and m->method_id already set):

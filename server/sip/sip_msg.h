@@ -80,6 +80,10 @@ struct sip_contact {
     uint32_t expires;
     bool has_q; /* a valid q parameter */
     uint16_t q; /* q * 1000: 0..1000 */
+    /* Its header parameters but expires, each as ";name" or ";name=value"
+     * without the LWS around ';' and '=' (e.g. ";+sip.instance=\"<urn:
+     * uuid:...>\";reg-id=1"), or "": what a registrar echoes (RFC 5626). */
+    const char *params;
 };
 
 /* All Contact entries of a message (sip_msg_contacts()). */

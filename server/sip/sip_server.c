@@ -199,6 +199,8 @@ static int read_register(struct sip_server *s, struct sip_msg *m, const struct s
         q->contacts[i].uri = cs->v[i].uri;
         q->contacts[i].len = strlen(cs->v[i].uri);
         q->contacts[i].expires = cs->v[i].has_expires ? (long)cs->v[i].expires : -1;
+        q->contacts[i].params = cs->v[i].params != NULL ? cs->v[i].params : "";
+        q->contacts[i].params_len = strlen(q->contacts[i].params);
     }
     /* Only Digest is understood; another scheme is answered like none: 401. */
     if (auth != NULL)

@@ -657,6 +657,53 @@ Test(config, a_narrower_section_overrides_a_range)
     config_free(c);
 }
 
+/* Digest challenges (issue 14): MD5 alone and realm "tcluster" unless
+ * [node] says otherwise; a [dn] section overrides [node], a narrower
+ * section the wider one. */
+Test(config, auth_algorithms_and_realm)
+{
+    struct config *c = ok(NODE "[dn 1000-1999]\n");
+    const struct dn_profile *p;
+
+    p = dn_dir_lookup(&c->dir, dn("1000"));
+    cr_assert_eq(p->auth_algs[0], DN_AUTH_MD5);
+    cr_assert_eq(p->auth_algs[1], DN_AUTH_NONE);
+    cr_assert_str_eq(p->auth_realm, "tcluster");
+    config_free(c);
+
+    c = ok(NODE "auth-algorithms = SHA-256, md5\nauth-realm = pbx.example.org\n"
+                "[dn 1000-1999]\n"
+                "[dn 1500-1599]\nauth-algorithms = sha-256\n"
+                "[dn 1550]\nauth-realm = one\n"
+                "[dn 2000-2999]\nauth-algorithms = md5,\n  sha-256\n");
+    p = dn_dir_lookup(&c->dir, dn("1000"));
+    cr_assert_eq(p->auth_algs[0], DN_AUTH_SHA256);
+    cr_assert_eq(p->auth_algs[1], DN_AUTH_MD5);
+    cr_assert_str_eq(p->auth_realm, "pbx.example.org");
+    p = dn_dir_lookup(&c->dir, dn("1501"));
+    cr_assert_eq(p->auth_algs[0], DN_AUTH_SHA256);
+    cr_assert_eq(p->auth_algs[1], DN_AUTH_NONE);
+    cr_assert_str_eq(p->auth_realm, "pbx.example.org");
+    p = dn_dir_lookup(&c->dir, dn("1550"));
+    cr_assert_eq(p->auth_algs[0], DN_AUTH_SHA256);
+    cr_assert_eq(p->auth_algs[1], DN_AUTH_NONE);
+    cr_assert_str_eq(p->auth_realm, "one");
+    p = dn_dir_lookup(&c->dir, dn("2000"));
+    cr_assert_eq(p->auth_algs[0], DN_AUTH_MD5);
+    cr_assert_eq(p->auth_algs[1], DN_AUTH_SHA256);
+    config_free(c);
+
+    bad(NODE "auth-algorithms = md5, sha1\n", 4,
+        "auth-algorithms: unknown algorithm \"sha1\" (expected md5, sha-256 or both, "
+        "comma-separated, in the order the challenges are sent)");
+    bad(NODE "[dn 1000]\nauth-algorithms = md5, MD5\n", 5, "auth-algorithms: MD5 is listed twice");
+    bad(NODE "[dn 1000]\nauth-algorithms =\n", 5,
+        "auth-algorithms: expected a comma-separated list, got \"\"");
+    bad(NODE "auth-realm = a\"b\n", 4,
+        "auth-realm: expected a realm without quotes, backslashes or control characters, got "
+        "\"a\"b\"");
+}
+
 Test(config, dn_options)
 {
     bad(NODE "[dn 1000-1999]\n[dn 5000]\nshared-line = yes\n", 5,

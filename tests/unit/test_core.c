@@ -167,7 +167,7 @@ static unsigned phone_bind(const char *dn, const char *contact, long in_s)
     uint64_t now = tc_now_ms();
     unsigned before = core_live_bindings(&f.c, key(dn), now);
     struct binding *b = binding_new(f.c.bindings, key(dn), contact, strlen(contact), "cid@p", 5,
-                                    "udp:127.0.0.1:5062", BINDING_UDP, 1,
+                                    "udp:127.0.0.1:5062", NULL, BINDING_UDP, 1,
                                     (uint64_t)((int64_t)now + in_s * 1000), now);
 
     cr_assert_not_null(b);

@@ -142,7 +142,7 @@ static void publish(struct fx *f, const struct dn_change *c)
 static void add_binding(struct fx *f, const char *dn, const char *contact, uint64_t expires_ms)
 {
     struct binding *bd = binding_new(&f->bs, key(dn), contact, strlen(contact), "cid", 3,
-                                     "udp:127.0.0.1:9", BINDING_UDP, 1, expires_ms, now);
+                                     "udp:127.0.0.1:9", NULL, BINDING_UDP, 1, expires_ms, now);
 
     cr_assert_not_null(bd);
     cr_assert_eq(bindings_add(&f->bs, bd), 0);

@@ -208,6 +208,7 @@ Test(sip_msg, register_fields)
     cr_assert_eq(contacts_of(m)->v[0].expires, 3600);
     cr_assert(contacts_of(m)->v[0].has_q);
     cr_assert_eq(contacts_of(m)->v[0].q, 700);
+    cr_assert_str_eq(contacts_of(m)->v[0].params, ";q=0.7");
     cr_assert_str_eq(m->user_agent, "Phone/1.0 (test)");
     cr_assert_null(auth_of(m));
     cr_assert_eq(m->content_length, 0);
@@ -266,6 +267,28 @@ Test(sip_msg, register_many_contacts)
     cr_assert(contacts_of(m)->v[4].has_expires);
     cr_assert_eq(contacts_of(m)->v[4].expires, UINT32_MAX);
     cr_assert_not(m->has_expires);
+    sip_msg_free(m);
+}
+
+/* A Contact's parameters but expires, for the registrar to echo (RFC
+ * 5626): rebuilt without LWS; none gives "". */
+Test(sip_msg, contact_params)
+{
+    struct sip_msg *m = PARSE_OK(
+            REG_HEAD "Contact: <sip:1001@10.0.0.5;ob>;+sip.instance = \"<urn:uuid:f81d4fae-7dec>\" "
+                     "; reg-id=1;EXPIRES=60;+sip.ice;q=0.5\r\n"
+                     "Contact: <sip:1001@10.0.0.6>;expires=60, <sip:1001@10.0.0.7>\r\n"
+                     "Contact: <sip:1001@10.0.0.8>;x=\"a,b;c\"\r\n"
+                     "Content-Length: 0\r\n\r\n");
+
+    cr_assert_eq(contacts_of(m)->n, 4);
+    cr_assert_str_eq(contacts_of(m)->v[0].uri, "sip:1001@10.0.0.5;ob");
+    cr_assert_str_eq(contacts_of(m)->v[0].params,
+                     ";+sip.instance=\"<urn:uuid:f81d4fae-7dec>\";reg-id=1;+sip.ice;q=0.5");
+    cr_assert_eq(contacts_of(m)->v[0].expires, 60);
+    cr_assert_str_eq(contacts_of(m)->v[1].params, "");
+    cr_assert_str_eq(contacts_of(m)->v[2].params, "");
+    cr_assert_str_eq(contacts_of(m)->v[3].params, ";x=\"a,b;c\"");
     sip_msg_free(m);
 }
 
