@@ -62,9 +62,11 @@ int tcclient_usage_error(const char *prog, int code, const char *fmt, ...)
 
 /* Append the fields of one DN as JSON members, without braces:
  * "dn":..,"status":..,"owner":..,"source":..,"version":{"text":..,"hlc":..,
- * "node":..},"since":..,"since_unix_ms":..[,"bindings":[..] when
- * with_bindings]. 64-bit values (hlc, since_unix_ms) are strings: JSON
- * readers round integers above 2^53. s may be NULL (then "dn":null). */
+ * "node":..},"since":..,"since_unix_ms":..[,"bindings":[contacts],
+ * "binding_info":[{"contact","expires","expires_unix_ms","transport",
+ * "received"}],"bindings_at":NODE or null, when with_bindings]. 64-bit
+ * values (hlc, since_unix_ms, expires_unix_ms) are strings: JSON readers
+ * round integers above 2^53. s may be NULL (then "dn":null). */
 int tcclient_json_dn(struct tc_buf *b, const Tc__DnState *s, int with_bindings);
 
 /* Write a version as "TIME#COUNTER@NODE" ("2026-12-06T01:22:17.408Z#3@sip1":

@@ -41,6 +41,7 @@ void tc_port__query_nodes(struct tc_client *cl, uint32_t ref_id)
     infos[0].link_up = true;
     infos[0].dns_owned = t->owned[DN_NODE_SELF];
     infos[0].address = (char *)config_addr_str(&cfg->tc_listen, addrs[0], ADDR_MAX);
+    infos[0].since_unix_ms = cl->p->epoch;
     ptrs[n++] = &infos[0];
     for (unsigned i = 0; i < cfg->n_peers; i++) {
         const struct config_peer *cp = &cfg->peers[i];
@@ -52,6 +53,9 @@ void tc_port__query_nodes(struct tc_client *cl, uint32_t ref_id)
         x->link_up = id != DN_NODE_NONE && t->link_up[id];
         x->dns_owned = id != DN_NODE_NONE ? t->owned[id] : 0;
         x->address = (char *)config_addr_str(peer_address(cp), addrs[n], ADDR_MAX);
+        /* A link that never changed has been down since the start. */
+        x->since_unix_ms = id != DN_NODE_NONE && t->link_since_ms[id] != 0 ? t->link_since_ms[id]
+                                                                           : cl->p->epoch;
         ptrs[n++] = x;
     }
     ni.n_nodes = n;
@@ -69,6 +73,43 @@ static bool lookup(const struct tc_client *cl, const char *dn, dn_key *k)
            dn_dir_contains(cl->p->core->table->dir, *k);
 }
 
+/* The address of a binding's source: the registrar keeps it as
+ * "udp:IP:PORT" or "tcp:[IP6]:PORT", and the transport has its own field. */
+static const char *source_addr(const char *received)
+{
+    if (strncmp(received, "udp:", 4) == 0 || strncmp(received, "tcp:", 4) == 0)
+        return received + 4;
+    return received;
+}
+
+/* Put bd's bindings in s: the contacts (the older field) and in full, in
+ * infos and ptrs (bd->count each, the caller's). Strings are borrowed from
+ * the bindings. Returns the contact array (the caller frees it), or NULL
+ * when out of memory (s then lists none). */
+static char **fill_bindings(struct dn_event_state *s, const struct bindings_dn *bd,
+                            Tc__BindingInfo *infos, Tc__BindingInfo **ptrs)
+{
+    char **contacts = calloc(bd->count, sizeof(*contacts));
+    size_t n = 0;
+
+    if (contacts == NULL)
+        return NULL;
+    for (const struct binding *b = bd->head; b != NULL && n < bd->count; b = b->next, n++) {
+        contacts[n] = (char *)binding_contact(b);
+        tc__binding_info__init(&infos[n]);
+        infos[n].contact = contacts[n];
+        infos[n].expires_unix_ms = b->expires_ms;
+        infos[n].transport = b->proto == BINDING_TCP ? "tcp" : "udp";
+        infos[n].received = (char *)source_addr(binding_received(b));
+        ptrs[n] = &infos[n];
+    }
+    s->st.n_bindings = n;
+    s->st.bindings = contacts;
+    s->st.n_binding_info = n;
+    s->st.binding_info = ptrs;
+    return contacts;
+}
+
 void tc_port__query_dn(struct tc_client *cl, uint32_t ref_id, const Tc__QueryDn *q)
 {
     const struct dn_table *t = cl->p->core->table;
@@ -77,6 +118,8 @@ void tc_port__query_dn(struct tc_client *cl, uint32_t ref_id, const Tc__QueryDn 
     Tc__Event ev = TC__EVENT__INIT;
     union dn_event_body body;
     struct dn_event_state s;
+    Tc__BindingInfo *infos = NULL;
+    Tc__BindingInfo **ptrs = NULL;
     char **contacts = NULL;
     dn_key k;
 
@@ -86,22 +129,25 @@ void tc_port__query_dn(struct tc_client *cl, uint32_t ref_id, const Tc__QueryDn 
     }
     dn_event_current(&s, t, k);
     e = dn_table_get(t, k);
-    /* Only the owner knows the contacts. The bindings are not changed:
-     * bindings_dn() creates nothing when asked not to. */
+    /* Only the owner knows the contacts; the others say who holds them.
+     * The bindings are not changed: bindings_dn() creates nothing when
+     * asked not to. */
     if (e != NULL && e->owner == DN_NODE_SELF && cl->p->core->bindings != NULL)
         bd = bindings_dn(cl->p->core->bindings, k, false);
-    if (bd != NULL && bd->count > 0)
-        contacts = calloc(bd->count, sizeof(*contacts));
-    if (contacts != NULL) {
-        for (const struct binding *b = bd->head; b != NULL && s.st.n_bindings < bd->count;
-             b = b->next)
-            contacts[s.st.n_bindings++] = (char *)binding_contact(b);
-        s.st.bindings = contacts;
+    else if (e != NULL && e->owner > DN_NODE_SELF && e->source == DN_SOURCE_SIP)
+        s.st.bindings_at = (char *)dn_table_node_name(t, e->owner);
+    if (bd != NULL && bd->count > 0) {
+        infos = calloc(bd->count, sizeof(*infos));
+        ptrs = calloc(bd->count, sizeof(*ptrs));
+        if (infos != NULL && ptrs != NULL)
+            contacts = fill_bindings(&s, bd, infos, ptrs);
     }
     ev.ref_id = ref_id;
     dn_event_set(&ev, &body, DN_EVENT_INFO, &s.st);
     conn_send(cl->c, &ev);
     free(contacts);
+    free(infos);
+    free(ptrs);
 }
 
 void tc_port__query_summary(struct tc_client *cl, uint32_t ref_id)
@@ -133,13 +179,14 @@ void tc_port__query_summary(struct tc_client *cl, uint32_t ref_id)
     conn_send(cl->c, &ev);
 }
 
-static void query_end(struct tc_client *cl, bool truncated)
+static void query_end(struct tc_client *cl)
 {
     Tc__Event ev = TC__EVENT__INIT;
     Tc__EventQueryEnd end = TC__EVENT_QUERY_END__INIT;
 
     end.count = cl->q.count;
-    end.truncated = truncated;
+    end.truncated = cl->q.more > 0;
+    end.more = cl->q.more;
     ev.ref_id = cl->q.ref_id;
     ev.body_case = TC__EVENT__BODY_QUERY_END;
     ev.query_end = &end;
@@ -170,7 +217,7 @@ void tc_port__query_dns_start(struct tc_client *cl, uint32_t ref_id, const Tc__Q
         cl->q.owner = dn_table_node_id(t, q->owner);
         if (cl->q.owner == DN_NODE_NONE) {
             /* No node of that name owns anything. */
-            query_end(cl, false);
+            query_end(cl);
             return;
         }
     }
@@ -200,7 +247,7 @@ unsigned tc_port__query_dns_step(struct tc_client *cl, unsigned budget)
         dn_key hi, k = dn_event_dir_from(t->dir, q->next, &hi);
 
         if (k == DN_KEY_NONE) {
-            query_end(cl, false);
+            query_end(cl);
             return budget;
         }
         for (; k <= hi && budget > 0 && conn_writable(cl->c); k++, budget--) {
@@ -211,9 +258,10 @@ unsigned tc_port__query_dns_step(struct tc_client *cl, unsigned budget)
             if (!matches(q, t, k))
                 continue;
             if (q->limit != 0 && q->count == q->limit) {
-                /* One more matches than asked for. */
-                query_end(cl, true);
-                return budget;
+                /* Past the limit: counted, so the operator learns how many
+                 * more there are; the budget keeps the scan in chunks. */
+                q->more++;
+                continue;
             }
             dn_event_current(&s, t, k);
             ev.ref_id = q->ref_id;
