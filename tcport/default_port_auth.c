@@ -157,6 +157,11 @@ void default_port__authenticate(struct dp_client *cl, uint32_t ref_id, const Tc_
     const struct dp_cred *cr = cl->cred;
     char why[200];
 
+    if (cl->open) {
+        conn_send_error(cl->c, ref_id, TC__ERROR_CODE__ERROR_BUSY, "already open",
+                        CONN_REFUSED_OTHER);
+        return;
+    }
     if (!cl->challenged) {
         conn_send_error(cl->c, ref_id, TC__ERROR_CODE__ERROR_NOT_OPEN,
                         "Authenticate answers an EventChallenge: OpenApp with a GWS name first",

@@ -91,12 +91,26 @@ static void expect_error(struct htc *c, uint32_t ref, Tc__ErrorCode want)
     free_ev(ev);
 }
 
-/* An impostor with raw frames: says GWS, gets a challenge, cannot answer. */
-static void impostor_tries(const struct hnode *n, const char *dn)
+/* Send an Authenticate with a made-up proof. */
+static void send_made_up_proof(struct htc *c, uint32_t ref)
 {
     Tc__Request rq = TC__REQUEST__INIT;
     Tc__Authenticate a = TC__AUTHENTICATE__INIT;
     uint8_t nonce[32] = {1}, mac[32] = {2};
+
+    a.nonce.data = nonce;
+    a.nonce.len = sizeof(nonce);
+    a.mac.data = mac;
+    a.mac.len = sizeof(mac);
+    rq.ref_id = ref;
+    rq.body_case = TC__REQUEST__BODY_AUTHENTICATE;
+    rq.authenticate = &a;
+    cr_assert_eq(htc_send(c, &rq), 0);
+}
+
+/* An impostor with raw frames: says GWS, gets a challenge, cannot answer. */
+static void impostor_tries(const struct hnode *n, const char *dn)
+{
     struct htc c;
     Tc__Event *ev;
 
@@ -111,14 +125,7 @@ static void impostor_tries(const struct hnode *n, const char *dn)
     cr_assert_eq(htc_register(&c, 2, dn), 0);
     expect_error(&c, 2, TC__ERROR_CODE__ERROR_NOT_OPEN);
     /* A made-up proof: refused, and the connection closes. */
-    a.nonce.data = nonce;
-    a.nonce.len = sizeof(nonce);
-    a.mac.data = mac;
-    a.mac.len = sizeof(mac);
-    rq.ref_id = 3;
-    rq.body_case = TC__REQUEST__BODY_AUTHENTICATE;
-    rq.authenticate = &a;
-    cr_assert_eq(htc_send(&c, &rq), 0);
+    send_made_up_proof(&c, 3);
     expect_error(&c, 3, TC__ERROR_CODE__ERROR_AUTH);
     htc_register(&c, 4, dn);
     cr_assert(htc_wait_eof(&c, 5000), "the node keeps an impostor's connection");
@@ -203,8 +210,12 @@ Test(gws_auth, impostor_cannot_claim_a_password_protected_dn)
     assert_unclaimed(&n, "1001");
     /* A plain client still opens at once; its registration only subscribes. */
     htc_connect(&urs, n.default_port);
+    send_made_up_proof(&urs, 9); /* out of order: a clear error, the connection stays */
+    expect_error(&urs, 9, TC__ERROR_CODE__ERROR_NOT_OPEN);
     cr_assert_eq(htc_open_app(&urs, 1, "URS"), 0);
     free_ev(htc_expect(&urs, TC__EVENT__BODY_OPENED, 5000));
+    send_made_up_proof(&urs, 10);
+    expect_error(&urs, 10, TC__ERROR_CODE__ERROR_BUSY);
     cr_assert_eq(htc_register(&urs, 2, "1001"), 0);
     free_ev(htc_expect(&urs, TC__EVENT__BODY_REGISTERED, 5000));
     htc_close(&urs);
