@@ -252,6 +252,11 @@ void conn_set_data(struct conn *c, void *data)
     c->data = data;
 }
 
+const struct sockaddr_storage *conn_peer_addr(const struct conn *c)
+{
+    return tcp_conn_peer_addr(c->tc);
+}
+
 const char *conn_peer(const struct conn *c)
 {
     return tcp_conn_peer(c->tc);

@@ -116,6 +116,9 @@ void conn_set_data(struct conn *c, void *data);
 /* "ip:port" of the client, for logs. Valid while c is. */
 const char *conn_peer(const struct conn *c);
 
+/* The client's address. Valid while c is. */
+const struct sockaddr_storage *conn_peer_addr(const struct conn *c);
+
 /* Pack ev as a frame and queue it. The output may go past the bound (an
  * answer is never dropped): ports check conn_writable() before sending
  * what can wait. Returns 0, -EPIPE when c is closing (nothing queued), or

@@ -56,6 +56,7 @@ struct tc_query_dns {
     uint32_t ref_id;
     dn_key next; /* next key to examine */
     uint64_t count, limit;
+    uint64_t more; /* matches past the limit, counted not sent */
     bool any_state;
     enum dn_status state;
     int owner; /* -1: any; else a node id (DN_NODE_NONE matches no owner) */

@@ -225,6 +225,37 @@ static void start_peer(struct load *st, const char *name)
     st->target = p;
 }
 
+static void start_gws(struct load *st, const char *name)
+{
+    struct config *c = st->cfg;
+    struct config_gws *g;
+
+    if (!config_value_is_name(name)) {
+        config_report(st, st->lineno,
+                      "bad gws name \"%s\": expected [gws NAME], NAME one of gws-client-names",
+                      name);
+        return;
+    }
+    for (unsigned i = 0; i < c->n_gws; i++) {
+        if (strcmp(c->gws[i].name, name) == 0) {
+            config_report(st, st->lineno, "duplicate section [gws %s] (first at line %u)", name,
+                          c->gws[i].line);
+            return;
+        }
+    }
+    if (c->n_gws == CONFIG_MAX_CLIENTS) {
+        config_report(st, st->lineno, "too many [gws] sections (max %d)", CONFIG_MAX_CLIENTS);
+        return;
+    }
+    g = &c->gws[c->n_gws++];
+    strcpy(g->name, name);
+    g->line = st->lineno;
+    st->kind = SECT_GWS;
+    st->keys = config_gws_keys;
+    st->n_keys = config_n_gws_keys;
+    st->target = g;
+}
+
 static void start_dn(struct load *st, const char *spec)
 {
     int rc = dn_range_parse(spec, &st->lo, &st->hi);
@@ -252,6 +283,11 @@ static void end_section(struct load *st)
     if (st->kind == SECT_PEER &&
         seen_at(config_peer_keys, config_n_peer_keys, st->seen, "address") == 0)
         config_report(st, st->sect_line, "missing required key address in [%s]", st->label);
+    if (st->kind == SECT_GWS &&
+        seen_at(config_gws_keys, config_n_gws_keys, st->seen, "secret-file") == 0 &&
+        seen_at(config_gws_keys, config_n_gws_keys, st->seen, "allow-from") == 0)
+        config_report(st, st->sect_line, "[%s]: no credential: set secret-file, allow-from or both",
+                      st->label);
     st->kind = SECT_SKIP;
     st->keys = NULL;
     st->n_keys = 0;
@@ -294,6 +330,8 @@ static void on_section(struct load *st, const char *p)
         start_peer(st, arg);
     else if (kind_len == 2 && strncmp(st->label, "dn", 2) == 0)
         start_dn(st, arg);
+    else if (kind_len == 3 && strncmp(st->label, "gws", 3) == 0)
+        start_gws(st, arg);
     else
         config_report(st, st->lineno, "unknown section [%s]", st->label);
 }
@@ -568,6 +606,8 @@ void config_free(struct config *c)
     if (c == NULL)
         return;
     dn_dir_free(&c->dir);
+    for (unsigned i = 0; i < c->n_gws; i++)
+        free(c->gws[i].secret_file);
     free(c->cluster_secret_file);
     free(c->auth_realm);
     free(c->data_dir);

@@ -15,6 +15,8 @@
  *                     auth-algorithms, auth-realm
  *   [peer NAME]       address (peer port), sip-address, tc-address,
  *                     dr-peer-location, access-number
+ *   [gws NAME]        secret-file, allow-from: the credential of a name of
+ *                     gws-client-names (every name needs one)
  *   [dn RANGE]        type, shared-line, members, sca-preferred-site,
  *                     password, auth-algorithms, auth-realm, group,
  *                     distribution, dr-forward
@@ -34,6 +36,7 @@
 #define CONFIG_MAX_CLIENTS 16 /* gws-client-names entries */
 #define CONFIG_LINE_MAX    199
 #define CONFIG_ACCESS_MAX  32 /* access-number: 1..31 digits */
+#define CONFIG_MAX_ALLOW   16 /* allow-from entries of one [gws] section */
 
 /* auth-realm: at most CONFIG_REALM_MAX - 1 bytes; the default. */
 #define CONFIG_REALM_MAX     128
@@ -54,6 +57,23 @@ struct config_peer {
      * reported as other-DN of a call forwarded there; "" if unset. */
     char access_number[CONFIG_ACCESS_MAX];
     uint32_t line;
+};
+
+/* An address block of allow-from: "10.0.0.0/8", "::1", "fd00::/8". */
+struct config_cidr {
+    int family;       /* AF_INET or AF_INET6 */
+    uint8_t addr[16]; /* network byte order; 4 bytes used for AF_INET */
+    uint8_t bits;     /* prefix length; host bits of addr are zero */
+};
+
+/* [gws NAME]: what a default-port client must prove to open as NAME (one
+ * of gws-client-names) and claim DNs. Both set: both are required. */
+struct config_gws {
+    char name[CONFIG_NAME_MAX];
+    char *secret_file; /* secret-file: HMAC challenge; NULL if unset */
+    struct config_cidr allow[CONFIG_MAX_ALLOW];
+    unsigned n_allow; /* allow-from: source addresses; 0 if unset */
+    uint32_t line, secret_line, allow_line;
 };
 
 enum config_durability {
@@ -95,6 +115,8 @@ struct config {
     char *cluster_secret_file; /* NULL if unset */
     char gws_client_names[CONFIG_MAX_CLIENTS][CONFIG_NAME_MAX];
     unsigned n_gws_client_names;
+    struct config_gws gws[CONFIG_MAX_CLIENTS]; /* [gws NAME] sections */
+    unsigned n_gws;
     bool dr_forward;
     uint32_t heartbeat_interval_ms;
     uint32_t link_timeout_ms;

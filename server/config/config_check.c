@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "server/config/config.h"
+#include "server/config/config_gws.h"
 #include "server/config/dn_dir.h"
 
 __attribute__((format(printf, 3, 4))) static void report(const struct config_check *ck,
@@ -61,6 +62,37 @@ static void check_listen(const struct config_check *ck)
     }
 }
 
+static bool listed_gws(const struct config *c, const char *name)
+{
+    for (unsigned i = 0; i < c->n_gws_client_names; i++) {
+        if (strcmp(c->gws_client_names[i], name) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* Every GWS name comes with a credential, and every credential names a
+ * GWS name: a name anyone could say must not claim DNs (issue 13). */
+static void check_gws(const struct config_check *ck)
+{
+    const struct config *c = ck->cfg;
+
+    for (unsigned i = 0; i < c->n_gws_client_names; i++) {
+        const char *name = c->gws_client_names[i];
+
+        if (config_gws_find(c, name) == NULL)
+            report(ck, blame(ck, "gws-client-names", "name"),
+                   "gws-client-names: %s has no credential: add a [gws %s] section with "
+                   "secret-file and/or allow-from",
+                   name, name);
+    }
+    for (unsigned i = 0; i < c->n_gws; i++) {
+        if (!listed_gws(c, c->gws[i].name))
+            report(ck, c->gws[i].line, "[gws %s]: %s is not in gws-client-names", c->gws[i].name,
+                   c->gws[i].name);
+    }
+}
+
 void config_check_node(const struct config_check *ck)
 {
     const struct config *c = ck->cfg;
@@ -82,6 +114,7 @@ void config_check_node(const struct config_check *ck)
                "heartbeat-interval (%ums) must be shorter than link-timeout (%ums)",
                c->heartbeat_interval_ms, c->link_timeout_ms);
     check_listen(ck);
+    check_gws(ck);
     for (unsigned i = 0; i < c->n_peers; i++) {
         const struct config_peer *p = &c->peers[i];
 

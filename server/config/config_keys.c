@@ -212,6 +212,44 @@ static void key_clients(struct load *st, const struct key *k, void *field, const
     parse_list(st, k, v, client_item);
 }
 
+static void allow_item(struct load *st, const struct key *k, const char *item)
+{
+    struct config_gws *g = st->target;
+    const char *why;
+
+    if (g->n_allow == CONFIG_MAX_ALLOW) {
+        config_report(st, st->lineno, "%s: more than %d address blocks", k->name, CONFIG_MAX_ALLOW);
+        return;
+    }
+    why = config_value_cidr(item, &g->allow[g->n_allow]);
+    if (why != NULL) {
+        config_report(st, st->lineno,
+                      "%s: bad address block \"%s\": %s (expected ADDR or ADDR/BITS, IPv4 or "
+                      "IPv6, e.g. 10.1.0.0/16)",
+                      k->name, item, why);
+        return;
+    }
+    g->n_allow++;
+}
+
+static void key_allow(struct load *st, const struct key *k, void *field, const char *v)
+{
+    struct config_gws *g = st->target;
+
+    (void)field;
+    if (!st->cont)
+        g->allow_line = st->lineno;
+    parse_list(st, k, v, allow_item);
+}
+
+static void key_secret_file(struct load *st, const struct key *k, void *field, const char *v)
+{
+    struct config_gws *g = st->target;
+
+    g->secret_line = st->lineno;
+    key_str(st, k, field, v);
+}
+
 static void member_item(struct load *st, const struct key *k, const char *item)
 {
     struct dn_profile *p = &st->prof;
@@ -308,6 +346,7 @@ static void key_realm(struct load *st, const struct key *k, void *field, const c
 #define LIMIT_OFF(f) offsetof(struct config, limits.f)
 #define PEER_OFF(f)  offsetof(struct config_peer, f)
 #define DN_OFF(f)    offsetof(struct dn_profile, f)
+#define GWS_OFF(f)   offsetof(struct config_gws, f)
 
 const struct key config_node_keys[] = {
         {"name", key_name, NODE_OFF(name), false},
@@ -351,6 +390,11 @@ const struct key config_peer_keys[] = {
         {"access-number", key_access_number, PEER_OFF(access_number), false},
 };
 
+const struct key config_gws_keys[] = {
+        {"secret-file", key_secret_file, GWS_OFF(secret_file), false},
+        {"allow-from", key_allow, 0, true},
+};
+
 const struct key config_dn_keys[] = {
         {"type", key_dn_type, DN_OFF(type), false},
         {"shared-line", key_bool, DN_OFF(shared_line), false},
@@ -369,3 +413,4 @@ _Static_assert(N_KEYS(config_node_keys) <= KEYS_MAX, "raise KEYS_MAX");
 const size_t config_n_node_keys = N_KEYS(config_node_keys);
 const size_t config_n_peer_keys = N_KEYS(config_peer_keys);
 const size_t config_n_dn_keys = N_KEYS(config_dn_keys);
+const size_t config_n_gws_keys = N_KEYS(config_gws_keys);

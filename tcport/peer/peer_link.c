@@ -2,12 +2,12 @@
  * mutual authentication to the exchange of claims; heartbeats, timeouts,
  * and the link's up/down as the core sees it. Loop thread only. */
 #include <errno.h>
-#include <openssl/rand.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "server/base/log.h"
 #include "server/core/core.h"
+#include "tcport/challenge.h"
 #include "tcport/peer/peer_int.h"
 #include "tcport/peer/peer_net.h"
 
@@ -98,7 +98,7 @@ struct peer_session *peer__session_open(struct peers *p, struct peer_conn *conn,
 {
     struct peer_session *s = calloc(1, sizeof(*s));
 
-    if (s == NULL || RAND_bytes(s->nonce, PEER_NONCE_LEN) != 1) {
+    if (s == NULL || challenge_nonce(s->nonce) != 0) {
         tc_log(ERR, "peer connection %s: cannot set up: out of memory or entropy",
                peer_conn_remote(conn));
         free(s);

@@ -19,14 +19,20 @@ TestSuite(default_port, .fini = tc_test_leak_check, .timeout = 300);
 static const char *dirs = "[dn 1000-1999]\ntype = extension\n\n"
                           "[dn 3000]\ntype = routing-point\ngroup = 1000-1999\n";
 
+/* Every GWS name needs a credential (test_gws_auth.c tests them): here
+ * the test's loopback source. */
+static const char *gws_creds = "\n[gws GWS]\nallow-from = 127.0.0.1\n\n"
+                               "[gws GWS2]\nallow-from = 127.0.0.0/8, ::1\n";
+
 static void start(struct hnode *n, const char *extra, const char *tail)
 {
-    char keys[512];
+    char keys[512], sections[512];
 
     snprintf(keys, sizeof(keys), "gws-client-names = GWS, GWS2\nmin-expires = 1\n%s%s",
              extra ? extra : "",
              extra != NULL && strstr(extra, "idle-timeout") ? "" : "idle-timeout = 500ms\n");
-    harness_node_init(n, "sip1", keys, tail ? tail : dirs);
+    snprintf(sections, sizeof(sections), "%s%s", tail ? tail : dirs, gws_creds);
+    harness_node_init(n, "sip1", keys, sections);
     harness_node_start(n);
 }
 

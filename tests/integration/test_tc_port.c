@@ -18,6 +18,8 @@ TestSuite(tc_port, .fini = tc_test_leak_check, .timeout = 300);
 
 static const char *node_keys = "gws-client-names = GWS\nmin-expires = 1\n";
 static const char *dirs = "[dn 1000-1999]\ntype = extension\n";
+/* Every GWS name needs a credential: here its source, the test's loopback. */
+static const char *gws_cred = "\n[gws GWS]\nallow-from = 127.0.0.1\n";
 
 static int sipsak(const struct hnode *n, const char *dn, const char *extra)
 {
@@ -30,13 +32,14 @@ static int sipsak(const struct hnode *n, const char *dn, const char *extra)
 
 static void start(struct hnode *n, const char *extra, const char *tail)
 {
-    char keys[512];
+    char keys[512], sections[512];
 
     /* A silent client is cut after 500 ms unless extra says otherwise. */
     snprintf(keys, sizeof(keys), "%s%s%s", node_keys, extra ? extra : "",
              extra != NULL && strstr(extra, "idle-timeout") != NULL ? ""
                                                                     : "idle-timeout = 500ms\n");
-    harness_node_init(n, "sip1", keys, tail ? tail : dirs);
+    snprintf(sections, sizeof(sections), "%s%s", tail ? tail : dirs, gws_cred);
+    harness_node_init(n, "sip1", keys, sections);
     harness_node_start(n);
 }
 
@@ -224,7 +227,8 @@ Test(tc_port, queries_for_operators)
              secret);
     harness_node_write_config(&n, keys,
                               "[peer sip2]\naddress = 127.0.0.1:1\ntc-address = 127.0.0.1:2\n\n"
-                              "[dn 1000-1999]\ntype = extension\n");
+                              "[dn 1000-1999]\ntype = extension\n\n[gws GWS]\n"
+                              "allow-from = 127.0.0.1\n");
     harness_node_start(&n);
     cr_assert_eq(sipsak(&n, "1001", NULL), 0);
     htc_connect(&c, n.tc_port);
