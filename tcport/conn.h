@@ -106,7 +106,7 @@ void conn_server_stop(struct conn_server *s);
 int conn_server_port(const struct conn_server *s);
 
 /* Append the connection families of /metrics named prefix_* (e.g.
- * "tc_tc_port"), and tcluster_<metrics_name>_*. Returns 0 or -ENOMEM. */
+ * "tcluster_tc_port"), and tcluster_<metrics_name>_*. Returns 0 or -ENOMEM. */
 int conn_server_metrics(const struct conn_server *s, const char *prefix, struct tc_buf *b);
 
 /* The port's data for c (NULL until set). */

@@ -236,11 +236,11 @@ int default_port_metrics(const struct default_port *p, struct tc_buf *b)
     const struct dp_stats *st = &p->st;
     int rc = 0;
 
-    rc |= conn_server_metrics(p->srv, "tc_default_port", b);
-    rc |= metrics_header(b, "tc_default_port_clients", "gauge",
+    rc |= conn_server_metrics(p->srv, "tcluster_default_port", b);
+    rc |= metrics_header(b, "tcluster_default_port_clients", "gauge",
                          "clients that opened, GWS (claiming) or other");
-    rc |= metrics_sample_u64(b, "tc_default_port_clients", "kind=\"gws\"", p->n_gws);
-    rc |= metrics_sample_u64(b, "tc_default_port_clients", "kind=\"other\"", p->n_other);
+    rc |= metrics_sample_u64(b, "tcluster_default_port_clients", "kind=\"gws\"", p->n_gws);
+    rc |= metrics_sample_u64(b, "tcluster_default_port_clients", "kind=\"other\"", p->n_other);
     rc |= metrics_header(b, "tcluster_default_port_gws_auth_total", "counter",
                          "clients that opened with a GWS name: opened, or refused for a wrong "
                          "secret or a source outside allow-from");
@@ -250,37 +250,37 @@ int default_port_metrics(const struct default_port *p, struct tc_buf *b)
                              st->auth[DP_AUTH_WRONG_SECRET]);
     rc |= metrics_sample_u64(b, "tcluster_default_port_gws_auth_total", "result=\"source_refused\"",
                              st->auth[DP_AUTH_SOURCE_REFUSED]);
-    rc |= metrics_header(b, "tc_default_port_registrations", "gauge",
+    rc |= metrics_header(b, "tcluster_default_port_registrations", "gauge",
                          "DNs registered by clients, as claims or subscriptions");
-    rc |= metrics_sample_u64(b, "tc_default_port_registrations", "kind=\"claim\"", p->n_claimed);
-    rc |= metrics_sample_u64(b, "tc_default_port_registrations", "kind=\"subscribe\"",
+    rc |= metrics_sample_u64(b, "tcluster_default_port_registrations", "kind=\"claim\"", p->n_claimed);
+    rc |= metrics_sample_u64(b, "tcluster_default_port_registrations", "kind=\"subscribe\"",
                              p->n_subscribed);
-    rc |= metrics_header(b, "tc_default_port_claims_total", "counter",
+    rc |= metrics_header(b, "tcluster_default_port_claims_total", "counter",
                          "GWS claims made durable or failed");
-    rc |= metrics_sample_u64(b, "tc_default_port_claims_total", "result=\"ok\"", st->claims_ok);
-    rc |= metrics_sample_u64(b, "tc_default_port_claims_total", "result=\"error\"",
+    rc |= metrics_sample_u64(b, "tcluster_default_port_claims_total", "result=\"ok\"", st->claims_ok);
+    rc |= metrics_sample_u64(b, "tcluster_default_port_claims_total", "result=\"error\"",
                              st->claims_failed);
-    rc |= metrics_header(b, "tc_default_port_releases_total", "counter",
+    rc |= metrics_header(b, "tcluster_default_port_releases_total", "counter",
                          "GWS claims released (unregister or disconnection)");
-    rc |= metrics_sample_u64(b, "tc_default_port_releases_total", NULL, st->releases);
-    rc |= metrics_header(b, "tc_default_port_release_backlog", "gauge",
+    rc |= metrics_sample_u64(b, "tcluster_default_port_releases_total", NULL, st->releases);
+    rc |= metrics_header(b, "tcluster_default_port_release_backlog", "gauge",
                          "releases waiting for room in the store queue");
-    rc |= metrics_sample_u64(b, "tc_default_port_release_backlog", NULL, p->releases.n);
-    rc |= metrics_header(b, "tc_default_port_live_events_total", "counter",
+    rc |= metrics_sample_u64(b, "tcluster_default_port_release_backlog", NULL, p->releases.n);
+    rc |= metrics_header(b, "tcluster_default_port_live_events_total", "counter",
                          "status events sent as they happened");
-    rc |= metrics_sample_u64(b, "tc_default_port_live_events_total", NULL, st->live_events);
-    rc |= metrics_header(b, "tc_default_port_coalesced_total", "counter",
+    rc |= metrics_sample_u64(b, "tcluster_default_port_live_events_total", NULL, st->live_events);
+    rc |= metrics_header(b, "tcluster_default_port_coalesced_total", "counter",
                          "status changes held for a client that does not read");
-    rc |= metrics_sample_u64(b, "tc_default_port_coalesced_total", NULL, st->coalesced);
-    rc |= metrics_header(b, "tc_default_port_slow_clients", "gauge",
+    rc |= metrics_sample_u64(b, "tcluster_default_port_coalesced_total", NULL, st->coalesced);
+    rc |= metrics_header(b, "tcluster_default_port_slow_clients", "gauge",
                          "clients whose status changes coalesce because they do not read");
-    rc |= metrics_sample_u64(b, "tc_default_port_slow_clients", NULL, p->n_slow);
-    rc |= metrics_header(b, "tc_default_port_call_events_total", "counter",
+    rc |= metrics_sample_u64(b, "tcluster_default_port_slow_clients", NULL, p->n_slow);
+    rc |= metrics_header(b, "tcluster_default_port_call_events_total", "counter",
                          "call events (decided here) sent to clients that registered the DN, or "
                          "dropped for a full output");
-    rc |= metrics_sample_u64(b, "tc_default_port_call_events_total", "result=\"sent\"",
+    rc |= metrics_sample_u64(b, "tcluster_default_port_call_events_total", "result=\"sent\"",
                              st->call_events);
-    rc |= metrics_sample_u64(b, "tc_default_port_call_events_total", "result=\"dropped\"",
+    rc |= metrics_sample_u64(b, "tcluster_default_port_call_events_total", "result=\"dropped\"",
                              st->calls_dropped);
     return rc ? -ENOMEM : 0;
 }

@@ -459,29 +459,29 @@ int sip_server_metrics(const struct sip_server *s, struct tc_buf *b)
     char labels[96];
     int rc = 0;
 
-    rc |= metrics_header(b, "tc_sip_responses_total", "counter",
+    rc |= metrics_header(b, "tcluster_sip_responses_total", "counter",
                          "SIP responses sent, by request method and status code");
     for (unsigned i = 0; i < s->n_counts; i++) {
         snprintf(labels, sizeof(labels), "method=\"%s\",code=\"%u\"",
                  method_names[s->counts[i].method], s->counts[i].code);
-        rc |= metrics_sample_u64(b, "tc_sip_responses_total", labels, s->counts[i].n);
+        rc |= metrics_sample_u64(b, "tcluster_sip_responses_total", labels, s->counts[i].n);
     }
-    rc |= metrics_header(b, "tc_sip_dropped_total", "counter",
+    rc |= metrics_header(b, "tcluster_sip_dropped_total", "counter",
                          "SIP messages dropped without an answer, by reason");
     for (unsigned i = 0; i < SIP_DROP_COUNT; i++) {
         snprintf(labels, sizeof(labels), "reason=\"%s\"", drop_names[i]);
-        rc |= metrics_sample_u64(b, "tc_sip_dropped_total", labels, s->dropped[i]);
+        rc |= metrics_sample_u64(b, "tcluster_sip_dropped_total", labels, s->dropped[i]);
     }
     rc |= metrics_histogram_render(
-            b, "tc_sip_register_durable_seconds",
+            b, "tcluster_sip_register_durable_seconds",
             "REGISTERs that changed bindings: from receipt to durable in the store",
             &s->reg_durable);
-    rc |= metrics_histogram_render(b, "tc_sip_register_answered_seconds",
+    rc |= metrics_histogram_render(b, "tcluster_sip_register_answered_seconds",
                                    "REGISTERs that changed bindings: from receipt to the 200 sent",
                                    &s->reg_answered);
-    rc |= metrics_header(b, "tc_sip_waiting_answers", "gauge",
+    rc |= metrics_header(b, "tcluster_sip_waiting_answers", "gauge",
                          "REGISTER answers waiting for the store");
-    rc |= metrics_sample_u64(b, "tc_sip_waiting_answers", NULL, s->waiting);
+    rc |= metrics_sample_u64(b, "tcluster_sip_waiting_answers", NULL, s->waiting);
     rc |= metrics_header(b, "tcluster_sip_shed_total", "counter",
                          "REGISTERs answered 503 with Retry-After because requests waited "
                          "longer than sip-shed-delay before they were read");
@@ -493,18 +493,18 @@ int sip_server_metrics(const struct sip_server *s, struct tc_buf *b)
                          "age of the oldest SIP datagram left queued after the last read");
     rc |= metrics_sample(b, "tcluster_sip_udp_backlog_seconds", NULL,
                          (double)st.udp_backlog_ns / 1e9);
-    rc |= metrics_header(b, "tc_sip_received_total", "counter", "SIP messages received");
-    rc |= metrics_sample_u64(b, "tc_sip_received_total", "transport=\"udp\"", st.udp_messages);
-    rc |= metrics_sample_u64(b, "tc_sip_received_total", "transport=\"tcp\"", st.tcp_messages);
-    rc |= metrics_header(b, "tc_sip_tcp_connections", "gauge", "open SIP TCP connections");
-    rc |= metrics_sample_u64(b, "tc_sip_tcp_connections", NULL, st.conns_open);
-    rc |= metrics_header(b, "tc_sip_tcp_refused_total", "counter",
+    rc |= metrics_header(b, "tcluster_sip_received_total", "counter", "SIP messages received");
+    rc |= metrics_sample_u64(b, "tcluster_sip_received_total", "transport=\"udp\"", st.udp_messages);
+    rc |= metrics_sample_u64(b, "tcluster_sip_received_total", "transport=\"tcp\"", st.tcp_messages);
+    rc |= metrics_header(b, "tcluster_sip_tcp_connections", "gauge", "open SIP TCP connections");
+    rc |= metrics_sample_u64(b, "tcluster_sip_tcp_connections", NULL, st.conns_open);
+    rc |= metrics_header(b, "tcluster_sip_tcp_refused_total", "counter",
                          "SIP TCP connections refused at max-connections");
-    rc |= metrics_sample_u64(b, "tc_sip_tcp_refused_total", NULL, st.conns_refused);
-    rc |= metrics_header(b, "tc_sip_send_failed_total", "counter",
+    rc |= metrics_sample_u64(b, "tcluster_sip_tcp_refused_total", NULL, st.conns_refused);
+    rc |= metrics_header(b, "tcluster_sip_send_failed_total", "counter",
                          "SIP messages the transport could not send, including UDP answers "
                          "the kernel refused after they were queued");
-    rc |= metrics_sample_u64(b, "tc_sip_send_failed_total", NULL, st.send_failed);
+    rc |= metrics_sample_u64(b, "tcluster_sip_send_failed_total", NULL, st.send_failed);
     if (s->transport != NULL)
         rc |= sip_transport_metrics(s->transport, b);
     return rc ? -ENOMEM : 0;

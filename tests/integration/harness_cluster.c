@@ -119,7 +119,7 @@ static bool links_up(void *arg)
 
         if (j == a->i)
             continue;
-        snprintf(key, sizeof(key), "tc_peer_link_up{peer=\"%s\"}", c->n[j].name);
+        snprintf(key, sizeof(key), "tcluster_peer_link_up{peer=\"%s\"}", c->n[j].name);
         ok = harness_metric(page, key) == 1;
     }
     free(page);

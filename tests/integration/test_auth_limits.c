@@ -203,16 +203,16 @@ Test(auth_limits, brute_force_is_throttled_per_source)
     /* Every guess was refused, the right one at the end too: after the
      * burst nothing is checked. */
     cr_assert_eq(forbidden, 50);
-    cr_assert_eq(harness_node_metric(&n, "tc_sip_auth_failures_total{reason=\"wrong\"}"),
+    cr_assert_eq(harness_node_metric(&n, "tcluster_sip_auth_failures_total{reason=\"wrong\"}"),
                  REG_AUTH_SOURCE_BURST);
-    cr_assert_eq(harness_node_metric(&n, "tc_sip_auth_throttled_total"),
+    cr_assert_eq(harness_node_metric(&n, "tcluster_sip_auth_throttled_total"),
                  50 - REG_AUTH_SOURCE_BURST);
-    cr_assert_eq(harness_node_metric(&n, "tc_dns{state=\"insrv\"}"), 0);
+    cr_assert_eq(harness_node_metric(&n, "tcluster_directory_numbers{state=\"insrv\"}"), 0);
     /* The phone at another address still gets in with the password. */
     client_init(&other, &n, "127.0.0.2", "2001");
     get_nonce(&other);
     cr_assert_eq(try_password(&other, "s3cret", "phone-1"), 200);
-    cr_assert_eq(harness_node_metric(&n, "tc_dns{state=\"insrv\"}"), 1);
+    cr_assert_eq(harness_node_metric(&n, "tcluster_directory_numbers{state=\"insrv\"}"), 1);
     /* One summary line within the interval (and a tick); one line per
      * failed login, but a flood of 50 writes only the first
      * TC_LOG_LIMIT_BURST of them in the interval. */
@@ -242,21 +242,21 @@ Test(auth_limits, captured_authorization_is_not_replayed)
     make_register(&c, "attacker-call", c.ruri, c.auth, msg, sizeof(msg));
     cr_assert_eq(udp_from("127.0.0.3", n.sip_port, msg, resp, sizeof(resp)), 401, "%s", resp);
     cr_assert_not_null(strstr(resp, "stale=true"));
-    cr_assert_eq(harness_node_metric(&n, "tc_sip_auth_failures_total{reason=\"replay\"}"), 1);
+    cr_assert_eq(harness_node_metric(&n, "tcluster_sip_auth_failures_total{reason=\"replay\"}"), 1);
     /* The same Authorization sent to another Request-URI. */
     snprintf(wrong_ruri, sizeof(wrong_ruri), "sip:2002@127.0.0.1:%u", n.sip_port);
     make_register(&c, "attacker-call-2", wrong_ruri, c.auth, msg, sizeof(msg));
     cr_assert_eq(udp_from("127.0.0.3", n.sip_port, msg, resp, sizeof(resp)), 400, "%s", resp);
-    cr_assert_eq(harness_node_metric(&n, "tc_sip_auth_failures_total{reason=\"uri_mismatch\"}"), 1);
+    cr_assert_eq(harness_node_metric(&n, "tcluster_sip_auth_failures_total{reason=\"uri_mismatch\"}"), 1);
     /* A nonce issued for 2002 does not serve 2003, even with 2003's
      * password. */
     c.dn = "2003";
     cr_assert_eq(try_password(&c, "s3cret", "other-dn"), 401);
-    cr_assert_eq(harness_node_metric(&n, "tc_sip_auth_failures_total{reason=\"bad_nonce\"}"), 1);
+    cr_assert_eq(harness_node_metric(&n, "tcluster_sip_auth_failures_total{reason=\"bad_nonce\"}"), 1);
     /* The phone itself counts on and stays registered. */
     c.dn = "2002";
     cr_assert_eq(try_password(&c, "s3cret", "phone-call"), 200);
-    cr_assert_eq(harness_node_metric(&n, "tc_dns{state=\"insrv\"}"), 1);
+    cr_assert_eq(harness_node_metric(&n, "tcluster_directory_numbers{state=\"insrv\"}"), 1);
     cr_assert_eq(harness_node_stop(&n), 0);
     harness_node_cleanup(&n);
 }
@@ -287,11 +287,11 @@ Test(auth_limits, svcrack_is_throttled)
              n.dir, words, n.sip_port);
     harness_run(cmd, &out);
     cr_log_info("svcrack: %s", out);
-    cr_assert_gt(harness_node_metric(&n, "tc_sip_auth_throttled_total"), 0, "%s", out);
-    cr_assert_leq(harness_node_metric(&n, "tc_sip_auth_failures_total{reason=\"wrong\"}"),
+    cr_assert_gt(harness_node_metric(&n, "tcluster_sip_auth_throttled_total"), 0, "%s", out);
+    cr_assert_leq(harness_node_metric(&n, "tcluster_sip_auth_failures_total{reason=\"wrong\"}"),
                   REG_AUTH_SOURCE_BURST);
     cr_assert_null(strstr(out, "s3cret"), "svcrack found the password: %s", out);
-    cr_assert_eq(harness_node_metric(&n, "tc_dns{state=\"insrv\"}"), 0);
+    cr_assert_eq(harness_node_metric(&n, "tcluster_directory_numbers{state=\"insrv\"}"), 0);
     free(out);
     cr_assert_eq(harness_node_stop(&n), 0);
     harness_node_cleanup(&n);

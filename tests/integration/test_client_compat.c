@@ -154,7 +154,7 @@ Test(client_compat, every_client_registers_with_the_default_offer)
     assert_insrv(&n, "1003", "Net::SIP");
     cr_assert(baresip_registers(&n, "1004"), "baresip did not register");
     cr_assert(linphonec_registers(&n, "1005"), "linphonec did not register");
-    cr_assert_eq(harness_node_metric(&n, "tc_sip_auth_failures_total{reason=\"wrong\"}"), 0);
+    cr_assert_eq(harness_node_metric(&n, "tcluster_sip_auth_failures_total{reason=\"wrong\"}"), 0);
     cr_assert_eq(harness_node_stop(&n), 0);
     harness_node_cleanup(&n);
 }

@@ -61,7 +61,7 @@ static void flood(const struct hnode *n, const char *transport, const char *dns,
 
 static bool no_waiting_answers(void *arg)
 {
-    return harness_node_metric(arg, "tc_sip_waiting_answers") == 0;
+    return harness_node_metric(arg, "tcluster_sip_waiting_answers") == 0;
 }
 
 /* Mark the DNs tcctl lists as InSrv at n in seen[]. Returns how many. */

@@ -145,7 +145,7 @@ Test(gws_auth, impostor_without_the_secret_cannot_claim)
     cr_assert_eq(harness_node_metric(
                          &n, "tcluster_default_port_gws_auth_total{result=\"wrong_secret\"}"),
                  1);
-    cr_assert_eq(harness_node_metric(&n, "tc_dns{state=\"insrv\"}"), 0);
+    cr_assert_eq(harness_node_metric(&n, "tcluster_directory_numbers{state=\"insrv\"}"), 0);
 
     /* The client library with a wrong secret, or none. */
     c = dial(&n);
@@ -193,10 +193,10 @@ Test(gws_auth, gws_with_the_secret_claims)
     cr_assert_eq(tcclient_next_for(c, ref, 10000, &ev), 0);
     cr_assert_eq(ev->body_case, TC__EVENT__BODY_REGISTERED);
     tcclient_event_free(ev);
-    cr_assert_eq(harness_node_metric(&n, "tc_dns{state=\"insrv\"}"), 2);
+    cr_assert_eq(harness_node_metric(&n, "tcluster_directory_numbers{state=\"insrv\"}"), 2);
     cr_assert_eq(harness_node_metric(&n, "tcluster_default_port_gws_auth_total{result=\"ok\"}"), 1);
     tcclient_close(c);
-    cr_assert(harness_wait_metric(&n, "tc_dns{state=\"insrv\"}", 0, 5000));
+    cr_assert(harness_wait_metric(&n, "tcluster_directory_numbers{state=\"insrv\"}", 0, 5000));
     stop(&n);
 }
 
@@ -220,7 +220,7 @@ Test(gws_auth, impostor_cannot_claim_a_password_protected_dn)
     free_ev(htc_expect(&urs, TC__EVENT__BODY_REGISTERED, 5000));
     htc_close(&urs);
     assert_unclaimed(&n, "1001");
-    cr_assert_eq(harness_node_metric(&n, "tc_default_port_registrations{kind=\"claim\"}"), 0);
+    cr_assert_eq(harness_node_metric(&n, "tcluster_default_port_registrations{kind=\"claim\"}"), 0);
     stop(&n);
 }
 

@@ -36,7 +36,7 @@ Test(local_cluster, up_status_down_three_nodes)
 
         cr_assert_eq(harness_http_get((uint16_t)http, "/healthz", NULL), 200, "sip%d", i);
         cr_assert_eq(harness_http_get((uint16_t)http, "/metrics", &page), 200);
-        cr_assert_eq(harness_metric(page, "tc_dns{state=\"oos\"}"), 100);
+        cr_assert_eq(harness_metric(page, "tcluster_directory_numbers{state=\"oos\"}"), 100);
         free(page);
         snprintf(path, sizeof(path), "%s/sip%d.ini", dir, i);
         cr_assert_eq(access(path, R_OK), 0);
@@ -117,9 +117,9 @@ Test(local_cluster, password_protects_the_dns)
     cr_assert_eq(sipsak(base + 10, "1001", "-a Agents-pw.7 -u 1001"), 0);
     cr_assert_eq(sipsak(base + 20, "1002", "-a Agents-pw.7 -u 1002 -E tcp"), 0);
     cr_assert_eq(harness_http_get((uint16_t)(base + 14), "/metrics", &page), 200);
-    cr_assert_geq(harness_metric(page, "tc_sip_responses_total{method=\"REGISTER\",code=\"401\"}"),
+    cr_assert_geq(harness_metric(page, "tcluster_sip_responses_total{method=\"REGISTER\",code=\"401\"}"),
                   1, "no challenge");
-    cr_assert_eq(harness_metric(page, "tc_dns{state=\"insrv\"}"), 2);
+    cr_assert_eq(harness_metric(page, "tcluster_directory_numbers{state=\"insrv\"}"), 2);
     free(page);
 
     snprintf(cmd, sizeof(cmd), "'%s/deploy/local-cluster' down --dir '%s'", TC_SOURCE_DIR, dir);

@@ -25,18 +25,18 @@ Test(registrar, sipsak_register_makes_dn_insrv_over_udp_and_tcp)
     harness_node_init(&n, "sip1", NULL, dirs);
     harness_node_start(&n);
     cr_assert_eq(hclient_sipsak(&n, "1001", NULL, NULL), 0);
-    cr_assert_eq(harness_node_metric(&n, "tc_dns{state=\"insrv\"}"), 1);
+    cr_assert_eq(harness_node_metric(&n, "tcluster_directory_numbers{state=\"insrv\"}"), 1);
     cr_assert_eq(hclient_sipsak(&n, "1002", "-E tcp", NULL), 0);
-    cr_assert_eq(harness_node_metric(&n, "tc_dns{state=\"insrv\"}"), 2);
-    cr_assert_eq(harness_node_metric(&n, "tc_sip_bindings"), 2);
-    cr_assert_eq(harness_node_metric(&n, "tc_sip_responses_total{method=\"REGISTER\",code=\"200\"}"),
+    cr_assert_eq(harness_node_metric(&n, "tcluster_directory_numbers{state=\"insrv\"}"), 2);
+    cr_assert_eq(harness_node_metric(&n, "tcluster_sip_bindings"), 2);
+    cr_assert_eq(harness_node_metric(&n, "tcluster_sip_responses_total{method=\"REGISTER\",code=\"200\"}"),
                  2);
     /* Not in the directory, and not an extension. */
     cr_assert_neq(hclient_sipsak(&n, "5000", NULL, NULL), 0);
     cr_assert_neq(hclient_sipsak(&n, "3000", NULL, NULL), 0);
-    cr_assert_eq(harness_node_metric(&n, "tc_sip_responses_total{method=\"REGISTER\",code=\"404\"}"),
+    cr_assert_eq(harness_node_metric(&n, "tcluster_sip_responses_total{method=\"REGISTER\",code=\"404\"}"),
                  1);
-    cr_assert_eq(harness_node_metric(&n, "tc_sip_responses_total{method=\"REGISTER\",code=\"403\"}"),
+    cr_assert_eq(harness_node_metric(&n, "tcluster_sip_responses_total{method=\"REGISTER\",code=\"403\"}"),
                  1);
     cr_assert_eq(harness_node_stop(&n), 0);
     harness_node_cleanup(&n);
@@ -51,12 +51,12 @@ Test(registrar, sipp_register_refresh_query_unregister_udp_tcp)
     cr_assert_eq(hclient_sipp(&n, "register_cycle.xml", "1100;", "u1"), 0);
     cr_assert_eq(hclient_sipp(&n, "register_cycle.xml", "1101;", "t1"), 0);
     /* The cycle ends with Contact: * : both DNs are released again. */
-    cr_assert_eq(harness_node_metric(&n, "tc_dns{state=\"insrv\"}"), 0);
-    cr_assert_eq(harness_node_metric(&n, "tc_ownership_changes_total{kind=\"release\"}"), 2);
+    cr_assert_eq(harness_node_metric(&n, "tcluster_directory_numbers{state=\"insrv\"}"), 0);
+    cr_assert_eq(harness_node_metric(&n, "tcluster_ownership_changes_total{kind=\"release\"}"), 2);
     cr_assert_eq(hclient_sipp(&n, "register_multi.xml", "1102;", "u1"), 0);
     cr_assert_eq(hclient_sipp(&n, "register_multi.xml", "1103;", "t1"), 0);
-    cr_assert_eq(harness_node_metric(&n, "tc_sip_bindings"), 4);
-    cr_assert_eq(harness_node_metric(&n, "tc_dns{state=\"insrv\"}"), 2);
+    cr_assert_eq(harness_node_metric(&n, "tcluster_sip_bindings"), 4);
+    cr_assert_eq(harness_node_metric(&n, "tcluster_directory_numbers{state=\"insrv\"}"), 2);
     cr_assert_eq(hclient_sipp(&n, "register_brief.xml", "1104;", "u1"), 0);
     harness_node_stop(&n);
     harness_node_cleanup(&n);
@@ -79,8 +79,8 @@ Test(registrar, digest_auth_with_sipsak_sipp_and_netsip)
     cr_assert_eq(hclient_netsip(&n, "2005 s3cret"), 0);
     cr_assert_eq(hclient_netsip(&n, "2006 s3cret 300 tcp"), 0);
     cr_assert_neq(hclient_netsip(&n, "2007 nope"), 0);
-    cr_assert_eq(harness_node_metric(&n, "tc_dns{state=\"insrv\"}"), 4);
-    cr_assert_geq(harness_node_metric(&n, "tc_sip_auth_failures_total{reason=\"wrong\"}"), 2);
+    cr_assert_eq(harness_node_metric(&n, "tcluster_directory_numbers{state=\"insrv\"}"), 4);
+    cr_assert_geq(harness_node_metric(&n, "tcluster_sip_auth_failures_total{reason=\"wrong\"}"), 2);
     /* The password never reaches the log. */
     harness_node_stop(&n);
     char *log = harness_read_file(n.log);
@@ -97,7 +97,7 @@ Test(registrar, netsip_registers_over_udp_and_tcp)
     harness_node_start(&n);
     cr_assert_eq(hclient_netsip(&n, "1200"), 0);
     cr_assert_eq(hclient_netsip(&n, "1201 '' 120 tcp"), 0);
-    cr_assert_eq(harness_node_metric(&n, "tc_dns{state=\"insrv\"}"), 2);
+    cr_assert_eq(harness_node_metric(&n, "tcluster_directory_numbers{state=\"insrv\"}"), 2);
     harness_node_stop(&n);
     harness_node_cleanup(&n);
 }
@@ -109,10 +109,10 @@ Test(registrar, bindings_expire_and_release_the_dn)
     harness_node_init(&n, "sip1", "min-expires = 1\ndefault-expires = 2", dirs);
     harness_node_start(&n);
     cr_assert_eq(hclient_sipsak(&n, "1300", "-x 2", NULL), 0);
-    cr_assert_eq(harness_node_metric(&n, "tc_sip_bindings"), 1);
-    cr_assert(harness_wait_metric(&n, "tc_sip_bindings", 0, 6000), "binding did not expire");
-    cr_assert(harness_wait_metric(&n, "tc_dns{state=\"insrv\"}", 0, 2000));
-    cr_assert_eq(harness_node_metric(&n, "tc_sip_bindings_expired_total"), 1);
+    cr_assert_eq(harness_node_metric(&n, "tcluster_sip_bindings"), 1);
+    cr_assert(harness_wait_metric(&n, "tcluster_sip_bindings", 0, 6000), "binding did not expire");
+    cr_assert(harness_wait_metric(&n, "tcluster_directory_numbers{state=\"insrv\"}", 0, 2000));
+    cr_assert_eq(harness_node_metric(&n, "tcluster_sip_bindings_expired_total"), 1);
     harness_node_stop(&n);
     harness_node_cleanup(&n);
 }
@@ -124,9 +124,9 @@ Test(registrar, max_contacts_is_enforced)
     harness_node_init(&n, "sip1", "max-contacts = 2", dirs);
     harness_node_start(&n);
     cr_assert_neq(hclient_sipp(&n, "register_multi.xml", "1400;", "u1"), 0);
-    cr_assert_eq(harness_node_metric(&n, "tc_sip_responses_total{method=\"REGISTER\",code=\"403\"}"),
+    cr_assert_eq(harness_node_metric(&n, "tcluster_sip_responses_total{method=\"REGISTER\",code=\"403\"}"),
                  1);
-    cr_assert_eq(harness_node_metric(&n, "tc_sip_bindings"), 0);
+    cr_assert_eq(harness_node_metric(&n, "tcluster_sip_bindings"), 0);
     harness_node_stop(&n);
     harness_node_cleanup(&n);
 }
@@ -145,8 +145,8 @@ Test(registrar, acknowledged_bindings_survive_kill_9)
     /* Every 200 above was sent after its commit: kill at once. */
     harness_node_kill(&n);
     harness_node_start(&n);
-    cr_assert_eq(harness_node_metric(&n, "tc_sip_bindings"), 20);
-    cr_assert_eq(harness_node_metric(&n, "tc_dns{state=\"insrv\"}"), 20);
+    cr_assert_eq(harness_node_metric(&n, "tcluster_sip_bindings"), 20);
+    cr_assert_eq(harness_node_metric(&n, "tcluster_directory_numbers{state=\"insrv\"}"), 20);
     /* A query REGISTER lists what came back. */
     char *out;
     char cmd[300];
@@ -229,7 +229,7 @@ Test(registrar, contact_parameters_are_echoed)
     outbound_register(msg, sizeof(msg), "1601", 3, 5073, big);
     cr_assert_gt(harness_udp_exchange(n.sip_port, msg, strlen(msg), resp, sizeof(resp), 3000), 0);
     cr_assert(strncmp(resp, "SIP/2.0 400 Contact Parameters Too Long", 39) == 0, "%s", resp);
-    cr_assert_eq(harness_node_metric(&n, "tc_dns{state=\"insrv\"}"), 1);
+    cr_assert_eq(harness_node_metric(&n, "tcluster_directory_numbers{state=\"insrv\"}"), 1);
     cr_assert_eq(harness_node_stop(&n), 0);
     harness_node_cleanup(&n);
 }

@@ -231,7 +231,7 @@ Test(sip_wire, malformed_requests_get_400_with_reason)
 
     /* Garbage with no Via cannot be answered: dropped and counted. */
     harness_udp_exchange(n.sip_port, "\x01\x02garbage\r\n\r\n", 13, resp, sizeof(resp), 300);
-    cr_assert(harness_wait_metric(&n, "tc_sip_dropped_total{reason=\"unanswerable\"}", 1, 3000));
+    cr_assert(harness_wait_metric(&n, "tcluster_sip_dropped_total{reason=\"unanswerable\"}", 1, 3000));
     cr_assert_eq(harness_http_get(n.http_port, "/healthz", NULL), 200);
     harness_node_stop(&n);
     harness_node_cleanup(&n);

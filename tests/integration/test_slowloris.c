@@ -235,7 +235,7 @@ Test(slowloris, sip_tcp_one_source_held_to_its_share)
 
     start_node(&n);
     pid = attack_start(n.sip_port, ATTACK_CONNS, 1, true);
-    wait_held(&n, "tc_sip_tcp_connections", PER_SOURCE);
+    wait_held(&n, "tcluster_sip_tcp_connections", PER_SOURCE);
     for (int i = 0; i < 5; i++) {
         char dn[16];
 
@@ -243,10 +243,10 @@ Test(slowloris, sip_tcp_one_source_held_to_its_share)
         cr_expect_eq(sipsak_tcp(&n, dn, &ms), 0, "REGISTER %s over TCP failed under attack", dn);
         worst = ms > worst ? ms : worst;
     }
-    cr_assert_leq(harness_node_metric(&n, "tc_sip_tcp_connections"), PER_SOURCE + 1);
+    cr_assert_leq(harness_node_metric(&n, "tcluster_sip_tcp_connections"), PER_SOURCE + 1);
     cr_assert_gt(harness_node_metric(&n, "tcluster_sip_tcp_refused_per_source_total"), 0);
     attack_stop(pid);
-    cr_assert_eq(harness_node_metric(&n, "tc_dns{state=\"insrv\"}"), 5);
+    cr_assert_eq(harness_node_metric(&n, "tcluster_directory_numbers{state=\"insrv\"}"), 5);
     fprintf(stderr,
             "slowloris: sip tcp, 1 source x 1024 connections: 5 REGISTERs, longest %llu ms\n",
             (unsigned long long)worst);
@@ -297,17 +297,17 @@ static void many_sources(bool sip, const char *gauge, const char *port)
 
 Test(slowloris, sip_tcp_many_sources)
 {
-    many_sources(true, "tc_sip_tcp_connections", "sip_tcp");
+    many_sources(true, "tcluster_sip_tcp_connections", "sip_tcp");
 }
 
 Test(slowloris, tc_port_many_sources)
 {
-    many_sources(false, "tc_tc_port_connections", "tc_port");
+    many_sources(false, "tcluster_tc_port_connections", "tc_port");
 }
 
 Test(slowloris, default_port_many_sources)
 {
-    many_sources(false, "tc_default_port_connections", "default_port");
+    many_sources(false, "tcluster_default_port_connections", "default_port");
 }
 
 /* A connection that sends a byte every 500 ms, well inside idle-timeout,

@@ -107,7 +107,7 @@ Test(tc_port, snapshot_covers_every_dn_then_sip_changes_follow)
     cr_assert_str_eq(tcclient_event_state(ev)->dn, "1002");
     cr_assert_str_eq(tcclient_event_state(ev)->owner, "");
     free_ev(ev);
-    cr_assert_eq(harness_node_metric(&n, "tc_tc_port_subscribers"), 1);
+    cr_assert_eq(harness_node_metric(&n, "tcluster_tc_port_subscribers"), 1);
     htc_close(&c);
     stop(&n);
 }
@@ -326,7 +326,7 @@ Test(tc_port, oversized_frame_gets_an_error_and_a_close)
     expect_error(&c, TC__ERROR_CODE__ERROR_FRAME_TOO_LARGE);
     cr_assert(htc_wait_eof(&c, 5000), "closed after the error");
     htc_close(&c);
-    cr_assert_eq(harness_node_metric(&n, "tc_tc_port_refused_total{reason=\"frame_too_large\"}"),
+    cr_assert_eq(harness_node_metric(&n, "tcluster_tc_port_refused_total{reason=\"frame_too_large\"}"),
                  1);
     stop(&n);
 }
@@ -378,7 +378,7 @@ Test(tc_port, truncated_frame_then_close_leaves_the_node_serving)
     cr_assert_eq(htc_query_summary(&c, 1), 0);
     free_ev(htc_expect(&c, TC__EVENT__BODY_SUMMARY, 5000));
     htc_close(&c);
-    cr_assert(harness_wait_metric(&n, "tc_tc_port_connections", 0, 5000));
+    cr_assert(harness_wait_metric(&n, "tcluster_tc_port_connections", 0, 5000));
     stop(&n);
 }
 
@@ -401,7 +401,7 @@ Test(tc_port, silent_client_times_out)
     cr_assert_null(htc_next(&c, 1500));
     cr_assert_not(c.eof);
     htc_close(&c);
-    cr_assert_eq(harness_node_metric(&n, "tc_tc_port_refused_total{reason=\"timeout\"}"), 1);
+    cr_assert_eq(harness_node_metric(&n, "tcluster_tc_port_refused_total{reason=\"timeout\"}"), 1);
     stop(&n);
 }
 
@@ -433,11 +433,11 @@ Test(tc_port, connections_over_the_cap_are_refused_with_an_error)
         }
     }
     cr_assert_eq(
-            harness_node_metric(&n, "tc_tc_port_refused_total{reason=\"too_many_connections\"}"),
+            harness_node_metric(&n, "tcluster_tc_port_refused_total{reason=\"too_many_connections\"}"),
             EXTRA);
     for (int i = 0; i < CAP; i++)
         htc_close(&held[i]);
-    cr_assert(harness_wait_metric(&n, "tc_tc_port_connections", 0, 5000));
+    cr_assert(harness_wait_metric(&n, "tcluster_tc_port_connections", 0, 5000));
     htc_connect(&extra[0], n.tc_port);
     cr_assert_eq(htc_query_summary(&extra[0], 1), 0);
     free_ev(htc_expect(&extra[0], TC__EVENT__BODY_SUMMARY, 5000));
@@ -579,9 +579,9 @@ static void slow_case(const char *extra, bool resend)
     free_ev(htc_expect(&gws, TC__EVENT__BODY_OPENED, 5000));
     base = htc_rss_kib(n.pid);
     /* Until the subscriber's output is full and its changes coalesce. */
-    while (harness_node_metric(&n, "tc_tc_port_slow_subscribers") != 1 && rounds++ < 300)
+    while (harness_node_metric(&n, "tcluster_tc_port_slow_subscribers") != 1 && rounds++ < 300)
         changes += htc_gws_churn(&gws, 1000, 1999, 1);
-    cr_assert_eq(harness_node_metric(&n, "tc_tc_port_slow_subscribers"), 1,
+    cr_assert_eq(harness_node_metric(&n, "tcluster_tc_port_slow_subscribers"), 1,
                  "still not slow after %llu changes", (unsigned long long)changes);
     mid = htc_rss_kib(n.pid);
     changes += htc_gws_churn(&gws, 1000, 1999, 20);
@@ -590,18 +590,18 @@ static void slow_case(const char *extra, bool resend)
     cr_log_info("%llu changes; node RSS %ld KiB before, %ld when slow, %ld after 40000 more; "
                 "coalesced %.0f, pending DNs %.0f",
                 (unsigned long long)changes, base, mid, after,
-                harness_node_metric(&n, "tc_tc_port_coalesced_total"),
-                harness_node_metric(&n, "tc_tc_port_pending_dns"));
+                harness_node_metric(&n, "tcluster_tc_port_coalesced_total"),
+                harness_node_metric(&n, "tcluster_tc_port_pending_dns"));
     cr_assert_lt(after - mid, 16 * 1024, "RSS grew %ld KiB while the subscriber was stopped",
                  after - mid);
-    cr_assert_leq(harness_node_metric(&n, "tc_tc_port_pending_dns"), 1000);
-    cr_assert_leq(harness_node_metric(&n, "tc_tc_port_bytes_queued"), 3 << 20);
+    cr_assert_leq(harness_node_metric(&n, "tcluster_tc_port_pending_dns"), 1000);
+    cr_assert_leq(harness_node_metric(&n, "tcluster_tc_port_bytes_queued"), 3 << 20);
 
     kill(pid, SIGCONT);
     cr_assert_eq(wait_child(pid, 150000), 0, "the subscriber converged to the final state");
     if (resend)
-        cr_assert_geq(harness_node_metric(&n, "tc_tc_port_snapshots_total{kind=\"resend\"}"), 1);
-    cr_assert(harness_wait_metric(&n, "tc_tc_port_slow_subscribers", 0, 5000));
+        cr_assert_geq(harness_node_metric(&n, "tcluster_tc_port_snapshots_total{kind=\"resend\"}"), 1);
+    cr_assert(harness_wait_metric(&n, "tcluster_tc_port_slow_subscribers", 0, 5000));
     htc_close(&gws);
     stop(&n);
 }

@@ -117,8 +117,8 @@ Test(tcphone, concurrent_standby_keeps_every_dn_in_service)
      * the DNs in service is the standby binding at sip2. */
     snprintf(args, sizeof(args), "--mode concurrent --expires 120");
     start_phones(&p, &c, 2, args);
-    cr_assert(harness_wait_metric(&c.n[0], "tc_sip_bindings", PHONES, SETTLE_MS));
-    cr_assert(harness_wait_metric(&c.n[1], "tc_sip_bindings", PHONES, SETTLE_MS));
+    cr_assert(harness_wait_metric(&c.n[0], "tcluster_sip_bindings", PHONES, SETTLE_MS));
+    cr_assert(harness_wait_metric(&c.n[1], "tcluster_sip_bindings", PHONES, SETTLE_MS));
 
     harness_node_kill(&c.n[0]);
     t0 = harness_now_ms();
@@ -140,7 +140,7 @@ Test(tcphone, successive_registers_to_the_fallback_only_on_failure)
     cr_assert(hcluster_wait_all_links(&c, 10000), "links did not come up");
     start_phones(&p, &c, 2, "--mode successive");
     cr_assert(hphone_wait_owned(&c, "sip1", PHONES, SETTLE_MS), "phones not at sip1");
-    cr_assert_eq(harness_node_metric(&c.n[1], "tc_sip_bindings"), 0, "registered to sip2 early");
+    cr_assert_eq(harness_node_metric(&c.n[1], "tcluster_sip_bindings"), 0, "registered to sip2 early");
 
     harness_node_kill(&c.n[0]);
     cr_assert(hphone_wait_owned(&c, "sip2", PHONES, FAIL_BOUND + 3000), "not moved to sip2");
@@ -387,9 +387,9 @@ Test(tcphone, calls_follow_redirects_and_complete)
     line = hphone_last_line(&callee, "\"type\":\"summary\"");
     cr_assert_gt(json_str_num(line, "answered"), 0, "%s", line);
     free(line);
-    cr_assert_gt(harness_node_metric(&c.n[0], "tc_redirect_decisions_total{outcome=\"forwarded\"}"),
+    cr_assert_gt(harness_node_metric(&c.n[0], "tcluster_redirect_decisions_total{outcome=\"forwarded\"}"),
                  0);
-    cr_assert_gt(harness_node_metric(&c.n[1], "tc_redirect_decisions_total{outcome=\"local\"}"), 0);
+    cr_assert_gt(harness_node_metric(&c.n[1], "tcluster_redirect_decisions_total{outcome=\"local\"}"), 0);
     hcluster_cleanup(&c);
 }
 

@@ -524,7 +524,7 @@ Test(tools, tcctl_peer_dn_and_link_loss)
 
     lost = wall_ms(); /* the link goes after this */
     harness_node_kill(&c.n[1]);
-    cr_assert(hcluster_wait_metric_all(&c, "tc_dns{state=\"insrv\"}", 0, WAIT_MS));
+    cr_assert(hcluster_wait_metric_all(&c, "tcluster_directory_numbers{state=\"insrv\"}", 0, WAIT_MS));
     cr_assert_eq(tcctl(&c.n[0], "--json dn 1001", &out), 0, "%s", out);
     cr_assert(strstr(out, "\"status\":\"oos\"") != NULL, "%s", out);
     oos_since = json_u64(out, "since_unix_ms");

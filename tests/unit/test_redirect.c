@@ -706,13 +706,13 @@ Test(redirect, metrics_count_outcomes)
     decide("1002", false);
     decide("9999", false);
     cr_assert_eq(redirect_metrics(&a.r, &buf), 0);
-    cr_assert_not_null(strstr(buf.data, "# TYPE tc_redirect_decisions_total counter\n"));
-    cr_assert_not_null(strstr(buf.data, "tc_redirect_decisions_total{outcome=\"local\"} 2\n"));
-    cr_assert_not_null(strstr(buf.data, "tc_redirect_decisions_total{outcome=\"forwarded\"} 0\n"));
-    cr_assert_not_null(strstr(buf.data, "tc_redirect_decisions_total{outcome=\"not_found\"} 1\n"));
-    cr_assert_not_null(strstr(buf.data, "tc_redirect_decisions_total{outcome=\"forbidden\"} 0\n"));
+    cr_assert_not_null(strstr(buf.data, "# TYPE tcluster_redirect_decisions_total counter\n"));
+    cr_assert_not_null(strstr(buf.data, "tcluster_redirect_decisions_total{outcome=\"local\"} 2\n"));
+    cr_assert_not_null(strstr(buf.data, "tcluster_redirect_decisions_total{outcome=\"forwarded\"} 0\n"));
+    cr_assert_not_null(strstr(buf.data, "tcluster_redirect_decisions_total{outcome=\"not_found\"} 1\n"));
+    cr_assert_not_null(strstr(buf.data, "tcluster_redirect_decisions_total{outcome=\"forbidden\"} 0\n"));
     cr_assert_not_null(
-            strstr(buf.data, "tc_redirect_decisions_total{outcome=\"unavailable\"} 1\n"));
+            strstr(buf.data, "tcluster_redirect_decisions_total{outcome=\"unavailable\"} 1\n"));
     cr_assert_str_eq(redirect_outcome_name(REDIRECT_FORWARDED), "forwarded");
     tc_buf_free(&buf);
 }
