@@ -423,3 +423,15 @@ void core_close(struct core *c)
     uv_idle_stop(&c->idle);
     uv_close((uv_handle_t *)&c->idle, on_idle_closed);
 }
+
+void core_group_begin(struct core *c)
+{
+    if (c->store != NULL)
+        store_group_begin(c->store);
+}
+
+void core_group_end(struct core *c, bool commit)
+{
+    if (c->store != NULL)
+        store_group_end(c->store, commit);
+}

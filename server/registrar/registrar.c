@@ -479,8 +479,8 @@ static int apply_contacts(struct registrar *r, const struct reg_request *q, dn_k
 
 /* Queue the REGISTER's changes: bindings, then the ownership change the
  * core decides from them. Returns 0 or a negative error. */
-static int queue_changes(struct registrar *r, const struct reg_request *q, dn_key dn, uint64_t now,
-                         struct reg_wait *w)
+static int queue_group(struct registrar *r, const struct reg_request *q, dn_key dn, uint64_t now,
+                       struct reg_wait *w)
 {
     unsigned before = core_live_bindings(r->core, dn, now);
     unsigned after;
@@ -498,6 +498,19 @@ static int queue_changes(struct registrar *r, const struct reg_request *q, dn_ke
     else
         r->stats.releases++;
     return 0;
+}
+
+/* The same as one store transaction: a REGISTER answered 500 must leave
+ * no binding and no claim behind, nor a 200 half of them. */
+static int queue_changes(struct registrar *r, const struct reg_request *q, dn_key dn, uint64_t now,
+                         struct reg_wait *w)
+{
+    int rc;
+
+    core_group_begin(r->core);
+    rc = queue_group(r, q, dn, now, w);
+    core_group_end(r->core, rc == 0);
+    return rc;
 }
 
 /* The store refused a change (err): 503 when its queue is full, else 500. */
