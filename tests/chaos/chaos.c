@@ -89,10 +89,16 @@ static void print_faults(const struct chaos_nemesis *m)
 {
     printf("chaos: faults injected:");
     for (int f = 0; f < CHAOS_FAULTS; f++) {
-        if (m->enabled[f])
-            printf(" %s %u", chaos_fault_names[f], m->injected[f]);
-        else
+        if (!m->enabled[f])
             printf(" %s skipped (%s)", chaos_fault_names[f], m->why_not[f]);
+        else if (f == CHAOS_FAULT_PARTITION)
+            printf(" %s %u (%u seen as a link down)", chaos_fault_names[f], m->injected[f],
+                   m->partitions_seen);
+        else if (f == CHAOS_FAULT_DISK)
+            printf(" %s %u (%u with writes refused)", chaos_fault_names[f], m->injected[f],
+                   m->disk_full_seen);
+        else
+            printf(" %s %u", chaos_fault_names[f], m->injected[f]);
         printf(f + 1 < CHAOS_FAULTS ? "," : "\n");
     }
 }

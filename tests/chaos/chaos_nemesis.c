@@ -197,6 +197,35 @@ static int write_rules(struct chaos_nemesis *m, const bool *group, uint32_t mark
     return fclose(f) == 0 ? 0 : -errno;
 }
 
+struct cut_arg {
+    const struct hcluster *c;
+    int i;
+    const bool *group;
+};
+
+/* Node i of the group reports a link to a node outside it down. */
+static bool cut_seen(void *arg)
+{
+    const struct cut_arg *a = arg;
+    bool down = false;
+    char *page = NULL;
+
+    if (harness_http_get(a->c->n[a->i].http_port, "/metrics", &page) != 200) {
+        free(page);
+        return false;
+    }
+    for (int j = 0; j < a->c->count && !down; j++) {
+        char key[96];
+
+        if (a->group[j])
+            continue;
+        snprintf(key, sizeof(key), "tc_peer_link_up{peer=\"%s\"}", a->c->n[j].name);
+        down = harness_metric(page, key) == 0;
+    }
+    free(page);
+    return down;
+}
+
 static void fault_partition(struct chaos_nemesis *m)
 {
     const struct hcluster *c = m->c;
@@ -204,6 +233,7 @@ static void fault_partition(struct chaos_nemesis *m)
     uint32_t ms = chaos_between(&m->rng, 1000, 5000);
     int size = (int)chaos_between(&m->rng, 1, 2);
     char path[400], cmd[512], names[64] = "";
+    uint64_t ms_left;
     size_t len = 0;
     char *out = NULL;
 
@@ -232,7 +262,21 @@ static void fault_partition(struct chaos_nemesis *m)
     }
     free(out);
     say("partition %s | rest for %u ms", names, ms);
-    hold(m, ms);
+    ms_left = harness_now_ms() + ms;
+    /* The cut is real when a node of the group sees a link to the rest go
+     * down (link-timeout is 1 s); a partition shorter than that may not. */
+    for (int i = 0; i < c->count; i++) {
+        if (group[i]) {
+            struct cut_arg a = {c, i, group};
+
+            if (harness_wait(cut_seen, &a, (int)(ms < 2500 ? ms : 2500))) {
+                m->partitions_seen++;
+                break;
+            }
+        }
+    }
+    if (harness_now_ms() < ms_left)
+        hold(m, (uint32_t)(ms_left - harness_now_ms()));
     if (harness_run("nft delete table inet tcchaos", &out) != 0) {
         say("partition: nft delete failed: %s", out);
         m->violations++;
@@ -248,8 +292,10 @@ static void fault_disk(struct chaos_nemesis *m)
     uint32_t ms = chaos_between(&m->rng, 1000, 4000);
     char path[400];
     size_t filled = 0;
+    double errors;
     int fd;
 
+    errors = harness_node_metric(n, "tc_store_errors_total");
     snprintf(path, sizeof(path), "%s/chaos-filler", n->data_dir);
     fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
     if (fd < 0) {
@@ -270,6 +316,10 @@ static void fault_disk(struct chaos_nemesis *m)
     close(fd);
     say("disk of %s full (%zu KiB of filler) for %u ms", n->name, filled >> 10, ms);
     hold(m, ms);
+    /* Refused writes show the fill bit (a store with free pages inside its
+     * file may still commit). */
+    if (harness_node_metric(n, "tc_store_errors_total") > errors)
+        m->disk_full_seen++;
     unlink(path);
 }
 

@@ -43,6 +43,8 @@ struct chaos_nemesis {
     char disk_image[400];            /* loop image, when tmpfs could not be mounted */
     bool disk_mounted;
     unsigned injected[CHAOS_FAULTS];
+    unsigned partitions_seen; /* partitions a node saw as a link down */
+    unsigned disk_full_seen;  /* fills during which the node refused a write */
     unsigned violations;    /* nodes that exited by themselves, restarts that failed */
 };
 
