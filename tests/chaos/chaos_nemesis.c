@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <lmdb.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -160,7 +161,7 @@ static void fault_kill(struct chaos_nemesis *m)
 static void fault_stop(struct chaos_nemesis *m)
 {
     struct hnode *n = &m->c->n[running_node(m)];
-    uint32_t ms = chaos_between(&m->rng, 300, 3000);
+    uint32_t ms = chaos_between(&m->rng, 300, 5000);
 
     say("SIGSTOP %s for %u ms", n->name, ms);
     kill(n->pid, SIGSTOP);
@@ -284,7 +285,28 @@ static void fault_partition(struct chaos_nemesis *m)
     free(out);
 }
 
-/* Fill the disk node's data-dir until the filesystem says ENOSPC. */
+/* A read transaction on the node's store, held from another process as a
+ * backup (mdb_copy) or mdb_stat would: LMDB cannot reuse the pages freed
+ * after it, so the node's commits must grow the file, and a full
+ * filesystem refuses them. Returns the env (NULL when it cannot open). */
+static MDB_env *hold_reader(const char *dir, MDB_txn **txn)
+{
+    MDB_env *env = NULL;
+
+    *txn = NULL;
+    if (mdb_env_create(&env) != 0)
+        return NULL;
+    mdb_env_set_maxdbs(env, 16);
+    if (mdb_env_open(env, dir, MDB_RDONLY | MDB_NOTLS, 0600) != 0 ||
+        mdb_txn_begin(env, NULL, MDB_RDONLY, txn) != 0) {
+        mdb_env_close(env);
+        return NULL;
+    }
+    return env;
+}
+
+/* Fill the disk node's data-dir until the filesystem says ENOSPC, with a
+ * reader holding old pages half of the time. */
 static void fault_disk(struct chaos_nemesis *m)
 {
     const struct hnode *n = &m->c->n[m->disk_node];
@@ -293,6 +315,8 @@ static void fault_disk(struct chaos_nemesis *m)
     char path[400];
     size_t filled = 0;
     double errors;
+    MDB_env *env = NULL;
+    MDB_txn *txn = NULL;
     int fd;
 
     errors = harness_node_metric(n, "tc_store_errors_total");
@@ -302,6 +326,8 @@ static void fault_disk(struct chaos_nemesis *m)
         say("disk: cannot create %s: %s", path, strerror(errno));
         return;
     }
+    if (chaos_rand(&m->rng) % 2 == 0)
+        env = hold_reader(n->data_dir, &txn);
     while (filled < FILL_BOUND) {
         ssize_t w = write(fd, zeros, sizeof(zeros));
 
@@ -314,13 +340,18 @@ static void fault_disk(struct chaos_nemesis *m)
     while (write(fd, zeros, 512) > 0)
         filled += 512;
     close(fd);
-    say("disk of %s full (%zu KiB of filler) for %u ms", n->name, filled >> 10, ms);
+    say("disk of %s full (%zu KiB of filler%s) for %u ms", n->name, filled >> 10,
+        env != NULL ? ", a reader holding old pages" : "", ms);
     hold(m, ms);
     /* Refused writes show the fill bit (a store with free pages inside its
      * file may still commit). */
     if (harness_node_metric(n, "tc_store_errors_total") > errors)
         m->disk_full_seen++;
     unlink(path);
+    if (env != NULL) {
+        mdb_txn_abort(txn);
+        mdb_env_close(env);
+    }
 }
 
 void chaos_nemesis_run(struct chaos_nemesis *m, uint64_t until_ms)
