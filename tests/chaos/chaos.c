@@ -4,7 +4,8 @@
  * random (seeded); after healing, the cluster is checked against every
  * acknowledged operation (tests/chaos/chaos_check.h). Run it through
  * tests/chaos/run, which gives it a private network and mount namespace;
- * CHAOS_SECONDS, CHAOS_SEED and CHAOS_PHONES set the run. */
+ * CHAOS_SECONDS, CHAOS_SEED, CHAOS_PHONES, CHAOS_OVERLAP (faults held at
+ * once) and CHAOS_REFUSED_UNKNOWN set the run. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +51,21 @@ static unsigned sanitizer_reports(const struct hcluster *c)
         free(log);
     }
     return n;
+}
+
+/* Copy the nodes' logs where they outlive the run. */
+static void keep_logs(const struct hcluster *c, uint64_t seed)
+{
+    char cmd[2048];
+    size_t len;
+
+    len = (size_t)snprintf(cmd, sizeof(cmd), "d=/tmp/tc-chaos-logs-%llu; mkdir -p $d && cp",
+                           (unsigned long long)seed);
+    for (int i = 0; i < c->count; i++)
+        len += (size_t)snprintf(cmd + len, sizeof(cmd) - len, " '%s'", c->n[i].log);
+    snprintf(cmd + len, sizeof(cmd) - len, " $d/ && echo \"chaos: node logs kept in $d\"");
+    harness_run(cmd, NULL);
+    printf("chaos: node logs kept in /tmp/tc-chaos-logs-%llu\n", (unsigned long long)seed);
 }
 
 static void print_operations(const struct chaos_phones *w)
@@ -107,6 +123,7 @@ Test(chaos, acknowledged_state_survives_faults)
 {
     uint64_t seconds = env_u64("CHAOS_SECONDS", 40);
     uint64_t phones = env_u64("CHAOS_PHONES", 100);
+    bool refused_unknown = env_u64("CHAOS_REFUSED_UNKNOWN", 0) != 0;
     uint64_t seed = env_u64("CHAOS_SEED", (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32));
     struct chaos_phones w = {.n = (unsigned)phones, .dn_base = DN_BASE, .seed = seed,
                              .timeout_ms = 3000};
@@ -121,6 +138,8 @@ Test(chaos, acknowledged_state_survives_faults)
            "%llu phones, %llu s of faults\n",
            (unsigned long long)seed, (unsigned long long)seed, (unsigned long long)seconds,
            CHAOS_NODES, (unsigned long long)phones, (unsigned long long)seconds);
+    if (refused_unknown)
+        printf("chaos: a refused REGISTER leaves its binding unknown (--refused-unknown)\n");
     fflush(stdout);
     snprintf(dns, sizeof(dns), "%d-%llu", DN_BASE, (unsigned long long)(DN_BASE + phones - 1));
     hcluster_init(&c, CHAOS_NODES, dns, "durability = sync\nmin-expires = 2\n");
@@ -138,7 +157,7 @@ Test(chaos, acknowledged_state_survives_faults)
     healed = hcluster_wait_all_links(&c, HEAL_MS);
     if (!healed)
         printf("chaos: VIOLATION: links not all up %d ms after the last fault\n", HEAL_MS);
-    chaos_check(&c, &w, CONVERGE_MS, &v);
+    chaos_check(&c, &w, CONVERGE_MS, refused_unknown, &v);
     chaos_nemesis_cleanup(&m);
     reports = sanitizer_reports(&c);
 
@@ -152,6 +171,8 @@ Test(chaos, acknowledged_state_survives_faults)
            !healed);
     fflush(stdout);
     chaos_phones_free(&w);
+    if (v.violations + m.violations + reports + !healed != 0)
+        keep_logs(&c, seed);
     hcluster_cleanup(&c);
     cr_assert_eq(v.violations + m.violations + reports + !healed, 0, "chaos: violations (seed %llu)",
                  (unsigned long long)seed);

@@ -157,8 +157,14 @@ static void converge(const struct hcluster *c, const struct chaos_phones *w, int
     }
 }
 
-/* Each phone's binding at each node after its whole history. */
-static void replay(const struct chaos_phones *w, struct binding *b, struct chaos_verdict *v)
+/* Each phone's binding at each node after its whole history. A refusal
+ * changes nothing (RFC 3261 10.3 step 7, DESIGN section 2 rule 7), unless
+ * refused_unknown: then the node's binding is unknown, as after a timeout
+ * (for the open bug where a REGISTER answered 500 keeps its binding when
+ * the store commits its binding and refuses its claim in separate
+ * transactions; see tests/integration/test_register_atomic.c). */
+static void replay(const struct chaos_phones *w, bool refused_unknown, struct binding *b,
+                   struct chaos_verdict *v)
 {
     for (size_t i = 0; i < w->nrecs; i++) {
         const struct chaos_rec *r = &w->recs[i];
@@ -167,7 +173,8 @@ static void replay(const struct chaos_phones *w, struct binding *b, struct chaos
         if (r->result == CHAOS_TIMEOUT) {
             x->st = B_UNKNOWN;
         } else if (r->result == CHAOS_REFUSED) {
-            /* A refusal changes nothing (DESIGN §2 rule 7). */
+            if (refused_unknown && r->code >= 500)
+                x->st = B_UNKNOWN;
         } else if (r->op == CHAOS_OP_UNREGISTER) {
             x->st = B_REMOVED;
         } else if (r->expires == 0) {
@@ -225,9 +232,33 @@ static bool owner_holds(struct tcclient *tc, unsigned dn, const char *contact, i
     return found;
 }
 
-static void check_dn(const struct hcluster *c, const struct chaos_phones *w, unsigned k,
-                     const struct view *vw, const enum bstate *st, struct tcclient **tcs,
-                     struct chaos_verdict *v)
+/* The phone's requests, for a violation's report. */
+static void dump_history(const struct chaos_phones *w, unsigned k, uint64_t t0)
+{
+    static const char *const results[] = {"200", "refused", "timeout"};
+    size_t total = 0, seen = 0;
+
+    for (size_t i = 0; i < w->nrecs; i++)
+        total += w->recs[i].phone == k;
+    for (size_t i = 0; i < w->nrecs; i++) {
+        const struct chaos_rec *r = &w->recs[i];
+
+        /* The last 30 are enough to see what happened. */
+        if (r->phone != k || seen++ + 30 < total)
+            continue;
+        printf("chaos:   DN %u %+8.3f s .. %+8.3f s  sip%u %-10s expires %-4u -> %s",
+               w->dn_base + k, ((double)r->sent_ms - (double)t0) / 1000.0,
+               ((double)r->done_ms - (double)t0) / 1000.0, r->node + 1, chaos_op_names[r->op],
+               r->expires, results[r->result]);
+        if (r->result == CHAOS_REFUSED)
+            printf(" %u", r->code);
+        printf("\n");
+    }
+}
+
+static void check_dn_states(const struct hcluster *c, const struct chaos_phones *w, unsigned k,
+                            const struct view *vw, const enum bstate *st, struct tcclient **tcs,
+                            struct chaos_verdict *v)
 {
     unsigned dn = w->dn_base + k;
     char contact[64], live[64] = "", possible[64] = "", removed[64] = "";
@@ -282,8 +313,21 @@ static void check_dn(const struct hcluster *c, const struct chaos_phones *w, uns
     }
 }
 
+static void check_dn(const struct hcluster *c, const struct chaos_phones *w, unsigned k,
+                     const struct view *vw, const enum bstate *st, struct tcclient **tcs,
+                     struct chaos_verdict *v, uint64_t t0)
+{
+    unsigned before = v->violations;
+
+    check_dn_states(c, w, k, vw, st, tcs, v);
+    if (v->violations != before && before < PRINT_MAX) {
+        printf("chaos:   (times from the check's snapshot; the phone's requests:)\n");
+        dump_history(w, k, t0);
+    }
+}
+
 void chaos_check(const struct hcluster *c, const struct chaos_phones *w, int converge_ms,
-                 struct chaos_verdict *v)
+                 bool refused_unknown, struct chaos_verdict *v)
 {
     struct view *views = calloc((size_t)c->count * w->n, sizeof(*views));
     struct binding *b = calloc((size_t)w->n * CHAOS_NODES, sizeof(*b));
@@ -295,7 +339,7 @@ void chaos_check(const struct hcluster *c, const struct chaos_phones *w, int con
         goto out;
     }
     converge(c, w, converge_ms, views, &t0, v);
-    replay(w, b, v);
+    replay(w, refused_unknown, b, v);
     for (int i = 0; i < c->count; i++) {
         int rc = connect_node(&c->n[i], &tcs[i]);
 
@@ -314,7 +358,7 @@ void chaos_check(const struct hcluster *c, const struct chaos_phones *w, int con
             v->unknown += st[x] == B_UNKNOWN;
         }
         v->dns++;
-        check_dn(c, w, k, &views[k], st, tcs, v);
+        check_dn(c, w, k, &views[k], st, tcs, v, t0);
     }
 out:
     for (int i = 0; i < CHAOS_NODES; i++)

@@ -1,6 +1,8 @@
 #ifndef TC_TESTS_CHAOS_CHAOS_CHECK_H
 #define TC_TESTS_CHAOS_CHAOS_CHECK_H
 
+#include <stdbool.h>
+
 #include "tests/chaos/chaos_phones.h"
 #include "tests/integration/harness_cluster.h"
 
@@ -20,7 +22,8 @@
  *  - a 200 to a REGISTER names the phone's Contact with its expiry.
  * A request that timed out makes its node's binding unknown until a later
  * acknowledged request there; a binding expiring within a few seconds of
- * the check is unknown too. */
+ * the check is unknown too. A refused request (500, 503) changes nothing,
+ * unless refused_unknown: then it counts as a timeout. */
 
 struct chaos_verdict {
     unsigned dns;             /* DNs checked */
@@ -32,6 +35,6 @@ struct chaos_verdict {
 
 /* Compare and print each violation (the first 40 in full). */
 void chaos_check(const struct hcluster *c, const struct chaos_phones *w, int converge_ms,
-                 struct chaos_verdict *v);
+                 bool refused_unknown, struct chaos_verdict *v);
 
 #endif

@@ -106,6 +106,10 @@ void chaos_nemesis_init(struct chaos_nemesis *m, struct hcluster *c, uint64_t se
         m->enabled[f] = true;
     for (int i = 0; i < c->count; i++)
         c->n[i].gid = (gid_t)(GID_BASE + 1 + i);
+    m->max_active = (unsigned)strtoul(getenv("CHAOS_OVERLAP") ? getenv("CHAOS_OVERLAP") : "2",
+                                      NULL, 10);
+    if (m->max_active < 1 || m->max_active > CHAOS_ACTIVE_MAX)
+        m->max_active = 2;
     m->disk_node = (int)(chaos_rand(&m->rng) % (uint64_t)c->count);
     init_partition(m);
     init_disk(m);
@@ -127,53 +131,40 @@ static void check_exits(struct chaos_nemesis *m)
     }
 }
 
-/* Wait ms (a random delay of the nemesis), watching for nodes that exit. */
-static void hold(struct chaos_nemesis *m, uint32_t ms)
+/* The active fault of kind on node (any node: -1), or NULL. */
+static struct chaos_active *find(struct chaos_nemesis *m, int kind, int node)
 {
-    uint64_t end = harness_now_ms() + ms;
+    for (unsigned k = 0; k < m->nactive; k++) {
+        struct chaos_active *a = &m->active[k];
 
-    for (;;) {
-        uint64_t now = harness_now_ms();
-
-        check_exits(m);
-        if (now >= end)
-            return;
-        usleep((useconds_t)((end - now > 50 ? 50 : end - now) * 1000));
+        if ((kind < 0 || (int)a->kind == kind) && (node < 0 || a->node == node))
+            return a;
     }
+    return NULL;
 }
 
-static int running_node(struct chaos_nemesis *m)
+/* Killed or stopped by an active fault. */
+static bool busy(struct chaos_nemesis *m, int node)
 {
-    return (int)(chaos_rand(&m->rng) % (uint64_t)m->c->count);
+    return find(m, CHAOS_FAULT_KILL, node) != NULL || find(m, CHAOS_FAULT_STOP, node) != NULL;
 }
 
-static void fault_kill(struct chaos_nemesis *m)
+static int free_node(struct chaos_nemesis *m)
 {
-    struct hnode *n = &m->c->n[running_node(m)];
-    uint32_t ms = chaos_between(&m->rng, 200, 3000);
+    int i = (int)(chaos_rand(&m->rng) % (uint64_t)m->c->count);
 
-    say("kill -9 %s, restart after %u ms", n->name, ms);
-    harness_node_kill(n);
-    hold(m, ms);
-    harness_node_start(n);
-}
-
-static void fault_stop(struct chaos_nemesis *m)
-{
-    struct hnode *n = &m->c->n[running_node(m)];
-    uint32_t ms = chaos_between(&m->rng, 300, 5000);
-
-    say("SIGSTOP %s for %u ms", n->name, ms);
-    kill(n->pid, SIGSTOP);
-    hold(m, ms);
-    kill(n->pid, SIGCONT);
+    for (int k = 0; k < m->c->count; k++, i = (i + 1) % m->c->count)
+        if (!busy(m, i))
+            return i;
+    return -1;
 }
 
 /* Rules that drop every connection between a node in group and one not in
  * it. The node whose name sorts lower dials (tcport/peer/peer.c), so a
  * pair's connection is dialed by the lower index to the higher one's peer
  * port: mark it from the dialer's group id and the port, then drop marked
- * connections, both directions (the mark is conntrack's). */
+ * connections, both directions (the mark is conntrack's, one per
+ * partition, so a connection marked by an earlier one is left alone). */
 static int write_rules(struct chaos_nemesis *m, const bool *group, uint32_t mark, char *path,
                        size_t size)
 {
@@ -198,91 +189,83 @@ static int write_rules(struct chaos_nemesis *m, const bool *group, uint32_t mark
     return fclose(f) == 0 ? 0 : -errno;
 }
 
-struct cut_arg {
-    const struct hcluster *c;
-    int i;
-    const bool *group;
-};
-
 /* Node i of the group reports a link to a node outside it down. */
-static bool cut_seen(void *arg)
+static bool cut_seen(const struct hcluster *c, int i, const bool *group)
 {
-    const struct cut_arg *a = arg;
     bool down = false;
     char *page = NULL;
 
-    if (harness_http_get(a->c->n[a->i].http_port, "/metrics", &page) != 200) {
+    if (harness_http_get(c->n[i].http_port, "/metrics", &page) != 200) {
         free(page);
         return false;
     }
-    for (int j = 0; j < a->c->count && !down; j++) {
+    for (int j = 0; j < c->count && !down; j++) {
         char key[96];
 
-        if (a->group[j])
+        if (group[j])
             continue;
-        snprintf(key, sizeof(key), "tc_peer_link_up{peer=\"%s\"}", a->c->n[j].name);
+        snprintf(key, sizeof(key), "tc_peer_link_up{peer=\"%s\"}", c->n[j].name);
         down = harness_metric(page, key) == 0;
     }
     free(page);
     return down;
 }
 
-static void fault_partition(struct chaos_nemesis *m)
+static bool inject_partition(struct chaos_nemesis *m, struct chaos_active *a)
 {
     const struct hcluster *c = m->c;
-    bool group[HCLUSTER_MAX] = {false};
-    uint32_t ms = chaos_between(&m->rng, 1000, 5000);
     int size = (int)chaos_between(&m->rng, 1, 2);
     char path[400], cmd[512], names[64] = "";
-    uint64_t ms_left;
     size_t len = 0;
     char *out = NULL;
 
+    if (find(m, CHAOS_FAULT_PARTITION, -1) != NULL)
+        return false;
     for (int k = 0; k < size;) {
-        int i = running_node(m);
+        int i = (int)(chaos_rand(&m->rng) % (uint64_t)c->count);
 
-        if (!group[i]) {
-            group[i] = true;
+        if (!a->group[i]) {
+            a->group[i] = true;
             len += (size_t)snprintf(names + len, sizeof(names) - len, "%s%s", k ? "+" : "",
                                     c->n[i].name);
             k++;
         }
     }
-    if (write_rules(m, group, MARK_BASE + m->injected[CHAOS_FAULT_PARTITION], path,
-                    sizeof(path)) != 0) {
-        say("partition: cannot write %s", path);
+    if (write_rules(m, a->group, MARK_BASE + m->partitions++, path, sizeof(path)) != 0) {
+        say("VIOLATION: partition: cannot write %s", path);
         m->violations++;
-        return;
+        return false;
     }
     snprintf(cmd, sizeof(cmd), "nft -f '%s'", path);
     if (harness_run(cmd, &out) != 0) {
-        say("partition: nft refused the rules: %s", out);
+        say("VIOLATION: partition: nft refused the rules: %s", out);
         free(out);
         m->violations++;
-        return;
+        return false;
     }
     free(out);
-    say("partition %s | rest for %u ms", names, ms);
-    ms_left = harness_now_ms() + ms;
-    /* The cut is real when a node of the group sees a link to the rest go
-     * down (link-timeout is 1 s); a partition shorter than that may not. */
-    for (int i = 0; i < c->count; i++) {
-        if (group[i]) {
-            struct cut_arg a = {c, i, group};
+    a->node = -1;
+    a->heal_ms = harness_now_ms() + chaos_between(&m->rng, 1000, 5000);
+    say("partition %s | rest until +%llu ms", names,
+        (unsigned long long)(a->heal_ms - harness_now_ms()));
+    return true;
+}
 
-            if (harness_wait(cut_seen, &a, (int)(ms < 2500 ? ms : 2500))) {
-                m->partitions_seen++;
-                break;
-            }
+/* The cut is real when a node of the group sees a link to the rest go
+ * down (link-timeout is 1 s); a partition shorter than that may not. */
+static void probe_partition(struct chaos_nemesis *m, struct chaos_active *a)
+{
+    uint64_t now = harness_now_ms();
+
+    if (a->seen || now < a->probe_ms)
+        return;
+    a->probe_ms = now + 300;
+    for (int i = 0; i < m->c->count && !a->seen; i++) {
+        if (a->group[i] && !busy(m, i) && cut_seen(m->c, i, a->group)) {
+            a->seen = true;
+            m->partitions_seen++;
         }
     }
-    if (harness_now_ms() < ms_left)
-        hold(m, (uint32_t)(ms_left - harness_now_ms()));
-    if (harness_run("nft delete table inet tcchaos", &out) != 0) {
-        say("partition: nft delete failed: %s", out);
-        m->violations++;
-    }
-    free(out);
 }
 
 /* A read transaction on the node's store, held from another process as a
@@ -305,29 +288,33 @@ static MDB_env *hold_reader(const char *dir, MDB_txn **txn)
     return env;
 }
 
+static void filler_path(const struct hnode *n, char *path, size_t size)
+{
+    snprintf(path, size, "%s/chaos-filler", n->data_dir);
+}
+
 /* Fill the disk node's data-dir until the filesystem says ENOSPC, with a
  * reader holding old pages half of the time. */
-static void fault_disk(struct chaos_nemesis *m)
+static bool inject_disk(struct chaos_nemesis *m, struct chaos_active *a)
 {
     const struct hnode *n = &m->c->n[m->disk_node];
     static const char zeros[65536];
-    uint32_t ms = chaos_between(&m->rng, 1000, 4000);
     char path[400];
     size_t filled = 0;
-    double errors;
-    MDB_env *env = NULL;
-    MDB_txn *txn = NULL;
     int fd;
 
-    errors = harness_node_metric(n, "tc_store_errors_total");
-    snprintf(path, sizeof(path), "%s/chaos-filler", n->data_dir);
+    if (find(m, CHAOS_FAULT_DISK, -1) != NULL || busy(m, m->disk_node))
+        return false;
+    a->node = m->disk_node;
+    a->errors = harness_node_metric(n, "tc_store_errors_total");
+    filler_path(n, path, sizeof(path));
     fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
     if (fd < 0) {
         say("disk: cannot create %s: %s", path, strerror(errno));
-        return;
+        return false;
     }
     if (chaos_rand(&m->rng) % 2 == 0)
-        env = hold_reader(n->data_dir, &txn);
+        a->env = hold_reader(n->data_dir, &a->txn);
     while (filled < FILL_BOUND) {
         ssize_t w = write(fd, zeros, sizeof(zeros));
 
@@ -335,54 +322,148 @@ static void fault_disk(struct chaos_nemesis *m)
             break;
         filled += (size_t)w;
     }
-    /* The last partial block, byte by byte would be slow: a small write
-     * loop until ENOSPC is enough. */
+    /* The last part of a block. */
     while (write(fd, zeros, 512) > 0)
         filled += 512;
     close(fd);
-    say("disk of %s full (%zu KiB of filler%s) for %u ms", n->name, filled >> 10,
-        env != NULL ? ", a reader holding old pages" : "", ms);
-    hold(m, ms);
+    a->heal_ms = harness_now_ms() + chaos_between(&m->rng, 1000, 4000);
+    say("disk of %s full (%zu KiB of filler%s) until +%llu ms", n->name, filled >> 10,
+        a->env != NULL ? ", a reader holding old pages" : "",
+        (unsigned long long)(a->heal_ms - harness_now_ms()));
+    return true;
+}
+
+static void heal_disk(struct chaos_nemesis *m, struct chaos_active *a)
+{
+    const struct hnode *n = &m->c->n[a->node];
+    char path[400];
+
     /* Refused writes show the fill bit (a store with free pages inside its
-     * file may still commit). */
-    if (harness_node_metric(n, "tc_store_errors_total") > errors)
+     * file may still commit). A node stopped meanwhile is not asked. */
+    if (a->errors >= 0 && n->pid != 0 && !busy(m, a->node) &&
+        harness_node_metric(n, "tc_store_errors_total") > a->errors)
         m->disk_full_seen++;
+    filler_path(n, path, sizeof(path));
     unlink(path);
-    if (env != NULL) {
-        mdb_txn_abort(txn);
-        mdb_env_close(env);
+    if (a->env != NULL) {
+        mdb_txn_abort(a->txn);
+        mdb_env_close(a->env);
     }
+    say("disk of %s freed", n->name);
+}
+
+static bool inject(struct chaos_nemesis *m, enum chaos_fault f)
+{
+    struct chaos_active *a = &m->active[m->nactive];
+    bool ok = false;
+
+    memset(a, 0, sizeof(*a));
+    a->kind = f;
+    switch (f) {
+    case CHAOS_FAULT_KILL:
+    case CHAOS_FAULT_STOP:
+        a->node = free_node(m);
+        if (a->node < 0)
+            break;
+        ok = true;
+        a->heal_ms = harness_now_ms() + (f == CHAOS_FAULT_KILL ? chaos_between(&m->rng, 200, 3000)
+                                                               : chaos_between(&m->rng, 300, 5000));
+        say("%s %s until +%llu ms", f == CHAOS_FAULT_KILL ? "kill -9" : "SIGSTOP",
+            m->c->n[a->node].name, (unsigned long long)(a->heal_ms - harness_now_ms()));
+        if (f == CHAOS_FAULT_KILL)
+            harness_node_kill(&m->c->n[a->node]);
+        else
+            kill(m->c->n[a->node].pid, SIGSTOP);
+        break;
+    case CHAOS_FAULT_PARTITION:
+        ok = inject_partition(m, a);
+        break;
+    case CHAOS_FAULT_DISK:
+        ok = inject_disk(m, a);
+        break;
+    default:
+        break;
+    }
+    if (ok) {
+        m->nactive++;
+        m->injected[f]++;
+    }
+    return ok;
+}
+
+static void heal_at(struct chaos_nemesis *m, unsigned k);
+
+static void heal(struct chaos_nemesis *m, struct chaos_active *a)
+{
+    struct hnode *n = a->node >= 0 ? &m->c->n[a->node] : NULL;
+    struct chaos_active *d;
+    char *out = NULL;
+
+    switch (a->kind) {
+    case CHAOS_FAULT_KILL:
+        /* Restarting on a full disk is not this test's question. */
+        d = find(m, CHAOS_FAULT_DISK, a->node);
+        if (d != NULL)
+            heal_at(m, (unsigned)(d - m->active));
+        say("restart %s", n->name);
+        harness_node_start(n);
+        break;
+    case CHAOS_FAULT_STOP:
+        say("SIGCONT %s", n->name);
+        kill(n->pid, SIGCONT);
+        break;
+    case CHAOS_FAULT_PARTITION:
+        if (harness_run("nft delete table inet tcchaos", &out) != 0) {
+            say("VIOLATION: partition: nft delete failed: %s", out);
+            m->violations++;
+        }
+        free(out);
+        say("partition healed");
+        break;
+    case CHAOS_FAULT_DISK:
+        heal_disk(m, a);
+        break;
+    default:
+        break;
+    }
+}
+
+/* Heal the k-th active fault and forget it. */
+static void heal_at(struct chaos_nemesis *m, unsigned k)
+{
+    struct chaos_active a = m->active[k];
+
+    m->active[k] = m->active[--m->nactive];
+    heal(m, &a);
 }
 
 void chaos_nemesis_run(struct chaos_nemesis *m, uint64_t until_ms)
 {
-    while (harness_now_ms() < until_ms) {
-        enum chaos_fault f;
+    uint64_t next = harness_now_ms() + chaos_between(&m->rng, 200, 1500);
 
-        hold(m, chaos_between(&m->rng, 200, 1500));
-        if (harness_now_ms() >= until_ms)
-            break;
-        do {
-            f = (enum chaos_fault)(chaos_rand(&m->rng) % CHAOS_FAULTS);
-        } while (!m->enabled[f]);
-        m->injected[f]++;
-        switch (f) {
-        case CHAOS_FAULT_KILL:
-            fault_kill(m);
-            break;
-        case CHAOS_FAULT_STOP:
-            fault_stop(m);
-            break;
-        case CHAOS_FAULT_PARTITION:
-            fault_partition(m);
-            break;
-        case CHAOS_FAULT_DISK:
-            fault_disk(m);
-            break;
-        default:
-            break;
+    for (uint64_t now = harness_now_ms(); now < until_ms; now = harness_now_ms()) {
+        check_exits(m);
+        for (unsigned k = 0; k < m->nactive;) {
+            if (m->active[k].heal_ms <= now)
+                heal_at(m, k);
+            else
+                k++;
         }
+        for (unsigned k = 0; k < m->nactive; k++)
+            if (m->active[k].kind == CHAOS_FAULT_PARTITION)
+                probe_partition(m, &m->active[k]);
+        if (now >= next) {
+            enum chaos_fault f = (enum chaos_fault)(chaos_rand(&m->rng) % CHAOS_FAULTS);
+
+            if (m->enabled[f] && m->nactive < m->max_active)
+                inject(m, f);
+            next = harness_now_ms() + chaos_between(&m->rng, 200, 1500);
+        }
+        /* A random delay of the nemesis, watching for nodes that exit. */
+        usleep(50000);
     }
+    while (m->nactive > 0)
+        heal_at(m, 0);
     check_exits(m);
 }
 

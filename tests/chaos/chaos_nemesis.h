@@ -7,9 +7,11 @@
 #include "tests/chaos/chaos_rng.h"
 #include "tests/integration/harness_cluster.h"
 
-/* The chaos test's nemesis: on the test's main thread, one fault at a
- * time, chosen with the seeded generator, held for a random time, then
- * healed:
+/* The chaos test's nemesis: on the test's main thread, faults chosen with
+ * the seeded generator at random gaps, each held for a random time, then
+ * healed; up to max_active at once (CHAOS_OVERLAP, default 2), at most one
+ * partition and one fill at a time, never two faults on one node's
+ * process (a killed node whose disk is full gets its disk back first):
  *  - kill:      SIGKILL a node, restart it (same data-dir)
  *  - stop:      SIGSTOP a node, then SIGCONT
  *  - partition: cut every link between a random group of 1-2 nodes and the
@@ -34,6 +36,24 @@ enum chaos_fault {
 
 extern const char *const chaos_fault_names[CHAOS_FAULTS];
 
+#define CHAOS_ACTIVE_MAX 4
+
+struct MDB_env;
+struct MDB_txn;
+
+/* A fault being held. */
+struct chaos_active {
+    enum chaos_fault kind;
+    int node; /* kill, stop, disk: the node */
+    uint64_t heal_ms;
+    bool group[HCLUSTER_MAX]; /* partition: one side */
+    bool seen;                /* partition: a node saw a link down */
+    uint64_t probe_ms;        /* partition: next look at the links */
+    struct MDB_env *env;      /* disk: a reader holding old pages, or NULL */
+    struct MDB_txn *txn;
+    double errors; /* disk: the node's store errors before, -1 unknown */
+};
+
 struct chaos_nemesis {
     struct hcluster *c;
     struct chaos_rng rng;
@@ -42,6 +62,10 @@ struct chaos_nemesis {
     int disk_node;                   /* index of the node with the small data-dir */
     char disk_image[400];            /* loop image, when tmpfs could not be mounted */
     bool disk_mounted;
+    unsigned max_active;
+    struct chaos_active active[CHAOS_ACTIVE_MAX];
+    unsigned nactive;
+    unsigned partitions; /* partitions made: each has its own conntrack mark */
     unsigned injected[CHAOS_FAULTS];
     unsigned partitions_seen; /* partitions a node saw as a link down */
     unsigned disk_full_seen;  /* fills during which the node refused a write */
@@ -54,7 +78,8 @@ struct chaos_nemesis {
  * hcluster_init() and before hcluster_start(). */
 void chaos_nemesis_init(struct chaos_nemesis *m, struct hcluster *c, uint64_t seed);
 
-/* Inject faults one at a time until harness_now_ms() reaches until_ms. */
+/* Inject and heal faults until harness_now_ms() reaches until_ms, then
+ * heal every fault still held. */
 void chaos_nemesis_run(struct chaos_nemesis *m, uint64_t until_ms);
 
 /* Stop every node (SIGCONT first), and unmount the small data-dir. */
