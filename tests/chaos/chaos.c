@@ -19,8 +19,8 @@
 #include "tests/integration/harness_cluster.h"
 #include "tests/tc_test.h"
 
-#define DN_BASE    1000
-#define HEAL_MS    30000 /* every link up after the last fault */
+#define DN_BASE     1000
+#define HEAL_MS     30000 /* every link up after the last fault */
 #define CONVERGE_MS 30000 /* every node agrees on every DN */
 
 TestSuite(chaos, .fini = tc_test_leak_check);
@@ -93,12 +93,11 @@ static void print_operations(const struct chaos_phones *w)
     }
     printf("chaos: operations: %zu sent, %llu acknowledged (register %llu, refresh %llu, move "
            "%llu, unregister %llu), %llu refused (by code:%s), %llu timed out, %llu late answers\n",
-           w->nrecs,
-           (unsigned long long)(acked[0] + acked[1] + acked[2] + acked[3]),
-           (unsigned long long)acked[CHAOS_OP_REGISTER], (unsigned long long)acked[CHAOS_OP_REFRESH],
-           (unsigned long long)acked[CHAOS_OP_MOVE], (unsigned long long)acked[CHAOS_OP_UNREGISTER],
-           (unsigned long long)refused, len ? by_code : " none", (unsigned long long)timeouts,
-           (unsigned long long)w->late);
+           w->nrecs, (unsigned long long)(acked[0] + acked[1] + acked[2] + acked[3]),
+           (unsigned long long)acked[CHAOS_OP_REGISTER],
+           (unsigned long long)acked[CHAOS_OP_REFRESH], (unsigned long long)acked[CHAOS_OP_MOVE],
+           (unsigned long long)acked[CHAOS_OP_UNREGISTER], (unsigned long long)refused,
+           len ? by_code : " none", (unsigned long long)timeouts, (unsigned long long)w->late);
 }
 
 static void print_faults(const struct chaos_nemesis *m)
@@ -125,8 +124,8 @@ Test(chaos, acknowledged_state_survives_faults)
     uint64_t phones = env_u64("CHAOS_PHONES", 100);
     bool refused_unknown = env_u64("CHAOS_REFUSED_UNKNOWN", 0) != 0;
     uint64_t seed = env_u64("CHAOS_SEED", (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32));
-    struct chaos_phones w = {.n = (unsigned)phones, .dn_base = DN_BASE, .seed = seed,
-                             .timeout_ms = 3000};
+    struct chaos_phones w = {
+            .n = (unsigned)phones, .dn_base = DN_BASE, .seed = seed, .timeout_ms = 3000};
     struct chaos_verdict v = {0};
     struct chaos_nemesis m;
     struct hcluster c;
@@ -174,6 +173,6 @@ Test(chaos, acknowledged_state_survives_faults)
     if (v.violations + m.violations + reports + !healed != 0)
         keep_logs(&c, seed);
     hcluster_cleanup(&c);
-    cr_assert_eq(v.violations + m.violations + reports + !healed, 0, "chaos: violations (seed %llu)",
-                 (unsigned long long)seed);
+    cr_assert_eq(v.violations + m.violations + reports + !healed, 0,
+                 "chaos: violations (seed %llu)", (unsigned long long)seed);
 }

@@ -13,7 +13,12 @@
 #define PRINT_MAX      40
 #define CLIENT_TIMEOUT 10000
 
-enum bstate { B_NONE, B_REMOVED, B_LIVE, B_UNKNOWN };
+enum bstate {
+    B_NONE,
+    B_REMOVED,
+    B_LIVE,
+    B_UNKNOWN
+};
 
 struct binding {
     uint8_t st;
@@ -31,7 +36,7 @@ struct view {
 };
 
 static void violation(struct chaos_verdict *v, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+        __attribute__((format(printf, 2, 3)));
 
 static void violation(struct chaos_verdict *v, const char *fmt, ...)
 {
@@ -283,22 +288,29 @@ static void check_dn_states(const struct hcluster *c, const struct chaos_phones 
         }
     }
     if (any_live && !insrv) {
-        violation(v, "DN %u: binding acknowledged at%s and not removed or expired, but the DN "
-                     "is OOS (owner '%s')", dn, live, vw->owner);
+        violation(v,
+                  "DN %u: binding acknowledged at%s and not removed or expired, but the DN "
+                  "is OOS (owner '%s')",
+                  dn, live, vw->owner);
         return;
     }
     if (!any_possible && (insrv || vw->owner[0] != '\0')) {
-        violation(v, "DN %u: every binding was removed (at%s) or expired, yet the DN is %s owned "
-                     "by '%s'", dn, removed[0] ? removed : " none", status_name(vw->status),
-                  vw->owner);
+        violation(v,
+                  "DN %u: every binding was removed (at%s) or expired, yet the DN is %s owned "
+                  "by '%s'",
+                  dn, removed[0] ? removed : " none", status_name(vw->status), vw->owner);
         return;
     }
     if (!insrv)
         return;
     if (owner < 0 || (st[owner] != B_LIVE && st[owner] != B_UNKNOWN)) {
-        violation(v, "DN %u: owned by '%s', where the phone holds no binding (%s there); "
-                     "possible:%s", dn, vw->owner,
-                  owner < 0 ? "unknown node" : st[owner] == B_REMOVED ? "removed" : "none",
+        violation(v,
+                  "DN %u: owned by '%s', where the phone holds no binding (%s there); "
+                  "possible:%s",
+                  dn, vw->owner,
+                  owner < 0                ? "unknown node"
+                  : st[owner] == B_REMOVED ? "removed"
+                                           : "none",
                   possible);
         return;
     }

@@ -26,11 +26,11 @@
  * unless refused_unknown: then it counts as a timeout. */
 
 struct chaos_verdict {
-    unsigned dns;             /* DNs checked */
-    unsigned live, removed;   /* bindings held as certain / removed as certain */
-    unsigned unknown;         /* bindings left unknown (timeouts, expiring) */
+    unsigned dns;           /* DNs checked */
+    unsigned live, removed; /* bindings held as certain / removed as certain */
+    unsigned unknown;       /* bindings left unknown (timeouts, expiring) */
     unsigned violations;
-    uint64_t converge_ms;     /* from the heal to agreement */
+    uint64_t converge_ms; /* from the heal to agreement */
 };
 
 /* Compare and print each violation (the first 40 in full). */

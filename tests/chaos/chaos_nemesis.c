@@ -106,8 +106,8 @@ void chaos_nemesis_init(struct chaos_nemesis *m, struct hcluster *c, uint64_t se
         m->enabled[f] = true;
     for (int i = 0; i < c->count; i++)
         c->n[i].gid = (gid_t)(GID_BASE + 1 + i);
-    m->max_active = (unsigned)strtoul(getenv("CHAOS_OVERLAP") ? getenv("CHAOS_OVERLAP") : "2",
-                                      NULL, 10);
+    m->max_active =
+            (unsigned)strtoul(getenv("CHAOS_OVERLAP") ? getenv("CHAOS_OVERLAP") : "2", NULL, 10);
     if (m->max_active < 1 || m->max_active > CHAOS_ACTIVE_MAX)
         m->max_active = 2;
     m->disk_node = (int)(chaos_rand(&m->rng) % (uint64_t)c->count);

@@ -69,7 +69,7 @@ struct chaos_nemesis {
     unsigned injected[CHAOS_FAULTS];
     unsigned partitions_seen; /* partitions a node saw as a link down */
     unsigned disk_full_seen;  /* fills during which the node refused a write */
-    unsigned violations;    /* nodes that exited by themselves, restarts that failed */
+    unsigned violations;      /* nodes that exited by themselves, restarts that failed */
 };
 
 /* Decide which kinds can run (partition needs CHAOS_NETNS=1: the run

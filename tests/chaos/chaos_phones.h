@@ -13,7 +13,7 @@
  * times, so that the check can tell what the cluster acknowledged.
  * The thread uses no Criterion assertion: it only records. */
 
-#define CHAOS_NODES      5
+#define CHAOS_NODES        5
 #define CHAOS_CONTACT_PORT 5999 /* the phones' Contact: sip:DN@127.0.0.1:5999 */
 
 enum chaos_op {

@@ -34,8 +34,8 @@ TestSuite(register_atomic, .fini = tc_test_leak_check, .timeout = 300);
 struct phones {
     int fd;
     uint16_t local, port;
-    int code[LAST_DN + 1];     /* answer to the REGISTER with a Contact */
-    bool listed[LAST_DN + 1];  /* the query's 200 lists the Contact */
+    int code[LAST_DN + 1];    /* answer to the REGISTER with a Contact */
+    bool listed[LAST_DN + 1]; /* the query's 200 lists the Contact */
 };
 
 /* REGISTER dn with its Contact (cseq 1), or a query without one. */
