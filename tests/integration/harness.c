@@ -4,6 +4,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -131,6 +132,8 @@ void harness_node_spawn(struct hnode *n)
         /* A test that fails an assertion exits at once: take its node with it. */
         prctl(PR_SET_PDEATHSIG, SIGKILL);
 
+        if (n->gid != 0 && (setgroups(0, NULL) != 0 || setgid(n->gid) != 0))
+            _exit(126);
         if (fd >= 0) {
             dup2(fd, STDERR_FILENO);
             dup2(fd, STDOUT_FILENO);

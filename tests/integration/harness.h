@@ -17,6 +17,9 @@ struct hnode {
     char data_dir[320]; /* dir/data */
     uint16_t sip_port, default_port, tc_port, peer_port, http_port;
     pid_t pid; /* 0 when not running */
+    gid_t gid; /* when not 0, the node runs with this group id (and no
+                * supplementary groups): nft's meta skgid can then tell its
+                * sockets apart on loopback (tests/chaos) */
 };
 
 /* Path of the tcnode under test: $TCNODE, else the build folder's. */
