@@ -41,7 +41,8 @@ struct sent {
     bool refs_full;
     unsigned bad;   /* frames that do not decode, before any over max-frame */
     bool too_large; /* a frame over max-frame: the node stops reading there */
-    bool gws;       /* an OpenApp as GWS */
+    bool opened;    /* an OpenApp the node takes: a name of 1 to 63 bytes */
+    bool gws;       /* and its name is GWS */
 };
 
 struct got {
@@ -85,9 +86,12 @@ static void read_sent(const uint8_t *data, size_t size, struct sent *s)
             s->refs[s->n_refs++] = rq->ref_id;
         else
             s->refs_full = true;
-        if (rq->body_case == TC__REQUEST__BODY_OPEN_APP && rq->open_app->application != NULL &&
-            strcmp(rq->open_app->application, "GWS") == 0)
-            s->gws = true;
+        if (rq->body_case == TC__REQUEST__BODY_OPEN_APP && !s->opened &&
+            rq->open_app->application != NULL && rq->open_app->application[0] != '\0' &&
+            strlen(rq->open_app->application) < 64) {
+            s->opened = true;
+            s->gws = strcmp(rq->open_app->application, "GWS") == 0;
+        }
         tc__request__free_unpacked(rq, NULL);
     }
 }
