@@ -118,6 +118,9 @@ static int on_message_complete(http_parser *p)
     else
         res.status = 404;
     http__conn_respond(c, &res, p->method == HTTP_HEAD, keep);
+    /* The parser refuses a bad method before on_message_begin: the next
+     * request is no HEAD until its URL says so. */
+    c->head_req = false;
     /* Keep small buffers for the next request, not a max_body one. */
     if (c->body.cap > 4096)
         tc_buf_free(&c->body);

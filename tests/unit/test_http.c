@@ -346,6 +346,10 @@ Test(http, head_refused_has_no_body)
     cr_assert(strncmp(out, "HTTP/1.1 400 Bad Request\r\n", 26) == 0, "%s", out);
     cr_assert_eq(strlen(strstr(out, "\r\n\r\n")), 4, "body after HEAD: %s", out);
     free(out);
+    /* A request after a HEAD, refused for its method, keeps its reason. */
+    out = exchange_str("HEAD /hello HTTP/1.1\r\nHost: x\r\n\r\n?1\r\n\r\n");
+    cr_assert_not_null(strstr(out, "\r\n\r\ninvalid HTTP method\n"), "%s", out);
+    free(out);
     /* A GET refused the same way keeps its reason. */
     out = exchange_str("GET /%zz HTTP/1.1\r\nHost: x\r\n\r\n");
     cr_assert_not_null(strstr(out, "\r\n\r\ninvalid URL or percent-encoding\n"), "%s", out);
