@@ -59,6 +59,9 @@ static int on_req_url(http_parser *hp, const char *at, size_t len)
 {
     struct requests *r = hp->data;
 
+    /* A HEAD refused later still gets an answer without a body. */
+    if (hp->method == HTTP_HEAD && r->n < 64 && !r->closed)
+        r->head |= 1ull << r->n;
     r->is_metrics = len >= 8 && memcmp(at, "/metrics", 8) == 0 && (len == 8 || at[8] == '?');
     return 0;
 }
