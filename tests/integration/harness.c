@@ -375,7 +375,7 @@ double harness_node_metric(const struct hnode *n, const char *name_labels)
 
 bool harness_wait_metric(const struct hnode *n, const char *name_labels, double want, int ms)
 {
-    uint64_t deadline = harness_now_ms() + (uint64_t)ms;
+    uint64_t deadline = harness_now_ms() + (uint64_t)harness_ms(ms);
 
     for (;;) {
         if (harness_node_metric(n, name_labels) == want)

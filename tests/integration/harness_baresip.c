@@ -147,7 +147,7 @@ void hbaresip_stop(struct hbaresip *b)
 
     if (b->pid > 0) {
         hbaresip_cmd(b, "/quit");
-        deadline = harness_now_ms() + 5000;
+        deadline = harness_now_ms() + (uint64_t)harness_ms(5000);
         while (waitpid(b->pid, &status, WNOHANG) == 0) {
             if (harness_now_ms() >= deadline) {
                 kill(b->pid, SIGKILL);
