@@ -46,7 +46,6 @@ struct responses {
     struct tc_buf body;
 };
 
-
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
@@ -221,8 +220,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (used == in.len && hp.http_errno == HPE_OK)
         http_parser_execute(&hp, &st, NULL, 0);
     if (used != in.len || hp.http_errno != HPE_OK)
-        fnode_fail("response %u does not parse at byte %zu of %zu: %s; the answers:\n%.*s",
-                   res.n, used, in.len, http_errno_description(HTTP_PARSER_ERRNO(&hp)),
+        fnode_fail("response %u does not parse at byte %zu of %zu: %s; the answers:\n%.*s", res.n,
+                   used, in.len, http_errno_description(HTTP_PARSER_ERRNO(&hp)),
                    (int)(in.len < 2000 ? in.len : 2000), in.data);
     /* Fewer answers only when the last one refused a request (an invalid
      * URL, say) and closed. */

@@ -102,9 +102,9 @@ static void on_node_msg(const Tc__Peer__Msg *m)
         Tc__Peer__SyncEnd e = TC__PEER__SYNC_END__INIT;
         uint8_t mac[PEER_MAC_LEN];
 
-        if (!got_hello || !peer_wire_mac_ok(FNODE_SECRET, strlen(FNODE_SECRET), FNODE_SELF,
-                                            FNODE_PEER, my_nonce, their_nonce, m->auth->mac.data,
-                                            m->auth->mac.len))
+        if (!got_hello ||
+            !peer_wire_mac_ok(FNODE_SECRET, strlen(FNODE_SECRET), FNODE_SELF, FNODE_PEER, my_nonce,
+                              their_nonce, m->auth->mac.data, m->auth->mac.len))
             fnode_fail("the node's proof of the secret does not verify");
         if (peer_wire_mac(FNODE_SECRET, strlen(FNODE_SECRET), FNODE_PEER, FNODE_SELF, their_nonce,
                           my_nonce, mac) != 0)

@@ -184,7 +184,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         struct sip_msg_err aerr = {0};
 
         if (sip_msg_parse(reply, len, &reply_conf, &ans, &aerr) != 0 || ans->is_request)
-            fnode_fail("the answer is not a SIP response (%s): %.200s", aerr.reason ? aerr.reason : "", reply);
+            fnode_fail("the answer is not a SIP response (%s): %.200s",
+                       aerr.reason ? aerr.reason : "", reply);
         if (code != 0 && code != ans->status)
             fnode_fail("answered %d, counted %d", ans->status, code);
         code = ans->status;

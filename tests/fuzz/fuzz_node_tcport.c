@@ -115,8 +115,8 @@ static void check_state(const Tc__DnState *st)
     if (k == 0)
         fnode_fail("EventRegistered for \"%s\", not a DN of the directory", st->dn);
     if (st->status != TC__DN_STATUS__DN_STATUS_INSRV || strcmp(st->owner, FNODE_SELF) != 0)
-        fnode_fail("EventRegistered to a GWS client: %s status %d owner \"%s\"", st->dn,
-                   st->status, st->owner);
+        fnode_fail("EventRegistered to a GWS client: %s status %d owner \"%s\"", st->dn, st->status,
+                   st->owner);
 }
 
 /* Check every whole event in g->buf and drop it. */

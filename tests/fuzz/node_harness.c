@@ -231,8 +231,8 @@ uint64_t fnode_digest(void)
     /* Entries and DNs come in table order, which a rehash may change:
      * add per-DN digests, which does not depend on the order. */
     while ((e = dn_table_next(&n->table, &cur)) != NULL) {
-        uint64_t d = mix(mix(mix(h, e->key), e->hlc), e->owner | (uint64_t)e->vnode << 16 |
-                                                              (uint64_t)e->source << 32);
+        uint64_t d = mix(mix(mix(h, e->key), e->hlc),
+                         e->owner | (uint64_t)e->vnode << 16 | (uint64_t)e->source << 32);
         sum += mix(d, e->since_ms);
     }
     cur = 0;
@@ -265,8 +265,8 @@ void fnode_check_bounds(void)
         if (!dn_dir_contains(t->dir, e->key))
             fnode_fail("table entry for a DN outside the directory");
         if (e->owner >= t->n_nodes || e->vnode >= t->n_nodes || e->source > DN_SOURCE_TLIB)
-            fnode_fail("table entry with owner %u, version node %u, source %u", e->owner,
-                       e->vnode, e->source);
+            fnode_fail("table entry with owner %u, version node %u, source %u", e->owner, e->vnode,
+                       e->source);
         if (e->owner != DN_NODE_NONE && (e->hlc == 0 || e->vnode == DN_NODE_NONE))
             fnode_fail("owned DN without a version");
         up = e->owner != DN_NODE_NONE && t->link_up[e->owner];
