@@ -290,8 +290,9 @@ int harness_http_get(uint16_t port, const char *path, char **body)
     int code = 0;
 
     /* The status goes on a last line of its own after the body. */
-    snprintf(cmd, sizeof(cmd), "curl -s --max-time 5 -w '\\n%%{http_code}' 'http://127.0.0.1:%u%s'",
-             port, path);
+    snprintf(cmd, sizeof(cmd),
+             "curl -s --max-time %d -w '\\n%%{http_code}' 'http://127.0.0.1:%u%s'",
+             harness_ms(5000) / 1000, port, path);
     harness_run(cmd, &out);
     nl = strrchr(out, '\n');
     if (nl != NULL) {
