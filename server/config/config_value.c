@@ -212,7 +212,8 @@ static const char *plain_host(const char *v, bool numeric, char *host, size_t si
 const char *config_value_addr(const char *v, bool numeric, struct config_addr *out)
 {
     char host[CONFIG_HOST_MAX];
-    const char *port, *end, *why;
+    /* Set by the host readers on success; gcc without ASan cannot see it. */
+    const char *port = NULL, *end, *why;
     uint64_t n;
 
     if (v[0] == '[')

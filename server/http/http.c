@@ -198,7 +198,7 @@ void http__conn_reject(struct http_conn *c, int status, const char *why)
         conn_close(c);
         return;
     }
-    http__conn_respond(c, &res, false, false);
+    http__conn_respond(c, &res, c->head_req, false);
 }
 
 /* Parse len bytes of input and answer every request they complete. */

@@ -31,7 +31,7 @@ void hphone_start(struct hphone *p, const char *dir, const char *name, const cha
 
 int hphone_stop(struct hphone *p)
 {
-    uint64_t deadline = harness_now_ms() + 30000;
+    uint64_t deadline = harness_now_ms() + (uint64_t)harness_ms(30000);
     int status;
 
     if (p->pid == 0)
@@ -51,7 +51,7 @@ int hphone_stop(struct hphone *p)
 
 bool hphone_wait_output(const struct hphone *p, const char *needle, int ms)
 {
-    uint64_t deadline = harness_now_ms() + (uint64_t)ms;
+    uint64_t deadline = harness_now_ms() + (uint64_t)harness_ms(ms);
 
     for (;;) {
         char *text = harness_read_file(p->out);
@@ -109,7 +109,7 @@ static bool node_owned(const struct hnode *n, const char *owner, unsigned want)
 
 bool hphone_wait_owned(const struct hcluster *c, const char *owner, unsigned n, int ms)
 {
-    uint64_t deadline = harness_now_ms() + (uint64_t)ms;
+    uint64_t deadline = harness_now_ms() + (uint64_t)harness_ms(ms);
 
     for (int i = 0; i < c->count; i++) {
         if (c->n[i].pid == 0)

@@ -119,7 +119,7 @@ void hua_stop(struct hua *u, const char *quit)
     if (u->pid > 0) {
         if (quit != NULL)
             hua_cmd(u, quit);
-        deadline = harness_now_ms() + 5000;
+        deadline = harness_now_ms() + (uint64_t)harness_ms(5000);
         while (waitpid(u->pid, &status, WNOHANG) == 0) {
             if (harness_now_ms() >= deadline) {
                 kill(u->pid, SIGKILL);

@@ -312,7 +312,7 @@ static int urs_child(uint16_t port, int ready_fd)
 {
     static unsigned char insrv[1000];
     unsigned wrong = 333, answered = 0;
-    uint64_t deadline = harness_now_ms() + 120000;
+    uint64_t deadline = harness_now_ms() + (uint64_t)harness_ms(120000);
     struct htc c;
     char dn[16];
 
@@ -389,7 +389,7 @@ Test(default_port, stopped_urs_has_its_events_coalesced)
                 after);
     cr_assert_lt(after - mid, 16 * 1024);
     kill(pid, SIGCONT);
-    deadline = harness_now_ms() + 150000;
+    deadline = harness_now_ms() + (uint64_t)harness_ms(150000);
     while (waitpid(pid, &status, WNOHANG) != pid) {
         if (harness_now_ms() > deadline) {
             kill(pid, SIGKILL);

@@ -278,7 +278,7 @@ static int read_until_closed(int fd, bool *closed)
     static uint8_t buf[1 << 16];
     size_t len = 0;
     int code = -1;
-    uint64_t deadline = harness_now_ms() + 3000;
+    uint64_t deadline = harness_now_ms() + (uint64_t)harness_ms(3000);
 
     *closed = false;
     while (harness_now_ms() < deadline) {

@@ -60,7 +60,7 @@ static void send_call(int fd, const char *call_id, const char *dn, uint32_t code
 /* The next call event on c within ms, other events skipped; NULL if none. */
 static Tc__Event *next_call(struct htc *c, int ms)
 {
-    uint64_t end = harness_now_ms() + (uint64_t)ms;
+    uint64_t end = harness_now_ms() + (uint64_t)harness_ms(ms);
     Tc__Event *ev;
 
     while (harness_now_ms() < end) {

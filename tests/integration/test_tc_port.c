@@ -497,7 +497,7 @@ static int slow_child(uint16_t port, int ready_fd)
     htc_connect_rcvbuf(&c, port, 4096);
     if (htc_subscribe(&c, 1, 0, 0) != 0)
         return 1;
-    deadline = harness_now_ms() + 120000;
+    deadline = harness_now_ms() + (uint64_t)harness_ms(120000);
     while (harness_now_ms() < deadline) {
         const Tc__DnState *st;
 
@@ -531,7 +531,7 @@ static int slow_child(uint16_t port, int ready_fd)
 
 static int wait_child(pid_t pid, int ms)
 {
-    uint64_t deadline = harness_now_ms() + (uint64_t)ms;
+    uint64_t deadline = harness_now_ms() + (uint64_t)harness_ms(ms);
     int status;
 
     while (harness_now_ms() < deadline) {

@@ -331,7 +331,7 @@ static long json_str_num(const char *line, const char *key)
 /* True once p's last counts line says at least n calls completed. */
 static bool wait_calls(const struct hphone *p, long n, int ms)
 {
-    uint64_t deadline = harness_now_ms() + (uint64_t)ms;
+    uint64_t deadline = harness_now_ms() + (uint64_t)harness_ms(ms);
 
     for (;;) {
         char *line = hphone_last_line(p, "\"type\":\"counts\"");

@@ -119,7 +119,7 @@ static void watcher_start(struct watcher *w, const struct hnode *n, const char *
  * deadline or the end of the output. */
 static char *watcher_line(struct watcher *w, int ms)
 {
-    uint64_t deadline = harness_now_ms() + (uint64_t)ms;
+    uint64_t deadline = harness_now_ms() + (uint64_t)harness_ms(ms);
 
     for (;;) {
         char *nl = memchr(w->buf, '\n', w->len);
@@ -153,7 +153,7 @@ static char *watcher_line(struct watcher *w, int ms)
 static char *watcher_wait(struct watcher *w, const char *const *needles, const char *kind,
                           int *n_kind)
 {
-    uint64_t deadline = harness_now_ms() + WAIT_MS;
+    uint64_t deadline = harness_now_ms() + (uint64_t)harness_ms(WAIT_MS);
     char *line;
 
     for (;;) {
@@ -176,7 +176,7 @@ static char *watcher_wait(struct watcher *w, const char *const *needles, const c
 /* Send sig (0: none) and wait for the exit; returns its exit code. */
 static int watcher_stop(struct watcher *w, int sig)
 {
-    uint64_t deadline = harness_now_ms() + WAIT_MS;
+    uint64_t deadline = harness_now_ms() + (uint64_t)harness_ms(WAIT_MS);
     int status;
 
     if (sig != 0)
