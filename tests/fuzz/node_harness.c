@@ -127,6 +127,8 @@ void fnode_start(void)
              "address = 127.0.0.1:%u\n"
              "sip-address = 127.0.0.1:%u\n"
              "access-number = 9001\n"
+             "\n[gws GWS]\n"
+             "allow-from = 127.0.0.0/8\n"
              "\n[dn %u-%u]\n"
              "type = extension\n"
              "\n[dn %u-%u]\n"
