@@ -12,7 +12,7 @@ $expires //= 300;
 $proto //= 'udp';
 my ($host) = $registrar =~ /^([^:]+)/;
 
-my $leg = Net::SIP::Leg->new(addr => '127.0.0.1', proto => $proto,
+my $leg = Net::SIP::Leg->new(addr => '127.0.0.1', port => 0, proto => $proto,
     $proto eq 'tcp' ? (dst => $registrar) : ());
 my $ua = Net::SIP::Simple->new(
     registrar => $registrar,
