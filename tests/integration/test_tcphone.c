@@ -444,3 +444,116 @@ Test(tcphone, cli_documents_and_checks_the_call_options)
     cr_assert_eq(harness_run(cmd, &out), 1, "%s", out);
     free(out);
 }
+
+/* Wait for p's totals line and return the number under key, or -1. */
+static long totals_num(const struct hphone *p, const char *key, int ms)
+{
+    char *line;
+    long v;
+
+    if (!hphone_wait_output(p, "\"type\":\"totals\"", ms))
+        return -1;
+    line = hphone_last_line(p, "\"type\":\"totals\"");
+    v = json_str_num(line, key);
+    free(line);
+    return v;
+}
+
+/* Wait up to ms for p to exit by itself (--duration); its exit code, or
+ * -1 (killed then) when it does not. */
+static int wait_exit(struct hphone *p, int ms)
+{
+    uint64_t deadline = harness_now_ms() + (uint64_t)ms;
+    int status;
+
+    while (waitpid(p->pid, &status, WNOHANG) == 0) {
+        if (harness_now_ms() > deadline)
+            return hphone_stop(p), -1;
+        usleep(20000);
+    }
+    p->pid = 0;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* Issue 14: phones register to a DN range with a password (the node
+ * challenges, tcphone answers with digest credentials and reuses the nonce
+ * on refresh); with a wrong password they fail cleanly: counted as auth
+ * failures, nothing registered, no hang; without one, the same. */
+Test(tcphone, digest_password_registers_and_a_wrong_one_fails_counted)
+{
+    struct hcluster c;
+    struct hphone good, bad, none;
+    char list[256], args[1024], pwfile[512], *line;
+    FILE *f;
+
+    hcluster_init(&c, 2, DNS_RANGE, NODE_EXTRA);
+    for (int i = 0; i < 2; i++)
+        hcluster_write_config(&c, i, NODE_EXTRA, "\n[dn 1000-1199]\npassword = phones-7.pw\n");
+    hcluster_start(&c);
+    cr_assert(hcluster_wait_all_links(&c, 10000), "links did not come up");
+    servers(&c, 2, list, sizeof(list));
+
+    snprintf(pwfile, sizeof(pwfile), "%s/phones.pw", c.dir);
+    f = fopen(pwfile, "w");
+    cr_assert_not_null(f);
+    fputs("phones-7.pw\n", f);
+    fclose(f);
+    snprintf(args, sizeof(args),
+             "-n 100 --dns 1000-1099 --servers %s --t1 %d --expires %d --probe 500 --json "
+             "--password-file '%s'",
+             list, T1_MS, EXPIRES, pwfile);
+    hphone_start(&good, c.dir, "tcphone-good", args);
+    cr_assert(hphone_wait_owned(&c, "sip1", 100, SETTLE_MS), "phones with the password not in");
+    /* Refreshes (every ~EXPIRES/2 s) go on with the nonce's next nc. */
+    usleep(EXPIRES * 1000 * 1000);
+    line = hphone_last_line(&good, "\"type\":\"counts\"");
+    cr_assert(line != NULL && strstr(line, "\"registered\":100,") != NULL, "%s", line);
+    cr_assert_eq(json_str_num(line, "auth_failed"), 0, "%s", line);
+    cr_assert_geq(json_str_num(line, "auth_challenges"), 100, "%s", line);
+    free(line);
+
+    /* Wrong guesses throttle their source (127.0.0.1, as the good phones)
+     * at the node that sees them: these phones go to sip2 only. */
+    snprintf(args, sizeof(args),
+             "-n 10 --dns 1100-1109 --servers 127.0.0.1:%u --t1 %d --probe 300 --duration 3 "
+             "--json --password wrong-pw",
+             c.n[1].sip_port, T1_MS);
+    hphone_start(&bad, c.dir, "tcphone-bad", args);
+    snprintf(args, sizeof(args),
+             "-n 10 --dns 1110-1119 --servers 127.0.0.1:%u --t1 %d --probe 300 --duration 3 "
+             "--json",
+             c.n[1].sip_port, T1_MS);
+    hphone_start(&none, c.dir, "tcphone-none", args);
+    cr_assert_geq(totals_num(&bad, "auth_failed", 15000), 10, "wrong password not counted");
+    cr_assert_eq(totals_num(&bad, "ok", 1000), 0);
+    cr_assert_geq(totals_num(&none, "auth_failed", 15000), 10, "no password not counted");
+    cr_assert_eq(totals_num(&none, "ok", 1000), 0);
+    cr_assert_eq(wait_exit(&bad, 5000), 0, "a wrong password: no clean exit at --duration");
+    cr_assert_eq(wait_exit(&none, 5000), 0);
+    cr_assert(hphone_wait_owned(&c, "sip1", 100, 5000), "only the good phones are in");
+
+    cr_assert_eq(hphone_stop(&good), 0);
+    cr_assert_eq(totals_num(&good, "auth_failed", 5000), 0);
+    cr_assert_geq(totals_num(&good, "unregistered", 1000), 1, "unregister was not authenticated");
+    hcluster_cleanup(&c);
+}
+
+Test(tcphone, password_options_are_checked)
+{
+    char cmd[512], *out = NULL;
+    const char *bin = tc_test_bin("client/tcphone");
+
+    snprintf(cmd, sizeof(cmd), "'%s' --help", bin);
+    cr_assert_eq(harness_run(cmd, &out), 0);
+    cr_assert(strstr(out, "--password SECRET") != NULL && strstr(out, "--password-file") != NULL,
+              "%s", out);
+    free(out);
+    snprintf(cmd, sizeof(cmd),
+             "'%s' -n 1 --dns 1-2 --servers 127.0.0.1:5 --password-file /nonexistent/pw", bin);
+    cr_assert_eq(harness_run(cmd, &out), 1, "%s", out);
+    cr_assert(strstr(out, "/nonexistent/pw") != NULL, "%s", out);
+    free(out);
+    snprintf(cmd, sizeof(cmd), "'%s' -n 1 --dns 1-2 --servers 127.0.0.1:5 --password ''", bin);
+    cr_assert_eq(harness_run(cmd, &out), 1, "%s", out);
+    free(out);
+}
