@@ -346,6 +346,24 @@ static bool wait_calls(const struct hphone *p, long n, int ms)
     }
 }
 
+/* True once p's last counts line says at least n calls failed. */
+static bool wait_calls_failed(const struct hphone *p, long n, int ms)
+{
+    uint64_t deadline = harness_now_ms() + (uint64_t)ms;
+
+    for (;;) {
+        char *line = hphone_last_line(p, "\"type\":\"counts\"");
+        long done = json_str_num(line, "calls_failed");
+
+        free(line);
+        if (done >= n)
+            return true;
+        if (harness_now_ms() >= deadline)
+            return false;
+        usleep(100000);
+    }
+}
+
 /* Callees at sip2, callers at sip1 calling them: each INVITE gets a 302
  * from sip1 to sip2 (tc-fwd), one from sip2 to the callee's Contact, and
  * the callee answers 180, 200; then ACK and BYE. */
@@ -556,4 +574,41 @@ Test(tcphone, password_options_are_checked)
     snprintf(cmd, sizeof(cmd), "'%s' -n 1 --dns 1-2 --servers 127.0.0.1:5 --password ''", bin);
     cr_assert_eq(harness_run(cmd, &out), 1, "%s", out);
     free(out);
+}
+
+/* Against a fake server that checks the digest: REGISTER skips a challenge
+ * of an unknown algorithm, answers SHA-256 with qop auth (from a list) and
+ * opaque, answers the stale=true challenge that follows without counting a
+ * failure; the INVITE's 407 (MD5, RFC 2069) is ACKed and the INVITE sent
+ * again with Proxy-Authorization. */
+Test(tcphone, digest_sha256_stale_and_a_challenged_invite)
+{
+    char dir[] = "/tmp/tc-phone-digest-XXXXXX", args[512], *line;
+    struct hfake f;
+    struct hphone p;
+    uint16_t port = harness_free_port();
+
+    cr_assert_not_null(mkdtemp(dir));
+    hfake_start_digest(&f, "127.0.0.1", port);
+    snprintf(args, sizeof(args),
+             "-n 1 --dns 1000-1001 --servers 127.0.0.1:%u --t1 100 --expires 300 --json "
+             "--password %s --calls 1 --call-to 1001 --call-interval 0.2",
+             port, HFAKE_PASSWORD);
+    hphone_start(&p, dir, "tcphone", args);
+    cr_assert(wait_calls_failed(&p, 1, 10000), "no call ended");
+    cr_assert_eq(hphone_stop(&p), 0);
+    cr_assert_geq(atomic_load(&f.authed), 3, "the fake accepted %u requests",
+                  atomic_load(&f.authed));
+    line = hphone_last_line(&p, "\"type\":\"summary\"");
+    cr_assert_not_null(line);
+    cr_assert_eq(json_str_num(line, "auth_failed"), 0, "%s", line);
+    cr_assert_geq(json_str_num(line, "auth_challenges"), 3, "%s", line);
+    cr_assert(strstr(line, "\"486\":\"") != NULL && json_str_num(line, "486") >= 1, "%s", line);
+    free(line);
+    line = hphone_last_line(&p, "\"type\":\"totals\"");
+    cr_assert_geq(json_str_num(line, "ok"), 1, "%s", line);
+    cr_assert_geq(json_str_num(line, "unregistered"), 1, "%s", line);
+    free(line);
+    hfake_stop(&f);
+    tc_test_rmrf(dir);
 }
