@@ -150,14 +150,15 @@ static void summary(struct tcphone *app)
         json_counts(app, "summary");
         printf("{\"type\":\"totals\",\"ok\":\"%llu\",\"fail_503\":\"%llu\",\"fail_icmp\":\"%llu\","
                "\"fail_timeout\":\"%llu\",\"fail_tcp\":\"%llu\",\"rejected\":\"%llu\","
-               "\"auth_failed\":\"%llu\",\"unregistered\":\"%llu\",\"unregister_unanswered\":%u,\"cpu_us\":\"%llu\","
+               "\"auth_failed\":\"%llu\",\"unregistered\":\"%llu\",\"unregister_unanswered\":%u,"
+               "\"cpu_us\":\"%llu\","
                "\"cpu_us_per_registration\":\"%llu\"}\n",
                (unsigned long long)s->ok, (unsigned long long)s->fail[TCPHONE_FAIL_503],
                (unsigned long long)s->fail[TCPHONE_FAIL_ICMP],
                (unsigned long long)s->fail[TCPHONE_FAIL_TIMEOUT],
                (unsigned long long)s->fail[TCPHONE_FAIL_TCP], (unsigned long long)s->rejected,
-               (unsigned long long)s->auth_failed, (unsigned long long)s->unregistered, app->pending, (unsigned long long)cpu,
-               (unsigned long long)(cpu / regs));
+               (unsigned long long)s->auth_failed, (unsigned long long)s->unregistered,
+               app->pending, (unsigned long long)cpu, (unsigned long long)(cpu / regs));
         return;
     }
     if (!app->o.quiet && isatty(STDOUT_FILENO))
@@ -167,8 +168,8 @@ static void summary(struct tcphone *app)
     printf("registrations %llu ok, %llu requests, %llu retransmits, %llu rejected\n",
            (unsigned long long)s->ok, (unsigned long long)s->requests,
            (unsigned long long)s->retransmits, (unsigned long long)s->rejected);
-    printf("auth: %llu challenges answered, %llu failures%s\n",
-           (unsigned long long)s->challenges, (unsigned long long)s->auth_failed,
+    printf("auth: %llu challenges answered, %llu failures%s\n", (unsigned long long)s->challenges,
+           (unsigned long long)s->auth_failed,
            s->auth_failed > 0 && app->o.password == NULL ? " (no --password given)" : "");
     printf("failures: 503 %llu, icmp %llu, timeout %llu, tcp %llu\n",
            (unsigned long long)s->fail[TCPHONE_FAIL_503],

@@ -23,10 +23,10 @@
 
 /* What we keep of a challenge: short strings in one allocation. */
 struct tcphone__auth {
-    bool proxy;   /* 407: answer with Proxy-Authorization */
-    bool qop;     /* qop=auth (else RFC 2069) */
-    bool sha256;  /* SHA-256, else MD5 */
-    uint32_t nc;  /* requests sent with this nonce */
+    bool proxy;  /* 407: answer with Proxy-Authorization */
+    bool qop;    /* qop=auth (else RFC 2069) */
+    bool sha256; /* SHA-256, else MD5 */
+    uint32_t nc; /* requests sent with this nonce */
     char cnonce[2 * CNONCE_RAW + 1];
     char *realm, *nonce, *opaque; /* opaque NULL when absent */
     char text[];
@@ -145,8 +145,8 @@ int tcphone__auth_header(struct tcphone__auth *a, const char *user, const char *
     rc = tc_buf_printf(b,
                        "%s: Digest username=\"%s\", realm=\"%s\", nonce=\"%s\", uri=\"%s\", "
                        "response=\"%s\", algorithm=%s",
-                       a->proxy ? "Proxy-Authorization" : "Authorization", user, a->realm,
-                       a->nonce, uri, response, alg);
+                       a->proxy ? "Proxy-Authorization" : "Authorization", user, a->realm, a->nonce,
+                       uri, response, alg);
     if (rc == 0 && a->qop)
         rc = tc_buf_printf(b, ", qop=auth, nc=%s, cnonce=\"%s\"", nc, a->cnonce);
     if (rc == 0 && a->opaque != NULL)

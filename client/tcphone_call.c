@@ -1,7 +1,7 @@
 /* A phone placing calls, one at a time, every --call-interval (spread at
  * random over half to one and a half of it), registered or not (a phone
- * whose servers are all down still reaches the last resort). The INVITE goes to the phone's working server, then the next ones
- * in the phone's order on a 503, an ICMP error or no answer within 64×T1
+ * whose servers are all down still reaches the last resort). The INVITE goes to the phone's working
+ * server, then the next ones in the phone's order on a 503, an ICMP error or no answer within 64×T1
  * (one try per server); when every server failed, to --last-resort if
  * set. A 302 is followed to its first Contact as a new INVITE (same
  * Call-ID, next CSeq, that URI as Request-URI, tc-fwd included) up to

@@ -34,7 +34,7 @@
 #define TCPHONE_MAX_HOPS    3   /* 302s followed per call */
 #define TCPHONE_MAX_INCALLS 4   /* calls one phone answers at once; more get 486 */
 #define TCPHONE_URI_MAX     256 /* a Request-URI we send */
-#define TCPHONE_MAX_CHALLENGES 3 /* 401/407s answered in a row (stale ones) */
+#define TCPHONE_MAX_CHALLENGES 3   /* 401/407s answered in a row (stale ones) */
 #define TCPHONE_PASSWORD_MAX   256
 
 enum tcphone_mode {
@@ -156,7 +156,7 @@ struct tcphone_stats {
     uint64_t calls_attempted, calls_completed, calls_failed, redirects, last_resort;
     uint64_t call_fail[TCPHONE_CALL_FAIL_COUNT];
     uint64_t answered, busy, calls_active;
-    uint64_t challenges; /* 401 and 407 answered with credentials */
+    uint64_t challenges;  /* 401 and 407 answered with credentials */
     uint64_t auth_failed; /* credentials refused, or a challenge we cannot answer */
 };
 

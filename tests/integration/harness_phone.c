@@ -190,8 +190,8 @@ static size_t digest_answer(struct hfake *f, const char *req, char *ans, size_t 
                                     "Proxy-Authenticate: Digest realm=\"fake\", nonce=\"p1\"\r\n");
         if (ok > 0)
             atomic_fetch_add(&f->authed, 1);
-        return (size_t)snprintf(ans, cap, "%s", ok > 0 ? "SIP/2.0 486 Busy Here\r\n"
-                                                       : "SIP/2.0 403 Forbidden\r\n");
+        return (size_t)snprintf(ans, cap, "%s",
+                                ok > 0 ? "SIP/2.0 486 Busy Here\r\n" : "SIP/2.0 403 Forbidden\r\n");
     }
     if (strncmp(req, "REGISTER ", 9) != 0)
         return (size_t)snprintf(ans, cap, "SIP/2.0 200 OK\r\n");

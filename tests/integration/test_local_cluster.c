@@ -169,8 +169,7 @@ Test(local_cluster, set_and_include_configure_every_node)
 
     for (int i = 1; i <= 2; i++) {
         cr_assert_eq(harness_http_get((uint16_t)(base + 10 * i + 4), "/metrics", &page), 200);
-        cr_assert_eq(harness_metric(page, "tc_dns{state=\"oos\"}"), 20, "sip%d: include's DNs",
-                     i);
+        cr_assert_eq(harness_metric(page, "tc_dns{state=\"oos\"}"), 20, "sip%d: include's DNs", i);
         free(page);
     }
     cr_assert_eq(sipsak(base + 10, "1001", ""), 0, "the range has no password");
@@ -185,9 +184,9 @@ Test(local_cluster, set_and_include_configure_every_node)
              "To: <sip:1005@127.0.0.1>\r\nCall-ID: lcset-1@test\r\nCSeq: 1 REGISTER\r\n"
              "Contact: <sip:1005@127.0.0.1:9>\r\nExpires: 300\r\nContent-Length: 0\r\n\r\n",
              base + 10);
-    cr_assert_gt(harness_udp_exchange((uint16_t)(base + 10), msg, strlen(msg), resp, sizeof(resp),
-                                      3000),
-                 0, "no answer");
+    cr_assert_gt(
+            harness_udp_exchange((uint16_t)(base + 10), msg, strlen(msg), resp, sizeof(resp), 3000),
+            0, "no answer");
     cr_assert(strncmp(resp, "SIP/2.0 401", 11) == 0, "%s", resp);
     cr_assert(strstr(resp, "realm=\"lc-test.example\"") != NULL, "--set realm not used: %s", resp);
 
