@@ -63,8 +63,10 @@ enum sip_digest_result {
     SIP_DIGEST_ERROR,       /* OpenSSL failed (out of memory): 500 */
 };
 
-/* The Authorization (or Proxy-Authorization) parameters. Plain borrowed C
- * strings; NULL when absent. server/sip/sip_auth.c parses them. */
+/* The Authorization (or Proxy-Authorization) parameters, or a client's
+ * view of a WWW-Authenticate (Proxy-Authenticate) challenge: realm, nonce,
+ * opaque, algorithm, qop (there a list) and stale. Plain borrowed C
+ * strings; NULL when absent. server/sip/sip_auth.c parses both. */
 struct sip_digest_params {
     const char *username;
     const char *realm;
@@ -76,6 +78,7 @@ struct sip_digest_params {
     const char *nc;
     const char *cnonce;
     const char *opaque;
+    const char *stale; /* challenges only: "true" asks again with its nonce */
 };
 
 /* Make a context for realm with a fresh random secret (RAND_bytes) and
