@@ -204,7 +204,7 @@ static bool cut_seen(const struct hcluster *c, int i, const bool *group)
 
         if (group[j])
             continue;
-        snprintf(key, sizeof(key), "tc_peer_link_up{peer=\"%s\"}", c->n[j].name);
+        snprintf(key, sizeof(key), "tcluster_peer_link_up{peer=\"%s\"}", c->n[j].name);
         down = harness_metric(page, key) == 0;
     }
     free(page);
@@ -306,7 +306,7 @@ static bool inject_disk(struct chaos_nemesis *m, struct chaos_active *a)
     if (find(m, CHAOS_FAULT_DISK, -1) != NULL || busy(m, m->disk_node))
         return false;
     a->node = m->disk_node;
-    a->errors = harness_node_metric(n, "tc_store_errors_total");
+    a->errors = harness_node_metric(n, "tcluster_store_errors_total");
     filler_path(n, path, sizeof(path));
     fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
     if (fd < 0) {
@@ -341,7 +341,7 @@ static void heal_disk(struct chaos_nemesis *m, struct chaos_active *a)
     /* Refused writes show the fill bit (a store with free pages inside its
      * file may still commit). A node stopped meanwhile is not asked. */
     if (a->errors >= 0 && n->pid != 0 && !busy(m, a->node) &&
-        harness_node_metric(n, "tc_store_errors_total") > a->errors)
+        harness_node_metric(n, "tcluster_store_errors_total") > a->errors)
         m->disk_full_seen++;
     filler_path(n, path, sizeof(path));
     unlink(path);

@@ -169,7 +169,7 @@ Test(local_cluster, set_and_include_configure_every_node)
 
     for (int i = 1; i <= 2; i++) {
         cr_assert_eq(harness_http_get((uint16_t)(base + 10 * i + 4), "/metrics", &page), 200);
-        cr_assert_eq(harness_metric(page, "tc_dns{state=\"oos\"}"), 20, "sip%d: include's DNs", i);
+        cr_assert_eq(harness_metric(page, "tcluster_directory_numbers{state=\"oos\"}"), 20, "sip%d: include's DNs", i);
         free(page);
     }
     cr_assert_eq(sipsak(base + 10, "1001", ""), 0, "the range has no password");
