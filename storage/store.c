@@ -361,7 +361,27 @@ out_abort:
     mdb_txn_abort(txn);
     /* The scan read the whole database: do not keep its pages mapped. */
     store__env_unmap(s, NULL);
+    store__env_random(s);
     return rc;
+}
+
+int store_count(struct store *s, enum store_db db, uint64_t *n)
+{
+    MDB_txn *txn;
+    MDB_stat st;
+    int mrc;
+
+    if ((unsigned)db >= STORE_DB_COUNT || n == NULL || s->closing)
+        return -EINVAL;
+    mrc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    if (mrc != 0)
+        return store__err(mrc);
+    mrc = mdb_stat(txn, s->dbi[db], &st);
+    mdb_txn_abort(txn);
+    if (mrc != 0)
+        return store__err(mrc);
+    *n = st.ms_entries;
+    return 0;
 }
 
 uint32_t store_pending(const struct store *s)
