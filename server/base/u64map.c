@@ -268,6 +268,50 @@ bool u64map_step(struct u64map *m, size_t n)
     return false;
 }
 
+bool u64map_reserve(struct u64map *m, size_t n)
+{
+    size_t cap = m->cap == 0 ? U64MAP_MIN_SLOTS : m->cap;
+    size_t per_chunk = (size_t)1 << m->chunk_shift;
+    size_t chunks = (n + per_chunk - 1) / per_chunk;
+    uint32_t *slots;
+
+    if (n > U64MAP_MAX_COUNT)
+        return false;
+    if (n == 0)
+        return true;
+    /* The chunk table; the chunks themselves come as elements do. */
+    if (chunks > m->cap_chunks) {
+        unsigned char **e = realloc(m->elem, chunks * sizeof(*e));
+
+        if (e == NULL)
+            return false;
+        m->elem = e;
+        m->cap_chunks = chunks;
+    }
+    /* The same bound as an insert's: load at or under 1/2 after n. */
+    while ((n + 1) * 2 > cap)
+        cap *= 2;
+    if (cap <= m->cap)
+        return true;
+    /* A migration in progress ends first; then every element moves into
+     * the new index at once (this call is the pause the caller chose). */
+    u64map_step(m, SIZE_MAX);
+    slots = index_alloc(cap);
+    if (slots == NULL)
+        return false;
+    for (size_t i = 0; i < m->cap; i++) {
+        uint32_t v = m->slots[i];
+
+        if (v != 0)
+            slots[probe_empty(slots, cap, (unsigned)__builtin_ctzll(cap), key_of(m, v))] = v;
+    }
+    index_free(m->slots, m->cap);
+    m->slots = slots;
+    m->cap = cap;
+    m->bits = (unsigned)__builtin_ctzll(cap);
+    return true;
+}
+
 /* Make room for the element at position count. Returns false on ENOMEM. */
 static bool chunk_reserve(struct u64map *m)
 {

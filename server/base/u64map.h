@@ -69,6 +69,14 @@ void u64map_init(struct u64map *m, size_t elem_size);
  * An all-zero struct u64map may be freed too. */
 void u64map_free(struct u64map *m);
 
+/* Make room for n elements in all: an index that stays at or under 1/2
+ * load with n elements (so inserts up to n never resize), and the table of
+ * element chunks. Elements already in the map move to the new index at
+ * once, in this call: for sizing a map before a bulk load (a restore),
+ * not while serving. Returns false on ENOMEM or past U64MAP_MAX_COUNT,
+ * and the map is then still valid (possibly with its migration finished). */
+bool u64map_reserve(struct u64map *m, size_t n);
+
 /* The element with this key, or NULL. key must not be 0. Moves nothing. */
 void *u64map_find(const struct u64map *m, uint64_t key);
 

@@ -41,6 +41,11 @@ void bindings_free(struct bindings *bs)
     memset(bs, 0, sizeof(*bs));
 }
 
+int bindings_reserve(struct bindings *bs, size_t n)
+{
+    return u64map_reserve(&bs->dns, n) ? 0 : -ENOMEM;
+}
+
 struct bindings_dn *bindings_dn(struct bindings *bs, dn_key dn, bool create)
 {
     /* The map never holds key 0. */

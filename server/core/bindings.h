@@ -83,6 +83,11 @@ struct bindings {
 int bindings_init(struct bindings *bs, uint64_t now_ms);
 void bindings_free(struct bindings *bs);
 
+/* Make room for entries of n DNs in all, so that adding them does not grow
+ * the index (u64map_reserve()): before a restore. Returns 0 or -ENOMEM (bs
+ * is unchanged in content and still usable). */
+int bindings_reserve(struct bindings *bs, size_t n);
+
 /* The DN's entry, created when create is true. NULL: absent, or -ENOMEM
  * when create is true; always NULL for DN_KEY_NONE. The pointer is valid
  * until the next call that creates an entry. */

@@ -13,6 +13,7 @@
 #include "server/core/bindings.h"
 #include "server/core/core_int.h"
 #include "server/core/dn_store.h"
+#include "server/core/pb_arena.h"
 #include "storage/store.h"
 
 struct restore_ctx {
@@ -24,6 +25,7 @@ struct restore_ctx {
     char **stale;
     size_t *stale_len;
     size_t n_stale, cap_stale;
+    struct pb_arena arena; /* for each binding record's unpack */
 };
 
 static void remember_stale(struct restore_ctx *ctx, const void *key, size_t klen)
@@ -55,24 +57,26 @@ static int on_binding_record(void *arg, const void *key, size_t klen, const void
 {
     struct restore_ctx *ctx = arg;
     struct core *c = ctx->c;
-    Tc__Binding *rec = tc__binding__unpack(NULL, vlen, val);
     struct bindings_dn *d;
     struct binding *b;
+    Tc__Binding *rec;
     dn_key dn;
 
+    pb_arena_reset(&ctx->arena);
+    rec = tc__binding__unpack(&ctx->arena.pb, vlen, val);
     if (rec == NULL || dn_key_parse(rec->dn, strlen(rec->dn), &dn) != 0 ||
         !dn_dir_contains(c->table->dir, dn) || rec->expires_unix_ms <= ctx->now) {
         ctx->st.dropped++;
         remember_stale(ctx, key, klen);
         if (rec != NULL)
-            tc__binding__free_unpacked(rec, NULL);
+            tc__binding__free_unpacked(rec, &ctx->arena.pb);
         return 0;
     }
     b = binding_new(c->bindings, dn, rec->contact, strlen(rec->contact), rec->call_id,
                     strlen(rec->call_id), rec->received,
                     strcmp(rec->transport, "tcp") == 0 ? BINDING_TCP : BINDING_UDP, rec->cseq,
                     rec->expires_unix_ms, rec->registered_unix_ms);
-    tc__binding__free_unpacked(rec, NULL);
+    tc__binding__free_unpacked(rec, &ctx->arena.pb);
     if (b == NULL || bindings_add(c->bindings, b) != 0 ||
         (d = bindings_dn(c->bindings, dn, false)) == NULL) {
         ctx->error = -ENOMEM;
@@ -128,6 +132,23 @@ static void log_restored(const struct core_restore_stats *st)
            (unsigned long long)st->dropped, st->bad ? " (some DN records unreadable)" : "");
 }
 
+/* Size the bindings and the DN table for what the store holds, so that the
+ * restore inserts without growing them: DNs with bindings are at most
+ * the binding records and at most the DN records (a binding's DN is
+ * claimed). A failed count or reserve only leaves the tables to grow. */
+static void reserve_tables(struct core *c)
+{
+    uint64_t n_bind = 0, n_dn = 0;
+
+    if (store_count(c->store, STORE_DB_BINDING, &n_bind) != 0 ||
+        store_count(c->store, STORE_DB_DN, &n_dn) != 0)
+        return;
+    if (bindings_reserve(c->bindings, n_bind < n_dn ? n_bind : n_dn) != 0 ||
+        dn_table_reserve(c->table, n_dn) != 0)
+        tc_log(WARN, "core: no memory to size the tables for %llu DN records",
+               (unsigned long long)n_dn);
+}
+
 int core_restore(struct core *c, struct core_restore_stats *st)
 {
     struct restore_ctx ctx = {.c = c, .now = tc_now_ms()};
@@ -135,6 +156,8 @@ int core_restore(struct core *c, struct core_restore_stats *st)
 
     if (c->store == NULL)
         return -ESHUTDOWN;
+    pb_arena_init(&ctx.arena);
+    reserve_tables(c);
     rc = store_scan(c->store, STORE_DB_BINDING, on_binding_record, &ctx);
     if (rc == 0)
         rc = ctx.error;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "proto/store.pb-c.h"
+#include "server/core/pb_arena.h"
 
 int dn_store_put(struct store *s, const struct dn_table *t, const struct dn_change *c,
                  store_done_cb done, void *arg)
@@ -34,6 +35,7 @@ struct load_ctx {
     void (*fn)(void *arg, const struct dn_store_record *r);
     void *arg;
     unsigned bad;
+    struct pb_arena arena;
 };
 
 static int on_record(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
@@ -42,11 +44,12 @@ static int on_record(void *arg, const void *key, size_t klen, const void *val, s
     struct dn_store_record r;
     Tc__DnRecord *rec;
 
-    rec = tc__dn_record__unpack(NULL, vlen, val);
+    pb_arena_reset(&ctx->arena);
+    rec = tc__dn_record__unpack(&ctx->arena.pb, vlen, val);
     if (rec == NULL || dn_key_parse(key, klen, &r.dn) != 0) {
         ctx->bad++;
         if (rec != NULL)
-            tc__dn_record__free_unpacked(rec, NULL);
+            tc__dn_record__free_unpacked(rec, &ctx->arena.pb);
         return 0;
     }
     r.owner = rec->owner;
@@ -55,15 +58,18 @@ static int on_record(void *arg, const void *key, size_t klen, const void *val, s
     r.version_node = rec->version != NULL ? rec->version->node : "";
     r.since_ms = rec->since_unix_ms;
     ctx->fn(ctx->arg, &r);
-    tc__dn_record__free_unpacked(rec, NULL);
+    tc__dn_record__free_unpacked(rec, &ctx->arena.pb);
     return 0;
 }
 
 int dn_store_load(struct store *s, void (*fn)(void *arg, const struct dn_store_record *r),
                   void *arg, unsigned *bad)
 {
-    struct load_ctx ctx = {fn, arg, 0};
-    int rc = store_scan(s, STORE_DB_DN, on_record, &ctx);
+    struct load_ctx ctx = {.fn = fn, .arg = arg};
+    int rc;
+
+    pb_arena_init(&ctx.arena);
+    rc = store_scan(s, STORE_DB_DN, on_record, &ctx);
 
     if (bad != NULL)
         *bad = ctx.bad;

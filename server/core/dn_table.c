@@ -23,6 +23,11 @@ void dn_table_free(struct dn_table *t)
     u64map_free(&t->map);
 }
 
+int dn_table_reserve(struct dn_table *t, size_t n)
+{
+    return u64map_reserve(&t->map, n) ? 0 : -ENOMEM;
+}
+
 int dn_table_add_node(struct dn_table *t, const char *name)
 {
     uint16_t id = dn_table_node_id(t, name);

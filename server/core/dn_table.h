@@ -84,6 +84,11 @@ int dn_table_init(struct dn_table *t, const struct dn_dir *dir, const char *self
 
 void dn_table_free(struct dn_table *t);
 
+/* Make room for n entries in all, so that adding them does not grow the
+ * index (u64map_reserve()): before a restore. Returns 0 or -ENOMEM (the
+ * table is unchanged in content and still usable). */
+int dn_table_reserve(struct dn_table *t, size_t n);
+
 /* Add a peer by name (link down at first). Returns its id, the existing id
  * if the name is known, or -ENOSPC past DN_TABLE_NODES. */
 int dn_table_add_node(struct dn_table *t, const char *name);
