@@ -336,15 +336,11 @@ static bool chunk_reserve(struct u64map *m)
     return true;
 }
 
-void *u64map_insert(struct u64map *m, uint64_t key)
+/* Add key, known to be absent. */
+static void *insert_absent(struct u64map *m, uint64_t key)
 {
     unsigned char *e;
-    size_t i;
-    bool in_old;
 
-    assert(key != 0);
-    if (locate(m, key, &i, &in_old))
-        return elem_at(m, (in_old ? m->old[i] : m->slots[i]) - 1);
     if (m->count >= U64MAP_MAX_COUNT || !chunk_reserve(m))
         return NULL;
     /* Keep the load of the new index at or under 1/2 so probes stay short.
@@ -359,6 +355,24 @@ void *u64map_insert(struct u64map *m, uint64_t key)
     m->slots[probe_empty(m->slots, m->cap, m->bits, key)] = (uint32_t)(m->count + 1);
     m->count++;
     return e;
+}
+
+void *u64map_insert(struct u64map *m, uint64_t key)
+{
+    size_t i;
+    bool in_old;
+
+    assert(key != 0);
+    if (locate(m, key, &i, &in_old))
+        return elem_at(m, (in_old ? m->old[i] : m->slots[i]) - 1);
+    return insert_absent(m, key);
+}
+
+void *u64map_insert_new(struct u64map *m, uint64_t key)
+{
+    assert(key != 0);
+    assert(u64map_find(m, key) == NULL);
+    return insert_absent(m, key);
 }
 
 /* Empty slot i of idx by backward shift: later slots of the cluster that

@@ -86,6 +86,13 @@ void *u64map_find(const struct u64map *m, uint64_t key);
  * pointer stays valid. */
 void *u64map_insert(struct u64map *m, uint64_t key);
 
+/* The same for a key the caller knows is absent (e.g. keys read in
+ * increasing order into a map that held only smaller ones): a new zeroed
+ * element, without the look-up, whose probes read other elements' keys
+ * (a cache miss each in a big map). A key that is present is a caller's
+ * bug: the map would hold it twice (asserted in debug builds). */
+void *u64map_insert_new(struct u64map *m, uint64_t key);
+
 /* Remove the element with this key. Returns true when it was there. The
  * caller must have released whatever the element points to. */
 bool u64map_remove(struct u64map *m, uint64_t key);

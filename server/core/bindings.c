@@ -58,6 +58,13 @@ struct bindings_dn *bindings_dn(struct bindings *bs, dn_key dn, bool create)
     return u64map_insert(&bs->dns, dn);
 }
 
+struct bindings_dn *bindings_dn_append(struct bindings *bs, dn_key dn)
+{
+    if (dn == DN_KEY_NONE)
+        return NULL;
+    return u64map_insert_new(&bs->dns, dn);
+}
+
 struct bindings_dn *bindings_next_dn(struct bindings *bs, size_t *cursor)
 {
     return u64map_next(&bs->dns, cursor);
@@ -172,24 +179,31 @@ static void dn_unlink(struct bindings *bs, struct binding *b)
     }
 }
 
-int bindings_add(struct bindings *bs, struct binding *b)
+void bindings_add_to(struct bindings *bs, struct bindings_dn *d, struct binding *b)
 {
-    struct bindings_dn *d;
-    struct binding *old;
-
-    d = bindings_dn(bs, b->dn, true);
-    if (d == NULL) {
-        binding_free(bs, b);
-        return -ENOMEM;
+    for (struct binding *old = d->head; old != NULL; old = old->next) {
+        if (old->contact_len == b->contact_len &&
+            memcmp(binding_contact(old), binding_contact(b), b->contact_len) == 0) {
+            bindings_remove(bs, old);
+            break;
+        }
     }
-    old = bindings_find(bs, b->dn, binding_contact(b), b->contact_len);
-    if (old != NULL)
-        bindings_remove(bs, old);
     b->next = d->head;
     d->head = b;
     d->count++;
     bs->n_bindings++;
     wheel_insert(bs, b);
+}
+
+int bindings_add(struct bindings *bs, struct binding *b)
+{
+    struct bindings_dn *d = bindings_dn(bs, b->dn, true);
+
+    if (d == NULL) {
+        binding_free(bs, b);
+        return -ENOMEM;
+    }
+    bindings_add_to(bs, d, b);
     return 0;
 }
 

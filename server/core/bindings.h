@@ -93,6 +93,12 @@ int bindings_reserve(struct bindings *bs, size_t n);
  * until the next call that creates an entry. */
 struct bindings_dn *bindings_dn(struct bindings *bs, dn_key dn, bool create);
 
+/* A new entry for dn, which the caller knows has none (a restore reading
+ * DNs in increasing order): no look-up (u64map_insert_new()). NULL on
+ * -ENOMEM or for DN_KEY_NONE. Valid as bindings_dn()'s. Entries are kept
+ * in the order they were made, which bindings_next_dn() follows. */
+struct bindings_dn *bindings_dn_append(struct bindings *bs, dn_key dn);
+
 /* Iterate over the DN entries (some may have no binding left), in no
  * particular order: set *cursor to 0, then call until NULL. Valid only while
  * no entry is created; bindings may be added to or removed from the entry
@@ -118,6 +124,11 @@ void binding_free(struct bindings *bs, struct binding *b);
  * has a binding with the same contact, that one is replaced and freed.
  * Returns 0 or -ENOMEM (b is then freed). */
 int bindings_add(struct bindings *bs, struct binding *b);
+
+/* bindings_add() for b whose DN's entry the caller holds (d, from
+ * bindings_dn() or bindings_dn_append() for b->dn): no look-up in the DN
+ * index. Cannot fail. */
+void bindings_add_to(struct bindings *bs, struct bindings_dn *d, struct binding *b);
 
 /* Take b out of the set without freeing it: the caller owns it again (it
  * may add it back with bindings_add(), or binding_free() it). */

@@ -26,7 +26,61 @@ struct restore_ctx {
     size_t *stale_len;
     size_t n_stale, cap_stale;
     struct pb_arena arena; /* for each binding record's unpack */
+    /* Both scans read DNs in increasing order (of their digits as strings,
+     * LMDB's key order). Into tables empty at the start, a DN past every
+     * one added so far is new: it goes in without a look-up (a cache miss
+     * or more each, at a million DNs). Out-of-order records (a binding
+     * whose dn field is not its key's) take the look-up. */
+    bool bind_empty;             /* the bindings were empty at the start */
+    bool bind_sorted;            /* ... and every entry made went in in order */
+    dn_key bind_max;             /* the last entry made in order */
+    struct bindings_dn *bind_last; /* the entry of the last binding added */
+    bool table_empty;            /* the DN table was empty at the start */
+    dn_key table_max;            /* the last entry loaded in order */
+    /* The DN scan walks the bindings' entries alongside (they are in
+     * scan order while bind_sorted) to find each DN's bindings. */
+    size_t walk_cursor;
+    struct bindings_dn *walk;
 };
+
+/* Compare a and b as LMDB orders their digits: as strings. */
+static int dn_lex_cmp(dn_key a, dn_key b)
+{
+    unsigned wa = dn_key_width(a), wb = dn_key_width(b);
+    uint64_t na = dn_key_number(a), nb = dn_key_number(b);
+
+    /* Compare the first min(wa, wb) digits, then the shorter is first. */
+    for (unsigned w = wa; w > wb; w--)
+        na /= 10;
+    for (unsigned w = wb; w > wa; w--)
+        nb /= 10;
+    if (na != nb)
+        return na < nb ? -1 : 1;
+    return wa < wb ? -1 : wa > wb;
+}
+
+/* The bindings entry of dn, made if absent. NULL: -ENOMEM. */
+static struct bindings_dn *restore_dn_entry(struct restore_ctx *ctx, dn_key dn)
+{
+    struct bindings *bs = ctx->c->bindings;
+    struct bindings_dn *d;
+
+    if (ctx->bind_last != NULL && ctx->bind_last->dn == dn)
+        return ctx->bind_last;
+    if (ctx->bind_sorted && (ctx->bind_max == DN_KEY_NONE || dn_lex_cmp(dn, ctx->bind_max) > 0)) {
+        d = bindings_dn_append(bs, dn);
+        if (d != NULL)
+            ctx->bind_max = dn;
+    } else {
+        /* A DN out of order may be new: the entries are no longer in
+         * scan order. */
+        if (bindings_dn(bs, dn, false) == NULL)
+            ctx->bind_sorted = false;
+        d = bindings_dn(bs, dn, true);
+    }
+    ctx->bind_last = d;
+    return d;
+}
 
 static void remember_stale(struct restore_ctx *ctx, const void *key, size_t klen)
 {
@@ -77,11 +131,13 @@ static int on_binding_record(void *arg, const void *key, size_t klen, const void
                     strcmp(rec->transport, "tcp") == 0 ? BINDING_TCP : BINDING_UDP, rec->cseq,
                     rec->expires_unix_ms, rec->registered_unix_ms);
     tc__binding__free_unpacked(rec, &ctx->arena.pb);
-    if (b == NULL || bindings_add(c->bindings, b) != 0 ||
-        (d = bindings_dn(c->bindings, dn, false)) == NULL) {
+    d = b != NULL ? restore_dn_entry(ctx, dn) : NULL;
+    if (d == NULL) {
+        binding_free(c->bindings, b);
         ctx->error = -ENOMEM;
         return -ENOMEM;
     }
+    bindings_add_to(c->bindings, d, b);
     d->claim_next = true;
     ctx->st.bindings++;
     return 0;
@@ -90,12 +146,46 @@ static int on_binding_record(void *arg, const void *key, size_t klen, const void
 /* A DN record: the DN comes back with its stored version and role. A claim
  * of this node stands only while a SIP binding for it survived (tlib claims
  * are never restored): otherwise it is released, a real change. */
+/* Whether k has a binding that has not expired. */
+static bool restore_live(struct restore_ctx *ctx, dn_key k)
+{
+    struct bindings_dn *d;
+
+    if (!ctx->bind_empty || !ctx->bind_sorted)
+        return core_live_bindings(ctx->c, k, ctx->now) > 0;
+    /* Both in increasing order: the entry of k, if any, is next. */
+    while (ctx->walk != NULL && dn_lex_cmp(ctx->walk->dn, k) < 0)
+        ctx->walk = bindings_next_dn(ctx->c->bindings, &ctx->walk_cursor);
+    d = ctx->walk != NULL && ctx->walk->dn == k ? ctx->walk : NULL;
+    for (struct binding *b = d != NULL ? d->head : NULL; b != NULL; b = b->next) {
+        if (b->expires_ms > ctx->now)
+            return true;
+    }
+    return false;
+}
+
+/* Put the stored state of k in the table. Returns 0 or what
+ * dn_table_apply() returns. */
+static int restore_apply(struct restore_ctx *ctx, dn_key k, uint16_t owner, enum dn_source source,
+                         struct tc_version v, uint64_t since_ms, struct dn_change *ch)
+{
+    struct dn_table *t = ctx->c->table;
+    int rc;
+
+    if (!ctx->table_empty || (ctx->table_max != DN_KEY_NONE && dn_lex_cmp(k, ctx->table_max) <= 0))
+        return dn_table_apply(t, k, owner, source, v, since_ms, ch);
+    rc = dn_table_load(t, k, owner, source, v, since_ms, ch);
+    if (rc == 0)
+        ctx->table_max = k;
+    return rc;
+}
+
 static void on_dn_record(void *arg, const struct dn_store_record *rec)
 {
     struct restore_ctx *ctx = arg;
     struct core *c = ctx->c;
     struct dn_table *t = c->table;
-    bool live = core_live_bindings(c, rec->dn, ctx->now) > 0;
+    bool live = restore_live(ctx, rec->dn);
     uint16_t owner = rec->owner[0] ? dn_table_node_id(t, rec->owner) : DN_NODE_NONE;
     struct tc_version v = {rec->hlc, dn_table_node_id(t, rec->version_node)};
     struct dn_change ch;
@@ -103,7 +193,7 @@ static void on_dn_record(void *arg, const struct dn_store_record *rec)
 
     if (v.node == DN_NODE_NONE || (rec->owner[0] && owner == DN_NODE_NONE))
         return; /* a node no longer configured */
-    if (dn_table_apply(t, rec->dn, owner, rec->source, v, rec->since_ms, &ch) != 0)
+    if (restore_apply(ctx, rec->dn, owner, rec->source, v, rec->since_ms, &ch) != 0)
         return; /* a DN no longer in the directory */
     if (owner != DN_NODE_SELF) {
         ctx->st.standby += live;
@@ -158,9 +248,13 @@ int core_restore(struct core *c, struct core_restore_stats *st)
         return -ESHUTDOWN;
     pb_arena_init(&ctx.arena);
     reserve_tables(c);
+    ctx.bind_empty = ctx.bind_sorted = bindings_next_dn(c->bindings, &ctx.walk_cursor) == NULL;
+    ctx.table_empty = dn_table_count(c->table) == 0;
     rc = store_scan(c->store, STORE_DB_BINDING, on_binding_record, &ctx);
     if (rc == 0)
         rc = ctx.error;
+    ctx.walk_cursor = 0;
+    ctx.walk = bindings_next_dn(c->bindings, &ctx.walk_cursor);
     if (rc == 0)
         rc = dn_store_load(c->store, on_dn_record, &ctx, &ctx.st.bad);
     if (rc == 0)

@@ -148,6 +148,16 @@ int dn_table_release(struct dn_table *t, dn_key k, uint64_t now_ms, struct dn_ch
     return 0;
 }
 
+/* Record a decision made elsewhere, at v, in e. */
+static void apply_to(struct dn_table *t, struct dn_entry *e, uint16_t owner, enum dn_source source,
+                     struct tc_version v, uint64_t since_ms, struct dn_change *c)
+{
+    /* Our clock must run past every version we have seen (HLC receive rule). */
+    if (v.hlc > t->hlc_last)
+        t->hlc_last = v.hlc;
+    set_owner(t, e, owner, source, v, since_ms, c);
+}
+
 int dn_table_apply(struct dn_table *t, dn_key k, uint16_t owner, enum dn_source source,
                    struct tc_version v, uint64_t since_ms, struct dn_change *c)
 {
@@ -170,11 +180,25 @@ int dn_table_apply(struct dn_table *t, dn_key k, uint16_t owner, enum dn_source 
     e = entry_for(t, k);
     if (e == NULL)
         return -ENOMEM;
-    /* Our clock must run past every version we have seen (HLC receive rule). */
-    if (v.hlc > t->hlc_last)
-        t->hlc_last = v.hlc;
-    set_owner(t, e, owner, source, v, since_ms, c);
+    apply_to(t, e, owner, source, v, since_ms, c);
     c->prev_none = fresh;
+    return 0;
+}
+
+int dn_table_load(struct dn_table *t, dn_key k, uint16_t owner, enum dn_source source,
+                  struct tc_version v, uint64_t since_ms, struct dn_change *c)
+{
+    struct dn_entry *e;
+
+    if (!dn_dir_contains(t->dir, k))
+        return TC_EUNKNOWN_DN;
+    if (owner >= t->n_nodes || v.node >= t->n_nodes)
+        return -EINVAL;
+    e = u64map_insert_new(&t->map, k);
+    if (e == NULL)
+        return -ENOMEM;
+    apply_to(t, e, owner, source, v, since_ms, c);
+    c->prev_none = true;
     return 0;
 }
 

@@ -122,6 +122,13 @@ int dn_table_release(struct dn_table *t, dn_key k, uint64_t now_ms, struct dn_ch
 int dn_table_apply(struct dn_table *t, dn_key k, uint16_t owner, enum dn_source source,
                    struct tc_version v, uint64_t since_ms, struct dn_change *c);
 
+/* dn_table_apply() for k that the caller knows has no entry (a restore
+ * reading keys in increasing order into a table that held only smaller
+ * ones): no look-up (u64map_insert_new()), so always applied. Same
+ * returns, without TC_ESTALE. */
+int dn_table_load(struct dn_table *t, dn_key k, uint16_t owner, enum dn_source source,
+                  struct tc_version v, uint64_t since_ms, struct dn_change *c);
+
 /* Undo change c, which the store refused (DESIGN §2 rule 7): when c->key's
  * entry still holds c's version, put back the entry c replaced (c->prev:
  * owner, source, version, since), or make it idle again when c created
