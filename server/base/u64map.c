@@ -51,6 +51,7 @@ static void index_free(uint32_t *p, size_t n)
  * index twice the size, so migration writes the new index almost in order. */
 static size_t home(uint64_t key, unsigned bits)
 {
+    /* The same as u64map_prefetch()'s. */
     return (size_t)((key * UINT64_C(0x9E3779B97F4A7C15)) >> (64 - bits));
 }
 

@@ -99,6 +99,12 @@ struct bindings_dn *bindings_dn(struct bindings *bs, dn_key dn, bool create);
  * in the order they were made, which bindings_next_dn() follows. */
 struct bindings_dn *bindings_dn_append(struct bindings *bs, dn_key dn);
 
+/* Prefetch what bindings_dn_append() of dn will touch (u64map_prefetch()). */
+static inline void bindings_prefetch(const struct bindings *bs, dn_key dn)
+{
+    u64map_prefetch(&bs->dns, dn);
+}
+
 /* Iterate over the DN entries (some may have no binding left), in no
  * particular order: set *cursor to 0, then call until NULL. Valid only while
  * no entry is created; bindings may be added to or removed from the entry

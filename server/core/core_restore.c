@@ -16,6 +16,17 @@
 #include "server/core/pb_arena.h"
 #include "storage/store.h"
 
+#define RESTORE_AHEAD 8
+
+/* A DN record read, waiting to go in. */
+struct restore_dn {
+    dn_key dn;
+    uint16_t owner;
+    enum dn_source source;
+    struct tc_version v;
+    uint64_t since_ms;
+};
+
 struct restore_ctx {
     struct core *c;
     struct core_restore_stats st;
@@ -41,6 +52,12 @@ struct restore_ctx {
      * scan order while bind_sorted) to find each DN's bindings. */
     size_t walk_cursor;
     struct bindings_dn *walk;
+    /* Each record waits RESTORE_AHEAD records before it goes in, while its
+     * slot of the index (a cache miss at a million DNs) is prefetched. */
+    struct binding *bind_ring[RESTORE_AHEAD];
+    unsigned bind_head, bind_n;
+    struct restore_dn dn_ring[RESTORE_AHEAD];
+    unsigned dn_head, dn_n;
 };
 
 /* Compare a and b as LMDB orders their digits: as strings. */
@@ -107,11 +124,53 @@ static void remember_stale(struct restore_ctx *ctx, const void *key, size_t klen
     ctx->stale_len[ctx->n_stale++] = klen;
 }
 
+/* Add b (made from a record) to its DN's entry. Returns 0 or -ENOMEM (b is
+ * then freed). */
+static int restore_binding(struct restore_ctx *ctx, struct binding *b)
+{
+    struct bindings_dn *d = restore_dn_entry(ctx, b->dn);
+
+    if (d == NULL) {
+        binding_free(ctx->c->bindings, b);
+        return -ENOMEM;
+    }
+    bindings_add_to(ctx->c->bindings, d, b);
+    d->claim_next = true;
+    ctx->st.bindings++;
+    return 0;
+}
+
+/* Add the oldest binding waiting in the ring. */
+static int bind_ring_pop(struct restore_ctx *ctx)
+{
+    struct binding *b = ctx->bind_ring[ctx->bind_head];
+
+    ctx->bind_head = (ctx->bind_head + 1) % RESTORE_AHEAD;
+    ctx->bind_n--;
+    return restore_binding(ctx, b);
+}
+
+/* Add every binding waiting in the ring; after a failure, free the rest. */
+static int bind_ring_flush(struct restore_ctx *ctx)
+{
+    int rc = 0;
+
+    while (ctx->bind_n > 0) {
+        if (rc == 0) {
+            rc = bind_ring_pop(ctx);
+        } else {
+            binding_free(ctx->c->bindings, ctx->bind_ring[ctx->bind_head]);
+            ctx->bind_head = (ctx->bind_head + 1) % RESTORE_AHEAD;
+            ctx->bind_n--;
+        }
+    }
+    return rc;
+}
+
 static int on_binding_record(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
 {
     struct restore_ctx *ctx = arg;
     struct core *c = ctx->c;
-    struct bindings_dn *d;
     struct binding *b;
     Tc__Binding *rec;
     dn_key dn;
@@ -131,21 +190,21 @@ static int on_binding_record(void *arg, const void *key, size_t klen, const void
                     strcmp(rec->transport, "tcp") == 0 ? BINDING_TCP : BINDING_UDP, rec->cseq,
                     rec->expires_unix_ms, rec->registered_unix_ms);
     tc__binding__free_unpacked(rec, &ctx->arena.pb);
-    d = b != NULL ? restore_dn_entry(ctx, dn) : NULL;
-    if (d == NULL) {
+    if (b == NULL) {
+        ctx->error = -ENOMEM;
+        return -ENOMEM;
+    }
+    /* The DN's slot in the index is read RESTORE_AHEAD records later. */
+    bindings_prefetch(c->bindings, dn);
+    if (ctx->bind_n == RESTORE_AHEAD && bind_ring_pop(ctx) != 0) {
         binding_free(c->bindings, b);
         ctx->error = -ENOMEM;
         return -ENOMEM;
     }
-    bindings_add_to(c->bindings, d, b);
-    d->claim_next = true;
-    ctx->st.bindings++;
+    ctx->bind_ring[(ctx->bind_head + ctx->bind_n++) % RESTORE_AHEAD] = b;
     return 0;
 }
 
-/* A DN record: the DN comes back with its stored version and role. A claim
- * of this node stands only while a SIP binding for it survived (tlib claims
- * are never restored): otherwise it is released, a real change. */
 /* Whether k has a binding that has not expired. */
 static bool restore_live(struct restore_ctx *ctx, dn_key k)
 {
@@ -166,50 +225,78 @@ static bool restore_live(struct restore_ctx *ctx, dn_key k)
 
 /* Put the stored state of k in the table. Returns 0 or what
  * dn_table_apply() returns. */
-static int restore_apply(struct restore_ctx *ctx, dn_key k, uint16_t owner, enum dn_source source,
-                         struct tc_version v, uint64_t since_ms, struct dn_change *ch)
+static int restore_apply(struct restore_ctx *ctx, const struct restore_dn *r, struct dn_change *ch)
 {
     struct dn_table *t = ctx->c->table;
     int rc;
 
-    if (!ctx->table_empty || (ctx->table_max != DN_KEY_NONE && dn_lex_cmp(k, ctx->table_max) <= 0))
-        return dn_table_apply(t, k, owner, source, v, since_ms, ch);
-    rc = dn_table_load(t, k, owner, source, v, since_ms, ch);
+    if (!ctx->table_empty ||
+        (ctx->table_max != DN_KEY_NONE && dn_lex_cmp(r->dn, ctx->table_max) <= 0))
+        return dn_table_apply(t, r->dn, r->owner, r->source, r->v, r->since_ms, ch);
+    rc = dn_table_load(t, r->dn, r->owner, r->source, r->v, r->since_ms, ch);
     if (rc == 0)
-        ctx->table_max = k;
+        ctx->table_max = r->dn;
     return rc;
 }
 
-static void on_dn_record(void *arg, const struct dn_store_record *rec)
+/* A DN record: the DN comes back with its stored version and role. A claim
+ * of this node stands only while a SIP binding for it survived (tlib claims
+ * are never restored): otherwise it is released, a real change. */
+static void restore_dn(struct restore_ctx *ctx, const struct restore_dn *r)
 {
-    struct restore_ctx *ctx = arg;
     struct core *c = ctx->c;
-    struct dn_table *t = c->table;
-    bool live = restore_live(ctx, rec->dn);
-    uint16_t owner = rec->owner[0] ? dn_table_node_id(t, rec->owner) : DN_NODE_NONE;
-    struct tc_version v = {rec->hlc, dn_table_node_id(t, rec->version_node)};
+    bool live = restore_live(ctx, r->dn);
     struct dn_change ch;
     int rc;
 
-    if (v.node == DN_NODE_NONE || (rec->owner[0] && owner == DN_NODE_NONE))
-        return; /* a node no longer configured */
-    if (restore_apply(ctx, rec->dn, owner, rec->source, v, rec->since_ms, &ch) != 0)
+    if (restore_apply(ctx, r, &ch) != 0)
         return; /* a DN no longer in the directory */
-    if (owner != DN_NODE_SELF) {
+    if (r->owner != DN_NODE_SELF) {
         ctx->st.standby += live;
         return;
     }
-    if (live && rec->source == DN_SOURCE_SIP) {
+    if (live && r->source == DN_SOURCE_SIP) {
         ctx->st.owned++;
         return;
     }
-    rc = dn_table_release(t, rec->dn, ctx->now, &ch);
+    rc = dn_table_release(c->table, r->dn, ctx->now, &ch);
     if (rc == 0)
         rc = core__persist(c, &ch, NULL, NULL);
     if (rc != 0)
         ctx->error = rc;
     else
         ctx->st.released++;
+}
+
+static void dn_ring_pop(struct restore_ctx *ctx)
+{
+    struct restore_dn *r = &ctx->dn_ring[ctx->dn_head];
+
+    ctx->dn_head = (ctx->dn_head + 1) % RESTORE_AHEAD;
+    ctx->dn_n--;
+    restore_dn(ctx, r);
+}
+
+static void on_dn_record(void *arg, const struct dn_store_record *rec)
+{
+    struct restore_ctx *ctx = arg;
+    struct dn_table *t = ctx->c->table;
+    uint16_t owner = rec->owner[0] ? dn_table_node_id(t, rec->owner) : DN_NODE_NONE;
+    struct tc_version v = {rec->hlc, dn_table_node_id(t, rec->version_node)};
+    struct restore_dn *r;
+
+    if (v.node == DN_NODE_NONE || (rec->owner[0] && owner == DN_NODE_NONE))
+        return; /* a node no longer configured */
+    /* The DN's slot in the index is read RESTORE_AHEAD records later. */
+    dn_table_prefetch(t, rec->dn);
+    if (ctx->dn_n == RESTORE_AHEAD)
+        dn_ring_pop(ctx);
+    r = &ctx->dn_ring[(ctx->dn_head + ctx->dn_n++) % RESTORE_AHEAD];
+    r->dn = rec->dn;
+    r->owner = owner;
+    r->source = rec->source;
+    r->v = v;
+    r->since_ms = rec->since_ms;
 }
 
 static void log_restored(const struct core_restore_stats *st)
@@ -253,10 +340,14 @@ int core_restore(struct core *c, struct core_restore_stats *st)
     rc = store_scan(c->store, STORE_DB_BINDING, on_binding_record, &ctx);
     if (rc == 0)
         rc = ctx.error;
+    if (bind_ring_flush(&ctx) != 0 && rc == 0)
+        rc = -ENOMEM;
     ctx.walk_cursor = 0;
     ctx.walk = bindings_next_dn(c->bindings, &ctx.walk_cursor);
     if (rc == 0)
         rc = dn_store_load(c->store, on_dn_record, &ctx, &ctx.st.bad);
+    while (rc == 0 && ctx.dn_n > 0)
+        dn_ring_pop(&ctx);
     if (rc == 0)
         rc = ctx.error;
     for (size_t i = 0; i < ctx.n_stale; i++) {

@@ -129,6 +129,12 @@ int dn_table_apply(struct dn_table *t, dn_key k, uint16_t owner, enum dn_source 
 int dn_table_load(struct dn_table *t, dn_key k, uint16_t owner, enum dn_source source,
                   struct tc_version v, uint64_t since_ms, struct dn_change *c);
 
+/* Prefetch what dn_table_load() of k will touch (u64map_prefetch()). */
+static inline void dn_table_prefetch(const struct dn_table *t, dn_key k)
+{
+    u64map_prefetch(&t->map, k);
+}
+
 /* Undo change c, which the store refused (DESIGN §2 rule 7): when c->key's
  * entry still holds c's version, put back the entry c replaced (c->prev:
  * owner, source, version, since), or make it idle again when c created
