@@ -175,21 +175,19 @@ static int on_binding_record(void *arg, const void *key, size_t klen, const void
     Tc__Binding *rec;
     dn_key dn;
 
-    pb_arena_reset(&ctx->arena);
     rec = tc__binding__unpack(&ctx->arena.pb, vlen, val);
     if (rec == NULL || dn_key_parse(rec->dn, strlen(rec->dn), &dn) != 0 ||
         !dn_dir_contains(c->table->dir, dn) || rec->expires_unix_ms <= ctx->now) {
         ctx->st.dropped++;
         remember_stale(ctx, key, klen);
-        if (rec != NULL)
-            tc__binding__free_unpacked(rec, &ctx->arena.pb);
+        pb_arena_free(&ctx->arena, rec != NULL ? &rec->base : NULL);
         return 0;
     }
     b = binding_new(c->bindings, dn, rec->contact, strlen(rec->contact), rec->call_id,
                     strlen(rec->call_id), rec->received,
                     strcmp(rec->transport, "tcp") == 0 ? BINDING_TCP : BINDING_UDP, rec->cseq,
                     rec->expires_unix_ms, rec->registered_unix_ms);
-    tc__binding__free_unpacked(rec, &ctx->arena.pb);
+    pb_arena_free(&ctx->arena, &rec->base);
     if (b == NULL) {
         ctx->error = -ENOMEM;
         return -ENOMEM;

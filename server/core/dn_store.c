@@ -44,12 +44,10 @@ static int on_record(void *arg, const void *key, size_t klen, const void *val, s
     struct dn_store_record r;
     Tc__DnRecord *rec;
 
-    pb_arena_reset(&ctx->arena);
     rec = tc__dn_record__unpack(&ctx->arena.pb, vlen, val);
     if (rec == NULL || dn_key_parse(key, klen, &r.dn) != 0) {
         ctx->bad++;
-        if (rec != NULL)
-            tc__dn_record__free_unpacked(rec, &ctx->arena.pb);
+        pb_arena_free(&ctx->arena, rec != NULL ? &rec->base : NULL);
         return 0;
     }
     r.owner = rec->owner;
@@ -58,7 +56,7 @@ static int on_record(void *arg, const void *key, size_t klen, const void *val, s
     r.version_node = rec->version != NULL ? rec->version->node : "";
     r.since_ms = rec->since_unix_ms;
     ctx->fn(ctx->arg, &r);
-    tc__dn_record__free_unpacked(rec, &ctx->arena.pb);
+    pb_arena_free(&ctx->arena, &rec->base);
     return 0;
 }
 

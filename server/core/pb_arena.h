@@ -16,15 +16,14 @@
 struct pb_arena {
     ProtobufCAllocator pb;
     size_t used;
+    unsigned spilled; /* allocations from malloc() not yet freed */
     _Alignas(max_align_t) unsigned char buf[PB_ARENA_BYTES];
 };
 
 void pb_arena_init(struct pb_arena *a);
 
-/* Forget every allocation from the buffer; the next record starts empty. */
-static inline void pb_arena_reset(struct pb_arena *a)
-{
-    a->used = 0;
-}
+/* Free msg (unpacked with &a->pb; NULL is fine) and empty the arena for
+ * the next record. */
+void pb_arena_free(struct pb_arena *a, ProtobufCMessage *msg);
 
 #endif
