@@ -88,7 +88,15 @@ struct binding *binding_new(struct bindings *bs, dn_key dn, const char *contact,
                             uint8_t proto, uint32_t cseq, uint64_t expires_ms,
                             uint64_t registered_ms)
 {
-    size_t received_len = strlen(received);
+    return binding_new_n(bs, dn, contact, contact_len, call_id, call_id_len, received,
+                         strlen(received), proto, cseq, expires_ms, registered_ms);
+}
+
+struct binding *binding_new_n(struct bindings *bs, dn_key dn, const char *contact,
+                              size_t contact_len, const char *call_id, size_t call_id_len,
+                              const char *received, size_t received_len, uint8_t proto,
+                              uint32_t cseq, uint64_t expires_ms, uint64_t registered_ms)
+{
     size_t head = offsetof(struct binding, data);
     struct binding *b;
     char *p;
@@ -117,7 +125,8 @@ struct binding *binding_new(struct bindings *bs, dn_key dn, const char *contact,
     memcpy(p, call_id, call_id_len);
     p[call_id_len] = '\0';
     p += call_id_len + 1;
-    memcpy(p, received, received_len + 1);
+    memcpy(p, received, received_len);
+    p[received_len] = '\0';
     return b;
 }
 

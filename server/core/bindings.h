@@ -122,6 +122,12 @@ struct binding *binding_new(struct bindings *bs, dn_key dn, const char *contact,
                             uint8_t proto, uint32_t cseq, uint64_t expires_ms,
                             uint64_t registered_ms);
 
+/* binding_new() with received given by its length (no NUL inside). */
+struct binding *binding_new_n(struct bindings *bs, dn_key dn, const char *contact,
+                              size_t contact_len, const char *call_id, size_t call_id_len,
+                              const char *received, size_t received_len, uint8_t proto,
+                              uint32_t cseq, uint64_t expires_ms, uint64_t registered_ms);
+
 /* Free b, made by binding_new() on bs and not in the set (or taken out of
  * it by bindings_expire()). NULL is fine. */
 void binding_free(struct bindings *bs, struct binding *b);

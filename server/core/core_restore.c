@@ -6,14 +6,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proto/store.pb-c.h"
 #include "server/base/clock.h"
 #include "server/base/log.h"
 #include "server/base/tc_err.h"
 #include "server/core/bindings.h"
 #include "server/core/core_int.h"
 #include "server/core/dn_store.h"
-#include "server/core/pb_arena.h"
+#include "server/core/record_wire.h"
 #include "storage/store.h"
 
 #define RESTORE_AHEAD 8
@@ -36,7 +35,6 @@ struct restore_ctx {
     char **stale;
     size_t *stale_len;
     size_t n_stale, cap_stale;
-    struct pb_arena arena; /* for each binding record's unpack */
     /* Both scans read DNs in increasing order (of their digits as strings,
      * LMDB's key order). Into tables empty at the start, a DN past every
      * one added so far is new: it goes in without a look-up (a cache miss
@@ -171,23 +169,21 @@ static int on_binding_record(void *arg, const void *key, size_t klen, const void
 {
     struct restore_ctx *ctx = arg;
     struct core *c = ctx->c;
+    struct binding_wire w;
     struct binding *b;
-    Tc__Binding *rec;
     dn_key dn;
 
-    rec = tc__binding__unpack(&ctx->arena.pb, vlen, val);
-    if (rec == NULL || dn_key_parse(rec->dn, strlen(rec->dn), &dn) != 0 ||
-        !dn_dir_contains(c->table->dir, dn) || rec->expires_unix_ms <= ctx->now) {
+    if (binding_wire_decode(val, vlen, &w) != 0 || dn_key_parse(w.dn.p, w.dn.len, &dn) != 0 ||
+        !dn_dir_contains(c->table->dir, dn) || w.expires_unix_ms <= ctx->now) {
         ctx->st.dropped++;
         remember_stale(ctx, key, klen);
-        pb_arena_free(&ctx->arena, rec != NULL ? &rec->base : NULL);
         return 0;
     }
-    b = binding_new(c->bindings, dn, rec->contact, strlen(rec->contact), rec->call_id,
-                    strlen(rec->call_id), rec->received,
-                    strcmp(rec->transport, "tcp") == 0 ? BINDING_TCP : BINDING_UDP, rec->cseq,
-                    rec->expires_unix_ms, rec->registered_unix_ms);
-    pb_arena_free(&ctx->arena, &rec->base);
+    b = binding_new_n(c->bindings, dn, w.contact.p, w.contact.len, w.call_id.p, w.call_id.len,
+                      w.received.p, w.received.len,
+                      w.transport.len == 3 && memcmp(w.transport.p, "tcp", 3) == 0 ? BINDING_TCP
+                                                                                   : BINDING_UDP,
+                      w.cseq, w.expires_unix_ms, w.registered_unix_ms);
     if (b == NULL) {
         ctx->error = -ENOMEM;
         return -ENOMEM;
@@ -279,11 +275,13 @@ static void on_dn_record(void *arg, const struct dn_store_record *rec)
 {
     struct restore_ctx *ctx = arg;
     struct dn_table *t = ctx->c->table;
-    uint16_t owner = rec->owner[0] ? dn_table_node_id(t, rec->owner) : DN_NODE_NONE;
-    struct tc_version v = {rec->hlc, dn_table_node_id(t, rec->version_node)};
+    uint16_t owner = rec->owner_len > 0 ? dn_table_node_id_n(t, rec->owner, rec->owner_len)
+                                         : DN_NODE_NONE;
+    struct tc_version v = {rec->hlc,
+                           dn_table_node_id_n(t, rec->version_node, rec->version_node_len)};
     struct restore_dn *r;
 
-    if (v.node == DN_NODE_NONE || (rec->owner[0] && owner == DN_NODE_NONE))
+    if (v.node == DN_NODE_NONE || (rec->owner_len > 0 && owner == DN_NODE_NONE))
         return; /* a node no longer configured */
     /* The DN's slot in the index is read RESTORE_AHEAD records later. */
     dn_table_prefetch(t, rec->dn);
@@ -331,7 +329,6 @@ int core_restore(struct core *c, struct core_restore_stats *st)
 
     if (c->store == NULL)
         return -ESHUTDOWN;
-    pb_arena_init(&ctx.arena);
     reserve_tables(c);
     ctx.bind_empty = ctx.bind_sorted = bindings_next_dn(c->bindings, &ctx.walk_cursor) == NULL;
     ctx.table_empty = dn_table_count(c->table) == 0;

@@ -44,8 +44,14 @@ int dn_table_add_node(struct dn_table *t, const char *name)
 
 uint16_t dn_table_node_id(const struct dn_table *t, const char *name)
 {
+    return dn_table_node_id_n(t, name, strlen(name));
+}
+
+uint16_t dn_table_node_id_n(const struct dn_table *t, const char *name, size_t len)
+{
     for (uint16_t i = DN_NODE_SELF; i < t->n_nodes; i++) {
-        if (strcmp(t->names[i], name) == 0)
+        if (len < sizeof(t->names[i]) && memcmp(t->names[i], name, len) == 0 &&
+            t->names[i][len] == '\0')
             return i;
     }
     return DN_NODE_NONE;

@@ -96,6 +96,9 @@ int dn_table_add_node(struct dn_table *t, const char *name);
 /* Id of a node name, or DN_NODE_NONE when unknown. */
 uint16_t dn_table_node_id(const struct dn_table *t, const char *name);
 
+/* The same for a name given by its length. */
+uint16_t dn_table_node_id_n(const struct dn_table *t, const char *name, size_t len);
+
 /* Name of a node id ("" for DN_NODE_NONE). */
 const char *dn_table_node_name(const struct dn_table *t, uint16_t id);
 
