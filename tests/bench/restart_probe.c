@@ -2,7 +2,9 @@
  * first SIP REGISTER answered 200 and to the first /healthz answered 200,
  * polling both every few milliseconds on loopback; the process's CPU time
  * (all threads) at the first 200, which a busy machine disturbs less than
- * the wall-clock time; then the process's memory. Used by tests/bench/restart. A measurement, not a
+ * the wall-clock time, and how long its main thread had waited for a CPU
+ * (runnable, not running: what a busy machine adds); then the process's
+ * memory. Used by tests/bench/restart. A measurement, not a
  * test.
  *
  *   bench_restart_probe --sip 127.0.0.1:P --http 127.0.0.1:P --dn DN
@@ -44,6 +46,7 @@ struct probe {
     int first_code; /* of the first SIP answer of any code */
     double first_answer_ms, first_200_ms, healthz_ms, exited_ms;
     double cpu_at_200_ms; /* the command's CPU time (all threads) then */
+    double run_ms, wait_ms; /* its main thread's time on a CPU and waiting for one */
     /* /healthz: one connection at a time. */
     int http_fd;
     bool http_sent;
@@ -208,6 +211,26 @@ static double cpu_ms(pid_t pid)
     return (double)(ut + st) * 1000.0 / (double)sysconf(_SC_CLK_TCK);
 }
 
+/* The main thread's time on a CPU and time runnable but waiting for one,
+ * in ms (/proc/PID/schedstat), or -1. */
+static void sched_ms(pid_t pid, double *run, double *wait)
+{
+    char path[64];
+    unsigned long long r, w;
+    FILE *f;
+
+    *run = *wait = -1;
+    snprintf(path, sizeof(path), "/proc/%d/schedstat", (int)pid);
+    f = fopen(path, "re");
+    if (f == NULL)
+        return;
+    if (fscanf(f, "%llu %llu", &r, &w) == 2) {
+        *run = (double)r / 1e6;
+        *wait = (double)w / 1e6;
+    }
+    fclose(f);
+}
+
 static void sip_read(struct probe *p)
 {
     char buf[2048];
@@ -225,6 +248,7 @@ static void sip_read(struct probe *p)
         if (code == 200 && p->first_200_ms < 0) {
             p->first_200_ms = ms_since(p);
             p->cpu_at_200_ms = cpu_ms(p->pid);
+            sched_ms(p->pid, &p->run_ms, &p->wait_ms);
         }
     }
 }
@@ -377,8 +401,11 @@ int main(int argc, char **argv)
     if (p.first_answer_ms >= 0)
         printf("probe: first_answer_code=%d\n", p.first_code);
     print_ms("first_200_ms", p.first_200_ms);
-    if (p.first_200_ms >= 0)
+    if (p.first_200_ms >= 0) {
         print_ms("cpu_at_first_200_ms", p.cpu_at_200_ms);
+        print_ms("main_thread_run_ms", p.run_ms);
+        print_ms("main_thread_runq_wait_ms", p.wait_ms);
+    }
     print_ms("healthz_ms", p.healthz_ms);
     printf("probe: registers_sent=%u\n", p.sent);
     if (p.exited_ms >= 0) {
