@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "server/base/buf.h"
+#include "tcport/challenge.h"
 #include "tcport/frame.h"
 
 #define TCCLIENT_READ_CHUNK 65536
@@ -326,9 +327,8 @@ int tcclient_next(struct tcclient *c, int timeout_ms, Tc__Event **out)
     return next_by(c, deadline_of(timeout_ms), out);
 }
 
-int tcclient_next_for(struct tcclient *c, uint32_t ref, int timeout_ms, Tc__Event **out)
+static int next_for_by(struct tcclient *c, uint32_t ref, int64_t deadline, Tc__Event **out)
 {
-    int64_t deadline = deadline_of(timeout_ms);
     Tc__Event *ev;
     int rc;
 
@@ -342,6 +342,11 @@ int tcclient_next_for(struct tcclient *c, uint32_t ref, int timeout_ms, Tc__Even
         }
         tc__event__free_unpacked(ev, NULL);
     }
+}
+
+int tcclient_next_for(struct tcclient *c, uint32_t ref, int timeout_ms, Tc__Event **out)
+{
+    return next_for_by(c, ref, deadline_of(timeout_ms), out);
 }
 
 void tcclient_event_free(Tc__Event *ev)
@@ -428,6 +433,66 @@ int tcclient_open_app(struct tcclient *c, const char *application, uint32_t *ref
     return request(c, &rq, ref, timeout_ms);
 }
 
+/* Answer ch with the proof of secret, under ref. */
+static int authenticate(struct tcclient *c, uint32_t ref, const char *application,
+                        const void *secret, size_t secret_len, const Tc__EventChallenge *ch,
+                        int64_t deadline)
+{
+    Tc__Request rq = TC__REQUEST__INIT;
+    Tc__Authenticate m = TC__AUTHENTICATE__INIT;
+    uint8_t nonce[CHALLENGE_NONCE_LEN], mac[CHALLENGE_MAC_LEN];
+    int rc;
+
+    if (ch->nonce.len != CHALLENGE_NONCE_LEN || ch->node == NULL)
+        return -EPROTO;
+    rc = challenge_nonce(nonce);
+    if (rc == 0)
+        rc = challenge_mac(CHALLENGE_GWS_LABEL, secret, secret_len, application, ch->node,
+                           ch->nonce.data, nonce, mac);
+    if (rc != 0)
+        return rc;
+    m.nonce.data = nonce;
+    m.nonce.len = sizeof(nonce);
+    m.mac.data = mac;
+    m.mac.len = sizeof(mac);
+    rq.ref_id = ref;
+    rq.body_case = TC__REQUEST__BODY_AUTHENTICATE;
+    rq.authenticate = &m;
+    return tcclient_send(c, &rq, left_ms(deadline));
+}
+
+int tcclient_open_gws(struct tcclient *c, const char *application, const void *secret,
+                      size_t secret_len, int timeout_ms, Tc__Event **answer)
+{
+    int64_t deadline = deadline_of(timeout_ms);
+    Tc__Event *ev = NULL;
+    uint32_t ref;
+    int rc;
+
+    if (answer != NULL)
+        *answer = NULL;
+    rc = tcclient_open_app(c, application, &ref, timeout_ms);
+    if (rc == 0)
+        rc = next_for_by(c, ref, deadline, &ev);
+    if (rc == 0 && ev->body_case == TC__EVENT__BODY_CHALLENGE) {
+        if (secret == NULL || secret_len == 0)
+            rc = TCCLIENT_ENOSECRET;
+        else
+            rc = authenticate(c, ref, application, secret, secret_len, ev->challenge, deadline);
+        tc__event__free_unpacked(ev, NULL);
+        ev = NULL;
+        if (rc == 0)
+            rc = next_for_by(c, ref, deadline, &ev);
+    }
+    if (rc == 0 && ev->body_case != TC__EVENT__BODY_OPENED)
+        rc = ev->body_case == TC__EVENT__BODY_ERROR ? TCCLIENT_EREFUSED : -EPROTO;
+    if (answer != NULL)
+        *answer = ev;
+    else
+        tcclient_event_free(ev);
+    return rc;
+}
+
 int tcclient_register_address(struct tcclient *c, const char *dn, uint32_t *ref, int timeout_ms)
 {
     Tc__Request rq = TC__REQUEST__INIT;
@@ -463,6 +528,8 @@ enum tcclient_err_class tcclient_err_class(int err)
     case -EINVAL:
     case -ENOMEM:
     case TCCLIENT_EADDRESS:
+    case TCCLIENT_EREFUSED:
+    case TCCLIENT_ENOSECRET:
         return TCCLIENT_ERR_OTHER;
     default:
         return TCCLIENT_ERR_CONNECT;
@@ -480,6 +547,10 @@ const char *tcclient_strerror(int err)
         return "not HOST:PORT";
     case TCCLIENT_ENOTTC:
         return "this is not a TC port (it answers in text, as HTTP or SIP do)";
+    case TCCLIENT_EREFUSED:
+        return "refused by the node";
+    case TCCLIENT_ENOSECRET:
+        return "the node asks for this application's secret, and none was given";
     case -EMSGSIZE:
         return "frame from the node over the size bound";
     case -EPROTO:

@@ -2,6 +2,7 @@
 #define TC_CLIENT_TCCLIENT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "proto/tcport.pb-c.h"
@@ -26,6 +27,8 @@
 #define TCCLIENT_ECLOSED   (TCCLIENT_ERR_BASE - 2) /* the node closed the connection */
 #define TCCLIENT_EADDRESS  (TCCLIENT_ERR_BASE - 3) /* not HOST:PORT */
 #define TCCLIENT_ENOTTC    (TCCLIENT_ERR_BASE - 4) /* the port answers in text (HTTP, SIP) */
+#define TCCLIENT_EREFUSED  (TCCLIENT_ERR_BASE - 5) /* the node answered EventError */
+#define TCCLIENT_ENOSECRET (TCCLIENT_ERR_BASE - 6) /* challenged, but no secret given */
 
 enum tcclient_err_class {
     TCCLIENT_ERR_NONE = 0,
@@ -112,6 +115,23 @@ int tcclient_query_summary(struct tcclient *c, uint32_t *ref, int timeout_ms);
 
 /* Default port: open as application (e.g. "URS"); EventOpened answers. */
 int tcclient_open_app(struct tcclient *c, const char *application, uint32_t *ref, int timeout_ms);
+
+/* Default port: open as application and wait for EventOpened, answering
+ * the node's EventChallenge when it sends one (a name of gws-client-names
+ * whose [gws NAME] section has a secret-file) with an Authenticate that
+ * proves secret (secret_len bytes, borrowed; the file's content without
+ * trailing white space) through tcport/challenge.h. secret may be NULL for
+ * a plain name or a GWS name with allow-from only. timeout_ms bounds the
+ * whole exchange. When answer is not NULL it receives the last event
+ * (EventOpened, or the EventError of a refusal; the caller frees it with
+ * tcclient_event_free()), else NULL. Returns 0 once open,
+ * TCCLIENT_EREFUSED when the node answered EventError (ERROR_AUTH: wrong
+ * secret or a source outside allow-from; the node then closes the
+ * connection), TCCLIENT_ENOSECRET when challenged without a secret (the
+ * connection is left unopened), -EPROTO for another answer, or an error of
+ * tcclient_send()/tcclient_next(). */
+int tcclient_open_gws(struct tcclient *c, const char *application, const void *secret,
+                      size_t secret_len, int timeout_ms, Tc__Event **answer);
 
 /* Default port: register dn; EventRegistered or EventError answers. */
 int tcclient_register_address(struct tcclient *c, const char *dn, uint32_t *ref, int timeout_ms);

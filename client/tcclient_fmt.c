@@ -158,6 +158,42 @@ static int json_bindings(struct tc_buf *b, const Tc__DnState *s)
     return rc;
 }
 
+/* ,"binding_info":[{"contact":..,"expires":..,"expires_unix_ms":"N",
+ * "transport":..,"received":..}],"bindings_at":NODE|null */
+static int json_binding_info(struct tc_buf *b, const Tc__DnState *s)
+{
+    char when[TCCLIENT_TIME_MAX];
+    int rc = tc_buf_puts(b, ",\"binding_info\":[");
+
+    for (size_t i = 0; rc == 0 && i < s->n_binding_info; i++) {
+        const Tc__BindingInfo *x = s->binding_info[i];
+
+        rc = tc_buf_puts(b, i > 0 ? ",{\"contact\":" : "{\"contact\":");
+        if (rc == 0)
+            rc = tcclient_json_str(b, x->contact);
+        if (rc == 0)
+            rc = tc_buf_puts(b, ",\"expires\":");
+        if (rc == 0)
+            rc = tcclient_json_str(b, tcclient_iso8601(x->expires_unix_ms, when, sizeof(when)));
+        if (rc == 0)
+            rc = tc_buf_printf(
+                    b, ",\"expires_unix_ms\":\"%" PRIu64 "\",\"transport\":", x->expires_unix_ms);
+        if (rc == 0)
+            rc = json_opt(b, x->transport);
+        if (rc == 0)
+            rc = tc_buf_puts(b, ",\"received\":");
+        if (rc == 0)
+            rc = json_opt(b, x->received);
+        if (rc == 0)
+            rc = tc_buf_puts(b, "}");
+    }
+    if (rc == 0)
+        rc = tc_buf_puts(b, "],\"bindings_at\":");
+    if (rc == 0)
+        rc = json_opt(b, s->bindings_at);
+    return rc;
+}
+
 int tcclient_json_dn(struct tc_buf *b, const Tc__DnState *s, int with_bindings)
 {
     char since[TCCLIENT_TIME_MAX];
@@ -190,11 +226,14 @@ int tcclient_json_dn(struct tc_buf *b, const Tc__DnState *s, int with_bindings)
         rc = tc_buf_printf(b, ",\"since_unix_ms\":\"%" PRIu64 "\"", s->since_unix_ms);
     if (rc == 0 && with_bindings)
         rc = json_bindings(b, s);
+    if (rc == 0 && with_bindings)
+        rc = json_binding_info(b, s);
     return rc;
 }
 
 int tcclient_json_node(struct tc_buf *b, const Tc__NodeInfo *n)
 {
+    char since[TCCLIENT_TIME_MAX];
     int rc = tc_buf_puts(b, "\"name\":");
 
     if (rc == 0)
@@ -204,6 +243,14 @@ int tcclient_json_node(struct tc_buf *b, const Tc__NodeInfo *n)
                            n->self ? "true" : "false", n->link_up ? "true" : "false", n->dns_owned);
     if (rc == 0)
         rc = tcclient_json_str(b, n->address != NULL && *n->address != '\0' ? n->address : NULL);
+    if (rc == 0)
+        rc = tc_buf_puts(b, ",\"since\":");
+    if (rc == 0)
+        rc = tcclient_json_str(b, n->since_unix_ms != 0
+                                          ? tcclient_iso8601(n->since_unix_ms, since, sizeof(since))
+                                          : NULL);
+    if (rc == 0)
+        rc = tc_buf_printf(b, ",\"since_unix_ms\":\"%" PRIu64 "\"", n->since_unix_ms);
     return rc;
 }
 

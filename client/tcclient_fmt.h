@@ -62,13 +62,16 @@ int tcclient_usage_error(const char *prog, int code, const char *fmt, ...)
 
 /* Append the fields of one DN as JSON members, without braces:
  * "dn":..,"status":..,"owner":..,"source":..,"version":{"text":..,"hlc":..,
- * "node":..},"since":..,"since_unix_ms":..[,"bindings":[..] when
- * with_bindings]. 64-bit values (hlc, since_unix_ms) are strings: JSON
- * readers round integers above 2^53. s may be NULL (then "dn":null). */
+ * "node":..},"since":..,"since_unix_ms":..[,"bindings":[contacts],
+ * "binding_info":[{"contact","expires","expires_unix_ms","transport",
+ * "received"}],"bindings_at":NODE or null, when with_bindings]. 64-bit
+ * values (hlc, since_unix_ms, expires_unix_ms) are strings: JSON readers
+ * round integers above 2^53. s may be NULL (then "dn":null). */
 int tcclient_json_dn(struct tc_buf *b, const Tc__DnState *s, int with_bindings);
 
 /* Append one node (tcctl nodes) as JSON members, without braces:
- * "name":..,"self":..,"link_up":..,"dns_owned":N,"address":.. */
+ * "name":..,"self":..,"link_up":..,"dns_owned":N,"address":..,
+ * "since":ISO-8601|null,"since_unix_ms":"N" */
 int tcclient_json_node(struct tc_buf *b, const Tc__NodeInfo *n);
 
 /* Append a summary (tcctl summary) as JSON members, without braces:

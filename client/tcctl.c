@@ -16,6 +16,7 @@
 #define TCCTL_CONNECT_MS     5000
 #define TCCTL_ANSWER_MS      10000
 #define TCCTL_MAX_ARGS       64
+#define TCCTL_DNS_PAGE       100 /* DNs that dns lists without --limit or --all */
 
 enum tcctl_exit {
     TCCTL_OK = 0,
@@ -37,10 +38,14 @@ static const char usage_text[] =
         "Query a tcnode's TC port (the cluster view).\n"
         "\n"
         "commands:\n"
-        "  nodes                      every node, its link state and its DN count\n"
-        "  dn DN...                   DNs: status, owner, source, version, since, bindings\n"
-        "  dns [--state insrv|oos] [--owner NODE] [--limit N]\n"
-        "                             DNs matching the filters\n"
+        "  nodes                      every node, its link (up/down) and since when, its\n"
+        "                             DN count\n"
+        "  dn DN...                   DNs: status, owner, source, version, since (the last\n"
+        "                             status change), bindings (contact, transport, source\n"
+        "                             address, expiry; for a peer's DN, who holds them)\n"
+        "  dns [--state insrv|oos] [--owner NODE] [--limit N | --all]\n"
+        "                             DNs matching the filters: the first 100, or N, or all;\n"
+        "                             a cut list ends with how many more match (on stderr)\n"
         "  summary                    DN counts by status and by owner\n"
         "\n"
         "options:\n"
@@ -137,7 +142,7 @@ static int query_nodes(struct tcctl *t, Tc__Event **ev)
 
 static int cmd_nodes(struct tcctl *t)
 {
-    static const char *const header[] = {"NODE", "LINK", "DNS", "ADDRESS"};
+    static const char *const header[] = {"NODE", "LINK", "SINCE", "DNS", "ADDRESS"};
     struct tcclient_table tab;
     struct tc_buf b = TC_BUF_INIT;
     Tc__Event *ev;
@@ -146,10 +151,10 @@ static int cmd_nodes(struct tcctl *t)
     rc = query_nodes(t, &ev);
     if (rc != TCCTL_OK)
         return rc;
-    tcclient_table_init(&tab, stdout, 4, header);
+    tcclient_table_init(&tab, stdout, 5, header);
     for (size_t i = 0; i < ev->node_info->n_nodes; i++) {
         const Tc__NodeInfo *n = ev->node_info->nodes[i];
-        char dns[24];
+        char dns[24], since[TCCLIENT_TIME_MAX];
 
         snprintf(dns, sizeof(dns), "%" PRIu64, n->dns_owned);
         if (t->json) {
@@ -159,6 +164,9 @@ static int cmd_nodes(struct tcctl *t)
                                  n->self      ? "self"
                                  : n->link_up ? "up"
                                               : "down",
+                                 n->since_unix_ms != 0
+                                         ? tcclient_iso8601(n->since_unix_ms, since, sizeof(since))
+                                         : "-",
                                  dns, n->address};
             tcclient_table_row(&tab, row);
         }
@@ -172,7 +180,33 @@ static int cmd_nodes(struct tcctl *t)
     return TCCTL_OK;
 }
 
-/* One DN as a table row: bindings (when given) joined by commas in bj. */
+/* A DN's bindings as one cell in bj: each contact with its transport,
+ * source and expiry, joined by commas; for a DN a peer owns, where its
+ * bindings are; "-" when there are none. */
+static void bindings_text(struct tc_buf *bj, const Tc__DnState *s)
+{
+    char when[TCCLIENT_TIME_MAX];
+
+    tc_buf_reset(bj);
+    for (size_t i = 0; i < s->n_binding_info; i++) {
+        const Tc__BindingInfo *x = s->binding_info[i];
+
+        tc_buf_printf(bj, "%s%s (%s from %s, expires %s)", i > 0 ? ", " : "", x->contact,
+                      x->transport, x->received != NULL && *x->received ? x->received : "?",
+                      tcclient_iso8601(x->expires_unix_ms, when, sizeof(when)));
+    }
+    /* A node that sends only the contacts. */
+    for (size_t i = 0; s->n_binding_info == 0 && i < s->n_bindings; i++)
+        tc_buf_printf(bj, "%s%s", i > 0 ? ", " : "", s->bindings[i]);
+    if (bj->data == NULL || bj->len == 0) {
+        if (s->bindings_at != NULL && *s->bindings_at != '\0')
+            tc_buf_printf(bj, "bindings held by %s", s->bindings_at);
+        else
+            tc_buf_puts(bj, "-");
+    }
+}
+
+/* One DN as a table row: its bindings (when bj is given) in bj. */
 static void dn_row(struct tcclient_table *tab, const Tc__DnState *s, struct tc_buf *bj)
 {
     char since[TCCLIENT_TIME_MAX], version[TCCLIENT_VERSION_MAX];
@@ -185,10 +219,8 @@ static void dn_row(struct tcclient_table *tab, const Tc__DnState *s, struct tc_b
                           NULL};
 
     if (bj != NULL) {
-        tc_buf_reset(bj);
-        for (size_t i = 0; i < s->n_bindings; i++)
-            tc_buf_printf(bj, "%s%s", i > 0 ? "," : "", s->bindings[i]);
-        row[6] = bj->data != NULL ? bj->data : "";
+        bindings_text(bj, s);
+        row[6] = bj->data != NULL ? bj->data : "-";
     }
     tcclient_table_row(tab, row);
 }
@@ -254,6 +286,19 @@ static int cmd_dn(struct tcctl *t, int n, char **dns)
     return rc;
 }
 
+/* After a list the limit cut: how many more, and how to see them (on
+ * stderr, so JSON lines on stdout stay clean). A node that does not
+ * count them only says there are more. */
+static void print_more(const Tc__EventQueryEnd *end)
+{
+    if (end->more > 0)
+        fprintf(stderr,
+                "tcctl: ... %" PRIu64 " more DN%s match; use --limit N for more, or --all\n",
+                end->more, end->more == 1 ? "" : "s");
+    else
+        fprintf(stderr, "tcctl: ... more DNs match; use --limit N for more, or --all\n");
+}
+
 /* Print the stream of EventAddressInfo answering ref until EventQueryEnd. */
 static int print_dns(struct tcctl *t, uint32_t ref)
 {
@@ -268,9 +313,8 @@ static int print_dns(struct tcctl *t, uint32_t ref)
         if (rc != TCCTL_OK)
             break;
         if (ev->body_case == TC__EVENT__BODY_QUERY_END) {
-            if (ev->query_end->truncated && !t->json)
-                fprintf(stderr, "tcctl: more DNs match; listed the first %" PRIu64 "\n",
-                        ev->query_end->count);
+            if (ev->query_end->truncated)
+                print_more(ev->query_end);
             tcclient_event_free(ev);
             break;
         }
@@ -290,6 +334,8 @@ static int print_dns(struct tcctl *t, uint32_t ref)
     return rc;
 }
 
+/* A count of 1 or more: 0 would read as "none" to some and "all" to
+ * others, so all is spelt --all. */
 static int parse_limit(const char *s, uint32_t *out)
 {
     char *end;
@@ -299,7 +345,7 @@ static int parse_limit(const char *s, uint32_t *out)
         return -EINVAL;
     errno = 0;
     v = strtoul(s, &end, 10);
-    if (errno != 0 || *end != '\0' || v > UINT32_MAX)
+    if (errno != 0 || *end != '\0' || v == 0 || v > UINT32_MAX)
         return -EINVAL;
     *out = (uint32_t)v;
     return 0;
@@ -309,10 +355,14 @@ static int parse_dns(int argc, char **argv, struct tcclient_dns_filter *f)
 {
     const char *v;
 
-    *f = (struct tcclient_dns_filter){.any_state = true};
+    *f = (struct tcclient_dns_filter){.any_state = true, .limit = TCCTL_DNS_PAGE};
     for (int i = 1; i < argc; i++) {
         bool missing = false;
 
+        if (strcmp(argv[i], "--all") == 0) {
+            f->limit = 0;
+            continue;
+        }
         if ((v = tcclient_opt_value(argc, argv, &i, "--state", &missing)) != NULL) {
             f->any_state = false;
             /* Case-insensitive: the table prints InSrv and OOS. */
@@ -326,7 +376,9 @@ static int parse_dns(int argc, char **argv, struct tcclient_dns_filter *f)
             f->owner = v;
         } else if ((v = tcclient_opt_value(argc, argv, &i, "--limit", &missing)) != NULL) {
             if (parse_limit(v, &f->limit) != 0)
-                return usage_error("--limit takes a count, not '%s'", v);
+                return usage_error("--limit takes a count of 1 or more (--all lists every DN), "
+                                   "not '%s'",
+                                   v);
         } else if (missing) {
             return usage_error("%s needs a value", argv[i]);
         } else {

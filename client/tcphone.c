@@ -92,9 +92,10 @@ static void json_counts(struct tcphone *app, const char *type)
         printf("%s\"%s:%u\":%u", s > 0 ? "," : "", host, ntohs(app->o.servers[s].sin_port), at[s]);
     }
     printf("},\"requests\":\"%llu\",\"retransmits\":\"%llu\",\"moves\":\"%llu\","
-           "\"returns\":\"%llu\",",
+           "\"returns\":\"%llu\",\"auth_challenges\":\"%llu\",\"auth_failed\":\"%llu\",",
            (unsigned long long)app->st.requests, (unsigned long long)app->st.retransmits,
-           (unsigned long long)app->st.moves, (unsigned long long)app->st.returns);
+           (unsigned long long)app->st.moves, (unsigned long long)app->st.returns,
+           (unsigned long long)app->st.challenges, (unsigned long long)app->st.auth_failed);
     json_calls(&app->st);
     printf("}\n");
     fflush(stdout);
@@ -112,9 +113,11 @@ static void on_tick(uv_timer_t *t)
     if (app->o.quiet || !isatty(STDOUT_FILENO))
         return;
     tcphone__count(app, &reg, &failing, &moved);
-    printf("\rregistered %u / failing %u / moved %u / calls %llu active, %llu ok, %llu failed   ",
-           reg, failing, moved, (unsigned long long)app->st.calls_active,
-           (unsigned long long)app->st.calls_completed, (unsigned long long)app->st.calls_failed);
+    printf("\rregistered %u / failing %u / moved %u / auth failed %llu / calls %llu active, "
+           "%llu ok, %llu failed   ",
+           reg, failing, moved, (unsigned long long)app->st.auth_failed,
+           (unsigned long long)app->st.calls_active, (unsigned long long)app->st.calls_completed,
+           (unsigned long long)app->st.calls_failed);
     fflush(stdout);
 }
 
@@ -147,14 +150,15 @@ static void summary(struct tcphone *app)
         json_counts(app, "summary");
         printf("{\"type\":\"totals\",\"ok\":\"%llu\",\"fail_503\":\"%llu\",\"fail_icmp\":\"%llu\","
                "\"fail_timeout\":\"%llu\",\"fail_tcp\":\"%llu\",\"rejected\":\"%llu\","
-               "\"unregistered\":\"%llu\",\"unregister_unanswered\":%u,\"cpu_us\":\"%llu\","
+               "\"auth_failed\":\"%llu\",\"unregistered\":\"%llu\",\"unregister_unanswered\":%u,"
+               "\"cpu_us\":\"%llu\","
                "\"cpu_us_per_registration\":\"%llu\"}\n",
                (unsigned long long)s->ok, (unsigned long long)s->fail[TCPHONE_FAIL_503],
                (unsigned long long)s->fail[TCPHONE_FAIL_ICMP],
                (unsigned long long)s->fail[TCPHONE_FAIL_TIMEOUT],
                (unsigned long long)s->fail[TCPHONE_FAIL_TCP], (unsigned long long)s->rejected,
-               (unsigned long long)s->unregistered, app->pending, (unsigned long long)cpu,
-               (unsigned long long)(cpu / regs));
+               (unsigned long long)s->auth_failed, (unsigned long long)s->unregistered,
+               app->pending, (unsigned long long)cpu, (unsigned long long)(cpu / regs));
         return;
     }
     if (!app->o.quiet && isatty(STDOUT_FILENO))
@@ -164,6 +168,9 @@ static void summary(struct tcphone *app)
     printf("registrations %llu ok, %llu requests, %llu retransmits, %llu rejected\n",
            (unsigned long long)s->ok, (unsigned long long)s->requests,
            (unsigned long long)s->retransmits, (unsigned long long)s->rejected);
+    printf("auth: %llu challenges answered, %llu failures%s\n", (unsigned long long)s->challenges,
+           (unsigned long long)s->auth_failed,
+           s->auth_failed > 0 && app->o.password == NULL ? " (no --password given)" : "");
     printf("failures: 503 %llu, icmp %llu, timeout %llu, tcp %llu\n",
            (unsigned long long)s->fail[TCPHONE_FAIL_503],
            (unsigned long long)s->fail[TCPHONE_FAIL_ICMP],
@@ -318,6 +325,7 @@ int main(int argc, char **argv)
     app.phones = calloc(app.o.n, sizeof(*app.phones));
     if (app.phones == NULL) {
         fprintf(stderr, "tcphone: out of memory for %u phones\n", app.o.n);
+        tcphone__opts_free(&app.o);
         return 2;
     }
     for (unsigned i = 0; i < app.o.n; i++)
@@ -339,5 +347,6 @@ int main(int argc, char **argv)
     uv_run(app.loop, UV_RUN_DEFAULT);
     uv_loop_close(app.loop);
     free(app.phones);
+    tcphone__opts_free(&app.o);
     return rc == 0 ? app.exit_code : 2;
 }

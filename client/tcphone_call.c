@@ -1,12 +1,15 @@
 /* A phone placing calls, one at a time, every --call-interval (spread at
  * random over half to one and a half of it), registered or not (a phone
- * whose servers are all down still reaches the last resort). The INVITE goes to the phone's working server, then the next ones
- * in the phone's order on a 503, an ICMP error or no answer within 64×T1
+ * whose servers are all down still reaches the last resort). The INVITE goes to the phone's working
+ * server, then the next ones in the phone's order on a 503, an ICMP error or no answer within 64×T1
  * (one try per server); when every server failed, to --last-resort if
  * set. A 302 is followed to its first Contact as a new INVITE (same
  * Call-ID, next CSeq, that URI as Request-URI, tc-fwd included) up to
  * TCPHONE_MAX_HOPS times; failures after a redirect end the call. The
  * callee's 200 is ACKed, the call talks --call-ms, then a BYE ends it.
+ * A 401 or 407 is ACKed and the INVITE sent once more to the same target
+ * with credentials (with --password); a second challenge or a 403 to the
+ * credentials is an auth failure.
  *
  * Each call has its own UDP socket, connected to the current target so
  * that an ICMP error comes back (UDP only). Its handles are closed at the
@@ -49,6 +52,8 @@ struct tcphone__call {
     char ruri[TCPHONE_URI_MAX];
     char to[TCPHONE_URI_MAX + 64]; /* To header with the callee's tag */
     char call_id[96];
+    struct tcphone__auth *auth; /* the target's challenge being answered, or NULL */
+    unsigned challenges;        /* answered at this target */
     struct tc_buf req;
 };
 
@@ -63,6 +68,14 @@ const char *tcphone__call_fail_name(enum tcphone_call_fail f)
 
 static void on_call_timer(uv_timer_t *t);
 static void send_invite(struct tcphone__call *c);
+
+/* A new target: no credentials until it challenges. */
+static void auth_forget(struct tcphone__call *c)
+{
+    tcphone__auth_free(c->auth);
+    c->auth = NULL;
+    c->challenges = 0;
+}
 
 static bool picked(const struct tcphone *app, unsigned idx)
 {
@@ -147,6 +160,7 @@ static void begin(struct tcphone__call *c)
     c->tried = 0;
     c->hops = 0;
     c->cseq = 0;
+    auth_forget(c);
     app->st.calls_attempted++;
     app->st.calls_active++;
     aim(c, tcphone__srv_addr(ph, c->srv));
@@ -161,6 +175,7 @@ static int build(struct tcphone__call *c, const char *method, bool same_branch)
     bool invite = strcmp(method, "INVITE") == 0;
     char sdp[256], port[8];
     int sdp_len = invite ? tcphone__sip_sdp(ph, sdp, sizeof(sdp)) : 0;
+    const char *pw = ph->app->o.password;
     int rc;
 
     snprintf(port, sizeof(port), "%u", ph->lis_port);
@@ -174,14 +189,16 @@ static int build(struct tcphone__call *c, const char *method, bool same_branch)
                        "Call-ID: %s\r\n"
                        "CSeq: %u %s\r\n"
                        "Contact: <sip:%s@127.0.0.1:%s>\r\n"
-                       "User-Agent: tcphone/%s\r\n"
-                       "%s"
-                       "Content-Length: %d\r\n\r\n%s",
+                       "User-Agent: tcphone/%s\r\n",
                        method, c->ruri, port, ph->app->nonce, ph->idx, c->n, c->cseq,
                        same_branch ? "" : method, ph->dn, ph->app->nonce, ph->idx, c->n, c->to,
-                       c->call_id, c->cseq, method, ph->dn, port, TC_VERSION,
-                       invite ? "Content-Type: application/sdp\r\n" : "", sdp_len,
-                       invite ? sdp : "");
+                       c->call_id, c->cseq, method, ph->dn, port, TC_VERSION);
+    if (rc == 0 && invite && c->auth != NULL && pw != NULL)
+        rc = tcphone__auth_header(c->auth, ph->dn, pw, method, c->ruri, &c->req);
+    if (rc == 0)
+        rc = tc_buf_printf(&c->req, "%sContent-Length: %d\r\n\r\n%s",
+                           invite ? "Content-Type: application/sdp\r\n" : "", sdp_len,
+                           invite ? sdp : "");
     if (rc != 0)
         return rc;
     return c->req.len > TCPHONE_MAX_MSG ? -EMSGSIZE : 0;
@@ -201,6 +218,7 @@ static void target_failed(struct tcphone__call *c, enum tcphone_call_fail why)
 {
     struct tcphone *app = c->ph->app;
 
+    auth_forget(c);
     if (c->srv >= 0 && ++c->tried < app->o.n_servers) {
         c->srv = (c->srv + 1) % (int)app->o.n_servers;
         aim(c, tcphone__srv_addr(c->ph, c->srv));
@@ -341,6 +359,7 @@ static void on_redirect(struct tcphone__call *c, struct sip_msg *m)
     }
     c->ph->app->st.redirects++;
     c->srv = -1;
+    auth_forget(c);
     send_invite(c);
 }
 
@@ -374,6 +393,29 @@ static enum tcphone_call_fail fail_of(int status)
     }
 }
 
+static void auth_failed(struct tcphone__call *c)
+{
+    c->ph->app->st.auth_failed++;
+    auth_forget(c);
+    fail(c, TCPHONE_CALL_OTHER);
+}
+
+/* The INVITE once more, to the same target, with credentials; unless
+ * there is no password, no usable challenge, or it had them already. */
+static void on_challenge(struct tcphone__call *c, struct sip_msg *m)
+{
+    struct tcphone *app = c->ph->app;
+    bool stale = false, had = c->auth != NULL;
+
+    if (app->o.password == NULL || tcphone__auth_challenge(&c->auth, m, &stale) != 0 ||
+        (had && !stale) || ++c->challenges > TCPHONE_MAX_CHALLENGES) {
+        auth_failed(c);
+        return;
+    }
+    app->st.challenges++;
+    send_invite(c);
+}
+
 static void on_invite_answer(struct tcphone__call *c, struct sip_msg *m)
 {
     struct tcphone *app = c->ph->app;
@@ -390,7 +432,11 @@ static void on_invite_answer(struct tcphone__call *c, struct sip_msg *m)
     }
     keep_to(c, m);
     send_simple(c, "ACK", true);
-    if (m->status == 302)
+    if (m->status == 401 || m->status == 407)
+        on_challenge(c, m);
+    else if (m->status == 403 && c->auth != NULL)
+        auth_failed(c);
+    else if (m->status == 302)
         on_redirect(c, m);
     else if (m->status == 503)
         target_failed(c, TCPHONE_CALL_5XX);
@@ -498,6 +544,7 @@ static void on_call_closed(uv_handle_t *h)
 
     if (--c->closing == 0) {
         tc_buf_free(&c->req);
+        tcphone__auth_free(c->auth);
         free(c);
     }
 }

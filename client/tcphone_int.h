@@ -22,6 +22,7 @@
  *   tcphone_call.c   placing calls: INVITE through the servers, 302s
  *                    followed, last resort, ACK, BYE
  *   tcphone_answer.c answering calls on the phone's listening socket
+ *   tcphone_auth.c   digest credentials for 401 and 407 challenges
  * Everything runs on the loop thread. */
 
 #define TCPHONE_MAX_PHONES  100000
@@ -33,6 +34,8 @@
 #define TCPHONE_MAX_HOPS    3   /* 302s followed per call */
 #define TCPHONE_MAX_INCALLS 4   /* calls one phone answers at once; more get 486 */
 #define TCPHONE_URI_MAX     256 /* a Request-URI we send */
+#define TCPHONE_MAX_CHALLENGES 3   /* 401/407s answered in a row (stale ones) */
+#define TCPHONE_PASSWORD_MAX   256
 
 enum tcphone_mode {
     TCPHONE_FAILOVER = 0,
@@ -88,6 +91,7 @@ struct tcphone_opts {
     unsigned answer_ms;                        /* ringing time before the 200 */
     unsigned long call_to_first, call_to_last; /* 0: the --dns range */
     struct sockaddr_in last_resort;            /* sin_port 0: none */
+    char *password;                            /* digest secret, NULL: none (owned) */
 };
 
 enum tcphone_leg_state {
@@ -100,6 +104,7 @@ enum tcphone_leg_state {
 struct tcphone;
 struct tcphone__phone;
 struct tcphone__conn;
+struct tcphone__auth;
 struct sip_msg;
 
 /* One registration of one phone at one server. */
@@ -119,6 +124,10 @@ struct tcphone__leg {
     unsigned expires; /* what we ask for */
     uint16_t port;    /* local port, for Via and Contact */
     uint32_t cseq;
+    struct tcphone__auth *auth; /* the last challenge, reused on refresh; NULL none */
+    bool auth_fresh;            /* req answers the challenge just received */
+    bool auth_sent;             /* req carries credentials */
+    unsigned challenges;        /* challenges in a row without another answer */
     struct tc_buf req;
 };
 
@@ -147,6 +156,8 @@ struct tcphone_stats {
     uint64_t calls_attempted, calls_completed, calls_failed, redirects, last_resort;
     uint64_t call_fail[TCPHONE_CALL_FAIL_COUNT];
     uint64_t answered, busy, calls_active;
+    uint64_t challenges;  /* 401 and 407 answered with credentials */
+    uint64_t auth_failed; /* credentials refused, or a challenge we cannot answer */
 };
 
 struct tcphone {
@@ -169,6 +180,8 @@ struct tcphone {
 /* Options (tcphone_opts.c). Parse argv into o; returns 0, 1 after printing
  * a usage error, or -1 after printing --help or --version (exit 0). */
 int tcphone__opts_parse(struct tcphone_opts *o, int argc, char **argv);
+/* Wipe and free what the options own (the password). */
+void tcphone__opts_free(struct tcphone_opts *o);
 
 /* HOST:PORT on 127.0.0.0/8 into sa; 0 or -EINVAL (tcphone_opts.c). */
 int tcphone__addr(const char *s, struct sockaddr_in *sa);
@@ -252,6 +265,20 @@ int tcphone__sip_reply(struct tc_buf *b, const struct tcphone__phone *ph, struct
                        int code, const char *reason);
 /* The minimal SDP body of ph, into buf. Returns its length. */
 int tcphone__sip_sdp(const struct tcphone__phone *ph, char *buf, size_t size);
+
+/* Digest authentication (tcphone_auth.c). Keep the first challenge of m
+ * (a 401's WWW-Authenticate or a 407's Proxy-Authenticate) with an
+ * algorithm we know (MD5, SHA-256) and qop auth or none into *a, replacing
+ * what was there, with nc 0 and a fresh cnonce; *stale says whether it has
+ * stale=true. Returns 0, -ENOTSUP when no challenge is usable (*a
+ * unchanged), -EIO (no random bytes) or -ENOMEM. */
+int tcphone__auth_challenge(struct tcphone__auth **a, struct sip_msg *m, bool *stale);
+/* Append to b the Authorization (Proxy-Authorization) line answering a for
+ * a request of method to uri as user, counting nc up. 0 or a negative
+ * errno. */
+int tcphone__auth_header(struct tcphone__auth *a, const char *user, const char *password,
+                         const char *method, const char *uri, struct tc_buf *b);
+void tcphone__auth_free(struct tcphone__auth *a);
 
 /* Counts for output (tcphone.c). */
 void tcphone__count(const struct tcphone *app, unsigned *registered, unsigned *failing,

@@ -30,13 +30,16 @@ static unsigned timeout_ms(const struct tcphone__leg *leg)
     return o->failover_ms != 0 ? o->failover_ms : 64 * o->t1_ms;
 }
 
-/* Begin a new transaction: next CSeq, build, send, arm the timer. */
-static void transaction(struct tcphone__leg *leg)
+/* Begin a new transaction: next CSeq, build, send, arm the timer.
+ * answering: it answers the challenge just received. */
+static void transaction_as(struct tcphone__leg *leg, bool answering)
 {
     struct tcphone *app = leg->ph->app;
     int rc;
 
     leg->cseq++;
+    leg->auth_fresh = answering;
+    leg->auth_sent = leg->auth != NULL && app->o.password != NULL;
     if (tcphone__net_prepare(leg) != 0) {
         tcphone__leg_on_fail(leg, app->o.tcp ? TCPHONE_FAIL_TCP : TCPHONE_FAIL_ICMP);
         return;
@@ -57,10 +60,25 @@ static void transaction(struct tcphone__leg *leg)
     uv_timer_start(&leg->timer, on_timer, app->o.tcp ? timeout_ms(leg) : leg->rto, 0);
 }
 
+static void transaction(struct tcphone__leg *leg)
+{
+    transaction_as(leg, false);
+}
+
+/* Forget the challenge: the next REGISTER goes without credentials. */
+static void auth_forget(struct tcphone__leg *leg)
+{
+    tcphone__auth_free(leg->auth);
+    leg->auth = NULL;
+    leg->challenges = 0;
+}
+
 void tcphone__leg_start(struct tcphone__leg *leg, int srv, unsigned delay_ms)
 {
-    if (leg->srv != srv)
+    if (leg->srv != srv) {
         tcphone__net_reset(leg);
+        auth_forget(leg); /* another server, another realm and nonce */
+    }
     leg->srv = srv;
     leg->unreg = false;
     uv_timer_stop(&leg->timer);
@@ -210,12 +228,57 @@ static void on_too_brief(struct tcphone__leg *leg, struct sip_msg *m)
     transaction(leg);
 }
 
+/* 401 or 407: a new REGISTER with credentials for the challenge, unless
+ * there is no password, no challenge we can answer, or the request just
+ * answered a challenge and this one is not stale (the password is wrong).
+ * Returns whether it was sent. */
+static bool on_challenge(struct tcphone__leg *leg, struct sip_msg *m)
+{
+    struct tcphone *app = leg->ph->app;
+    bool stale = false;
+
+    if (app->o.password == NULL || tcphone__auth_challenge(&leg->auth, m, &stale) != 0)
+        return false;
+    if ((leg->auth_fresh && !stale) || ++leg->challenges > TCPHONE_MAX_CHALLENGES)
+        return false;
+    app->st.challenges++;
+    transaction_as(leg, true);
+    return true;
+}
+
+/* Credentials refused or a challenge left unanswered: counted, and tried
+ * again from scratch (a fresh challenge) after the probe period. */
+static void auth_failed(struct tcphone__leg *leg)
+{
+    struct tcphone *app = leg->ph->app;
+
+    app->st.auth_failed++;
+    auth_forget(leg);
+    if (leg->unreg) {
+        unreg_end(leg);
+        return;
+    }
+    leg->registered = false;
+    leg->st = TCPHONE_LEG_WAIT;
+    uv_timer_start(&leg->timer, on_timer, app->o.probe_ms, 0);
+}
+
 static void on_final(struct tcphone__leg *leg, struct sip_msg *m)
 {
     struct tcphone *app = leg->ph->app;
 
+    if (m->status == 401 || m->status == 407) {
+        uv_timer_stop(&leg->timer);
+        if (!on_challenge(leg, m))
+            auth_failed(leg);
+        return;
+    }
+    leg->challenges = 0;
     if (m->status >= 200 && m->status < 300) {
         on_ok(leg, m);
+    } else if (m->status == 403 && leg->auth_sent) {
+        uv_timer_stop(&leg->timer);
+        auth_failed(leg);
     } else if (leg->unreg) {
         unreg_end(leg);
     } else if (m->status == 503) {
@@ -224,8 +287,8 @@ static void on_final(struct tcphone__leg *leg, struct sip_msg *m)
         uv_timer_stop(&leg->timer);
         on_too_brief(leg, m);
     } else {
-        /* Refused for another reason (auth, unknown DN): not a server
-         * failure, so no move; try again later. */
+        /* Refused for another reason (unknown DN, not an extension): not
+         * a server failure, so no move; try again later. */
         uv_timer_stop(&leg->timer);
         app->st.rejected++;
         leg->registered = false;
@@ -266,4 +329,5 @@ void tcphone__leg_close(struct tcphone__leg *leg)
         uv_close((uv_handle_t *)&leg->timer, NULL);
     tcphone__net_close(leg);
     tc_buf_free(&leg->req);
+    auth_forget(leg);
 }

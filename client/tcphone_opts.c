@@ -51,6 +51,12 @@ static const char usage_text[] =
         "  --answer-ms MS          ringing time before a called phone's 200 (default 200)\n"
         "  --last-resort HOST:PORT where an INVITE goes when every server failed (503,\n"
         "                          ICMP, no answer in 64*T1): the PBX's public trunk\n"
+        "  --password SECRET       the digest password of every phone's DN: 401 and 407\n"
+        "                          challenges are answered (MD5 or SHA-256, the first\n"
+        "                          offered; qop=auth with nc and a random cnonce), the\n"
+        "                          nonce reused on refresh until the server says stale\n"
+        "  --password-file FILE    the same, read from the first line of FILE (not shown\n"
+        "                          in ps)\n"
         "  --json                  one JSON object per line: counts every second, then\n"
         "                          the summary (64-bit values as strings)\n"
         "  --quiet                 no progress line\n"
@@ -71,6 +77,12 @@ static const char usage_text[] =
         "ones on 503, ICMP or timeout, then --last-resort; a 302 is followed to its\n"
         "first Contact (tc-fwd kept) up to 3 times; the callee's 200 is ACKed and a BYE\n"
         "follows after --call-ms. Calls are counted by outcome and failure reason.\n"
+        "\n"
+        "Authentication: the user name is the phone's DN. A challenge that follows the\n"
+        "credentials just sent (and is not stale), a 403 to credentials, or a challenge\n"
+        "without a password counts as an auth failure; the phone tries again after\n"
+        "--probe, from a fresh challenge. An INVITE that is challenged is sent once\n"
+        "more with credentials.\n"
         "\n"
         "Exit status: 0 success, 1 usage error, 2 when the servers cannot be set up\n"
         "(DNS discovery failed, sockets refused).\n";
@@ -96,6 +108,8 @@ enum {
     OPT_CALL_MS,
     OPT_ANSWER_MS,
     OPT_LAST_RESORT,
+    OPT_PASSWORD,
+    OPT_PASSWORD_FILE,
     OPT_JSON,
     OPT_QUIET,
     OPT_NO_ANSWER,
@@ -124,6 +138,8 @@ static const struct option long_opts[] = {
         {"call-ms", required_argument, NULL, OPT_CALL_MS},
         {"answer-ms", required_argument, NULL, OPT_ANSWER_MS},
         {"last-resort", required_argument, NULL, OPT_LAST_RESORT},
+        {"password", required_argument, NULL, OPT_PASSWORD},
+        {"password-file", required_argument, NULL, OPT_PASSWORD_FILE},
         {"json", no_argument, NULL, OPT_JSON},
         {"quiet", no_argument, NULL, OPT_QUIET},
         {"no-answer", no_argument, NULL, OPT_NO_ANSWER},
@@ -229,6 +245,59 @@ static int range(const char *arg, bool single, unsigned long *lo, unsigned long 
     return 0;
 }
 
+/* The digest password: printable, no control characters, at most
+ * TCPHONE_PASSWORD_MAX bytes. Replaces one given before. */
+static int set_password(struct tcphone_opts *o, const char *pw, const char *from)
+{
+    size_t len = strlen(pw);
+
+    if (len == 0 || len > TCPHONE_PASSWORD_MAX) {
+        fprintf(stderr, "tcphone: %s: the password must be 1..%d bytes\n", from,
+                TCPHONE_PASSWORD_MAX);
+        return 1;
+    }
+    for (size_t i = 0; i < len; i++) {
+        if ((unsigned char)pw[i] < 0x20 || pw[i] == 0x7f) {
+            fprintf(stderr, "tcphone: %s: the password holds a control character\n", from);
+            return 1;
+        }
+    }
+    free(o->password);
+    o->password = strdup(pw);
+    if (o->password == NULL) {
+        fprintf(stderr, "tcphone: out of memory\n");
+        return 1;
+    }
+    return 0;
+}
+
+/* The first line of path, without its line end. */
+static int password_file(struct tcphone_opts *o, const char *path)
+{
+    char line[TCPHONE_PASSWORD_MAX + 3];
+    FILE *f = fopen(path, "r");
+    size_t len;
+    int rc;
+
+    if (f == NULL) {
+        fprintf(stderr, "tcphone: --password-file %s: %s\n", path, strerror(errno));
+        return 1;
+    }
+    if (fgets(line, sizeof(line), f) == NULL)
+        line[0] = '\0';
+    fclose(f);
+    len = strcspn(line, "\r\n");
+    if (line[len] == '\0' && len > TCPHONE_PASSWORD_MAX) {
+        fprintf(stderr, "tcphone: --password-file %s: longer than %d bytes\n", path,
+                TCPHONE_PASSWORD_MAX);
+        return 1;
+    }
+    line[len] = '\0';
+    rc = set_password(o, line, path);
+    explicit_bzero(line, sizeof(line));
+    return rc;
+}
+
 /* A decimal fraction in [lo, hi]. */
 static bool real(const char *s, double lo, double hi, double *out)
 {
@@ -328,6 +397,10 @@ static int one_opt(struct tcphone_opts *o, int c, const char *arg)
     case OPT_DURATION:
         return num(arg, 1, 31536000, &v) ? (o->duration_s = (unsigned)v, 0)
                                          : bad("--duration", arg);
+    case OPT_PASSWORD:
+        return set_password(o, arg, "--password");
+    case OPT_PASSWORD_FILE:
+        return password_file(o, arg);
     case OPT_JSON:
         o->json = true;
         return 0;
@@ -391,14 +464,24 @@ int tcphone__opts_parse(struct tcphone_opts *o, int argc, char **argv)
     for (unsigned i = 0; i < TCPHONE_MAX_SERVERS; i++)
         o->retry[i] = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "n:", long_opts, NULL)) != -1) {
+    rc = 0;
+    while (rc == 0 && (c = getopt_long(argc, argv, "n:", long_opts, NULL)) != -1)
         rc = one_opt(o, c, optarg);
-        if (rc != 0)
-            return rc;
-    }
-    if (optind < argc) {
+    if (rc == 0 && optind < argc) {
         fprintf(stderr, "tcphone: unexpected argument '%s' (try --help)\n", argv[optind]);
-        return 1;
+        rc = 1;
     }
-    return check(o);
+    if (rc == 0)
+        rc = check(o);
+    if (rc != 0)
+        tcphone__opts_free(o);
+    return rc;
+}
+
+void tcphone__opts_free(struct tcphone_opts *o)
+{
+    if (o->password != NULL)
+        explicit_bzero(o->password, strlen(o->password));
+    free(o->password);
+    o->password = NULL;
 }

@@ -22,16 +22,17 @@ int tcphone__sip_register(struct tcphone__leg *leg, unsigned expires)
     const struct sockaddr_in *sa = tcphone__srv_addr(ph, leg->srv);
     struct tc_buf *b = &leg->req;
     const char *tp = ph->app->o.tcp ? "TCP" : "UDP";
-    char host[INET_ADDRSTRLEN], call_id[96];
+    char host[INET_ADDRSTRLEN], call_id[96], uri[INET_ADDRSTRLEN + 16];
     /* Over UDP the Contact is the listening socket, where calls come. */
     unsigned cport = !ph->app->o.tcp && ph->lis_open ? ph->lis_port : leg->port;
     int rc;
 
     inet_ntop(AF_INET, &sa->sin_addr, host, sizeof(host));
+    snprintf(uri, sizeof(uri), "sip:%s:%u", host, ntohs(sa->sin_port));
     tcphone__sip_call_id(leg, call_id, sizeof(call_id));
     tc_buf_reset(b);
     rc = tc_buf_printf(b,
-                       "REGISTER sip:%s:%u SIP/2.0\r\n"
+                       "REGISTER %s SIP/2.0\r\n"
                        "Via: SIP/2.0/%s 127.0.0.1:%u;branch=z9hG4bK-%s-%u-%u;rport\r\n"
                        "Max-Forwards: 70\r\n"
                        "From: <sip:%s@%s>;tag=%s-%u\r\n"
@@ -40,11 +41,16 @@ int tcphone__sip_register(struct tcphone__leg *leg, unsigned expires)
                        "CSeq: %u REGISTER\r\n"
                        "Contact: <sip:%s@127.0.0.1:%u;transport=%s>;expires=%u\r\n"
                        "Expires: %u\r\n"
-                       "User-Agent: tcphone/%s\r\n"
-                       "Content-Length: 0\r\n\r\n",
-                       host, ntohs(sa->sin_port), tp, leg->port, ph->app->nonce, ph->idx, leg->cseq,
-                       ph->dn, host, ph->app->nonce, ph->idx, ph->dn, host, call_id, leg->cseq,
-                       ph->dn, cport, ph->app->o.tcp ? "tcp" : "udp", expires, expires, TC_VERSION);
+                       "User-Agent: tcphone/%s\r\n",
+                       uri, tp, leg->port, ph->app->nonce, ph->idx, leg->cseq, ph->dn, host,
+                       ph->app->nonce, ph->idx, ph->dn, host, call_id, leg->cseq, ph->dn, cport,
+                       ph->app->o.tcp ? "tcp" : "udp", expires, expires, TC_VERSION);
+    /* Credentials with the last challenge's nonce: a refresh needs no new
+     * 401 while the nonce lives. */
+    if (rc == 0 && leg->auth != NULL && ph->app->o.password != NULL)
+        rc = tcphone__auth_header(leg->auth, ph->dn, ph->app->o.password, "REGISTER", uri, b);
+    if (rc == 0)
+        rc = tc_buf_printf(b, "Content-Length: 0\r\n\r\n");
     if (rc != 0)
         return rc;
     return b->len > TCPHONE_MAX_MSG ? -EMSGSIZE : 0;

@@ -9,6 +9,7 @@
 #include "server/base/log.h"
 #include "server/base/tc_err.h"
 #include "server/config/config.h"
+#include "server/config/config_gws.h"
 #include "server/config/config_secret.h"
 #include "server/node.h"
 
@@ -18,7 +19,10 @@ static void usage(FILE *f)
                "       tcnode --check-config FILE\n"
                "       tcnode --version\n"
                "Runs one tcluster node in the foreground, logging to stderr.\n"
-               "SIGTERM/SIGINT stop it cleanly; SIGHUP reloads the DN directory.\n");
+               "SIGTERM/SIGINT stop it cleanly; SIGHUP reloads the DN directory.\n"
+               "The INI file has sections [node], [peer NAME], [dn RANGE] and [gws NAME]\n"
+               "(secret-file, allow-from: what a client opening as a GWS name must prove);\n"
+               "README.md describes every key.\n");
 }
 
 static void print_config_error(void *arg, const char *path, unsigned line, const char *msg)
@@ -31,7 +35,8 @@ static void print_config_error(void *arg, const char *path, unsigned line, const
 }
 
 /* The files the configuration names, read as the node will read them:
- * today the cluster secret, which peers need. Returns 0 or 1 (reported). */
+ * the cluster secret, which peers need, and the GWS clients' secrets.
+ * Returns 0 or 1 (reported). */
 static int check_files(const char *path, const struct config *cfg)
 {
     uint8_t secret[1024];
@@ -39,6 +44,8 @@ static int check_files(const char *path, const struct config *cfg)
     size_t len;
     int rc;
 
+    if (config_gws_check_files(cfg, print_config_error, NULL) != 0)
+        return 1;
     if (cfg->n_peers == 0)
         return 0;
     rc = config_secret_read(cfg->cluster_secret_file, secret, sizeof(secret), &len, &why, &warn);

@@ -99,6 +99,7 @@ static int start_http(struct tc_node *n)
             .max_header = n->cfg->limits.http_max_header,
             .max_connections = n->cfg->limits.max_connections,
             .idle_timeout_ms = n->cfg->limits.idle_timeout_ms,
+            .max_per_source = n->cfg->limits.max_connections_per_source,
             .handler = on_http_request,
             .arg = n,
     };

@@ -212,6 +212,7 @@ static struct store *store_alloc(uv_loop_t *loop, const struct store_options *op
     s->on_commit_arg = opt->on_commit_arg;
     store__list_init(&s->ready);
     store__list_init(&s->queue);
+    store__list_init(&s->group);
     store__list_init(&s->done);
     return s;
 }
@@ -300,6 +301,8 @@ static int change_queue(struct store *s, enum store_op op, enum store_db db, con
     c->commit_ns = 0;
     c->db = (uint8_t)db;
     c->op = (uint8_t)op;
+    c->more = 0;
+    c->cancelled = 0;
     c->klen = (uint16_t)klen;
     c->vlen = (uint32_t)vlen;
     if (klen > 0)
@@ -307,6 +310,14 @@ static int change_queue(struct store *s, enum store_op op, enum store_db db, con
     if (vlen > 0)
         memcpy(c->data + klen, val, vlen);
 
+    s->pending++;
+    if (s->group_depth > 0) {
+        if (s->group.head != NULL)
+            ((struct store_change *)((char *)s->group.tail - offsetof(struct store_change, next)))
+                    ->more = 1;
+        store__list_push(&s->group, c);
+        return 0;
+    }
     pthread_mutex_lock(&s->mu);
     /* The writer waits only on an empty queue. */
     wake = s->queue.head == NULL;
@@ -314,8 +325,35 @@ static int change_queue(struct store *s, enum store_op op, enum store_db db, con
     if (wake)
         pthread_cond_signal(&s->cv);
     pthread_mutex_unlock(&s->mu);
-    s->pending++;
     return 0;
+}
+
+void store_group_begin(struct store *s)
+{
+    s->group_depth++;
+}
+
+void store_group_end(struct store *s, bool commit)
+{
+    struct store_change *c;
+    bool wake;
+
+    if (s->group_depth == 0 || --s->group_depth > 0 || s->group.head == NULL)
+        return;
+    if (!commit) {
+        /* Still handed to the writer, so that the callbacks keep queue
+         * order; it writes nothing of them. */
+        for (c = s->group.head; c != NULL; c = c->next) {
+            c->op = STORE_OP_BARRIER;
+            c->cancelled = 1;
+        }
+    }
+    pthread_mutex_lock(&s->mu);
+    wake = s->queue.head == NULL;
+    store__list_splice(&s->queue, &s->group);
+    if (wake)
+        pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
 }
 
 int store_put(struct store *s, enum store_db db, const void *key, size_t klen, const void *val,
@@ -402,6 +440,9 @@ void store_close(struct store *s)
     if (s == NULL || s->closing)
         return;
     s->closing = true;
+    /* A group left open is committed with everything else. */
+    s->group_depth = 1;
+    store_group_end(s, true);
     store__writer_stop(s);
     ready_take(s);
     ready_run(s);

@@ -1,6 +1,7 @@
 #ifndef TC_STORAGE_STORE_H
 #define TC_STORAGE_STORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
@@ -103,6 +104,16 @@ int store_del(struct store *s, enum store_db db, const void *key, size_t klen, s
  * queued before it is durable; it writes nothing. Same rules and returns as
  * store_put(). */
 int store_barrier(struct store *s, store_done_cb done, void *arg);
+
+/* Group the changes queued from now until the matching store_group_end()
+ * (groups may nest; the outermost counts): the writer writes a group in one
+ * transaction, whole or not at all, even past max_batch, so that what one
+ * request changed is never half durable. The group's changes reach the
+ * writer only at its end. With commit false (a change of the group was
+ * refused and the request gives up), nothing of it is written and each of
+ * its done callbacks gets -ECANCELED, in queue order. Loop thread. */
+void store_group_begin(struct store *s);
+void store_group_end(struct store *s, bool commit);
 
 /* Called once per record by store_scan(); the bytes are valid only during the
  * call. Return 0 to go on, anything else to stop (store_scan returns it). */

@@ -29,6 +29,8 @@ struct store_change {
     uint64_t commit_ns; /* on the last change of a transaction: write + commit time */
     uint8_t db;         /* enum store_db */
     uint8_t op;         /* enum store_op */
+    uint8_t more;       /* another change of the same group follows */
+    uint8_t cancelled;  /* its group was cancelled: written as nothing, -ECANCELED */
     uint16_t klen;
     uint32_t vlen;
     unsigned char data[]; /* key, then value */
@@ -58,6 +60,8 @@ struct store {
     uint32_t pending;        /* put/del accepted, done callback not yet called */
     bool closing;            /* store_close() has begun: put/del refuse */
     struct store_list ready; /* taken from done, callbacks not yet called */
+    unsigned group_depth;    /* store_group_begin() calls not yet ended */
+    struct store_list group; /* changes of the open group, not yet queued */
 
     /* Shared with the writer thread, under mu. */
     pthread_mutex_t mu;

@@ -57,7 +57,7 @@ static int batch_write(struct store *s, struct store_list *b, bool *wrote, int f
     *wrote = false;
     if (fail != 0) {
         for (c = b->head; c != NULL; c = c->next)
-            c->status = fail;
+            c->status = c->cancelled ? -ECANCELED : fail;
         return fail;
     }
     rc = mdb_txn_begin(s->env, NULL, 0, &txn);
@@ -73,7 +73,7 @@ static int batch_write(struct store *s, struct store_list *b, bool *wrote, int f
     }
     status = store__err(rc);
     for (c = b->head; c != NULL; c = c->next)
-        c->status = status;
+        c->status = c->cancelled ? -ECANCELED : status;
     return status;
 }
 
@@ -103,14 +103,17 @@ static void batch_sync_done(struct store *s, struct store_list *b, uint64_t t0)
 
     if (rc != 0) {
         for (c = b->head; c != NULL; c = c->next)
-            c->status = store__err(rc);
+            c->status = c->cancelled ? -ECANCELED : store__err(rc);
     }
     batch_done(s, b, t0);
 }
 
-/* Move up to max_batch changes from the queue to b. Under s->mu. */
+/* Move up to max_batch changes from the queue to b, and past it to the end
+ * of a group (store_group_begin()), which one transaction holds whole.
+ * Under s->mu. */
 static void batch_take(struct store *s, struct store_list *b)
 {
+    struct store_change *c = NULL;
     uint32_t i;
 
     store__list_init(b);
@@ -118,8 +121,12 @@ static void batch_take(struct store *s, struct store_list *b)
         store__list_splice(b, &s->queue);
         return;
     }
-    for (i = 0; i < s->max_batch; i++)
-        store__list_push(b, store__list_pop(&s->queue));
+    for (i = 0; i < s->max_batch || (c != NULL && c->more); i++) {
+        c = store__list_pop(&s->queue);
+        if (c == NULL)
+            break;
+        store__list_push(b, c);
+    }
 }
 
 /* Wait for work. With unsynced commits, wake up by their sync deadline and

@@ -1,6 +1,7 @@
 #include "tcport/cluster_view.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "server/core/bindings.h"
 #include "server/core/core.h"
@@ -11,7 +12,7 @@ static const struct config_addr *peer_address(const struct config_peer *cp)
 }
 
 void cluster_view_nodes(struct cluster_view_nodes *v, const struct config *cfg,
-                        const struct dn_table *t)
+                        const struct dn_table *t, uint64_t start_ms)
 {
     size_t n = 0;
 
@@ -23,6 +24,7 @@ void cluster_view_nodes(struct cluster_view_nodes *v, const struct config *cfg,
     v->infos[0].dns_owned = t->owned[DN_NODE_SELF];
     v->infos[0].address =
             (char *)config_addr_str(&cfg->tc_listen, v->addrs[0], CLUSTER_VIEW_ADDR_MAX);
+    v->infos[0].since_unix_ms = start_ms;
     v->ptrs[n++] = &v->infos[0];
     for (unsigned i = 0; i < cfg->n_peers; i++) {
         const struct config_peer *cp = &cfg->peers[i];
@@ -34,6 +36,9 @@ void cluster_view_nodes(struct cluster_view_nodes *v, const struct config *cfg,
         x->link_up = id != DN_NODE_NONE && t->link_up[id];
         x->dns_owned = id != DN_NODE_NONE ? t->owned[id] : 0;
         x->address = (char *)config_addr_str(peer_address(cp), v->addrs[n], CLUSTER_VIEW_ADDR_MAX);
+        /* A link that never changed has been down since the start. */
+        x->since_unix_ms =
+                id != DN_NODE_NONE && t->link_since_ms[id] != 0 ? t->link_since_ms[id] : start_ms;
         v->ptrs[n++] = x;
     }
     v->msg.n_nodes = n;
@@ -61,28 +66,64 @@ void cluster_view_summary(struct cluster_view_summary *v, const struct dn_table 
     v->msg.by_owner = v->ptrs;
 }
 
+/* The address of a binding's source: the registrar keeps it as
+ * "udp:IP:PORT" or "tcp:[IP6]:PORT", and the transport has its own field. */
+static const char *source_addr(const char *received)
+{
+    if (strncmp(received, "udp:", 4) == 0 || strncmp(received, "tcp:", 4) == 0)
+        return received + 4;
+    return received;
+}
+
 void cluster_view_dn(struct cluster_view_dn *v, struct core *c, dn_key k)
 {
     const struct dn_entry *e = dn_table_get(c->table, k);
     const struct bindings_dn *bd = NULL;
+    size_t n = 0;
 
     dn_event_current(&v->s, c->table, k);
     v->contacts = NULL;
+    v->infos = NULL;
+    v->ptrs = NULL;
     /* bindings_dn() creates nothing when asked not to. */
     if (e != NULL && e->owner == DN_NODE_SELF && c->bindings != NULL)
         bd = bindings_dn(c->bindings, k, false);
-    if (bd != NULL && bd->count > 0)
-        v->contacts = calloc(bd->count, sizeof(*v->contacts));
-    if (v->contacts == NULL)
+    else if (e != NULL && e->owner > DN_NODE_SELF && e->source == DN_SOURCE_SIP)
+        v->s.st.bindings_at = (char *)dn_table_node_name(c->table, e->owner);
+    if (bd == NULL || bd->count == 0)
         return;
-    for (const struct binding *b = bd->head; b != NULL && v->s.st.n_bindings < bd->count;
-         b = b->next)
-        v->contacts[v->s.st.n_bindings++] = (char *)binding_contact(b);
+    v->contacts = calloc(bd->count, sizeof(*v->contacts));
+    v->infos = calloc(bd->count, sizeof(*v->infos));
+    v->ptrs = calloc(bd->count, sizeof(*v->ptrs));
+    if (v->contacts == NULL || v->infos == NULL || v->ptrs == NULL) {
+        cluster_view_dn_free(v);
+        return;
+    }
+    for (const struct binding *b = bd->head; b != NULL && n < bd->count; b = b->next, n++) {
+        v->contacts[n] = (char *)binding_contact(b);
+        tc__binding_info__init(&v->infos[n]);
+        v->infos[n].contact = v->contacts[n];
+        v->infos[n].expires_unix_ms = b->expires_ms;
+        v->infos[n].transport = b->proto == BINDING_TCP ? "tcp" : "udp";
+        v->infos[n].received = (char *)source_addr(binding_received(b));
+        v->ptrs[n] = &v->infos[n];
+    }
+    v->s.st.n_bindings = n;
     v->s.st.bindings = v->contacts;
+    v->s.st.n_binding_info = n;
+    v->s.st.binding_info = v->ptrs;
 }
 
 void cluster_view_dn_free(struct cluster_view_dn *v)
 {
     free(v->contacts);
+    free(v->infos);
+    free(v->ptrs);
     v->contacts = NULL;
+    v->infos = NULL;
+    v->ptrs = NULL;
+    v->s.st.n_bindings = 0;
+    v->s.st.bindings = NULL;
+    v->s.st.n_binding_info = 0;
+    v->s.st.binding_info = NULL;
 }

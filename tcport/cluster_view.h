@@ -33,15 +33,22 @@ struct cluster_view_summary {
 struct cluster_view_dn {
     struct dn_event_state s; /* s.st is the DnState */
     char **contacts;         /* owned; s.st.bindings points here */
+    Tc__BindingInfo *infos;  /* owned: the bindings in full */
+    Tc__BindingInfo **ptrs;  /* owned; s.st.binding_info points here */
 };
 
+/* Each node with since when its link is as it is (start_ms, when this
+ * node started, for a link that never changed). */
+
 void cluster_view_nodes(struct cluster_view_nodes *v, const struct config *cfg,
-                        const struct dn_table *t);
+                        const struct dn_table *t, uint64_t start_ms);
 
 void cluster_view_summary(struct cluster_view_summary *v, const struct dn_table *t);
 
-/* k's state now, with its contacts when this node owns it (only the owner
- * knows them). The bindings are not changed. Free with
+/* k's state now, with its contacts, their expiry, transport and source
+ * when this node owns it (only the owner knows them), else, for a DN a
+ * peer owns by SIP, the name of the node that holds them. The bindings are
+ * not changed. Free with
  * cluster_view_dn_free(). Without memory the contacts are left out. */
 void cluster_view_dn(struct cluster_view_dn *v, struct core *c, dn_key k);
 

@@ -252,6 +252,11 @@ void conn_set_data(struct conn *c, void *data)
     c->data = data;
 }
 
+const struct sockaddr_storage *conn_peer_addr(const struct conn *c)
+{
+    return tcp_conn_peer_addr(c->tc);
+}
+
 const char *conn_peer(const struct conn *c)
 {
     return tcp_conn_peer(c->tc);
@@ -272,6 +277,26 @@ void conn__on_idle(void *arg, struct tcp_conn *tc)
     conn_send_error(c, 0, TC__ERROR_CODE__ERROR_TIMEOUT, "no request in time",
                     CONN_REFUSED_TIMEOUT);
     conn_finish(c);
+}
+
+/* A frame not whole in time (the TCP server counted and logged it). */
+void conn__on_message_timeout(void *arg, struct tcp_conn *tc)
+{
+    struct conn *c = tcp_conn_data(tc);
+
+    (void)arg;
+    conn_send_error(c, 0, TC__ERROR_CODE__ERROR_TIMEOUT, "frame not complete in time",
+                    CONN_REFUSED_TIMEOUT);
+    conn_finish(c);
+}
+
+/* Tell the TCP server whether a partial frame waits, so its deadline runs.
+ * Complete frames held while the output is over its bound are the
+ * server's delay, not the client's. */
+static void note_partial(struct conn *c)
+{
+    if (c->state == CONN_OPEN)
+        tcp_conn_message(c->tc, c->in_len > 0 && !c->paused);
 }
 
 void conn_idle(struct conn *c, bool on)
@@ -368,10 +393,11 @@ static void conn_parse_stash(struct conn *c)
     c->in_len -= used;
     if (c->in_len > 0) {
         memmove(c->in, c->in + used, c->in_len);
-        return;
+    } else {
+        free(c->in);
+        c->in = NULL;
     }
-    free(c->in);
-    c->in = NULL;
+    note_partial(c);
 }
 
 /* Read into the partial frame's buffer when there is one. */
@@ -413,6 +439,7 @@ void conn__on_read(void *arg, struct tcp_conn *tc, char *data, size_t len)
     }
     if (c->state == CONN_OPEN && c->paused)
         tcp_conn_read_stop(tc);
+    note_partial(c);
 }
 
 /* Accepted under max_conns, the idle timer on: tell the port; the TCP

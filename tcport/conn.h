@@ -23,6 +23,10 @@
  *   - while the idle timer is on (from the accept until the port turns it
  *     off), idle_ms without a byte either way gives ERROR_TIMEOUT and a
  *     close;
+ *   - a frame must arrive whole within message_ms of its first byte (the
+ *     first frame: of the accept), however steadily its bytes come, else
+ *     ERROR_TIMEOUT and a close; over max_per_source connections from one
+ *     source, a new one gets ERROR_TOO_MANY_CONNECTIONS (server/net);
  *   - the write queue has a byte bound: past queue_bytes the connection is
  *     not writable (conn_writable() false) and reading stops, so a client
  *     that does not read holds at most about queue_bytes of memory plus
@@ -83,7 +87,10 @@ struct conn_options {
     uint32_t max_frame;             /* payload bytes of one frame */
     uint32_t max_conns;             /* open connections */
     uint32_t idle_ms;               /* silence allowed while the idle timer is on */
+    uint32_t message_ms;            /* a whole frame's deadline; 0: none */
+    uint32_t max_per_source;        /* open connections from one source; 0: no cap */
     size_t queue_bytes;             /* write queue bound per connection */
+    const char *metrics_name;       /* tcluster_<it>_* families, e.g. "tc_port"; static */
 };
 
 /* Listen on o->addr. h and arg are kept; o is copied. Logs and returns a
@@ -99,7 +106,7 @@ void conn_server_stop(struct conn_server *s);
 int conn_server_port(const struct conn_server *s);
 
 /* Append the connection families of /metrics named prefix_* (e.g.
- * "tc_tc_port"). Returns 0 or -ENOMEM. */
+ * "tcluster_tc_port"), and tcluster_<metrics_name>_*. Returns 0 or -ENOMEM. */
 int conn_server_metrics(const struct conn_server *s, const char *prefix, struct tc_buf *b);
 
 /* The port's data for c (NULL until set). */
@@ -108,6 +115,9 @@ void conn_set_data(struct conn *c, void *data);
 
 /* "ip:port" of the client, for logs. Valid while c is. */
 const char *conn_peer(const struct conn *c);
+
+/* The client's address. Valid while c is. */
+const struct sockaddr_storage *conn_peer_addr(const struct conn *c);
 
 /* Pack ev as a frame and queue it. The output may go past the bound (an
  * answer is never dropped): ports check conn_writable() before sending

@@ -78,6 +78,7 @@ void conn__on_alloc(void *arg, struct tcp_conn *tc, uv_buf_t *buf);
 void conn__on_read(void *arg, struct tcp_conn *tc, char *data, size_t len);
 void conn__on_eof(void *arg, struct tcp_conn *tc);
 void conn__on_idle(void *arg, struct tcp_conn *tc);
+void conn__on_message_timeout(void *arg, struct tcp_conn *tc);
 void conn__on_close(void *arg, struct tcp_conn *tc);
 
 #endif

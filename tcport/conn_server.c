@@ -175,6 +175,8 @@ static struct tcp_server_options tcp_options(struct conn_server *s)
             .name = s->o.name,
             .max_conns = s->o.max_conns,
             .idle_ms = idle,
+            .message_ms = s->o.message_ms,
+            .max_per_source = s->o.max_per_source,
             .linger_ms = idle < CONN_LINGER_MS ? idle : CONN_LINGER_MS,
             .backlog = CONN_BACKLOG,
             .read_size = s->rcap,
@@ -186,6 +188,7 @@ static struct tcp_server_options tcp_options(struct conn_server *s)
                   .on_read = conn__on_read,
                   .on_eof = conn__on_eof,
                   .on_idle = conn__on_idle,
+                  .on_message_timeout = conn__on_message_timeout,
                   .on_close = conn__on_close},
             .arg = s,
     };
@@ -287,5 +290,7 @@ int conn_server_metrics(const struct conn_server *s, const char *prefix, struct 
                  st->bytes_queued);
     rc |= family(b, prefix, "write_errors_total", "counter", "writes that failed",
                  st->write_errors);
+    if (s->o.metrics_name != NULL)
+        rc |= tcp_server_metrics(s->tcp, s->o.metrics_name, b);
     return rc ? -ENOMEM : 0;
 }

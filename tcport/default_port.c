@@ -31,57 +31,17 @@ static void on_open(void *arg, struct conn *c)
     conn_set_data(c, cl);
 }
 
-static bool is_gws(const struct config *cfg, const char *app)
-{
-    for (unsigned i = 0; i < cfg->n_gws_client_names; i++) {
-        if (strcmp(cfg->gws_client_names[i], app) == 0)
-            return true;
-    }
-    return false;
-}
-
-static void open_app(struct dp_client *cl, uint32_t ref_id, const Tc__OpenApp *o)
-{
-    struct default_port *p = cl->p;
-    Tc__Event ev = TC__EVENT__INIT;
-    Tc__EventOpened op = TC__EVENT_OPENED__INIT;
-    const char *app = o->application != NULL ? o->application : "";
-
-    if (cl->open) {
-        conn_send_error(cl->c, ref_id, TC__ERROR_CODE__ERROR_BUSY, "already open",
-                        CONN_REFUSED_OTHER);
-        return;
-    }
-    if (app[0] == '\0' || strlen(app) >= sizeof(cl->app)) {
-        conn_send_error(cl->c, ref_id, TC__ERROR_CODE__ERROR_NOT_OPEN,
-                        "OpenApp needs an application name of 1 to 63 bytes", CONN_REFUSED_OTHER);
-        return;
-    }
-    snprintf(cl->app, sizeof(cl->app), "%s", app);
-    cl->open = true;
-    cl->gws = is_gws(p->cfg, app);
-    if (cl->gws)
-        p->n_gws++;
-    else
-        p->n_other++;
-    conn_idle(cl->c, false);
-    op.node = (char *)p->cfg->name;
-    op.seq = p->core->seq;
-    ev.ref_id = ref_id;
-    ev.body_case = TC__EVENT__BODY_OPENED;
-    ev.opened = &op;
-    conn_send(cl->c, &ev);
-    tc_log_limited(INFO, "default port: %s: application %s opened%s", conn_peer(cl->c), cl->app,
-           cl->gws ? " (GWS client: its registrations claim DNs)" : "");
-}
-
 static void on_request(void *arg, struct conn *c, const Tc__Request *rq)
 {
     struct dp_client *cl = conn_data(c);
 
     (void)arg;
     if (rq->body_case == TC__REQUEST__BODY_OPEN_APP) {
-        open_app(cl, rq->ref_id, rq->open_app);
+        default_port__open_app(cl, rq->ref_id, rq->open_app);
+        return;
+    }
+    if (rq->body_case == TC__REQUEST__BODY_AUTHENTICATE) {
+        default_port__authenticate(cl, rq->ref_id, rq->authenticate);
         return;
     }
     switch (rq->body_case) {
@@ -89,7 +49,9 @@ static void on_request(void *arg, struct conn *c, const Tc__Request *rq)
     case TC__REQUEST__BODY_UNREGISTER_ADDRESS:
     case TC__REQUEST__BODY_QUERY_ADDRESS:
         if (!cl->open) {
-            conn_send_error(c, rq->ref_id, TC__ERROR_CODE__ERROR_NOT_OPEN, "OpenApp first",
+            conn_send_error(c, rq->ref_id, TC__ERROR_CODE__ERROR_NOT_OPEN,
+                            cl->challenged ? "Authenticate first (answer the EventChallenge)"
+                                           : "OpenApp first",
                             CONN_REFUSED_OTHER);
             return;
         }
@@ -139,6 +101,7 @@ void default_port__maybe_free(struct default_port *p)
         return;
     coalesce_free(&p->releases);
     tc_buf_free(&p->scratch);
+    default_port__auth_wipe(p);
     free(p->slots);
     free(p);
 }
@@ -218,6 +181,9 @@ int default_port_start(struct default_port **out, uv_loop_t *loop, const struct 
             .max_frame = cfg->limits.max_frame,
             .max_conns = cfg->limits.max_connections,
             .idle_ms = cfg->limits.idle_timeout_ms,
+            .message_ms = cfg->limits.message_timeout_ms,
+            .max_per_source = cfg->limits.max_connections_per_source,
+            .metrics_name = "default_port",
             .queue_bytes = DP_QUEUE_BYTES,
     };
     struct default_port *p;
@@ -230,16 +196,24 @@ int default_port_start(struct default_port **out, uv_loop_t *loop, const struct 
     p->cfg = cfg;
     p->core = core;
     coalesce_init(&p->releases, SIZE_MAX);
+    rc = default_port__auth_load(p);
+    if (rc != 0) {
+        default_port__auth_wipe(p);
+        free(p);
+        return rc;
+    }
     l.arg = p;
     rc = core_listen(core, &l);
     if (rc != 0) {
         tc_log(ERR, "default port: %s", strerror(-rc));
+        default_port__auth_wipe(p);
         free(p);
         return rc;
     }
     rc = conn_server_start(&p->srv, loop, &o, &h, p);
     if (rc != 0) {
         core_unlisten(core, p);
+        default_port__auth_wipe(p);
         free(p);
         return rc;
     }
@@ -262,42 +236,51 @@ int default_port_metrics(const struct default_port *p, struct tc_buf *b)
     const struct dp_stats *st = &p->st;
     int rc = 0;
 
-    rc |= conn_server_metrics(p->srv, "tc_default_port", b);
-    rc |= metrics_header(b, "tc_default_port_clients", "gauge",
+    rc |= conn_server_metrics(p->srv, "tcluster_default_port", b);
+    rc |= metrics_header(b, "tcluster_default_port_clients", "gauge",
                          "clients that opened, GWS (claiming) or other");
-    rc |= metrics_sample_u64(b, "tc_default_port_clients", "kind=\"gws\"", p->n_gws);
-    rc |= metrics_sample_u64(b, "tc_default_port_clients", "kind=\"other\"", p->n_other);
-    rc |= metrics_header(b, "tc_default_port_registrations", "gauge",
+    rc |= metrics_sample_u64(b, "tcluster_default_port_clients", "kind=\"gws\"", p->n_gws);
+    rc |= metrics_sample_u64(b, "tcluster_default_port_clients", "kind=\"other\"", p->n_other);
+    rc |= metrics_header(b, "tcluster_default_port_gws_auth_total", "counter",
+                         "clients that opened with a GWS name: opened, or refused for a wrong "
+                         "secret or a source outside allow-from");
+    rc |= metrics_sample_u64(b, "tcluster_default_port_gws_auth_total", "result=\"ok\"",
+                             st->auth[DP_AUTH_OK]);
+    rc |= metrics_sample_u64(b, "tcluster_default_port_gws_auth_total", "result=\"wrong_secret\"",
+                             st->auth[DP_AUTH_WRONG_SECRET]);
+    rc |= metrics_sample_u64(b, "tcluster_default_port_gws_auth_total", "result=\"source_refused\"",
+                             st->auth[DP_AUTH_SOURCE_REFUSED]);
+    rc |= metrics_header(b, "tcluster_default_port_registrations", "gauge",
                          "DNs registered by clients, as claims or subscriptions");
-    rc |= metrics_sample_u64(b, "tc_default_port_registrations", "kind=\"claim\"", p->n_claimed);
-    rc |= metrics_sample_u64(b, "tc_default_port_registrations", "kind=\"subscribe\"",
+    rc |= metrics_sample_u64(b, "tcluster_default_port_registrations", "kind=\"claim\"", p->n_claimed);
+    rc |= metrics_sample_u64(b, "tcluster_default_port_registrations", "kind=\"subscribe\"",
                              p->n_subscribed);
-    rc |= metrics_header(b, "tc_default_port_claims_total", "counter",
+    rc |= metrics_header(b, "tcluster_default_port_claims_total", "counter",
                          "GWS claims made durable or failed");
-    rc |= metrics_sample_u64(b, "tc_default_port_claims_total", "result=\"ok\"", st->claims_ok);
-    rc |= metrics_sample_u64(b, "tc_default_port_claims_total", "result=\"error\"",
+    rc |= metrics_sample_u64(b, "tcluster_default_port_claims_total", "result=\"ok\"", st->claims_ok);
+    rc |= metrics_sample_u64(b, "tcluster_default_port_claims_total", "result=\"error\"",
                              st->claims_failed);
-    rc |= metrics_header(b, "tc_default_port_releases_total", "counter",
+    rc |= metrics_header(b, "tcluster_default_port_releases_total", "counter",
                          "GWS claims released (unregister or disconnection)");
-    rc |= metrics_sample_u64(b, "tc_default_port_releases_total", NULL, st->releases);
-    rc |= metrics_header(b, "tc_default_port_release_backlog", "gauge",
+    rc |= metrics_sample_u64(b, "tcluster_default_port_releases_total", NULL, st->releases);
+    rc |= metrics_header(b, "tcluster_default_port_release_backlog", "gauge",
                          "releases waiting for room in the store queue");
-    rc |= metrics_sample_u64(b, "tc_default_port_release_backlog", NULL, p->releases.n);
-    rc |= metrics_header(b, "tc_default_port_live_events_total", "counter",
+    rc |= metrics_sample_u64(b, "tcluster_default_port_release_backlog", NULL, p->releases.n);
+    rc |= metrics_header(b, "tcluster_default_port_live_events_total", "counter",
                          "status events sent as they happened");
-    rc |= metrics_sample_u64(b, "tc_default_port_live_events_total", NULL, st->live_events);
-    rc |= metrics_header(b, "tc_default_port_coalesced_total", "counter",
+    rc |= metrics_sample_u64(b, "tcluster_default_port_live_events_total", NULL, st->live_events);
+    rc |= metrics_header(b, "tcluster_default_port_coalesced_total", "counter",
                          "status changes held for a client that does not read");
-    rc |= metrics_sample_u64(b, "tc_default_port_coalesced_total", NULL, st->coalesced);
-    rc |= metrics_header(b, "tc_default_port_slow_clients", "gauge",
+    rc |= metrics_sample_u64(b, "tcluster_default_port_coalesced_total", NULL, st->coalesced);
+    rc |= metrics_header(b, "tcluster_default_port_slow_clients", "gauge",
                          "clients whose status changes coalesce because they do not read");
-    rc |= metrics_sample_u64(b, "tc_default_port_slow_clients", NULL, p->n_slow);
-    rc |= metrics_header(b, "tc_default_port_call_events_total", "counter",
+    rc |= metrics_sample_u64(b, "tcluster_default_port_slow_clients", NULL, p->n_slow);
+    rc |= metrics_header(b, "tcluster_default_port_call_events_total", "counter",
                          "call events (decided here) sent to clients that registered the DN, or "
                          "dropped for a full output");
-    rc |= metrics_sample_u64(b, "tc_default_port_call_events_total", "result=\"sent\"",
+    rc |= metrics_sample_u64(b, "tcluster_default_port_call_events_total", "result=\"sent\"",
                              st->call_events);
-    rc |= metrics_sample_u64(b, "tc_default_port_call_events_total", "result=\"dropped\"",
+    rc |= metrics_sample_u64(b, "tcluster_default_port_call_events_total", "result=\"dropped\"",
                              st->calls_dropped);
     return rc ? -ENOMEM : 0;
 }

@@ -9,8 +9,11 @@ struct config;
 struct core;
 
 /* The default port (DESIGN §3, §5): the local view for URS and GWS. A
- * client opens with an application name; RegisterAddress from a client
- * named in gws-client-names claims the DN for this node (source tlib,
+ * client opens with an application name; a name of gws-client-names must
+ * prove the credential of its [gws NAME] section (allow-from, and the
+ * secret through EventChallenge/Authenticate) or is refused with
+ * ERROR_AUTH and closed. RegisterAddress from a proved GWS client claims
+ * the DN for this node (source tlib,
  * acknowledged once durable) and its disconnection releases its claims;
  * from other clients it subscribes to the DN's events. A DN is in service
  * here only while this node owns it. Loop thread only. */

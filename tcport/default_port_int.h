@@ -10,11 +10,12 @@
 #include <uv.h>
 
 #include "proto/tcport.pb-c.h"
+#include "server/config/config.h"
 #include "server/core/dn_table.h"
+#include "tcport/challenge.h"
 #include "tcport/coalesce.h"
 #include "tcport/conn.h"
 
-struct config;
 struct core;
 struct core_call;
 
@@ -49,10 +50,27 @@ struct dp_wait {
     bool claim;
 };
 
+/* The credential of one GWS name, its secret read at start. */
+struct dp_cred {
+    const struct config_gws *cfg;
+    uint8_t secret[CHALLENGE_SECRET_MAX];
+    size_t secret_len; /* 0: no secret-file */
+};
+
+enum dp_auth_result {
+    DP_AUTH_OK = 0,
+    DP_AUTH_WRONG_SECRET,   /* Authenticate did not prove the secret */
+    DP_AUTH_SOURCE_REFUSED, /* the source address is not in allow-from */
+    DP_AUTH_N,
+};
+
 struct dp_client {
     struct default_port *p;
     struct conn *c;
     bool open, gws;
+    bool challenged; /* EventChallenge sent, Authenticate awaited */
+    const struct dp_cred *cred;
+    uint8_t nonce[CHALLENGE_NONCE_LEN];
     char app[DP_APP_MAX];
     struct dp_reg *regs;
     uint32_t n_regs;
@@ -70,6 +88,7 @@ struct dp_stats {
     uint64_t claims_ok, claims_failed, releases;
     uint64_t live_events, coalesced, slow_episodes;
     uint64_t call_events, calls_dropped; /* sent; not sent for a full output */
+    uint64_t auth[DP_AUTH_N];            /* GWS names opened or refused */
 };
 
 struct default_port {
@@ -86,9 +105,27 @@ struct default_port {
     uint32_t n_gws, n_other; /* open clients */
     uint64_t n_claimed, n_subscribed;
     uint32_t n_slow;
+    struct dp_cred creds[CONFIG_MAX_CLIENTS];
+    unsigned n_creds;
     bool stopping, srv_closed, timer_closed;
     struct dp_stats st;
 };
+
+/* default_port_auth.c */
+
+/* Read the secret of every [gws NAME] section into p->creds. Returns 0, or
+ * logs the file and its problem and returns a negative errno. */
+int default_port__auth_load(struct default_port *p);
+
+/* Forget the secrets. */
+void default_port__auth_wipe(struct default_port *p);
+
+/* OpenApp: a plain name opens at once; a GWS name is checked against its
+ * allow-from and, with a secret, challenged. */
+void default_port__open_app(struct dp_client *cl, uint32_t ref_id, const Tc__OpenApp *o);
+
+/* Authenticate: the answer to the challenge; opens or refuses. */
+void default_port__authenticate(struct dp_client *cl, uint32_t ref_id, const Tc__Authenticate *a);
 
 /* default_port_reg.c */
 

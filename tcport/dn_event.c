@@ -42,7 +42,7 @@ void dn_event_current(struct dn_event_state *s, const struct dn_table *t, dn_key
 
     init(s, k);
     if (e != NULL)
-        fill(s, t, e->owner, e->source, e->hlc, e->vnode, e->since_ms,
+        fill(s, t, e->owner, e->source, e->hlc, e->vnode, dn_table_since(t, e),
              dn_table_status(t, k) == DN_INSRV);
 }
 

@@ -133,6 +133,9 @@ int tc_port_start(struct tc_port **out, uv_loop_t *loop, const struct config *cf
             .max_frame = cfg->limits.max_frame,
             .max_conns = cfg->limits.max_connections,
             .idle_ms = cfg->limits.idle_timeout_ms,
+            .message_ms = cfg->limits.message_timeout_ms,
+            .max_per_source = cfg->limits.max_connections_per_source,
+            .metrics_name = "tc_port",
             .queue_bytes = TC_PORT_QUEUE_BYTES,
     };
     struct tc_port *p;
@@ -184,7 +187,7 @@ static int render_calls(const struct tc_port *p, struct tc_buf *b)
     char labels[96];
     int rc = 0;
 
-    rc |= metrics_header(b, "tc_calls_total", "counter",
+    rc |= metrics_header(b, "tcluster_calls_total", "counter",
                          "call decisions published here, made by this node (local) or a peer, "
                          "by outcome");
     for (unsigned i = 0; i <= TC_PORT_OUTCOMES; i++) {
@@ -193,14 +196,14 @@ static int render_calls(const struct tc_port *p, struct tc_buf *b)
         for (int o = 0; o < 2; o++) {
             snprintf(labels, sizeof(labels), "origin=\"%s\",outcome=\"%s\"", origin[o],
                      p->calls[i].outcome);
-            rc |= metrics_sample_u64(b, "tc_calls_total", labels, p->calls[i].n[o]);
+            rc |= metrics_sample_u64(b, "tcluster_calls_total", labels, p->calls[i].n[o]);
         }
     }
-    rc |= metrics_header(b, "tc_tc_port_call_events_total", "counter",
+    rc |= metrics_header(b, "tcluster_tc_port_call_events_total", "counter",
                          "call events sent to subscribers, or dropped for a full output");
-    rc |= metrics_sample_u64(b, "tc_tc_port_call_events_total", "result=\"sent\"",
+    rc |= metrics_sample_u64(b, "tcluster_tc_port_call_events_total", "result=\"sent\"",
                              p->st.call_events);
-    rc |= metrics_sample_u64(b, "tc_tc_port_call_events_total", "result=\"dropped\"",
+    rc |= metrics_sample_u64(b, "tcluster_tc_port_call_events_total", "result=\"dropped\"",
                              p->st.calls_dropped);
     return rc;
 }
@@ -215,31 +218,31 @@ int tc_port_metrics(const struct tc_port *p, struct tc_buf *b)
         pending += cl->dirty.n;
         bytes += coalesce_bytes(&cl->dirty);
     }
-    rc |= conn_server_metrics(p->srv, "tc_tc_port", b);
-    rc |= metrics_header(b, "tc_tc_port_subscribers", "gauge", "TC port subscribers");
-    rc |= metrics_sample_u64(b, "tc_tc_port_subscribers", NULL, p->n_subs);
-    rc |= metrics_header(b, "tc_tc_port_slow_subscribers", "gauge",
+    rc |= conn_server_metrics(p->srv, "tcluster_tc_port", b);
+    rc |= metrics_header(b, "tcluster_tc_port_subscribers", "gauge", "TC port subscribers");
+    rc |= metrics_sample_u64(b, "tcluster_tc_port_subscribers", NULL, p->n_subs);
+    rc |= metrics_header(b, "tcluster_tc_port_slow_subscribers", "gauge",
                          "subscribers whose changes coalesce because they do not read");
-    rc |= metrics_sample_u64(b, "tc_tc_port_slow_subscribers", NULL, p->n_slow);
-    rc |= metrics_header(b, "tc_tc_port_slow_total", "counter", "times a subscriber became slow");
-    rc |= metrics_sample_u64(b, "tc_tc_port_slow_total", NULL, st->slow_episodes);
-    rc |= metrics_header(b, "tc_tc_port_snapshots_total", "counter",
+    rc |= metrics_sample_u64(b, "tcluster_tc_port_slow_subscribers", NULL, p->n_slow);
+    rc |= metrics_header(b, "tcluster_tc_port_slow_total", "counter", "times a subscriber became slow");
+    rc |= metrics_sample_u64(b, "tcluster_tc_port_slow_total", NULL, st->slow_episodes);
+    rc |= metrics_header(b, "tcluster_tc_port_snapshots_total", "counter",
                          "subscriptions started, by kind");
-    rc |= metrics_sample_u64(b, "tc_tc_port_snapshots_total", "kind=\"full\"", st->snapshots);
-    rc |= metrics_sample_u64(b, "tc_tc_port_snapshots_total", "kind=\"resume\"", st->resumes);
-    rc |= metrics_sample_u64(b, "tc_tc_port_snapshots_total", "kind=\"resend\"", st->resends);
-    rc |= metrics_header(b, "tc_tc_port_live_events_total", "counter",
+    rc |= metrics_sample_u64(b, "tcluster_tc_port_snapshots_total", "kind=\"full\"", st->snapshots);
+    rc |= metrics_sample_u64(b, "tcluster_tc_port_snapshots_total", "kind=\"resume\"", st->resumes);
+    rc |= metrics_sample_u64(b, "tcluster_tc_port_snapshots_total", "kind=\"resend\"", st->resends);
+    rc |= metrics_header(b, "tcluster_tc_port_live_events_total", "counter",
                          "change and link events sent as they happened");
-    rc |= metrics_sample_u64(b, "tc_tc_port_live_events_total", NULL, st->live_events);
-    rc |= metrics_header(b, "tc_tc_port_coalesced_total", "counter",
+    rc |= metrics_sample_u64(b, "tcluster_tc_port_live_events_total", NULL, st->live_events);
+    rc |= metrics_header(b, "tcluster_tc_port_coalesced_total", "counter",
                          "changes held in a subscriber's pending set instead of sent");
-    rc |= metrics_sample_u64(b, "tc_tc_port_coalesced_total", NULL, st->coalesced);
-    rc |= metrics_header(b, "tc_tc_port_pending_dns", "gauge",
+    rc |= metrics_sample_u64(b, "tcluster_tc_port_coalesced_total", NULL, st->coalesced);
+    rc |= metrics_header(b, "tcluster_tc_port_pending_dns", "gauge",
                          "DNs waiting in subscribers' pending sets");
-    rc |= metrics_sample_u64(b, "tc_tc_port_pending_dns", NULL, pending);
-    rc |= metrics_header(b, "tc_tc_port_pending_bytes", "gauge",
+    rc |= metrics_sample_u64(b, "tcluster_tc_port_pending_dns", NULL, pending);
+    rc |= metrics_header(b, "tcluster_tc_port_pending_bytes", "gauge",
                          "memory held by subscribers' pending sets");
-    rc |= metrics_sample_u64(b, "tc_tc_port_pending_bytes", NULL, bytes);
+    rc |= metrics_sample_u64(b, "tcluster_tc_port_pending_bytes", NULL, bytes);
     rc |= render_calls(p, b);
     return rc ? -ENOMEM : 0;
 }

@@ -35,7 +35,7 @@ struct core_call;
 #define TC_RING_OLD_INSRV (UINT64_C(1) << 62)
 #define TC_RING_KEY_MASK  (TC_RING_OLD_INSRV - 1)
 #define TC_RING_CALL      (TC_RING_LINK | TC_RING_OLD_INSRV)
-/* Call outcomes counted apart in tc_calls_total; later ones count as
+/* Call outcomes counted apart in tcluster_calls_total; later ones count as
  * "other". */
 #define TC_PORT_OUTCOMES 16
 
@@ -56,6 +56,7 @@ struct tc_query_dns {
     uint32_t ref_id;
     dn_key next; /* next key to examine */
     uint64_t count, limit;
+    uint64_t more; /* matches past the limit, counted not sent */
     bool any_state;
     enum dn_status state;
     int owner; /* -1: any; else a node id (DN_NODE_NONE matches no owner) */

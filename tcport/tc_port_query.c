@@ -21,7 +21,7 @@ void tc_port__query_nodes(struct tc_client *cl, uint32_t ref_id)
     struct cluster_view_nodes v;
     Tc__Event ev = TC__EVENT__INIT;
 
-    cluster_view_nodes(&v, cl->p->cfg, cl->p->core->table);
+    cluster_view_nodes(&v, cl->p->cfg, cl->p->core->table, cl->p->epoch);
     ev.ref_id = ref_id;
     ev.body_case = TC__EVENT__BODY_NODE_INFO;
     ev.node_info = &v.msg;
@@ -65,13 +65,14 @@ void tc_port__query_summary(struct tc_client *cl, uint32_t ref_id)
     conn_send(cl->c, &ev);
 }
 
-static void query_end(struct tc_client *cl, bool truncated)
+static void query_end(struct tc_client *cl)
 {
     Tc__Event ev = TC__EVENT__INIT;
     Tc__EventQueryEnd end = TC__EVENT_QUERY_END__INIT;
 
     end.count = cl->q.count;
-    end.truncated = truncated;
+    end.truncated = cl->q.more > 0;
+    end.more = cl->q.more;
     ev.ref_id = cl->q.ref_id;
     ev.body_case = TC__EVENT__BODY_QUERY_END;
     ev.query_end = &end;
@@ -102,7 +103,7 @@ void tc_port__query_dns_start(struct tc_client *cl, uint32_t ref_id, const Tc__Q
         cl->q.owner = dn_table_node_id(t, q->owner);
         if (cl->q.owner == DN_NODE_NONE) {
             /* No node of that name owns anything. */
-            query_end(cl, false);
+            query_end(cl);
             return;
         }
     }
@@ -132,7 +133,7 @@ unsigned tc_port__query_dns_step(struct tc_client *cl, unsigned budget)
         dn_key hi, k = dn_event_dir_from(t->dir, q->next, &hi);
 
         if (k == DN_KEY_NONE) {
-            query_end(cl, false);
+            query_end(cl);
             return budget;
         }
         for (; k <= hi && budget > 0 && conn_writable(cl->c); k++, budget--) {
@@ -143,9 +144,10 @@ unsigned tc_port__query_dns_step(struct tc_client *cl, unsigned budget)
             if (!matches(q, t, k))
                 continue;
             if (q->limit != 0 && q->count == q->limit) {
-                /* One more matches than asked for. */
-                query_end(cl, true);
-                return budget;
+                /* Past the limit: counted, so the operator learns how many
+                 * more there are; the budget keeps the scan in chunks. */
+                q->more++;
+                continue;
             }
             dn_event_current(&s, t, k);
             ev.ref_id = q->ref_id;

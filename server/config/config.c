@@ -60,6 +60,7 @@ static uint32_t seen_at(const struct key *keys, size_t n, const uint32_t *seen, 
 static void free_profile(struct dn_profile *p)
 {
     free(p->password);
+    free(p->auth_realm);
     free(p->sca_preferred_site);
     free(p->group);
     free(p->members);
@@ -151,7 +152,9 @@ static void end_dn(struct load *st)
              (dn_seen(st, "password") ? DN_SET_PASSWORD : 0) |
              (dn_seen(st, "group") ? DN_SET_GROUP : 0) |
              (dn_seen(st, "distribution") ? DN_SET_DISTRIBUTION : 0) |
-             (dn_seen(st, "dr-forward") ? DN_SET_DR_FORWARD : 0);
+             (dn_seen(st, "dr-forward") ? DN_SET_DR_FORWARD : 0) |
+             (dn_seen(st, "auth-algorithms") ? DN_SET_AUTH_ALGS : 0) |
+             (dn_seen(st, "auth-realm") ? DN_SET_AUTH_REALM : 0);
     idx = dn_dir_add_profile(d, p);
     if (idx < 0)
         goto out_nomem;
@@ -222,6 +225,37 @@ static void start_peer(struct load *st, const char *name)
     st->target = p;
 }
 
+static void start_gws(struct load *st, const char *name)
+{
+    struct config *c = st->cfg;
+    struct config_gws *g;
+
+    if (!config_value_is_name(name)) {
+        config_report(st, st->lineno,
+                      "bad gws name \"%s\": expected [gws NAME], NAME one of gws-client-names",
+                      name);
+        return;
+    }
+    for (unsigned i = 0; i < c->n_gws; i++) {
+        if (strcmp(c->gws[i].name, name) == 0) {
+            config_report(st, st->lineno, "duplicate section [gws %s] (first at line %u)", name,
+                          c->gws[i].line);
+            return;
+        }
+    }
+    if (c->n_gws == CONFIG_MAX_CLIENTS) {
+        config_report(st, st->lineno, "too many [gws] sections (max %d)", CONFIG_MAX_CLIENTS);
+        return;
+    }
+    g = &c->gws[c->n_gws++];
+    strcpy(g->name, name);
+    g->line = st->lineno;
+    st->kind = SECT_GWS;
+    st->keys = config_gws_keys;
+    st->n_keys = config_n_gws_keys;
+    st->target = g;
+}
+
 static void start_dn(struct load *st, const char *spec)
 {
     int rc = dn_range_parse(spec, &st->lo, &st->hi);
@@ -249,6 +283,11 @@ static void end_section(struct load *st)
     if (st->kind == SECT_PEER &&
         seen_at(config_peer_keys, config_n_peer_keys, st->seen, "address") == 0)
         config_report(st, st->sect_line, "missing required key address in [%s]", st->label);
+    if (st->kind == SECT_GWS &&
+        seen_at(config_gws_keys, config_n_gws_keys, st->seen, "secret-file") == 0 &&
+        seen_at(config_gws_keys, config_n_gws_keys, st->seen, "allow-from") == 0)
+        config_report(st, st->sect_line, "[%s]: no credential: set secret-file, allow-from or both",
+                      st->label);
     st->kind = SECT_SKIP;
     st->keys = NULL;
     st->n_keys = 0;
@@ -291,6 +330,8 @@ static void on_section(struct load *st, const char *p)
         start_peer(st, arg);
     else if (kind_len == 2 && strncmp(st->label, "dn", 2) == 0)
         start_dn(st, arg);
+    else if (kind_len == 3 && strncmp(st->label, "gws", 3) == 0)
+        start_gws(st, arg);
     else
         config_report(st, st->lineno, "unknown section [%s]", st->label);
 }
@@ -462,6 +503,13 @@ static struct config *config_new(const char *path)
     c->http_listen.port = 8080;
     c->durability = CONFIG_DURABILITY_SYNC;
     c->dr_forward = true;
+    c->auth_algs[0] = DN_AUTH_MD5;
+    c->auth_realm = strdup(CONFIG_DEFAULT_REALM);
+    if (c->auth_realm == NULL) {
+        free(c->path);
+        free(c);
+        return NULL;
+    }
     c->heartbeat_interval_ms = 1000;
     c->link_timeout_ms = 3000;
     c->limits = (struct config_limits){
@@ -475,6 +523,8 @@ static struct config *config_new(const char *path)
             .default_expires = 3600,
             .idle_timeout_ms = 60000,
             .sip_shed_delay_ms = 20,
+            .message_timeout_ms = 10000,
+            .max_connections_per_source = 64,
             .subscriber_backlog = 100000,
             .http_max_header = 8192,
             .store_queue = 262144,
@@ -556,7 +606,10 @@ void config_free(struct config *c)
     if (c == NULL)
         return;
     dn_dir_free(&c->dir);
+    for (unsigned i = 0; i < c->n_gws; i++)
+        free(c->gws[i].secret_file);
     free(c->cluster_secret_file);
+    free(c->auth_realm);
     free(c->data_dir);
     free(c->path);
     free(c);

@@ -11,11 +11,15 @@
  *
  *   [node]            name, *-listen addresses, data-dir, durability,
  *                     cluster-secret-file, gws-client-names, dr-forward,
- *                     heartbeat-interval, link-timeout, limits
+ *                     heartbeat-interval, link-timeout, limits,
+ *                     auth-algorithms, auth-realm
  *   [peer NAME]       address (peer port), sip-address, tc-address,
  *                     dr-peer-location, access-number
+ *   [gws NAME]        secret-file, allow-from: the credential of a name of
+ *                     gws-client-names (every name needs one)
  *   [dn RANGE]        type, shared-line, members, sca-preferred-site,
- *                     password, group, distribution, dr-forward
+ *                     password, auth-algorithms, auth-realm, group,
+ *                     distribution, dr-forward
  *
  * Durations take a unit: "500ms", "3s", "2m"; a bare number is
  * milliseconds. Sizes take "k", "m" or "g" (powers of 1024). Booleans are
@@ -32,6 +36,11 @@
 #define CONFIG_MAX_CLIENTS 16 /* gws-client-names entries */
 #define CONFIG_LINE_MAX    199
 #define CONFIG_ACCESS_MAX  32 /* access-number: 1..31 digits */
+#define CONFIG_MAX_ALLOW   16 /* allow-from entries of one [gws] section */
+
+/* auth-realm: at most CONFIG_REALM_MAX - 1 bytes; the default. */
+#define CONFIG_REALM_MAX     128
+#define CONFIG_DEFAULT_REALM "tcluster"
 
 struct config_addr {
     char host[CONFIG_HOST_MAX]; /* numeric IPv4 or IPv6 (no brackets) or name */
@@ -50,6 +59,23 @@ struct config_peer {
     uint32_t line;
 };
 
+/* An address block of allow-from: "10.0.0.0/8", "::1", "fd00::/8". */
+struct config_cidr {
+    int family;       /* AF_INET or AF_INET6 */
+    uint8_t addr[16]; /* network byte order; 4 bytes used for AF_INET */
+    uint8_t bits;     /* prefix length; host bits of addr are zero */
+};
+
+/* [gws NAME]: what a default-port client must prove to open as NAME (one
+ * of gws-client-names) and claim DNs. Both set: both are required. */
+struct config_gws {
+    char name[CONFIG_NAME_MAX];
+    char *secret_file; /* secret-file: HMAC challenge; NULL if unset */
+    struct config_cidr allow[CONFIG_MAX_ALLOW];
+    unsigned n_allow; /* allow-from: source addresses; 0 if unset */
+    uint32_t line, secret_line, allow_line;
+};
+
 enum config_durability {
     CONFIG_DURABILITY_SYNC = 0,
     CONFIG_DURABILITY_ASYNC,
@@ -57,20 +83,22 @@ enum config_durability {
 
 /* Bounds on every input; each has a default and a key of the same name. */
 struct config_limits {
-    uint32_t max_frame;          /* max-frame: TC/default port frame bytes */
-    uint32_t max_connections;    /* max-connections: per TCP port */
-    uint32_t max_sip_message;    /* max-sip-message: bytes */
-    uint32_t max_sip_headers;    /* max-sip-headers */
-    uint32_t max_contacts;       /* max-contacts: bindings per DN */
-    uint32_t min_expires;        /* min-expires: seconds */
-    uint32_t max_expires;        /* max-expires: seconds */
-    uint32_t default_expires;    /* default-expires: seconds */
-    uint32_t idle_timeout_ms;    /* idle-timeout: TCP connections */
-    uint32_t sip_shed_delay_ms;  /* sip-shed-delay: REGISTERs waited longer get 503 */
-    uint32_t subscriber_backlog; /* subscriber-backlog: pending TC events */
-    uint32_t http_max_header;    /* http-max-header: bytes of request head */
-    uint32_t store_queue;        /* store-queue: changes waiting for disk */
-    uint64_t store_map_size;     /* store-map-size: LMDB map bytes */
+    uint32_t max_frame;                  /* max-frame: TC/default port frame bytes */
+    uint32_t max_connections;            /* max-connections: per TCP port */
+    uint32_t max_sip_message;            /* max-sip-message: bytes */
+    uint32_t max_sip_headers;            /* max-sip-headers */
+    uint32_t max_contacts;               /* max-contacts: bindings per DN */
+    uint32_t min_expires;                /* min-expires: seconds */
+    uint32_t max_expires;                /* max-expires: seconds */
+    uint32_t default_expires;            /* default-expires: seconds */
+    uint32_t idle_timeout_ms;            /* idle-timeout: TCP connections */
+    uint32_t message_timeout_ms;         /* message-timeout: a whole TCP message or frame */
+    uint32_t max_connections_per_source; /* max-connections-per-source: per TCP port */
+    uint32_t sip_shed_delay_ms;          /* sip-shed-delay: REGISTERs waited longer get 503 */
+    uint32_t subscriber_backlog;         /* subscriber-backlog: pending TC events */
+    uint32_t http_max_header;            /* http-max-header: bytes of request head */
+    uint32_t store_queue;                /* store-queue: changes waiting for disk */
+    uint64_t store_map_size;             /* store-map-size: LMDB map bytes */
 };
 
 struct config {
@@ -87,9 +115,16 @@ struct config {
     char *cluster_secret_file; /* NULL if unset */
     char gws_client_names[CONFIG_MAX_CLIENTS][CONFIG_NAME_MAX];
     unsigned n_gws_client_names;
+    struct config_gws gws[CONFIG_MAX_CLIENTS]; /* [gws NAME] sections */
+    unsigned n_gws;
     bool dr_forward;
     uint32_t heartbeat_interval_ms;
     uint32_t link_timeout_ms;
+    /* Digest challenges of the DNs whose [dn] sections do not say:
+     * auth-algorithms (default md5 alone: every SIP client in Debian
+     * answers it) and auth-realm (default CONFIG_DEFAULT_REALM). */
+    uint8_t auth_algs[DN_AUTH_ALGS_MAX];
+    char *auth_realm;
     struct config_limits limits;
     struct config_peer peers[CONFIG_MAX_PEERS];
     unsigned n_peers;

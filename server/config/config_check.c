@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "server/config/config.h"
+#include "server/config/config_gws.h"
 #include "server/config/dn_dir.h"
 
 __attribute__((format(printf, 3, 4))) static void report(const struct config_check *ck,
@@ -61,6 +62,37 @@ static void check_listen(const struct config_check *ck)
     }
 }
 
+static bool listed_gws(const struct config *c, const char *name)
+{
+    for (unsigned i = 0; i < c->n_gws_client_names; i++) {
+        if (strcmp(c->gws_client_names[i], name) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* Every GWS name comes with a credential, and every credential names a
+ * GWS name: a name anyone could say must not claim DNs (issue 13). */
+static void check_gws(const struct config_check *ck)
+{
+    const struct config *c = ck->cfg;
+
+    for (unsigned i = 0; i < c->n_gws_client_names; i++) {
+        const char *name = c->gws_client_names[i];
+
+        if (config_gws_find(c, name) == NULL)
+            report(ck, blame(ck, "gws-client-names", "name"),
+                   "gws-client-names: %s has no credential: add a [gws %s] section with "
+                   "secret-file and/or allow-from",
+                   name, name);
+    }
+    for (unsigned i = 0; i < c->n_gws; i++) {
+        if (!listed_gws(c, c->gws[i].name))
+            report(ck, c->gws[i].line, "[gws %s]: %s is not in gws-client-names", c->gws[i].name,
+                   c->gws[i].name);
+    }
+}
+
 void config_check_node(const struct config_check *ck)
 {
     const struct config *c = ck->cfg;
@@ -82,6 +114,7 @@ void config_check_node(const struct config_check *ck)
                "heartbeat-interval (%ums) must be shorter than link-timeout (%ums)",
                c->heartbeat_interval_ms, c->link_timeout_ms);
     check_listen(ck);
+    check_gws(ck);
     for (unsigned i = 0; i < c->n_peers; i++) {
         const struct config_peer *p = &c->peers[i];
 
@@ -218,6 +251,10 @@ static bool take_from(struct dn_profile *p, const struct dn_profile *q)
         p->distribution = q->distribution;
     if (take & DN_SET_DR_FORWARD)
         p->dr_forward = q->dr_forward;
+    if (take & DN_SET_AUTH_ALGS)
+        memcpy(p->auth_algs, q->auth_algs, sizeof(p->auth_algs));
+    if (take & DN_SET_AUTH_REALM)
+        p->auth_realm = dup_or_null(q->auth_realm, &nomem);
     p->set |= take;
     return !nomem;
 }
@@ -236,6 +273,20 @@ static bool inherit(struct dn_dir *d, size_t i, bool *done)
     return inherit(d, p->parent, done) && take_from(p, &d->profiles[p->parent]);
 }
 
+/* Give p the node's digest settings where no section set them, so the
+ * registrar finds them in the profile (and a SIGHUP reloads them with the
+ * directory). Returns false when memory ran out. */
+static bool take_node_auth(struct dn_profile *p, const struct config *c)
+{
+    bool nomem = false;
+
+    if (!(p->set & DN_SET_AUTH_ALGS))
+        memcpy(p->auth_algs, c->auth_algs, sizeof(p->auth_algs));
+    if (!(p->set & DN_SET_AUTH_REALM))
+        p->auth_realm = dup_or_null(c->auth_realm, &nomem);
+    return !nomem;
+}
+
 void config_check_dir(const struct config_check *ck)
 {
     const struct config *c = ck->cfg;
@@ -250,6 +301,8 @@ void config_check_dir(const struct config_check *ck)
         ok = done != NULL;
         for (size_t i = 0; ok && i < d->n_profiles; i++)
             ok = inherit(d, i, done);
+        for (size_t i = 0; ok && i < d->n_profiles; i++)
+            ok = take_node_auth(&d->profiles[i], c);
         free(done);
     }
     if (rc == -ENOMEM || !ok)

@@ -36,7 +36,8 @@ struct config_check {
 void config_check_node(const struct config_check *ck);
 
 /* Finish ck->cfg->dir (dn_dir_finish()): a section nested in a wider one
- * takes the keys it does not set from that one. Then check it: ranges that
+ * takes the keys it does not set from that one, and every section the
+ * [node] auth-algorithms and auth-realm that none set. Then check it: ranges that
  * overlap without nesting,
  * shared-line members that are not extensions of the directory, preferred
  * sites that are no node, routing-point groups that name no extension.

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "server/base/tc_err.h"
 #include "server/config/config_value.h"
@@ -211,6 +212,44 @@ static void key_clients(struct load *st, const struct key *k, void *field, const
     parse_list(st, k, v, client_item);
 }
 
+static void allow_item(struct load *st, const struct key *k, const char *item)
+{
+    struct config_gws *g = st->target;
+    const char *why;
+
+    if (g->n_allow == CONFIG_MAX_ALLOW) {
+        config_report(st, st->lineno, "%s: more than %d address blocks", k->name, CONFIG_MAX_ALLOW);
+        return;
+    }
+    why = config_value_cidr(item, &g->allow[g->n_allow]);
+    if (why != NULL) {
+        config_report(st, st->lineno,
+                      "%s: bad address block \"%s\": %s (expected ADDR or ADDR/BITS, IPv4 or "
+                      "IPv6, e.g. 10.1.0.0/16)",
+                      k->name, item, why);
+        return;
+    }
+    g->n_allow++;
+}
+
+static void key_allow(struct load *st, const struct key *k, void *field, const char *v)
+{
+    struct config_gws *g = st->target;
+
+    (void)field;
+    if (!st->cont)
+        g->allow_line = st->lineno;
+    parse_list(st, k, v, allow_item);
+}
+
+static void key_secret_file(struct load *st, const struct key *k, void *field, const char *v)
+{
+    struct config_gws *g = st->target;
+
+    g->secret_line = st->lineno;
+    key_str(st, k, field, v);
+}
+
 static void member_item(struct load *st, const struct key *k, const char *item)
 {
     struct dn_profile *p = &st->prof;
@@ -245,10 +284,69 @@ static void key_members(struct load *st, const struct key *k, void *field, const
     parse_list(st, k, v, member_item);
 }
 
+/* One name of auth-algorithms, appended to the list at the key's field. */
+static void auth_alg_item(struct load *st, const struct key *k, const char *item)
+{
+    uint8_t *algs = (uint8_t *)st->target + k->off;
+    uint8_t a;
+    unsigned n = 0;
+
+    if (strcasecmp(item, "md5") == 0) {
+        a = DN_AUTH_MD5;
+    } else if (strcasecmp(item, "sha-256") == 0) {
+        a = DN_AUTH_SHA256;
+    } else {
+        config_report(st, st->lineno,
+                      "%s: unknown algorithm \"%s\" (expected md5, sha-256 or both, "
+                      "comma-separated, in the order the challenges are sent)",
+                      k->name, item);
+        return;
+    }
+    while (n < DN_AUTH_ALGS_MAX && algs[n] != DN_AUTH_NONE && algs[n] != a)
+        n++;
+    if (n < DN_AUTH_ALGS_MAX && algs[n] == a) {
+        config_report(st, st->lineno, "%s: %s is listed twice", k->name, item);
+        return;
+    }
+    /* Two known names, each once: there is always room. */
+    algs[n] = a;
+}
+
+static void key_auth_algs(struct load *st, const struct key *k, void *field, const char *v)
+{
+    /* The key replaces the default (or what a wider section set); its
+     * continuation lines add to it. */
+    if (!st->cont)
+        memset(field, DN_AUTH_NONE, DN_AUTH_ALGS_MAX);
+    parse_list(st, k, v, auth_alg_item);
+}
+
+/* A realm goes between quotes in WWW-Authenticate: no '"', '\\' or control
+ * characters, and a bound on its length. */
+static void key_realm(struct load *st, const struct key *k, void *field, const char *v)
+{
+    size_t len = strlen(v);
+
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)v[i];
+
+        if (c == '"' || c == '\\' || c < 0x20 || c == 0x7f) {
+            bad_value(st, k, "a realm without quotes, backslashes or control characters", v);
+            return;
+        }
+    }
+    if (len == 0 || len >= CONFIG_REALM_MAX) {
+        bad_value(st, k, "a realm of 1 to 127 characters", v);
+        return;
+    }
+    key_str(st, k, field, v);
+}
+
 #define NODE_OFF(f)  offsetof(struct config, f)
 #define LIMIT_OFF(f) offsetof(struct config, limits.f)
 #define PEER_OFF(f)  offsetof(struct config_peer, f)
 #define DN_OFF(f)    offsetof(struct dn_profile, f)
+#define GWS_OFF(f)   offsetof(struct config_gws, f)
 
 const struct key config_node_keys[] = {
         {"name", key_name, NODE_OFF(name), false},
@@ -264,6 +362,8 @@ const struct key config_node_keys[] = {
         {"dr-forward", key_bool, NODE_OFF(dr_forward), false},
         {"heartbeat-interval", key_duration, NODE_OFF(heartbeat_interval_ms), false},
         {"link-timeout", key_duration, NODE_OFF(link_timeout_ms), false},
+        {"auth-algorithms", key_auth_algs, NODE_OFF(auth_algs), true},
+        {"auth-realm", key_realm, NODE_OFF(auth_realm), false},
         {"max-frame", key_size32, LIMIT_OFF(max_frame), false},
         {"max-connections", key_count, LIMIT_OFF(max_connections), false},
         {"max-sip-message", key_size32, LIMIT_OFF(max_sip_message), false},
@@ -274,6 +374,8 @@ const struct key config_node_keys[] = {
         {"default-expires", key_count, LIMIT_OFF(default_expires), false},
         {"idle-timeout", key_duration, LIMIT_OFF(idle_timeout_ms), false},
         {"sip-shed-delay", key_duration, LIMIT_OFF(sip_shed_delay_ms), false},
+        {"message-timeout", key_duration, LIMIT_OFF(message_timeout_ms), false},
+        {"max-connections-per-source", key_count, LIMIT_OFF(max_connections_per_source), false},
         {"subscriber-backlog", key_count, LIMIT_OFF(subscriber_backlog), false},
         {"http-max-header", key_size32, LIMIT_OFF(http_max_header), false},
         {"store-queue", key_count, LIMIT_OFF(store_queue), false},
@@ -288,12 +390,19 @@ const struct key config_peer_keys[] = {
         {"access-number", key_access_number, PEER_OFF(access_number), false},
 };
 
+const struct key config_gws_keys[] = {
+        {"secret-file", key_secret_file, GWS_OFF(secret_file), false},
+        {"allow-from", key_allow, 0, true},
+};
+
 const struct key config_dn_keys[] = {
         {"type", key_dn_type, DN_OFF(type), false},
         {"shared-line", key_bool, DN_OFF(shared_line), false},
         {"members", key_members, DN_OFF(members), true},
         {"sca-preferred-site", key_str, DN_OFF(sca_preferred_site), false},
         {"password", key_str, DN_OFF(password), false},
+        {"auth-algorithms", key_auth_algs, DN_OFF(auth_algs), true},
+        {"auth-realm", key_realm, DN_OFF(auth_realm), false},
         {"group", key_str, DN_OFF(group), false},
         {"distribution", key_distribution, DN_OFF(distribution), false},
         {"dr-forward", key_dr_forward, DN_OFF(dr_forward), false},
@@ -304,3 +413,4 @@ _Static_assert(N_KEYS(config_node_keys) <= KEYS_MAX, "raise KEYS_MAX");
 const size_t config_n_node_keys = N_KEYS(config_node_keys);
 const size_t config_n_peer_keys = N_KEYS(config_peer_keys);
 const size_t config_n_dn_keys = N_KEYS(config_dn_keys);
+const size_t config_n_gws_keys = N_KEYS(config_gws_keys);

@@ -37,6 +37,7 @@ enum sect_kind {
     SECT_NODE,
     SECT_PEER,
     SECT_DN,
+    SECT_GWS,
 };
 
 struct load {
@@ -88,5 +89,7 @@ extern const struct key config_peer_keys[];
 extern const size_t config_n_peer_keys;
 extern const struct key config_dn_keys[];
 extern const size_t config_n_dn_keys;
+extern const struct key config_gws_keys[];
+extern const size_t config_n_gws_keys;
 
 #endif

@@ -212,7 +212,8 @@ static const char *plain_host(const char *v, bool numeric, char *host, size_t si
 const char *config_value_addr(const char *v, bool numeric, struct config_addr *out)
 {
     char host[CONFIG_HOST_MAX];
-    const char *port, *end, *why;
+    /* Set by the host readers on success; gcc without ASan cannot see it. */
+    const char *port = NULL, *end, *why;
     uint64_t n;
 
     if (v[0] == '[')
@@ -255,4 +256,41 @@ unsigned config_value_list(const char *v, config_value_item_cb on_item, void *ar
         p = comma + 1;
     }
     return n;
+}
+
+const char *config_value_cidr(const char *v, struct config_cidr *out)
+{
+    char host[INET6_ADDRSTRLEN];
+    const char *slash = strchr(v, '/');
+    size_t len = slash != NULL ? (size_t)(slash - v) : strlen(v);
+    struct config_cidr c = {0};
+    unsigned max;
+    uint64_t bits;
+
+    if (len == 0 || len >= sizeof(host))
+        return "not an IP address";
+    memcpy(host, v, len);
+    host[len] = '\0';
+    if (inet_pton(AF_INET, host, c.addr) == 1)
+        c.family = AF_INET;
+    else if (inet_pton(AF_INET6, host, c.addr) == 1)
+        c.family = AF_INET6;
+    else
+        return "not an IP address";
+    max = c.family == AF_INET ? 32 : 128;
+    bits = max;
+    if (slash != NULL) {
+        const char *end = config_value_digits(slash + 1, &bits);
+
+        if (end == NULL || *end != '\0' || bits > max)
+            return c.family == AF_INET ? "the prefix length is not 0 to 32"
+                                       : "the prefix length is not 0 to 128";
+    }
+    c.bits = (uint8_t)bits;
+    for (unsigned i = c.bits; i < max; i++) {
+        if (c.addr[i / 8] & (0x80u >> (i % 8)))
+            return "bits are set past the prefix length (write the network address)";
+    }
+    *out = c;
+    return NULL;
 }

@@ -47,6 +47,11 @@ int config_value_distribution(const char *v, enum dn_distribution *out);
  * or a static phrase saying what is wrong (*out is then unchanged). */
 const char *config_value_addr(const char *v, bool numeric, struct config_addr *out);
 
+/* An address block: "ADDR" (one address) or "ADDR/BITS", IPv4 or IPv6,
+ * with no bit set past BITS. Returns NULL, or a static phrase saying what
+ * is wrong (*out is then unchanged). */
+const char *config_value_cidr(const char *v, struct config_cidr *out);
+
 /* Called by config_value_list() with one item, NUL-terminated, trimmed. */
 typedef void (*config_value_item_cb)(void *arg, const char *item);
 

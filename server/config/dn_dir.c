@@ -106,6 +106,7 @@ void dn_dir_free(struct dn_dir *d)
         struct dn_profile *p = &d->profiles[i];
 
         free(p->password);
+        free(p->auth_realm);
         free(p->sca_preferred_site);
         free(p->group);
         free(p->members);

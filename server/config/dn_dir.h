@@ -36,6 +36,15 @@ enum dn_dr_forward {
     DN_DR_FORWARD_OFF,
 };
 
+/* Digest algorithms a DN may be challenged with (auth-algorithms). */
+enum dn_auth_alg {
+    DN_AUTH_NONE = 0, /* ends a shorter list */
+    DN_AUTH_MD5,
+    DN_AUTH_SHA256,
+};
+
+#define DN_AUTH_ALGS_MAX 2 /* each algorithm at most once */
+
 /* Options shared by every DN of one [dn ...] section. Strings are owned by
  * the directory; NULL when not set. */
 struct dn_profile {
@@ -54,6 +63,11 @@ struct dn_profile {
     dn_key *members; /* shared-line members */
     uint32_t n_members;
     enum dn_dr_forward dr_forward;
+    /* auth-algorithms in the order challenged, DN_AUTH_NONE after the
+     * last, and auth-realm; once the file is read every profile has them,
+     * from its section, a wider one or [node]. */
+    uint8_t auth_algs[DN_AUTH_ALGS_MAX];
+    char *auth_realm;
     uint32_t line;   /* line of the section header, for messages */
     uint32_t set;    /* DN_SET_* bits: the keys its own section set */
     uint32_t parent; /* the profile of the section it is nested in, or DN_PROFILE_NONE */
@@ -72,6 +86,8 @@ enum {
     DN_SET_GROUP = 1u << 5,
     DN_SET_DISTRIBUTION = 1u << 6,
     DN_SET_DR_FORWARD = 1u << 7,
+    DN_SET_AUTH_ALGS = 1u << 8,
+    DN_SET_AUTH_REALM = 1u << 9,
 };
 
 struct dn_range {

@@ -85,30 +85,33 @@ struct binding *bindings_find(struct bindings *bs, dn_key dn, const char *contac
 
 struct binding *binding_new(struct bindings *bs, dn_key dn, const char *contact, size_t contact_len,
                             const char *call_id, size_t call_id_len, const char *received,
-                            uint8_t proto, uint32_t cseq, uint64_t expires_ms,
+                            const char *params, uint8_t proto, uint32_t cseq, uint64_t expires_ms,
                             uint64_t registered_ms)
 {
     return binding_new_n(bs, dn, contact, contact_len, call_id, call_id_len, received,
-                         strlen(received), proto, cseq, expires_ms, registered_ms);
+                         strlen(received), params, params != NULL ? strlen(params) : 0, proto,
+                         cseq, expires_ms, registered_ms);
 }
 
 struct binding *binding_new_n(struct bindings *bs, dn_key dn, const char *contact,
                               size_t contact_len, const char *call_id, size_t call_id_len,
-                              const char *received, size_t received_len, uint8_t proto,
-                              uint32_t cseq, uint64_t expires_ms, uint64_t registered_ms)
+                              const char *received, size_t received_len, const char *params,
+                              size_t params_len, uint8_t proto, uint32_t cseq, uint64_t expires_ms,
+                              uint64_t registered_ms)
 {
     size_t head = offsetof(struct binding, data);
     struct binding *b;
     char *p;
 
-    if (contact_len > UINT16_MAX || call_id_len > UINT16_MAX || received_len > UINT16_MAX)
+    if (contact_len > UINT16_MAX || call_id_len > UINT16_MAX || received_len > UINT16_MAX ||
+        params_len > UINT16_MAX)
         return NULL;
     /* The call-id and received strings are found by their NUL. */
     if (memchr(call_id, '\0', call_id_len) != NULL)
         return NULL;
     /* Not sizeof(*b): that pads the header to 56, and the whole may then
      * take the next slot size for no use. */
-    b = slab_alloc(&bs->slab, head + contact_len + call_id_len + received_len + 3);
+    b = slab_alloc(&bs->slab, head + contact_len + call_id_len + received_len + params_len + 4);
     if (b == NULL)
         return NULL;
     memset(b, 0, head);
@@ -127,6 +130,10 @@ struct binding *binding_new_n(struct bindings *bs, dn_key dn, const char *contac
     p += call_id_len + 1;
     memcpy(p, received, received_len);
     p[received_len] = '\0';
+    p += received_len + 1;
+    if (params_len > 0)
+        memcpy(p, params, params_len);
+    p[params_len] = '\0';
     return b;
 }
 

@@ -31,9 +31,9 @@ struct binding {
     uint32_t cseq;
     uint16_t contact_len; /* strlen of the contact; the others end at their NUL */
     uint8_t proto;        /* BINDING_UDP or BINDING_TCP */
-    /* contact NUL call_id NUL received NUL, allocated to its exact size:
-     * the header is 55 bytes, so a typical binding (80 bytes of strings)
-     * fits a 144-byte malloc chunk. */
+    /* contact NUL call_id NUL received NUL params NUL, allocated to its
+     * exact size: the header is 55 bytes, so a typical binding (80 bytes
+     * of strings) fits a 144-byte malloc chunk. */
     char data[];
 };
 
@@ -52,6 +52,15 @@ static inline const char *binding_received(const struct binding *b)
     const char *call_id = binding_call_id(b);
 
     return call_id + strlen(call_id) + 1;
+}
+
+/* The Contact header parameters registered with the binding, to be echoed
+ * in the 200 (";+sip.instance=...;reg-id=1", RFC 5626), or "". */
+static inline const char *binding_params(const struct binding *b)
+{
+    const char *received = binding_received(b);
+
+    return received + strlen(received) + 1;
 }
 
 struct bindings_dn {
@@ -114,19 +123,23 @@ struct bindings_dn *bindings_next_dn(struct bindings *bs, size_t *cursor);
 /* The DN's binding with this contact URI (exact byte match), or NULL. */
 struct binding *bindings_find(struct bindings *bs, dn_key dn, const char *contact, size_t len);
 
-/* Make a new binding of bs (not yet added). Strings are copied. Returns
- * NULL on -ENOMEM, when a string is longer than 65535 bytes or when call_id
- * holds a NUL. Free it with binding_free() on the same bs, never free(). */
+/* Make a new binding of bs (not yet added). Strings are copied; params
+ * (the Contact's header parameters, see binding_params()) may be NULL for
+ * none. Returns NULL on -ENOMEM, when a string is longer than 65535 bytes
+ * or when call_id holds a NUL. Free it with binding_free() on the same bs,
+ * never free(). */
 struct binding *binding_new(struct bindings *bs, dn_key dn, const char *contact, size_t contact_len,
                             const char *call_id, size_t call_id_len, const char *received,
-                            uint8_t proto, uint32_t cseq, uint64_t expires_ms,
+                            const char *params, uint8_t proto, uint32_t cseq, uint64_t expires_ms,
                             uint64_t registered_ms);
 
-/* binding_new() with received given by its length (no NUL inside). */
+/* binding_new() with received and params given by their lengths (no NUL
+ * inside; params may be NULL when params_len is 0). */
 struct binding *binding_new_n(struct bindings *bs, dn_key dn, const char *contact,
                               size_t contact_len, const char *call_id, size_t call_id_len,
-                              const char *received, size_t received_len, uint8_t proto,
-                              uint32_t cseq, uint64_t expires_ms, uint64_t registered_ms);
+                              const char *received, size_t received_len, const char *params,
+                              size_t params_len, uint8_t proto, uint32_t cseq, uint64_t expires_ms,
+                              uint64_t registered_ms);
 
 /* Free b, made by binding_new() on bs and not in the set (or taken out of
  * it by bindings_expire()). NULL is fine. */

@@ -125,7 +125,7 @@ static void publish_entry(struct core *c, dn_key k)
     ch.source = (enum dn_source)e->source;
     ch.version.hlc = e->hlc;
     ch.version.node = e->vnode;
-    ch.since_ms = e->since_ms;
+    ch.since_ms = dn_table_since(c->table, e);
     ch.status = dn_table_status(c->table, k);
     ch.old_status = ch.status == DN_INSRV ? DN_OOS : DN_INSRV;
     core_publish(c, &ch);
@@ -372,7 +372,7 @@ void core_set_link(struct core *c, uint16_t node, bool up)
 
     if (node <= DN_NODE_SELF || node >= t->n_nodes || t->link_up[node] == up)
         return;
-    dn_table_set_link(t, node, up);
+    dn_table_set_link_at(t, node, up, tc_now_ms());
     w = calloc(1, sizeof(*w));
     if (w != NULL && t->owned[node] > 0)
         w->keys = malloc(t->owned[node] * sizeof(*w->keys));
@@ -422,4 +422,16 @@ void core_close(struct core *c)
     c->n_unreleased = c->cap_unreleased = 0;
     uv_idle_stop(&c->idle);
     uv_close((uv_handle_t *)&c->idle, on_idle_closed);
+}
+
+void core_group_begin(struct core *c)
+{
+    if (c->store != NULL)
+        store_group_begin(c->store);
+}
+
+void core_group_end(struct core *c, bool commit)
+{
+    if (c->store != NULL)
+        store_group_end(c->store, commit);
 }

@@ -191,6 +191,14 @@ int core_unbind(struct core *c, struct binding *b, core_store_cb done, void *arg
 int core_registered(struct core *c, dn_key k, unsigned before, unsigned after, core_done_cb done,
                     void *arg);
 
+/* Make the changes queued from core_group_begin() to core_group_end() one
+ * store transaction, durable whole or not at all (store_group_begin()): a
+ * REGISTER's bindings and its claim or release. With commit false (one of
+ * them was refused at once), none is written and each done callback gets
+ * -ECANCELED, which undoes it like any refusal. */
+void core_group_begin(struct core *c);
+void core_group_end(struct core *c, bool commit);
+
 /* Remove every binding expired at now_ms, delete its record, and release
  * each DN owned here whose last binding went (retried on the next call
  * while the store is full). Returns the number of bindings expired; adds

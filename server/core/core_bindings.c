@@ -185,6 +185,7 @@ static int put_record(struct core *c, const struct binding *b, store_done_cb don
     rec.cseq = b->cseq;
     rec.expires_unix_ms = b->expires_ms;
     rec.received = (char *)binding_received(b);
+    rec.params = (char *)binding_params(b);
     rec.transport = b->proto == BINDING_TCP ? "tcp" : "udp";
     rec.registered_unix_ms = b->registered_ms;
     len = tc__binding__get_packed_size(&rec);

@@ -180,7 +180,7 @@ static int on_binding_record(void *arg, const void *key, size_t klen, const void
         return 0;
     }
     b = binding_new_n(c->bindings, dn, w.contact.p, w.contact.len, w.call_id.p, w.call_id.len,
-                      w.received.p, w.received.len,
+                      w.received.p, w.received.len, w.params.p, w.params.len,
                       w.transport.len == 3 && memcmp(w.transport.p, "tcp", 3) == 0 ? BINDING_TCP
                                                                                    : BINDING_UDP,
                       w.cseq, w.expires_unix_ms, w.registered_unix_ms);

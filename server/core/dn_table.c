@@ -247,6 +247,22 @@ void dn_table_set_link(struct dn_table *t, uint16_t node, bool up)
         t->link_up[node] = up;
 }
 
+void dn_table_set_link_at(struct dn_table *t, uint16_t node, bool up, uint64_t now_ms)
+{
+    if (node <= DN_NODE_SELF || node >= t->n_nodes)
+        return;
+    t->link_up[node] = up;
+    t->link_since_ms[node] = now_ms;
+}
+
+uint64_t dn_table_since(const struct dn_table *t, const struct dn_entry *e)
+{
+    if (e->owner > DN_NODE_SELF && e->owner < t->n_nodes &&
+        t->link_since_ms[e->owner] > e->since_ms)
+        return t->link_since_ms[e->owner];
+    return e->since_ms;
+}
+
 uint64_t dn_table_insrv(const struct dn_table *t)
 {
     uint64_t n = 0;

@@ -73,6 +73,9 @@ struct dn_table {
     struct u64map map;        /* of struct dn_entry */
     char names[DN_TABLE_NODES][32];
     bool link_up[DN_TABLE_NODES];   /* self is always up */
+    /* When each link last went up or down (wall clock ms; 0: not since
+     * this process started). A peer's DNs changed status then. */
+    uint64_t link_since_ms[DN_TABLE_NODES];
     uint64_t owned[DN_TABLE_NODES]; /* DNs owned per node id */
     uint16_t n_nodes;               /* ids in use, including NONE and SELF */
     uint64_t hlc_last;
@@ -156,9 +159,17 @@ const struct dn_entry *dn_table_get(const struct dn_table *t, dn_key k);
 /* Status of k as this node sees it. */
 enum dn_status dn_table_status(const struct dn_table *t, dn_key k);
 
+/* Since when e's status holds (wall clock ms): its claim's time, or the
+ * last change of its owner's link if that came later (a peer's DNs go OOS
+ * when its link goes down, and back InSrv when it comes up). */
+uint64_t dn_table_since(const struct dn_table *t, const struct dn_entry *e);
+
 /* Mark a peer's link up or down. Changes the status of every DN it owns;
  * call dn_table_foreach() to publish them. */
 void dn_table_set_link(struct dn_table *t, uint16_t node, bool up);
+
+/* Same, recording now_ms as the time of the change (link_since_ms). */
+void dn_table_set_link_at(struct dn_table *t, uint16_t node, bool up, uint64_t now_ms);
 
 /* Number of DNs InSrv here; the rest of dir->n_dns are OOS. */
 uint64_t dn_table_insrv(const struct dn_table *t);

@@ -103,7 +103,7 @@ int binding_wire_decode(const void *buf, size_t len, struct binding_wire *out)
     int rc;
 
     memset(out, 0, sizeof(*out));
-    out->dn = out->contact = out->call_id = out->received = out->transport = empty;
+    out->dn = out->contact = out->call_id = out->received = out->transport = out->params = empty;
     while ((rc = next_field(&r, &f)) == 0) {
         switch (f.num) {
         case 1:
@@ -130,6 +130,9 @@ int binding_wire_decode(const void *buf, size_t len, struct binding_wire *out)
             break;
         case 8:
             rc = get_u64(&f, &out->registered_unix_ms);
+            break;
+        case 9:
+            rc = get_str(&f, &out->params);
             break;
         default:
             break;

@@ -22,7 +22,7 @@ struct wire_str {
 };
 
 struct binding_wire {
-    struct wire_str dn, contact, call_id, received, transport;
+    struct wire_str dn, contact, call_id, received, transport, params;
     uint32_t cseq;
     uint64_t expires_unix_ms, registered_unix_ms;
 };

@@ -198,7 +198,7 @@ void http__conn_reject(struct http_conn *c, int status, const char *why)
         conn_close(c);
         return;
     }
-    http__conn_respond(c, &res, false, false);
+    http__conn_respond(c, &res, c->head_req, false);
 }
 
 /* Parse len bytes of input and answer every request they complete. */
@@ -296,6 +296,7 @@ static struct tcp_server_options tcp_options(struct http_server *s, const struct
              * answer: input alone does not restart the clock. */
             .idle_ms = idle,
             .idle_by_user = true,
+            .max_per_source = opt->max_per_source,
             .linger_ms = idle < HTTP_LINGER_MS ? idle : HTTP_LINGER_MS,
             .backlog = HTTP_BACKLOG,
             .conn_size = sizeof(struct http_conn),
@@ -371,6 +372,11 @@ void http__server_release(struct http_server *s)
 {
     if (--s->closing == 0)
         free(s);
+}
+
+int http_server_metrics(const struct http_server *s, struct tc_buf *b)
+{
+    return tcp_server_metrics(s->tcp, "http", b);
 }
 
 static void on_stopped(void *arg)

@@ -62,6 +62,7 @@ struct http_options {
     uint32_t max_event_clients;  /* event streams open at once; 0: 16 */
     uint32_t max_event_queue;    /* bytes a stream may leave unsent; 0: 262144 */
     uint32_t event_heartbeat_ms; /* comment line on every stream; 0: 15000 */
+    uint32_t max_per_source;     /* connections from one source; 0: no cap */
     http_handler handler;        /* NULL: every request gets 404 */
     void *arg;                   /* passed to handler */
 };
@@ -103,6 +104,10 @@ unsigned http_server_broadcast(struct http_server *s, const char *name, const ch
 /* Event streams open now, and streams closed because they fell behind. */
 uint32_t http_server_event_clients(const struct http_server *s);
 uint64_t http_server_event_dropped(const struct http_server *s);
+
+/* Append the TCP server's tcluster_http_* families to b. Returns 0 or
+ * -ENOMEM. */
+int http_server_metrics(const struct http_server *s, struct tc_buf *b);
 
 /* Close the listener and every connection; answers not yet written are
  * dropped. s is freed once their handles have closed (run the loop); do not

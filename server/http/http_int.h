@@ -48,6 +48,7 @@ struct http_conn {
     const char *why;   /* its reason, static */
     bool in_field;     /* last header callback was a field name */
     bool paused;       /* parser paused on HTTP_MAX_PIPELINE; rest is in stash */
+    bool head_req;     /* the request being read is a HEAD (known from its URL on) */
     struct tc_buf url; /* the request target as received */
     struct tc_buf body;
     struct tc_buf stash; /* input not parsed yet while paused */

@@ -32,6 +32,7 @@ static int on_message_begin(http_parser *p)
     tc_buf_reset(&c->body);
     c->head = 0;
     c->in_field = false;
+    c->head_req = false;
     return head_grow(c, HTTP_LINE_OVERHEAD);
 }
 
@@ -39,6 +40,9 @@ static int on_url(http_parser *p, const char *at, size_t len)
 {
     struct http_conn *c = p->data;
 
+    /* The method is whole once the URL starts: a refusal from here on
+     * answers a HEAD without a body. */
+    c->head_req = p->method == HTTP_HEAD;
     if (len > HTTP_MAX_URL || c->url.len + len > HTTP_MAX_URL)
         return stop_parse(c, 414, "uri too long");
     if (head_grow(c, len) != 0)
@@ -114,6 +118,9 @@ static int on_message_complete(http_parser *p)
     else
         res.status = 404;
     http__conn_respond(c, &res, p->method == HTTP_HEAD, keep);
+    /* The parser refuses a bad method before on_message_begin: the next
+     * request is no HEAD until its URL says so. */
+    c->head_req = false;
     /* Keep small buffers for the next request, not a max_body one. */
     if (c->body.cap > 4096)
         tc_buf_free(&c->body);

@@ -37,8 +37,7 @@ static void on_conn_close(uv_handle_t *h)
         s->conns = c->next;
     if (c->next != NULL)
         c->next->prev = c->prev;
-    if (c->counted)
-        s->st.open--;
+    tcp_server__release(c);
     free(c);
     tcp_server__maybe_free(s);
 }
@@ -57,30 +56,70 @@ void tcp_conn_close(struct tcp_conn *c)
 
 /* Timer and ending -------------------------------------------------------- */
 
-static void on_timer(uv_timer_t *h)
+/* The message deadline passed: count, log, let the protocol end c. */
+static void message_timeout(struct tcp_conn *c)
 {
-    struct tcp_conn *c = h->data;
     struct tcp_server *s = c->srv;
-    uint64_t quiet;
 
-    if (c->state != CONN_OPEN) {
-        tc_log(DEBUG, "%s: %s: linger over, closing", s->o.name, c->peer_str);
+    s->st.message_timeouts++;
+    tc_log_limited(NOTICE, "%s: connection from %s: message not complete within %u ms, closing",
+                   s->o.name, c->peer_str, s->o.message_ms);
+    c->msg_start = 0;
+    if (s->o.h.on_message_timeout != NULL)
+        s->o.h.on_message_timeout(s->o.arg, c);
+    else
         tcp_conn_close(c);
-        return;
-    }
-    if (!c->idle_on)
-        return;
-    quiet = uv_now(s->loop) - c->last;
-    if (quiet < s->o.idle_ms) {
-        uv_timer_start(h, on_timer, s->o.idle_ms - quiet, 0);
-        return;
-    }
+}
+
+static void idle_timeout(struct tcp_conn *c)
+{
+    struct tcp_server *s = c->srv;
+
     s->st.idle_closed++;
     tc_log(DEBUG, "%s: %s: silent for %u ms", s->o.name, c->peer_str, s->o.idle_ms);
     if (s->o.h.on_idle != NULL)
         s->o.h.on_idle(s->o.arg, c);
     else
         tcp_conn_close(c);
+}
+
+static void on_timer(uv_timer_t *h);
+
+void tcp_conn__arm(struct tcp_conn *c)
+{
+    struct tcp_server *s = c->srv;
+    uint64_t now = uv_now(s->loop), due = 0;
+
+    if (c->idle_on)
+        due = c->last + s->o.idle_ms;
+    if (c->msg_start != 0 && (due == 0 || c->msg_start + s->o.message_ms < due))
+        due = c->msg_start + s->o.message_ms;
+    c->due = due;
+    if (due == 0) {
+        uv_timer_stop(&c->timer);
+        return;
+    }
+    uv_timer_start(&c->timer, on_timer, due > now ? due - now : 0, 0);
+}
+
+static void on_timer(uv_timer_t *h)
+{
+    struct tcp_conn *c = h->data;
+    struct tcp_server *s = c->srv;
+    uint64_t now = uv_now(s->loop);
+
+    if (c->state != CONN_OPEN) {
+        tc_log(DEBUG, "%s: %s: linger over, closing", s->o.name, c->peer_str);
+        tcp_conn_close(c);
+        return;
+    }
+    c->due = 0;
+    if (c->msg_start != 0 && now - c->msg_start >= s->o.message_ms)
+        message_timeout(c);
+    else if (c->idle_on && now - c->last >= s->o.idle_ms)
+        idle_timeout(c);
+    else
+        tcp_conn__arm(c);
 }
 
 void tcp_conn_idle(struct tcp_conn *c, bool on)
@@ -90,12 +129,27 @@ void tcp_conn_idle(struct tcp_conn *c, bool on)
     if (c->state != CONN_OPEN || s->o.idle_ms == 0 || c->idle_on == on)
         return;
     c->idle_on = on;
-    if (on) {
+    if (on)
         c->last = uv_now(s->loop);
-        uv_timer_start(&c->timer, on_timer, s->o.idle_ms, 0);
-    } else {
-        uv_timer_stop(&c->timer);
+    tcp_conn__arm(c);
+}
+
+void tcp_conn_message(struct tcp_conn *c, bool partial)
+{
+    struct tcp_server *s = c->srv;
+
+    if (c->state != CONN_OPEN || s->o.message_ms == 0)
+        return;
+    if (!partial) {
+        /* The timer may fire early; it re-arms for what is left. */
+        c->msg_start = 0;
+        return;
     }
+    if (c->msg_start != 0)
+        return;
+    c->msg_start = uv_now(s->loop);
+    if (c->due == 0 || c->msg_start + s->o.message_ms < c->due)
+        tcp_conn__arm(c);
 }
 
 void tcp_conn_touch(struct tcp_conn *c)
@@ -111,6 +165,7 @@ void tcp_conn_linger(struct tcp_conn *c)
     map_remove(c);
     c->state = CONN_ENDING;
     c->idle_on = false;
+    c->msg_start = 0;
     uv_timer_start(&c->timer, on_timer, c->srv->o.linger_ms, 0);
     tcp_conn_read_start(c);
 }

@@ -22,6 +22,7 @@ void tcp_server__maybe_free(struct tcp_server *s)
     if (!s->stopping || s->open_listeners > 0 || s->conns != NULL)
         return;
     u64map_free(&s->map);
+    u64map_free(&s->sources);
     free(s->rbuf);
     free(s);
     if (stopped != NULL)
@@ -43,20 +44,137 @@ static void addr_str(const struct sockaddr_storage *ss, char *out, size_t size)
     }
 }
 
-/* Over the cap: say so if the socket takes it at once, then close. */
+void tcp_server__release(struct tcp_conn *c)
+{
+    struct tcp_server *s = c->srv;
+    struct source_elem *e;
+
+    if (c->counted) {
+        c->counted = false;
+        s->st.open--;
+    }
+    if (c->per_source) {
+        c->per_source = false;
+        e = u64map_find(&s->sources, c->source);
+        if (e != NULL && --e->open == 0)
+            u64map_remove(&s->sources, c->source);
+    }
+}
+
+/* Whom a connection is counted against: an IPv4 address (a v4-mapped
+ * IPv6 one too), or an IPv6 /64, as one host may hold a whole /64. Never 0. */
+static uint64_t source_key(const struct sockaddr_storage *ss)
+{
+    const uint8_t *a;
+    uint64_t k = 0;
+
+    if (ss->ss_family != AF_INET6)
+        return UINT64_C(1) << 32 | ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr);
+    a = ((const struct sockaddr_in6 *)ss)->sin6_addr.s6_addr;
+    if (IN6_IS_ADDR_V4MAPPED(&((const struct sockaddr_in6 *)ss)->sin6_addr))
+        return UINT64_C(1) << 32 | (uint64_t)a[12] << 24 | (uint64_t)a[13] << 16 |
+               (uint64_t)a[14] << 8 | a[15];
+    for (int i = 0; i < 8; i++)
+        k = k << 8 | a[i];
+    return k != 0 ? k : 1;
+}
+
+/* Refused: say so if the socket takes it at once, then close. */
 static void conn_refuse(struct tcp_conn *c)
 {
     struct tcp_server *s = c->srv;
     uv_buf_t b = uv_buf_init((char *)s->o.busy, (unsigned)s->o.busy_len);
 
-    s->st.refused++;
-    tc_log(DEBUG, "%s: %s: %u connections open, refused", s->o.name, c->peer_str, s->st.open);
     if (s->o.busy_len > 0)
         uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
     tcp_conn_close(c);
 }
 
-/* c holds a slot: give it an id, its timer and the protocol. */
+/* Connections open from c's source (1 without max_per_source). */
+static uint64_t source_open(const struct tcp_server *s, const struct tcp_conn *c)
+{
+    const struct source_elem *e;
+
+    if (!c->per_source)
+        return 1;
+    e = u64map_find(&s->sources, c->source);
+    return e != NULL ? e->open : 1;
+}
+
+/* At max_conns: close a connection in the middle of a message, so that
+ * connections trickling bytes cannot hold the slots a new client needs:
+ * one of the source holding the most connections, and of those the one
+ * whose message began first. So a client alone at its address is not
+ * evicted while a source with many late messages remains, however slow
+ * its own message (an attacker reconnecting fast keeps its own messages
+ * young, hence no minimum age either). A scan of the connections, only
+ * when the server is full. Returns whether a slot was freed. */
+static bool evict_late(struct tcp_server *s)
+{
+    uint64_t now = uv_now(s->loop), n, most = 0;
+    struct tcp_conn *c, *victim = NULL;
+
+    if (s->o.message_ms == 0)
+        return false;
+    for (c = s->conns; c != NULL; c = c->next) {
+        if (c->state != CONN_OPEN || !c->counted || c->msg_start == 0)
+            continue;
+        n = source_open(s, c);
+        if (victim == NULL || n > most || (n == most && c->msg_start < victim->msg_start)) {
+            victim = c;
+            most = n;
+        }
+    }
+    if (victim == NULL)
+        return false;
+    s->st.evicted++;
+    tc_log_limited(NOTICE,
+                   "%s: %u connections open: closed the one from %s, its message pending "
+                   "for %llu ms, to take a new one",
+                   s->o.name, s->st.open, victim->peer_str,
+                   (unsigned long long)(now - victim->msg_start));
+    tcp_server__release(victim);
+    tcp_conn_close(victim);
+    return true;
+}
+
+/* Whether c may take a slot: under its source's cap, and under max_conns
+ * (after evicting a late message if need be). Returns 0 when c holds its
+ * source's slot, 1 when c was refused, or -ENOMEM. */
+static int conn_admit(struct tcp_conn *c)
+{
+    struct tcp_server *s = c->srv;
+    struct source_elem *e = NULL;
+
+    if (s->o.max_per_source > 0) {
+        c->source = source_key(&c->peer);
+        e = u64map_find(&s->sources, c->source);
+        if (e != NULL && e->open >= s->o.max_per_source) {
+            s->st.refused_per_source++;
+            tc_log_limited(NOTICE, "%s: connection from %s refused: %u open from that source",
+                           s->o.name, c->peer_str, s->o.max_per_source);
+            conn_refuse(c);
+            return 1;
+        }
+    }
+    if (s->st.open >= s->o.max_conns && !evict_late(s)) {
+        s->st.refused++;
+        tc_log_limited(NOTICE, "%s: connection from %s refused: %u connections open", s->o.name,
+                       c->peer_str, s->st.open);
+        conn_refuse(c);
+        return 1;
+    }
+    if (s->o.max_per_source == 0)
+        return 0;
+    e = u64map_insert(&s->sources, c->source);
+    if (e == NULL)
+        return -ENOMEM;
+    e->open++;
+    c->per_source = true;
+    return 0;
+}
+
+/* c holds a slot: give it an id, its timers and the protocol. */
 static int conn_open(struct tcp_conn *c)
 {
     struct tcp_server *s = c->srv;
@@ -77,7 +195,13 @@ static int conn_open(struct tcp_conn *c)
         c->in_map = true;
     }
     uv_tcp_nodelay(&c->tcp, 1);
-    tcp_conn_idle(c, true);
+    c->last = uv_now(s->loop);
+    c->idle_on = s->o.idle_ms > 0;
+    /* The first message's clock runs from the accept: a connection that
+     * sends nothing holds its slot no longer than one that trickles. */
+    if (s->o.message_ms > 0)
+        c->msg_start = c->last;
+    tcp_conn__arm(c);
     c->accepted = true;
     return s->o.h.on_accept(s->o.arg, c);
 }
@@ -112,11 +236,11 @@ static void on_connection(uv_stream_t *server, int status)
         rc = uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&c->peer, &len);
     if (rc == 0) {
         addr_str(&c->peer, c->peer_str, sizeof(c->peer_str));
-        if (s->st.open >= s->o.max_conns) {
-            conn_refuse(c);
+        rc = conn_admit(c);
+        if (rc == 1)
             return;
-        }
-        rc = conn_open(c);
+        if (rc == 0)
+            rc = conn_open(c);
     }
     if (rc < 0) {
         tc_log(DEBUG, "%s: accept: %s", s->o.name, uv_strerror(rc));
@@ -263,6 +387,7 @@ int tcp_server_new(struct tcp_server **out, uv_loop_t *loop, const struct tcp_se
         s->o.read_size = TCP_SERVER_READ_SIZE;
     s->next_id = 1;
     u64map_init(&s->map, sizeof(struct map_elem));
+    u64map_init(&s->sources, sizeof(struct source_elem));
     s->rbuf = malloc(s->o.read_size);
     if (s->rbuf == NULL) {
         free(s);

@@ -15,8 +15,12 @@
  * frees the connection. The protocol plugs in with callbacks and writes
  * on tcp_conn_stream() or with tcp_conn_write().
  *
- * A connection's life: accepted (over max_conns: refused, see busy, and
- * closed with no callback) -> open (on_accept, then on_read for input) ->
+ * A connection's life: accepted (over max_per_source from its source:
+ * refused; at max_conns: a connection in the middle of a message is
+ * closed to make room, from the source with the most connections, the
+ * one whose message began first, and when none is the new connection is
+ * refused; a refused one gets busy and is closed with no
+ * callback) -> open (on_accept, then on_read for input) ->
  * optionally ending (tcp_conn_linger(): input discarded, closed after
  * linger_ms) -> optionally draining (tcp_conn_shutdown(): FIN sent after
  * the queued writes, input discarded until the peer's end of file) ->
@@ -29,6 +33,7 @@
 
 struct tcp_server;
 struct tcp_conn;
+struct tc_buf;
 
 /* The protocol's side. arg is tcp_server_options.arg. c is valid until
  * on_close returns; its user area (tcp_conn_data()) too. */
@@ -50,6 +55,11 @@ struct tcp_handler {
     /* idle_ms passed without activity (counted in idle_closed). The
      * protocol ends the connection. NULL: tcp_conn_close(). */
     void (*on_idle)(void *arg, struct tcp_conn *c);
+    /* A message was not complete message_ms after its first byte (or, for
+     * the first message, after the accept); counted in message_timeouts
+     * and logged. The protocol ends the connection. NULL:
+     * tcp_conn_close(). */
+    void (*on_message_timeout)(void *arg, struct tcp_conn *c);
     /* The last call about c: release what the user area holds. The
      * server frees c and its user area when this returns. Required. */
     void (*on_close)(void *arg, struct tcp_conn *c);
@@ -68,20 +78,30 @@ struct tcp_server_options {
     bool by_id;         /* open connections can be found with tcp_server_find() */
     const void *busy;   /* written, if the socket takes it at once, to a refused */
     size_t busy_len;    /* connection; borrowed for the server's life */
-    /* Room for what comes next, beside idle_ms: a whole-message deadline
-     * (message_ms, armed by the protocol at a message's first byte and
-     * cleared at its end) and a per-source cap (max_per_source). */
+    /* Whole-message deadline: a connection must deliver its first whole
+     * message within message_ms of the accept, and each later one within
+     * message_ms of its first byte, whatever the pace of the bytes; the
+     * protocol says after each read whether a message is incomplete
+     * (tcp_conn_message()). 0: no deadline. Independent of idle_ms. */
+    uint32_t message_ms;
+    /* Connections open at once from one source: an IPv4 address, or an
+     * IPv6 /64 (one host's share). Over it a connection gets busy and is
+     * closed. 0: no cap but max_conns. */
+    uint32_t max_per_source;
     struct tcp_handler h; /* copied */
     void *arg;            /* passed to every callback */
 };
 
 struct tcp_server_stats {
-    uint64_t accepted;     /* connections taken under max_conns */
-    uint64_t refused;      /* closed at once: max_conns were open */
-    uint64_t idle_closed;  /* idle timer expiries */
-    uint64_t read_errors;  /* socket read errors (end of file excluded) */
-    uint64_t write_errors; /* tcp_conn_write() bytes that failed once queued */
-    uint32_t open;         /* connections holding a slot now (closing ones too) */
+    uint64_t accepted;           /* connections taken under max_conns */
+    uint64_t refused;            /* closed at once: max_conns were open */
+    uint64_t idle_closed;        /* idle timer expiries */
+    uint64_t read_errors;        /* socket read errors (end of file excluded) */
+    uint64_t write_errors;       /* tcp_conn_write() bytes that failed once queued */
+    uint64_t refused_per_source; /* closed at once: max_per_source from its source */
+    uint64_t message_timeouts;   /* closed: a message not complete within message_ms */
+    uint64_t evicted;            /* closed at the cap to let a new one in: its message was late */
+    uint32_t open;               /* connections holding a slot now (closing ones too) */
 };
 
 /* Make a server with no listener. opt is copied (its strings and busy are
@@ -113,6 +133,11 @@ void tcp_server_stop(struct tcp_server *s, void (*on_stopped)(void *arg));
 
 /* The counters. Valid while s is. */
 const struct tcp_server_stats *tcp_server_stats(const struct tcp_server *s);
+
+/* Append the families tcluster_<port>_refused_per_source_total,
+ * _message_timeouts_total and _evicted_total to b (port e.g. "sip_tcp").
+ * Returns 0 or -ENOMEM. */
+int tcp_server_metrics(const struct tcp_server *s, const char *port, struct tc_buf *b);
 
 /* The open connection with this id, or NULL (closed, ending or never
  * seen). Needs by_id. */
@@ -155,6 +180,13 @@ void tcp_conn_read_start(struct tcp_conn *c);
 
 /* Turn the idle timer on (restarting it from now) or off. Open only. */
 void tcp_conn_idle(struct tcp_conn *c, bool on);
+
+/* After a read: whether c holds an incomplete message (partial). The
+ * first call with partial after a complete one starts the message_ms
+ * clock; a call without clears it. Cheap: a timestamp, and a timer
+ * restarted only when a message starts. Open only; no effect without
+ * message_ms. */
+void tcp_conn_message(struct tcp_conn *c, bool partial);
 
 /* Restart the idle timer from now (activity the server does not see, e.g.
  * output written). Cheap: a timestamp. */

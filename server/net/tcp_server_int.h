@@ -44,10 +44,13 @@ struct tcp_conn {
     bool reading;     /* uv_read_start in effect */
     bool eof;         /* the peer shut down its side */
     bool idle_on;
+    bool per_source; /* holds one of its source's max_per_source */
     unsigned listener;
     uint64_t id;
-    uint64_t last; /* uv_now() of the last activity, for the idle timer */
-    /* A whole-message deadline and the per-source slot will sit here. */
+    uint64_t last;      /* uv_now() of the last activity, for the idle timer */
+    uint64_t msg_start; /* uv_now() when the incomplete message began; 0: none */
+    uint64_t due;       /* uv_now() when the timer fires while open; 0: not armed */
+    uint64_t source;    /* key in srv->sources */
     struct sockaddr_storage peer;
     char peer_str[INET6_ADDRSTRLEN + 8];
     alignas(max_align_t) unsigned char data[]; /* the user area */
@@ -60,7 +63,8 @@ struct tcp_server {
     unsigned n_listeners;
     unsigned open_listeners; /* close callbacks not run yet */
     struct tcp_conn *conns;
-    struct u64map map; /* by_id: id -> struct map_elem */
+    struct u64map map;     /* by_id: id -> struct map_elem */
+    struct u64map sources; /* max_per_source: source key -> struct source_elem */
     uint64_t next_id;
     struct tcp_server_stats st;
     bool stopping;
@@ -73,6 +77,11 @@ struct map_elem {
     struct tcp_conn *c;
 };
 
+struct source_elem {
+    uint64_t key;
+    uint64_t open; /* connections of this source holding a slot */
+};
+
 struct tcp_write {
     uv_write_t req;
     char data[];
@@ -83,5 +92,15 @@ struct tcp_write {
 /* Free s if it is stopping and its listeners and connections are gone,
  * then call its on_stopped. */
 void tcp_server__maybe_free(struct tcp_server *s);
+
+/* Give back c's slot and its source's (idempotent): at the free, or when
+ * c is evicted so a new connection can take the slot at once. */
+void tcp_server__release(struct tcp_conn *c);
+
+/* tcp_conn.c */
+
+/* Arm c's timer for the earlier of its idle and message deadlines, or
+ * stop it when there is neither. Open connections only. */
+void tcp_conn__arm(struct tcp_conn *c);
 
 #endif

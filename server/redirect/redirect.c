@@ -317,7 +317,7 @@ const char *redirect_outcome_name(enum redirect_outcome o)
 
 int redirect_metrics(const struct redirect *r, struct tc_buf *b)
 {
-    static const char name[] = "tc_redirect_decisions_total";
+    static const char name[] = "tcluster_redirect_decisions_total";
     char labels[64];
     int rc = metrics_header(b, name, "counter",
                             "INVITE decisions of the redirect server, by outcome");

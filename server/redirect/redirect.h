@@ -132,7 +132,7 @@ void redirect_decide(struct redirect *r, dn_key dn, bool marked, struct redirect
  * string. Any thread. */
 const char *redirect_outcome_name(enum redirect_outcome o);
 
-/* Append the counters in Prometheus text: tc_redirect_decisions_total
+/* Append the counters in Prometheus text: tcluster_redirect_decisions_total
  * {outcome=...}, every outcome. Returns 0 or -ENOMEM (b may then hold
  * part of it). Loop thread (the counters are the loop's). */
 int redirect_metrics(const struct redirect *r, struct tc_buf *b);

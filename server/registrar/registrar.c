@@ -12,6 +12,7 @@
 #include "server/config/config.h"
 #include "server/core/bindings.h"
 #include "server/core/core.h"
+#include "server/registrar/auth_fail.h"
 #include "server/registrar/auth_limit.h"
 #include "server/registrar/sip_digest.h"
 
@@ -169,7 +170,8 @@ static int add_date(struct registrar *r, struct tc_buf *b, uint64_t now_ms)
     return tc_buf_puts(b, r->date);
 }
 
-/* The 200 for a REGISTER: every current binding with its remaining time. */
+/* The 200 for a REGISTER: every current binding with the parameters it
+ * was registered with and its remaining time. */
 static int answer_bindings(struct registrar *r, dn_key dn, uint64_t now, struct reg_answer *ans)
 {
     struct bindings_dn *d = bindings_dn(r->core->bindings, dn, false);
@@ -179,8 +181,8 @@ static int answer_bindings(struct registrar *r, dn_key dn, uint64_t now, struct 
     for (struct binding *b = d ? d->head : NULL; b != NULL && rc == 0; b = b->next) {
         if (b->expires_ms <= now)
             continue;
-        rc = tc_buf_printf(&ans->headers, "Contact: <%s>;expires=%u\r\n", binding_contact(b),
-                           binding_remaining(b, now));
+        rc = tc_buf_printf(&ans->headers, "Contact: <%s>%s;expires=%u\r\n", binding_contact(b),
+                           binding_params(b), binding_remaining(b, now));
     }
     return rc ? rc : add_date(r, &ans->headers, now);
 }
@@ -230,20 +232,47 @@ static void auth_note(struct registrar *r, const char *src, const char *dn, bool
     tc_log(DEBUG, "auth: %s guess from %s for %s", throttled ? "throttled" : "wrong", src, dn);
 }
 
+/* Log a failed login of q: for dn, or the To user when dn is NULL. */
+static void log_failure(const struct reg_request *q, const char *dn, enum auth_fail why)
+{
+    if (dn != NULL)
+        auth_fail_log(q->received, dn, strlen(dn), why);
+    else
+        auth_fail_log(q->received, q->to_user, q->to_user_len, why);
+}
+
+/* What the DN is challenged with: its profile's realm and algorithms
+ * (config_check_dir() gave every profile both). */
+static void make_offer(const struct dn_profile *prof, struct sip_digest_offer *o)
+{
+    o->realm = prof->auth_realm; /* NULL: the registrar's default */
+    o->n_algs = 0;
+    for (unsigned i = 0; i < DN_AUTH_ALGS_MAX && i < SIP_DIGEST_MAX_ALGS; i++) {
+        if (prof->auth_algs[i] == DN_AUTH_MD5)
+            o->algs[o->n_algs++] = SIP_DIGEST_MD5;
+        else if (prof->auth_algs[i] == DN_AUTH_SHA256)
+            o->algs[o->n_algs++] = SIP_DIGEST_SHA256;
+    }
+    if (o->n_algs == 0)
+        o->algs[o->n_algs++] = SIP_DIGEST_MD5;
+}
+
 /* Answer 401 with a fresh challenge for the DN. Returns 1 or -ENOMEM. */
-static int challenge(struct registrar *r, const char *dn, bool stale, uint64_t now,
-                     struct reg_answer *ans)
+static int challenge(struct registrar *r, const char *dn, const struct sip_digest_offer *o,
+                     bool stale, uint64_t now, struct reg_answer *ans)
 {
     answer(ans, 401, "Unauthorized");
-    return sip_digest_challenge(r->digest, now / 1000, stale, dn, &ans->headers) ? -ENOMEM : 1;
+    return sip_digest_challenge(r->digest, now / 1000, stale, dn, o, &ans->headers) ? -ENOMEM : 1;
 }
 
 /* Check credentials p for DN dn from source src, sent in a REGISTER to
  * request_uri, unless they are throttled. Returns 0 or 1 like check_auth(). */
 static int check_digest(struct registrar *r, const struct reg_request *q,
-                        const struct sip_digest_params *p, const char *password, const char *src,
-                        const char *dn, uint64_t now, struct reg_answer *ans)
+                        const struct dn_profile *prof, const char *src, const char *dn,
+                        uint64_t now, struct reg_answer *ans)
 {
+    const struct sip_digest_params *p = q->auth;
+    struct sip_digest_offer o;
     enum sip_digest_result res;
 
     /* Over the limit the guess is not checked at all, so a right one
@@ -252,6 +281,7 @@ static int check_digest(struct registrar *r, const struct reg_request *q,
     if (auth_limit_throttled(r->by_source, src, strlen(src), now) ||
         auth_limit_throttled(r->by_dn, dn, strlen(dn), now)) {
         auth_note(r, src, dn, true, now);
+        log_failure(q, dn, AUTH_FAIL_THROTTLED);
         answer(ans, 403, "Too Many Failed Attempts");
         return 1;
     }
@@ -262,23 +292,33 @@ static int check_digest(struct registrar *r, const struct reg_request *q,
         answer(ans, 400, "Authorization URI Does Not Match Request-URI");
         return 1;
     }
-    res = sip_digest_verify(r->digest, now / 1000, "REGISTER", p, password);
+    make_offer(prof, &o);
+    res = sip_digest_verify(r->digest, now / 1000, "REGISTER", p, prof->password, &o);
     switch (res) {
     case SIP_DIGEST_OK:
         return 0;
     case SIP_DIGEST_STALE:
-        return challenge(r, dn, true, now, ans);
+        log_failure(q, dn, AUTH_FAIL_STALE);
+        return challenge(r, dn, &o, true, now, ans);
     case SIP_DIGEST_REPLAY:
         /* A repeated or lower nc: maybe a replay, maybe a client that lost
          * count; either way a fresh nonce, with stale=true (RFC 7616 §3.4). */
         r->stats.auth_replay++;
-        return challenge(r, dn, true, now, ans);
+        log_failure(q, dn, AUTH_FAIL_REPLAY);
+        return challenge(r, dn, &o, true, now, ans);
     case SIP_DIGEST_BAD_NONCE:
         r->stats.auth_bad_nonce++;
-        return challenge(r, dn, false, now, ans);
+        log_failure(q, dn, AUTH_FAIL_BAD_NONCE);
+        return challenge(r, dn, &o, false, now, ans);
     case SIP_DIGEST_WRONG:
         auth_note(r, src, dn, false, now);
+        log_failure(q, dn, AUTH_FAIL_WRONG_PASSWORD);
         answer(ans, 403, "Wrong Credentials");
+        return 1;
+    case SIP_DIGEST_NOT_OFFERED:
+        r->stats.auth_not_offered++;
+        log_failure(q, dn, AUTH_FAIL_NOT_OFFERED);
+        answer(ans, 403, "Digest Algorithm Not Offered");
         return 1;
     case SIP_DIGEST_MALFORMED:
         r->stats.auth_malformed++;
@@ -292,24 +332,28 @@ static int check_digest(struct registrar *r, const struct reg_request *q,
 
 /* Digest authentication (RFC 3261 §22.4). Returns 0 when q carries good
  * credentials for its DN, 1 with ans filled (401, 403, 400), or -ENOMEM. */
-static int check_auth(struct registrar *r, const struct reg_request *q, const char *password,
-                      uint64_t now, struct reg_answer *ans)
+static int check_auth(struct registrar *r, const struct reg_request *q,
+                      const struct dn_profile *prof, uint64_t now, struct reg_answer *ans)
 {
     const struct sip_digest_params *p = q->auth;
     char dn[SIP_DIGEST_MAX_FIELD + 1];
+    struct sip_digest_offer o;
     char src[64];
 
     snprintf(dn, sizeof(dn), "%.*s", (int)q->to_user_len, q->to_user);
-    if (p == NULL)
-        return challenge(r, dn, false, now, ans);
+    if (p == NULL) {
+        make_offer(prof, &o);
+        return challenge(r, dn, &o, false, now, ans);
+    }
     if (p->username == NULL || strlen(p->username) != q->to_user_len ||
         memcmp(p->username, q->to_user, q->to_user_len) != 0) {
         r->stats.auth_user++;
+        log_failure(q, dn, AUTH_FAIL_USER_MISMATCH);
         answer(ans, 403, "Username Does Not Match The DN");
         return 1;
     }
     source_ip(q, src, sizeof(src));
-    return check_digest(r, q, p, password, src, dn, now, ans);
+    return check_digest(r, q, prof, src, dn, now, ans);
 }
 
 /* Expiry of one contact: its own param, else the Expires header, else the
@@ -341,6 +385,10 @@ static int check_contacts(struct registrar *r, const struct reg_request *q, dn_k
         long exp = contact_expires(r, q, c);
         struct binding *b = bindings_find(r->core->bindings, dn, c->uri, c->len);
 
+        if (c->params_len > REG_MAX_CONTACT_PARAMS) {
+            answer(ans, 400, "Contact Parameters Too Long");
+            return 1;
+        }
         if (exp != 0 && exp < (long)r->lim->min_expires) {
             answer(ans, 423, "Interval Too Brief");
             return tc_buf_printf(&ans->headers, "Min-Expires: %u\r\n", r->lim->min_expires)
@@ -416,7 +464,7 @@ static int apply_contacts(struct registrar *r, const struct reg_request *q, dn_k
             rc = core_unbind(r->core, old, on_binding_durable, w);
         } else {
             b = binding_new(bs, dn, c->uri, c->len, q->call_id, strlen(q->call_id), q->received,
-                            q->proto, q->cseq, now + (uint64_t)exp * 1000,
+                            c->params, q->proto, q->cseq, now + (uint64_t)exp * 1000,
                             old != NULL ? old->registered_ms : now);
             if (b == NULL)
                 return -ENOMEM;
@@ -431,8 +479,8 @@ static int apply_contacts(struct registrar *r, const struct reg_request *q, dn_k
 
 /* Queue the REGISTER's changes: bindings, then the ownership change the
  * core decides from them. Returns 0 or a negative error. */
-static int queue_changes(struct registrar *r, const struct reg_request *q, dn_key dn, uint64_t now,
-                         struct reg_wait *w)
+static int queue_group(struct registrar *r, const struct reg_request *q, dn_key dn, uint64_t now,
+                       struct reg_wait *w)
 {
     unsigned before = core_live_bindings(r->core, dn, now);
     unsigned after;
@@ -450,6 +498,19 @@ static int queue_changes(struct registrar *r, const struct reg_request *q, dn_ke
     else
         r->stats.releases++;
     return 0;
+}
+
+/* The same as one store transaction: a REGISTER answered 500 must leave
+ * no binding and no claim behind, nor a 200 half of them. */
+static int queue_changes(struct registrar *r, const struct reg_request *q, dn_key dn, uint64_t now,
+                         struct reg_wait *w)
+{
+    int rc;
+
+    core_group_begin(r->core);
+    rc = queue_group(r, q, dn, now, w);
+    core_group_end(r->core, rc == 0);
+    return rc;
 }
 
 /* The store refused a change (err): 503 when its queue is full, else 500. */
@@ -476,6 +537,9 @@ int registrar_register(struct registrar *r, const struct reg_request *q, struct 
 
     if (dn_key_parse(q->to_user, q->to_user_len, &dn) != 0 ||
         (prof = dn_dir_lookup(r->core->table->dir, dn)) == NULL) {
+        /* Credentials for a DN we do not have: a guessed user. */
+        if (q->auth != NULL)
+            log_failure(q, NULL, AUTH_FAIL_UNKNOWN_USER);
         answer(ans, 404, "Not Found");
         return 0;
     }
@@ -484,7 +548,7 @@ int registrar_register(struct registrar *r, const struct reg_request *q, struct 
         return 0;
     }
     if (prof->password != NULL) {
-        rc = check_auth(r, q, prof->password, now, ans);
+        rc = check_auth(r, q, prof, now, ans);
         if (rc != 0)
             return rc < 0 ? rc : 0;
     }

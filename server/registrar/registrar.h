@@ -22,6 +22,10 @@ struct config_limits;
  * answers. Loop thread only. */
 
 #define REG_MAX_CONTACTS 32 /* Contact entries read from one REGISTER */
+/* Bytes of a Contact's parameters kept with its binding and echoed in the
+ * 200 (RFC 5626 +sip.instance, reg-id; a phone's feature tags): more is
+ * refused with 400, never cut. */
+#define REG_MAX_CONTACT_PARAMS 512
 
 /* Wrong digest answers allowed before further guesses are refused with 403
  * unchecked: per source address a burst of 5 and one more every 10 s; per
@@ -35,7 +39,9 @@ struct config_limits;
 struct reg_contact {
     const char *uri; /* the URI inside <...>, as received */
     size_t len;
-    long expires; /* the contact's expires param; -1 when absent */
+    long expires;       /* the contact's expires param; -1 when absent */
+    const char *params; /* its other parameters (";a;b=c") or "", never NULL */
+    size_t params_len;
 };
 
 struct reg_request {
@@ -72,7 +78,8 @@ struct registrar_stats {
     uint64_t store_errors;     /* REGISTERs answered 500 for the store */
     /* REGISTERs refused for their credentials, by reason (auth_*_name). */
     uint64_t auth_wrong, auth_replay, auth_bad_nonce, auth_uri, auth_user, auth_malformed;
-    uint64_t auth_throttled; /* refused unchecked: too many wrong guesses */
+    uint64_t auth_not_offered; /* an algorithm the DN's auth-algorithms does not hold */
+    uint64_t auth_throttled;   /* refused unchecked: too many wrong guesses */
 };
 
 /* Wrong guesses and throttled requests since the last summary line. */

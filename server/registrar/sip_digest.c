@@ -219,17 +219,19 @@ static int ctx_hmac(const struct sip_digest *ctx, const unsigned char *data, siz
 }
 
 /* The NONCE_MAC_LEN-byte MAC over the 8-byte issue number ts, the realm
- * and the user the nonce is for, so that it is good for that user only. */
-static int nonce_mac(const struct sip_digest *ctx, const unsigned char *ts, const char *user,
-                     unsigned char *mac)
+ * and the user the nonce is for, so that it is good for that user in that
+ * realm only. */
+static int nonce_mac(const struct sip_digest *ctx, const unsigned char *ts, const char *realm,
+                     const char *user, unsigned char *mac)
 {
     unsigned char data[NONCE_TS_LEN + 2 * SIP_DIGEST_MAX_FIELD + 1];
     size_t ulen = strnlen(user, SIP_DIGEST_MAX_FIELD);
+    size_t rlen = strnlen(realm, SIP_DIGEST_MAX_FIELD);
     size_t n = NONCE_TS_LEN;
 
     memcpy(data, ts, NONCE_TS_LEN);
-    memcpy(data + n, ctx->realm, ctx->realm_len);
-    n += ctx->realm_len;
+    memcpy(data + n, realm, rlen);
+    n += rlen;
     data[n++] = '\0';
     memcpy(data + n, user, ulen);
     return ctx_hmac(ctx, data, n + ulen, mac, NONCE_MAC_LEN);
@@ -263,7 +265,7 @@ static bool realm_ok(const char *realm)
 static int setup_crypto(struct sip_digest *ctx)
 {
     static const char label[] = "tcluster opaque:";
-    unsigned char data[sizeof(label) + SIP_DIGEST_MAX_FIELD];
+    unsigned char data[sizeof(label)];
     unsigned char raw[OPAQUE_RAW_LEN];
 
     ctx->md5 = EVP_MD_fetch(NULL, "MD5", NULL);
@@ -274,10 +276,10 @@ static int setup_crypto(struct sip_digest *ctx)
     if (ctx->mdc == NULL)
         return -ENOMEM;
     /* Derived from the secret, not random, so nodes sharing a secret send
-     * the same opaque. The label keeps it apart from nonce MACs. */
+     * the same opaque; not from the realm, which may differ per DN. The
+     * label keeps it apart from nonce MACs. */
     memcpy(data, label, sizeof(label) - 1);
-    memcpy(data + sizeof(label) - 1, ctx->realm, ctx->realm_len);
-    if (ctx_hmac(ctx, data, sizeof(label) - 1 + ctx->realm_len, raw, sizeof(raw)) != 0)
+    if (ctx_hmac(ctx, data, sizeof(label) - 1, raw, sizeof(raw)) != 0)
         return -EIO;
     to_hex(raw, sizeof(raw), ctx->opaque);
     return 0;
@@ -335,27 +337,60 @@ void sip_digest_free(struct sip_digest *ctx)
 
 /* ---- challenge and verify ---- */
 
-int sip_digest_challenge(struct sip_digest *ctx, uint64_t now, bool stale, const char *user,
-                         struct tc_buf *out)
+static const struct sip_digest_offer default_offer = {
+        .realm = NULL,
+        .n_algs = 2,
+        .algs = {SIP_DIGEST_MD5, SIP_DIGEST_SHA256},
+};
+
+static const char *const alg_names[] = {"MD5", "SHA-256"};
+
+static const char *offer_realm(const struct sip_digest *ctx, const struct sip_digest_offer *o)
 {
+    return o->realm != NULL ? o->realm : ctx->realm;
+}
+
+static bool offer_ok(const struct sip_digest_offer *o)
+{
+    if (o->n_algs == 0 || o->n_algs > SIP_DIGEST_MAX_ALGS)
+        return false;
+    for (unsigned i = 0; i < o->n_algs; i++) {
+        if ((unsigned)o->algs[i] >= ARRAY_SIZE(alg_names))
+            return false;
+    }
+    return o->realm == NULL || realm_ok(o->realm);
+}
+
+int sip_digest_challenge(struct sip_digest *ctx, uint64_t now, bool stale, const char *user,
+                         const struct sip_digest_offer *offer, struct tc_buf *out)
+{
+    const struct sip_digest_offer *o = offer != NULL ? offer : &default_offer;
     unsigned char raw[NONCE_RAW_LEN];
     char nonce[NONCE_B64_LEN + 1];
     const char *st = stale ? ", stale=true" : "";
+    const char *realm = offer_realm(ctx, o);
     uint64_t issue = now << ISSUE_SEQ_BITS;
+    size_t mark = out->len;
+    int rc = 0;
 
+    if (!offer_ok(o))
+        return -EINVAL;
     if (issue <= ctx->last_issue)
         issue = ctx->last_issue + 1;
     store_be64(raw, issue);
-    if (nonce_mac(ctx, raw, user != NULL ? user : "", raw + NONCE_TS_LEN) != 0)
+    if (nonce_mac(ctx, raw, realm, user != NULL ? user : "", raw + NONCE_TS_LEN) != 0)
         return -EIO;
     ctx->last_issue = issue;
     b64url_encode(raw, sizeof(raw), nonce);
-    /* One call, so out is untouched if it fails. MD5 goes first although
-     * RFC 8760 prefers SHA-256 first: many phones (and sipsak) read only
-     * the first challenge and know only MD5; those that know SHA-256 find
-     * it in the second. */
-    return tc_buf_printf(out, CHALLENGE_LINE CHALLENGE_LINE, ctx->realm, nonce, ctx->opaque, "MD5",
-                         st, ctx->realm, nonce, ctx->opaque, "SHA-256", st);
+    for (unsigned i = 0; i < o->n_algs && rc == 0; i++)
+        rc = tc_buf_printf(out, CHALLENGE_LINE, realm, nonce, ctx->opaque, alg_names[o->algs[i]],
+                           st);
+    if (rc != 0) {
+        out->len = mark; /* out unchanged on failure */
+        if (out->data != NULL)
+            out->data[mark] = '\0';
+    }
+    return rc;
 }
 
 /* Present, non-empty and within bounds. */
@@ -405,9 +440,11 @@ static bool response_ok(const char *resp, size_t want_len, char *out)
 /* Everything but the nonce and the response itself: MALFORMED, WRONG (realm)
  * or OK with *md set and the normalized response in resp. */
 static enum sip_digest_result check_fields(const struct sip_digest *ctx, const char *method,
-                                           const struct sip_digest_params *p, const EVP_MD **md,
+                                           const struct sip_digest_params *p,
+                                           const struct sip_digest_offer *o, const EVP_MD **md,
                                            char *resp)
 {
+    bool offered = false;
     int alg;
 
     if (p == NULL || !field_ok(method) || !field_ok(p->username) || !field_ok(p->realm) ||
@@ -423,7 +460,13 @@ static enum sip_digest_result check_fields(const struct sip_digest *ctx, const c
     *md = alg == 0 ? ctx->md5 : ctx->sha256;
     if (!response_ok(p->response, 2 * (size_t)EVP_MD_get_size(*md), resp))
         return SIP_DIGEST_MALFORMED;
-    if (strcmp(p->realm, ctx->realm) != 0)
+    /* Only what was offered: an operator who offers SHA-256 alone means
+     * MD5 answers to be refused, not accepted as a downgrade. */
+    for (unsigned i = 0; i < o->n_algs && i < SIP_DIGEST_MAX_ALGS; i++)
+        offered |= (int)o->algs[i] == alg;
+    if (!offered)
+        return SIP_DIGEST_NOT_OFFERED;
+    if (strcmp(p->realm, offer_realm(ctx, o)) != 0)
         return SIP_DIGEST_WRONG;
     return SIP_DIGEST_OK;
 }
@@ -431,8 +474,8 @@ static enum sip_digest_result check_fields(const struct sip_digest *ctx, const c
 /* Is the nonce (and opaque, when sent) ours, and for p->username? Sets
  * *issue and *tag (the MAC's first bytes, never 0) on OK. */
 static enum sip_digest_result check_nonce(const struct sip_digest *ctx,
-                                          const struct sip_digest_params *p, uint64_t *issue,
-                                          uint64_t *tag)
+                                          const struct sip_digest_params *p, const char *realm,
+                                          uint64_t *issue, uint64_t *tag)
 {
     unsigned char raw[NONCE_RAW_LEN];
     unsigned char mac[NONCE_MAC_LEN];
@@ -441,7 +484,7 @@ static enum sip_digest_result check_nonce(const struct sip_digest *ctx,
         return SIP_DIGEST_BAD_NONCE;
     if (strlen(p->nonce) != NONCE_B64_LEN || b64url_decode(p->nonce, NONCE_B64_LEN, raw) != 0)
         return SIP_DIGEST_BAD_NONCE;
-    if (nonce_mac(ctx, raw, p->username, mac) != 0)
+    if (nonce_mac(ctx, raw, realm, p->username, mac) != 0)
         return SIP_DIGEST_ERROR;
     if (CRYPTO_memcmp(mac, raw + NONCE_TS_LEN, NONCE_MAC_LEN) != 0)
         return SIP_DIGEST_BAD_NONCE;
@@ -491,17 +534,19 @@ static enum sip_digest_result check_nc(struct sip_digest *ctx, uint64_t now, uin
 }
 
 enum sip_digest_result sip_digest_verify(struct sip_digest *ctx, uint64_t now, const char *method,
-                                         const struct sip_digest_params *p, const char *password)
+                                         const struct sip_digest_params *p, const char *password,
+                                         const struct sip_digest_offer *offer)
 {
+    const struct sip_digest_offer *o = offer != NULL ? offer : &default_offer;
     char want[SIP_DIGEST_HEX_MAX], got[SIP_DIGEST_HEX_MAX];
     const EVP_MD *md = NULL;
     enum sip_digest_result r;
     uint64_t issue = 0, tag = 0, ts, age;
     bool match;
 
-    r = check_fields(ctx, method, p, &md, got);
+    r = check_fields(ctx, method, p, o, &md, got);
     if (r == SIP_DIGEST_OK)
-        r = check_nonce(ctx, p, &issue, &tag);
+        r = check_nonce(ctx, p, offer_realm(ctx, o), &issue, &tag);
     if (r != SIP_DIGEST_OK)
         return r;
     /* An unknown user costs the same hashing as a known one. */
@@ -559,6 +604,8 @@ const char *sip_digest_result_name(enum sip_digest_result r)
         return "bad_nonce";
     case SIP_DIGEST_WRONG:
         return "wrong";
+    case SIP_DIGEST_NOT_OFFERED:
+        return "not_offered";
     case SIP_DIGEST_MALFORMED:
         return "malformed";
     case SIP_DIGEST_ERROR:

@@ -30,6 +30,7 @@ static const struct {
         {"nc", offsetof(struct sip_digest_params, nc)},
         {"cnonce", offsetof(struct sip_digest_params, cnonce)},
         {"opaque", offsetof(struct sip_digest_params, opaque)},
+        {"stale", offsetof(struct sip_digest_params, stale)},
 };
 
 _Static_assert(ARRAY_SIZE(known_params) == ARRAY_SIZE(((struct sip_auth_digest *)0)->store),
@@ -220,7 +221,7 @@ int sip_auth_parse_digest(const char *value, size_t len, struct sip_auth_digest 
     struct cur c = {value, value + len};
     int rc;
 
-    /* Only the pointers: the 2.6 KiB store is written before it is read. */
+    /* Only the pointers: the 2.9 KiB store is written before it is read. */
     memset(&out->params, 0, sizeof(out->params));
     if (value == NULL)
         return -EINVAL;

@@ -6,7 +6,9 @@
 #include "server/registrar/sip_digest.h"
 
 /* sip_auth: the one parser of Authorization (and Proxy-Authorization)
- * values (RFC 3261 §22.4, §25.1; RFC 7616 §3.4). sip_msg calls it when the
+ * values (RFC 3261 §22.4, §25.1; RFC 7616 §3.4), and of the challenges
+ * (WWW-Authenticate, Proxy-Authenticate) that tcphone answers, which have
+ * the same syntax. sip_msg calls it when the
  * registrar asks for a REGISTER's credentials; sip_digest_verify() (in
  * server/registrar) consumes what it fills. Outside input: every value and
  * count is bounded. Pure: any thread. */
@@ -16,10 +18,10 @@
 
 /* Digest parameters with the storage their strings point into. params
  * points inside the struct itself: do not copy it; keep it where it was
- * parsed (the stack is fine, ~2.6 KiB). */
+ * parsed (the stack is fine, ~2.9 KiB). */
 struct sip_auth_digest {
     struct sip_digest_params params;
-    char store[10][SIP_DIGEST_MAX_FIELD + 1];
+    char store[11][SIP_DIGEST_MAX_FIELD + 1];
 };
 
 /* The length of the auth-scheme token that starts value (after leading

@@ -48,7 +48,8 @@ const char *sip_fields_str(struct sip_fields_mem *mem, const char *p, size_t n)
         mem->extra = chunk;
         s = chunk->data;
     }
-    memcpy(s, p, n);
+    if (p != NULL)
+        memcpy(s, p, n);
     s[n] = '\0';
     return s;
 }
@@ -232,7 +233,7 @@ static int read_numbers(struct fctx *c)
         m->max_forwards = (int)v;
     }
     if (c->src->count[SIP_HDR_EXPIRES] > 0) {
-        if (sip_scan_u32(value(c, SIP_HDR_EXPIRES), UINT32_MAX, &m->expires) < 0)
+        if (sip_scan_delta(value(c, SIP_HDR_EXPIRES), &m->expires) < 0)
             return refuse(c, "Bad Expires");
         m->has_expires = true;
     }
@@ -294,9 +295,59 @@ static bool parse_q(struct sip_span v, uint16_t *q)
     return true;
 }
 
+/* The parameters of a Contact entry but expires, rebuilt as
+ * ";name[=value]" each (so no LWS, folded or not, reaches an answer that
+ * echoes them). A quoted value holding CR or LF is refused: it could only
+ * come from a folded line. Returns 0 with *out set ("" when none), -EPROTO
+ * or -ENOMEM. */
+static int contact_params(struct sip_fields_mem *mem, struct sip_span params, const char **out)
+{
+    struct sip_span cur = params;
+    struct sip_param prm;
+    size_t len = 0;
+    char *buf, *w;
+    int rc;
+
+    *out = "";
+    while ((rc = sip_scan_param_next(&cur, &prm)) == 1) {
+        if (sip_scan_ieq(prm.name, "expires"))
+            continue;
+        if (prm.has_value && (memchr(prm.value.p, '\r', prm.value.len) != NULL ||
+                              memchr(prm.value.p, '\n', prm.value.len) != NULL))
+            return -EPROTO;
+        len += 1 + prm.name.len + (prm.has_value ? 1 + prm.value.len : 0);
+    }
+    if (rc < 0)
+        return -EPROTO;
+    if (len == 0)
+        return 0;
+    buf = (char *)sip_fields_str(mem, NULL, len);
+    if (mem->oom)
+        return -ENOMEM;
+    w = buf;
+    cur = params;
+    while (sip_scan_param_next(&cur, &prm) == 1) {
+        if (sip_scan_ieq(prm.name, "expires"))
+            continue;
+        *w++ = ';';
+        memcpy(w, prm.name.p, prm.name.len);
+        w += prm.name.len;
+        if (prm.has_value) {
+            *w++ = '=';
+            memcpy(w, prm.value.p, prm.value.len);
+            w += prm.value.len;
+        }
+    }
+    *w = '\0';
+    *out = buf;
+    return 0;
+}
+
 static int add_contact(struct sip_fields_mem *mem, struct sip_contacts *out,
                        const struct sip_naddr *na)
 {
+    int rc;
+
     struct sip_contact *ct;
     struct sip_param prm;
 
@@ -313,12 +364,17 @@ static int add_contact(struct sip_fields_mem *mem, struct sip_contacts *out,
     ct = &mem->contacts[out->n++];
     memset(ct, 0, sizeof(*ct));
     ct->uri = sip_fields_str(mem, na->uri.p, na->uri.len);
-    if (sip_scan_param_find(na->params, "expires", &prm) &&
-        sip_scan_u32(prm.value, UINT32_MAX, &ct->expires) == 0)
+    /* The same rule as the Expires header: malformed is refused (RFC 3261
+     * §20.10 would take it as 3600, which registers what was not asked). */
+    if (sip_scan_param_find(na->params, "expires", &prm)) {
+        if (sip_scan_delta(prm.value, &ct->expires) < 0)
+            return -EDOM;
         ct->has_expires = true;
+    }
     if (sip_scan_param_find(na->params, "q", &prm))
         ct->has_q = parse_q(prm.value, &ct->q);
-    return 0;
+    rc = contact_params(mem, na->params, &ct->params);
+    return rc;
 }
 
 /* The entries of one Contact header value (not "*"). */

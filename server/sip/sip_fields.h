@@ -38,7 +38,8 @@ struct sip_fields_src {
 };
 
 /* Copy n bytes into mem as a C string, valid until the arena and
- * sip_fields_release() free it. Without memory: "" and mem->oom set. */
+ * sip_fields_release() free it; with p NULL, only reserve n + 1 bytes (the
+ * last a NUL) for the caller to fill. Without memory: "" and mem->oom set. */
 const char *sip_fields_str(struct sip_fields_mem *mem, const char *p, size_t n);
 
 /* Fill m from src (m->is_request, m->method and m->method_id already set):
@@ -49,7 +50,8 @@ int sip_fields_read(struct sip_msg *m, const struct sip_fields_src *src, struct 
                     struct sip_msg_err *err);
 
 /* Read every Contact entry of m into out (the entries live in mem).
- * Returns 0, -EPROTO (a bad Contact or a misplaced "*") or -ENOMEM. */
+ * Returns 0, -EPROTO (a bad Contact or a misplaced "*"), -EDOM (an
+ * expires parameter that is not delta-seconds) or -ENOMEM. */
 int sip_fields_contacts(const struct sip_msg *m, const struct sip_fields_src *src,
                         struct sip_fields_mem *mem, struct sip_contacts *out);
 

@@ -76,10 +76,14 @@ struct sip_via {
 /* One Contact entry (not "*"). */
 struct sip_contact {
     const char *uri;  /* the URI as received, inside <> if bracketed */
-    bool has_expires; /* an expires parameter that is a number <= 2^32-1 */
+    bool has_expires; /* an expires parameter; past 2^32-1 taken as 2^32-1 */
     uint32_t expires;
     bool has_q; /* a valid q parameter */
     uint16_t q; /* q * 1000: 0..1000 */
+    /* Its header parameters but expires, each as ";name" or ";name=value"
+     * without the LWS around ';' and '=' (e.g. ";+sip.instance=\"<urn:
+     * uuid:...>\";reg-id=1"), or "": what a registrar echoes (RFC 5626). */
+    const char *params;
 };
 
 /* All Contact entries of a message (sip_msg_contacts()). */
@@ -163,8 +167,10 @@ int sip_msg_parse(const char *data, size_t len, const struct sip_msg_conf *conf,
  * §10.3 step 6 for "*"); later calls give the same answer. Returns 0 and
  * sets *out (owned by m, valid until sip_msg_free()), -EPROTO when a
  * Contact is malformed or a "*" is not alone in a REGISTER with Expires: 0
- * (answer 400 "Bad Contact"), or -ENOMEM. A message without Contact gives
- * 0 entries. */
+ * (answer 400 "Bad Contact"), -EDOM when an expires parameter is not
+ * delta-seconds (answer 400 "Bad Contact Expires", as a bad Expires header
+ * is refused; sip_scan_delta()), or -ENOMEM. A message without Contact
+ * gives 0 entries. */
 int sip_msg_contacts(struct sip_msg *m, const struct sip_contacts **out);
 
 /* The first Authorization header of m, parsed on the first call by

@@ -120,6 +120,23 @@ int sip_scan_u32(struct sip_span s, uint32_t max, uint32_t *out)
     return 0;
 }
 
+int sip_scan_delta(struct sip_span s, uint32_t *out)
+{
+    uint64_t v = 0;
+    size_t i;
+
+    if (s.len == 0)
+        return -EINVAL;
+    for (i = 0; i < s.len; i++) {
+        if (!is_digit(s.p[i]))
+            return -EINVAL;
+        if (v <= UINT32_MAX)
+            v = v * 10 + (uint64_t)(s.p[i] - '0');
+    }
+    *out = v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
+    return 0;
+}
+
 int sip_scan_start(struct sip_scan *s, const char *data, size_t len, struct sip_span *line)
 {
     const char *p = data, *e = data + len, *lf;

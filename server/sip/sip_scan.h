@@ -92,6 +92,12 @@ bool sip_scan_ieq(struct sip_span s, const char *lit);
  * Returns 0 or -EINVAL. */
 int sip_scan_u32(struct sip_span s, uint32_t max, uint32_t *out);
 
+/* Read delta-seconds (RFC 3261 §25.1: 1*DIGIT), the value of an Expires
+ * header and of a Contact's expires parameter alike: a value past
+ * 2^32-1 is taken as 2^32-1 (the registrar shortens it to max-expires
+ * anyway). Returns 0, or -EINVAL when s is not digits ("1e20", "-1"). */
+int sip_scan_delta(struct sip_span s, uint32_t *out);
+
 /* One ";name[=value]" parameter. */
 struct sip_param {
     struct sip_span name;

@@ -187,6 +187,8 @@ static int read_register(struct sip_server *s, struct sip_msg *m, const struct s
     if (rc != 0) {
         if (rc == -ENOMEM)
             respond(s, m, src, 500, "Server Internal Error", NULL);
+        else if (rc == -EDOM)
+            respond(s, m, src, 400, "Bad Contact Expires", NULL);
         else
             respond(s, m, src, 400, cs == NULL ? "Bad Contact" : "Bad Authorization Header", NULL);
         return -1;
@@ -197,6 +199,8 @@ static int read_register(struct sip_server *s, struct sip_msg *m, const struct s
         q->contacts[i].uri = cs->v[i].uri;
         q->contacts[i].len = strlen(cs->v[i].uri);
         q->contacts[i].expires = cs->v[i].has_expires ? (long)cs->v[i].expires : -1;
+        q->contacts[i].params = cs->v[i].params != NULL ? cs->v[i].params : "";
+        q->contacts[i].params_len = strlen(q->contacts[i].params);
     }
     /* Only Digest is understood; another scheme is answered like none: 401. */
     if (auth != NULL)
@@ -339,6 +343,20 @@ static void on_message(void *arg, const struct sip_src *src, const char *buf, si
     sip_msg_free(m);
 }
 
+/* Over TCP a refused unit can always be answered, the connection being
+ * the address: when its head holds no usable Via (or is not SIP at all),
+ * a bare status line with the reason goes out before the close, so the
+ * client learns why instead of seeing the connection drop. */
+static void answer_bare(struct sip_server *s, const struct sip_src *src, int code,
+                        const char *reason)
+{
+    char buf[128];
+    int n = snprintf(buf, sizeof(buf), "SIP/2.0 %d %s\r\nContent-Length: 0\r\n\r\n", code, reason);
+
+    count(s, SIP_METHOD_OTHER, code);
+    send_answer(s, src, &src->peer, buf, (size_t)n);
+}
+
 static void on_transport_error(void *arg, const struct sip_src *src, enum sip_transport_error e,
                                const char *buf, size_t len)
 {
@@ -354,6 +372,11 @@ static void on_transport_error(void *arg, const struct sip_src *src, enum sip_tr
         respond(s, m, src, e == SIP_TRANSPORT_TOO_LARGE ? 513 : 400,
                 e == SIP_TRANSPORT_TOO_LARGE ? "Message Too Large" : "Bad Content-Length", NULL);
         sip_msg_free(m);
+        return;
+    }
+    if (!err.can_respond && src->proto == SIP_PROTO_TCP) {
+        answer_bare(s, src, e == SIP_TRANSPORT_TOO_LARGE ? 513 : 400,
+                    e == SIP_TRANSPORT_TOO_LARGE ? "Message Too Large" : "Bad Content-Length");
         return;
     }
     if (!err.can_respond) {
@@ -401,6 +424,8 @@ int sip_server_start(struct sip_server *s, uv_loop_t *loop, const struct config 
     o.max_message = cfg->limits.max_sip_message;
     o.max_connections = cfg->limits.max_connections;
     o.idle_timeout_ms = cfg->limits.idle_timeout_ms;
+    o.message_timeout_ms = cfg->limits.message_timeout_ms;
+    o.max_per_source = cfg->limits.max_connections_per_source;
     o.on_message = on_message;
     o.on_error = on_transport_error;
     o.arg = s;
@@ -434,29 +459,29 @@ int sip_server_metrics(const struct sip_server *s, struct tc_buf *b)
     char labels[96];
     int rc = 0;
 
-    rc |= metrics_header(b, "tc_sip_responses_total", "counter",
+    rc |= metrics_header(b, "tcluster_sip_responses_total", "counter",
                          "SIP responses sent, by request method and status code");
     for (unsigned i = 0; i < s->n_counts; i++) {
         snprintf(labels, sizeof(labels), "method=\"%s\",code=\"%u\"",
                  method_names[s->counts[i].method], s->counts[i].code);
-        rc |= metrics_sample_u64(b, "tc_sip_responses_total", labels, s->counts[i].n);
+        rc |= metrics_sample_u64(b, "tcluster_sip_responses_total", labels, s->counts[i].n);
     }
-    rc |= metrics_header(b, "tc_sip_dropped_total", "counter",
+    rc |= metrics_header(b, "tcluster_sip_dropped_total", "counter",
                          "SIP messages dropped without an answer, by reason");
     for (unsigned i = 0; i < SIP_DROP_COUNT; i++) {
         snprintf(labels, sizeof(labels), "reason=\"%s\"", drop_names[i]);
-        rc |= metrics_sample_u64(b, "tc_sip_dropped_total", labels, s->dropped[i]);
+        rc |= metrics_sample_u64(b, "tcluster_sip_dropped_total", labels, s->dropped[i]);
     }
     rc |= metrics_histogram_render(
-            b, "tc_sip_register_durable_seconds",
+            b, "tcluster_sip_register_durable_seconds",
             "REGISTERs that changed bindings: from receipt to durable in the store",
             &s->reg_durable);
-    rc |= metrics_histogram_render(b, "tc_sip_register_answered_seconds",
+    rc |= metrics_histogram_render(b, "tcluster_sip_register_answered_seconds",
                                    "REGISTERs that changed bindings: from receipt to the 200 sent",
                                    &s->reg_answered);
-    rc |= metrics_header(b, "tc_sip_waiting_answers", "gauge",
+    rc |= metrics_header(b, "tcluster_sip_waiting_answers", "gauge",
                          "REGISTER answers waiting for the store");
-    rc |= metrics_sample_u64(b, "tc_sip_waiting_answers", NULL, s->waiting);
+    rc |= metrics_sample_u64(b, "tcluster_sip_waiting_answers", NULL, s->waiting);
     rc |= metrics_header(b, "tcluster_sip_shed_total", "counter",
                          "REGISTERs answered 503 with Retry-After because requests waited "
                          "longer than sip-shed-delay before they were read");
@@ -468,17 +493,19 @@ int sip_server_metrics(const struct sip_server *s, struct tc_buf *b)
                          "age of the oldest SIP datagram left queued after the last read");
     rc |= metrics_sample(b, "tcluster_sip_udp_backlog_seconds", NULL,
                          (double)st.udp_backlog_ns / 1e9);
-    rc |= metrics_header(b, "tc_sip_received_total", "counter", "SIP messages received");
-    rc |= metrics_sample_u64(b, "tc_sip_received_total", "transport=\"udp\"", st.udp_messages);
-    rc |= metrics_sample_u64(b, "tc_sip_received_total", "transport=\"tcp\"", st.tcp_messages);
-    rc |= metrics_header(b, "tc_sip_tcp_connections", "gauge", "open SIP TCP connections");
-    rc |= metrics_sample_u64(b, "tc_sip_tcp_connections", NULL, st.conns_open);
-    rc |= metrics_header(b, "tc_sip_tcp_refused_total", "counter",
+    rc |= metrics_header(b, "tcluster_sip_received_total", "counter", "SIP messages received");
+    rc |= metrics_sample_u64(b, "tcluster_sip_received_total", "transport=\"udp\"", st.udp_messages);
+    rc |= metrics_sample_u64(b, "tcluster_sip_received_total", "transport=\"tcp\"", st.tcp_messages);
+    rc |= metrics_header(b, "tcluster_sip_tcp_connections", "gauge", "open SIP TCP connections");
+    rc |= metrics_sample_u64(b, "tcluster_sip_tcp_connections", NULL, st.conns_open);
+    rc |= metrics_header(b, "tcluster_sip_tcp_refused_total", "counter",
                          "SIP TCP connections refused at max-connections");
-    rc |= metrics_sample_u64(b, "tc_sip_tcp_refused_total", NULL, st.conns_refused);
-    rc |= metrics_header(b, "tc_sip_send_failed_total", "counter",
+    rc |= metrics_sample_u64(b, "tcluster_sip_tcp_refused_total", NULL, st.conns_refused);
+    rc |= metrics_header(b, "tcluster_sip_send_failed_total", "counter",
                          "SIP messages the transport could not send, including UDP answers "
                          "the kernel refused after they were queued");
-    rc |= metrics_sample_u64(b, "tc_sip_send_failed_total", NULL, st.send_failed);
+    rc |= metrics_sample_u64(b, "tcluster_sip_send_failed_total", NULL, st.send_failed);
+    if (s->transport != NULL)
+        rc |= sip_transport_metrics(s->transport, b);
     return rc ? -ENOMEM : 0;
 }

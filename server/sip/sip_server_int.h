@@ -9,7 +9,7 @@
 
 /* Answer m, which came from src, with code and reason (NULL: the usual
  * phrase) and extra header lines (each ending in CRLF, or NULL), to where
- * its Via says (RFC 3581), and count it in tc_sip_responses_total. A
+ * its Via says (RFC 3581), and count it in tcluster_sip_responses_total. A
  * failure to build or send is counted as dropped. m and extra are
  * borrowed for the call. */
 void sip_server__respond(struct sip_server *s, const struct sip_msg *m, const struct sip_src *src,

@@ -164,16 +164,18 @@ static void on_read(void *arg, struct tcp_conn *tc, char *data, size_t n)
     t->stats.rx_bytes += n;
     if (c->buf == NULL || data != c->buf + c->len) {
         read_shared(c, data, n);
-        return;
+    } else {
+        c->len += n;
+        used = conn_feed(c, c->buf, c->len);
+        if (used == c->len || tcp_conn_closing(tc)) {
+            conn_buf_drop(c);
+        } else {
+            memmove(c->buf, c->buf + used, c->len - used);
+            c->len -= used;
+        }
     }
-    c->len += n;
-    used = conn_feed(c, c->buf, c->len);
-    if (used == c->len || tcp_conn_closing(tc)) {
-        conn_buf_drop(c);
-        return;
-    }
-    memmove(c->buf, c->buf + used, c->len - used);
-    c->len -= used;
+    /* What is kept is an incomplete message: its deadline runs. */
+    tcp_conn_message(tc, c->buf != NULL);
 }
 
 static int on_accept(void *arg, struct tcp_conn *tc)
@@ -203,6 +205,8 @@ int sip_transport__tcp_new(struct sip_transport *t)
             .name = "sip",
             .max_conns = t->max_conns,
             .idle_ms = t->idle_ms,
+            .message_ms = t->message_ms,
+            .max_per_source = t->max_per_source,
             .linger_ms = SIP_LINGER_MS,
             .read_size = SIP_TCP_READ_SIZE,
             .conn_size = sizeof(struct sip_conn),

@@ -579,6 +579,8 @@ static int transport_new(struct sip_transport **out, uv_loop_t *loop,
     t->max_message = opt->max_message ? opt->max_message : SIP_TRANSPORT_DEFAULT_MAX_MESSAGE;
     t->max_conns = opt->max_connections ? opt->max_connections : SIP_TRANSPORT_DEFAULT_MAX_CONNS;
     t->idle_ms = opt->idle_timeout_ms ? opt->idle_timeout_ms : SIP_TRANSPORT_DEFAULT_IDLE_MS;
+    t->message_ms = opt->message_timeout_ms;
+    t->max_per_source = opt->max_per_source;
     if (sip_transport__tcp_new(t) != 0) {
         free(t);
         return -ENOMEM;
@@ -647,6 +649,11 @@ void sip_transport_stats(const struct sip_transport *t, struct sip_transport_sta
     out->conns_open = tcp->open;
     out->recv_errors += tcp->read_errors;
     out->send_failed += tcp->write_errors;
+}
+
+int sip_transport_metrics(const struct sip_transport *t, struct tc_buf *b)
+{
+    return tcp_server_metrics(t->tcp, "sip_tcp", b);
 }
 
 void sip_transport_stop(struct sip_transport *t)

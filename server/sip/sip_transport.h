@@ -22,9 +22,13 @@
  * After either error on TCP the connection is closed, once whatever the caller
  * sent from the error callback is written. A TCP connection's read buffer never
  * grows past max_message bytes; a connection that received nothing for
- * idle_timeout_ms is closed; at most max_connections are open and further ones
- * are closed at once. When the peer closes or half-closes, the connection is
- * closed once bytes already queued are written; later sends get -ENOTCONN.
+ * idle_timeout_ms is closed, and so is one whose message (the first: from the
+ * accept) is not complete within message_timeout_ms, however steadily its
+ * bytes come; at most max_connections are open, max_per_source from one
+ * source, and further ones are closed at once (see server/net/tcp_server.h
+ * for the eviction of a late message at the cap). When the peer closes or
+ * half-closes, the connection is closed once bytes already queued are
+ * written; later sends get -ENOTCONN.
  * Leading CRLFs between TCP messages are skipped, and a CRLFCRLF keepalive is
  * answered with CRLF (RFC 5626 §4.4.1). UDP datagrams holding only CR and LF
  * are dropped as keepalives.
@@ -42,6 +46,7 @@
 #define SIP_TRANSPORT_BUSY_TURN           32 /* messages before a long turn counts as backlog */
 
 struct sip_transport;
+struct tc_buf;
 
 /* Why a message was refused. */
 enum sip_transport_error {
@@ -76,6 +81,8 @@ struct sip_transport_options {
     uint32_t max_message;                   /* bytes; 0: SIP_TRANSPORT_DEFAULT_MAX_MESSAGE */
     uint32_t max_connections;               /* TCP, all listeners; 0: the default */
     uint32_t idle_timeout_ms;               /* TCP; 0: SIP_TRANSPORT_DEFAULT_IDLE_MS */
+    uint32_t message_timeout_ms;            /* TCP: whole-message deadline; 0: none */
+    uint32_t max_per_source;                /* TCP connections per source; 0: no cap */
     sip_transport_message_cb on_message;    /* required */
     sip_transport_error_cb on_error;        /* may be NULL: errors are only counted */
     void *arg;                              /* passed to both callbacks */
@@ -153,6 +160,10 @@ int sip_transport_send_to(struct sip_transport *t, unsigned listener, const stru
 uint64_t sip_transport_backlog_ns(struct sip_transport *t, const struct sip_src *src);
 
 /* Copy the counters into *out. Loop thread. */
+/* Append the TCP server's tcluster_sip_tcp_* families (slow-client
+ * defences) to b. Returns 0 or -ENOMEM. */
+int sip_transport_metrics(const struct sip_transport *t, struct tc_buf *b);
+
 void sip_transport_stats(const struct sip_transport *t, struct sip_transport_stats *out);
 
 /* Close every socket and connection; unsent bytes are dropped. No callback

@@ -38,7 +38,7 @@ struct sip_transport {
     sip_transport_message_cb on_message;
     sip_transport_error_cb on_error;
     void *arg;
-    uint32_t max_message, max_conns, idle_ms;
+    uint32_t max_message, max_conns, idle_ms, message_ms, max_per_source;
     unsigned n_listeners;
     unsigned listener_handles; /* listener handles not closed yet */
     bool stopping;

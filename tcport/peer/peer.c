@@ -86,7 +86,7 @@ static void on_accepted(struct peers *p, struct peer_ev *ev)
     if (why != PEER_REFUSED_COUNT) {
         p->refused[why]++;
         peer__count_error(p, PEER_ERR_CONNECTIONS);
-        tc_log_limited(WARN, "peer-listen: connection from %s refused: %s", host,
+        tc_log_limited(WARN, "peer-listen: unauthenticated connection from %s refused: %s", host,
                        refusal_names[why]);
         return; /* the stream is closed with ev */
     }
@@ -485,26 +485,26 @@ static int render_links(const struct peers *p, struct tc_buf *b)
     char labels[64];
     int rc = 0;
 
-    rc |= metrics_header(b, "tc_peer_link_up", "gauge",
+    rc |= metrics_header(b, "tcluster_peer_link_up", "gauge",
                          "1 when the link to the peer is authenticated and its snapshot applied");
     for (unsigned i = 0; i < p->n_links; i++) {
         /* Node names are [A-Za-z0-9_.-]: nothing to escape. */
         snprintf(labels, sizeof(labels), "peer=\"%s\"", p->links[i].name);
-        rc |= metrics_sample_u64(b, "tc_peer_link_up", labels, p->links[i].up);
+        rc |= metrics_sample_u64(b, "tcluster_peer_link_up", labels, p->links[i].up);
     }
-    rc |= metrics_header(b, "tc_peer_messages_total", "counter", "frames exchanged with peers");
+    rc |= metrics_header(b, "tcluster_peer_messages_total", "counter", "frames exchanged with peers");
     for (unsigned i = 0; i < p->n_links; i++)
-        rc |= metric_pair(b, "tc_peer_messages_total", p->links[i].name, p->links[i].rx_msgs,
+        rc |= metric_pair(b, "tcluster_peer_messages_total", p->links[i].name, p->links[i].rx_msgs,
                           p->links[i].tx_msgs);
-    rc |= metrics_header(b, "tc_peer_bytes_total", "counter",
+    rc |= metrics_header(b, "tcluster_peer_bytes_total", "counter",
                          "bytes exchanged with peers, framing included");
     for (unsigned i = 0; i < p->n_links; i++)
-        rc |= metric_pair(b, "tc_peer_bytes_total", p->links[i].name, p->links[i].rx_bytes,
+        rc |= metric_pair(b, "tcluster_peer_bytes_total", p->links[i].name, p->links[i].rx_bytes,
                           p->links[i].tx_bytes);
-    rc |= metrics_header(b, "tc_peer_claims_total", "counter",
+    rc |= metrics_header(b, "tcluster_peer_claims_total", "counter",
                          "claims and releases exchanged with peers, snapshots included");
     for (unsigned i = 0; i < p->n_links; i++)
-        rc |= metric_pair(b, "tc_peer_claims_total", p->links[i].name, p->links[i].rx_claims,
+        rc |= metric_pair(b, "tcluster_peer_claims_total", p->links[i].name, p->links[i].rx_claims,
                           p->links[i].tx_claims);
     return rc;
 }
@@ -514,16 +514,16 @@ static int render_calls(const struct peers *p, struct tc_buf *b)
     char labels[64];
     int rc = 0;
 
-    rc |= metrics_header(b, "tc_peer_calls_total", "counter",
+    rc |= metrics_header(b, "tcluster_peer_calls_total", "counter",
                          "call events exchanged with peers (rx: the peer's decisions)");
     for (unsigned i = 0; i < p->n_links; i++)
-        rc |= metric_pair(b, "tc_peer_calls_total", p->links[i].name, p->links[i].rx_calls,
+        rc |= metric_pair(b, "tcluster_peer_calls_total", p->links[i].name, p->links[i].rx_calls,
                           p->links[i].tx_calls);
-    rc |= metrics_header(b, "tc_peer_calls_dropped_total", "counter",
+    rc |= metrics_header(b, "tcluster_peer_calls_dropped_total", "counter",
                          "call events of this node not sent: the peer's send backlog was full");
     for (unsigned i = 0; i < p->n_links; i++) {
         snprintf(labels, sizeof(labels), "peer=\"%s\"", p->links[i].name);
-        rc |= metrics_sample_u64(b, "tc_peer_calls_dropped_total", labels,
+        rc |= metrics_sample_u64(b, "tcluster_peer_calls_dropped_total", labels,
                                  p->links[i].calls_dropped);
     }
     return rc;
@@ -534,24 +534,24 @@ int peers_metrics(const struct peers *p, struct tc_buf *b)
     char labels[64];
     int rc = render_links(p, b) | render_calls(p, b);
 
-    rc |= metrics_header(b, "tc_peer_auth_failures_total", "counter",
+    rc |= metrics_header(b, "tcluster_peer_auth_failures_total", "counter",
                          "peer connections refused: wrong cluster secret or unknown node");
-    rc |= metrics_sample_u64(b, "tc_peer_auth_failures_total", NULL, p->auth_failures);
-    rc |= metrics_header(b, "tc_peer_errors_total", "counter",
+    rc |= metrics_sample_u64(b, "tcluster_peer_auth_failures_total", NULL, p->auth_failures);
+    rc |= metrics_header(b, "tcluster_peer_errors_total", "counter",
                          "peer link errors by reason (most reset the link)");
     for (int e = 0; e < PEER_ERR_COUNT; e++) {
         snprintf(labels, sizeof(labels), "reason=\"%s\"", peer_err_names[e]);
-        rc |= metrics_sample_u64(b, "tc_peer_errors_total", labels, p->errors[e]);
+        rc |= metrics_sample_u64(b, "tcluster_peer_errors_total", labels, p->errors[e]);
     }
-    rc |= metrics_header(b, "tc_peer_refused_total", "counter",
+    rc |= metrics_header(b, "tcluster_peer_refused_total", "counter",
                          "peer connections refused or closed before authenticating, by reason");
     for (int r = 0; r < PEER_REFUSED_COUNT; r++) {
         snprintf(labels, sizeof(labels), "reason=\"%s\"", refusal_names[r]);
-        rc |= metrics_sample_u64(b, "tc_peer_refused_total", labels, p->refused[r]);
+        rc |= metrics_sample_u64(b, "tcluster_peer_refused_total", labels, p->refused[r]);
     }
-    rc |= metrics_header(b, "tc_peer_resyncs_total", "counter", "peer snapshots received whole");
-    rc |= metrics_sample_u64(b, "tc_peer_resyncs_total", NULL, p->resyncs);
-    rc |= metrics_histogram_render(b, "tc_peer_replication_delay_seconds",
+    rc |= metrics_header(b, "tcluster_peer_resyncs_total", "counter", "peer snapshots received whole");
+    rc |= metrics_sample_u64(b, "tcluster_peer_resyncs_total", NULL, p->resyncs);
+    rc |= metrics_histogram_render(b, "tcluster_peer_replication_delay_seconds",
                                    "from a peer sending its own claims to their application here "
                                    "(wall clocks of both nodes)",
                                    &p->delay);

@@ -59,7 +59,7 @@ enum peer_err {
 };
 
 /* Why an accepted connection was refused or closed before authenticating
- * (tc_peer_refused_total{reason}). */
+ * (tcluster_peer_refused_total{reason}). */
 enum peer_refusal {
     PEER_REFUSED_PENDING = 0, /* the shared pre-auth slots are full */
     PEER_REFUSED_SOURCE,      /* its source holds PEER_PENDING_SOURCE already */

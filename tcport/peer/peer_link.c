@@ -2,12 +2,12 @@
  * mutual authentication to the exchange of claims; heartbeats, timeouts,
  * and the link's up/down as the core sees it. Loop thread only. */
 #include <errno.h>
-#include <openssl/rand.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "server/base/log.h"
 #include "server/core/core.h"
+#include "tcport/challenge.h"
 #include "tcport/peer/peer_int.h"
 #include "tcport/peer/peer_net.h"
 
@@ -98,7 +98,7 @@ struct peer_session *peer__session_open(struct peers *p, struct peer_conn *conn,
 {
     struct peer_session *s = calloc(1, sizeof(*s));
 
-    if (s == NULL || RAND_bytes(s->nonce, PEER_NONCE_LEN) != 1) {
+    if (s == NULL || challenge_nonce(s->nonce) != 0) {
         tc_log(ERR, "peer connection %s: cannot set up: out of memory or entropy",
                peer_conn_remote(conn));
         free(s);
@@ -113,8 +113,11 @@ struct peer_session *peer__session_open(struct peers *p, struct peer_conn *conn,
     s->next = p->sessions;
     p->sessions = s;
     p->n_pending++;
-    tc_log(DEBUG, "peer %s: connection %s %s", peer__session_name(s), s->dialed ? "to" : "from",
-           peer_conn_remote(conn));
+    if (s->dialed)
+        tc_log(DEBUG, "peer %s: connection to %s", peer__session_name(s), peer_conn_remote(conn));
+    else
+        tc_log(DEBUG, "peer-listen: connection from %s, not authenticated yet",
+               peer_conn_remote(conn));
     send_hello(s);
     return s;
 }
@@ -136,13 +139,21 @@ static void detach(struct peer_session *s, int level, const char *reason)
     struct peers *p = s->p;
     struct peer_link *l = link_of(s);
 
-    /* Before authentication anyone may cause these, once per connection. */
+    /* Before authentication anyone may cause these, once per connection.
+     * A connection that dialed in and named a peer is not that peer's
+     * link until it proves the secret: say whom it claims to be, never
+     * "peer NAME:", which reads as the link's own state. */
     if (l != NULL && s->state == PEER_AUTHED)
         tc_log((enum tc_log_level)level, "peer %s: %s", l->name, reason);
-    else if (l != NULL)
+    else if (l != NULL && s->dialed)
         tc_log_limited((enum tc_log_level)level, "peer %s: %s", l->name, reason);
+    else if (l != NULL)
+        tc_log_limited((enum tc_log_level)level,
+                       "peer-listen: unauthenticated connection from %s, claiming to be %s: %s",
+                       peer_conn_remote(s->conn), l->name, reason);
     else
-        tc_log_limited((enum tc_log_level)level, "peer connection from %s: %s",
+        tc_log_limited((enum tc_log_level)level,
+                       "peer-listen: unauthenticated connection from %s: %s",
                        peer_conn_remote(s->conn), reason);
     if (s->state != PEER_AUTHED)
         p->n_pending--;

@@ -1,13 +1,11 @@
 #include "tcport/peer/peer_wire.h"
 
 #include <errno.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "server/core/core.h"
+#include "tcport/challenge.h"
 
 #define PEER_AUTH_LABEL "tcluster-peer-auth-v1"
 
@@ -186,53 +184,17 @@ int peer_wire_claim_parse(const struct dn_table *t, const Tc__Peer__Claim *pb,
     return 0;
 }
 
-/* Append a NUL-terminated name, terminator included, so names cannot run
- * into each other. Returns the new length, or 0 when it does not fit. */
-static size_t put_name(uint8_t *buf, size_t len, size_t cap, const char *s)
-{
-    size_t n = strlen(s) + 1;
-
-    if (len == 0 || n > cap - len)
-        return 0;
-    memcpy(buf + len, s, n);
-    return len + n;
-}
-
 int peer_wire_mac(const void *secret, size_t secret_len, const char *from, const char *to,
                   const uint8_t challenge[PEER_NONCE_LEN], const uint8_t own_nonce[PEER_NONCE_LEN],
                   uint8_t out[PEER_MAC_LEN])
 {
-    uint8_t msg[sizeof(PEER_AUTH_LABEL) + 2 * 64 + 2 * PEER_NONCE_LEN];
-    unsigned int mac_len = 0;
-    size_t len = sizeof(PEER_AUTH_LABEL);
-
-    if (secret_len == 0 || secret_len > PEER_SECRET_MAX)
-        return -EINVAL;
-    memcpy(msg, PEER_AUTH_LABEL, len);
-    len = put_name(msg, len, sizeof(msg) - 2 * PEER_NONCE_LEN, from);
-    len = put_name(msg, len, sizeof(msg) - 2 * PEER_NONCE_LEN, to);
-    if (len == 0)
-        return -EINVAL;
-    memcpy(msg + len, challenge, PEER_NONCE_LEN);
-    memcpy(msg + len + PEER_NONCE_LEN, own_nonce, PEER_NONCE_LEN);
-    len += 2 * PEER_NONCE_LEN;
-    if (HMAC(EVP_sha256(), secret, (int)secret_len, msg, len, out, &mac_len) == NULL ||
-        mac_len != PEER_MAC_LEN)
-        return -EIO;
-    return 0;
+    return challenge_mac(PEER_AUTH_LABEL, secret, secret_len, from, to, challenge, own_nonce, out);
 }
 
 bool peer_wire_mac_ok(const void *secret, size_t secret_len, const char *from, const char *to,
                       const uint8_t challenge[PEER_NONCE_LEN],
                       const uint8_t own_nonce[PEER_NONCE_LEN], const uint8_t *mac, size_t len)
 {
-    uint8_t want[PEER_MAC_LEN];
-    bool ok;
-
-    if (len != PEER_MAC_LEN ||
-        peer_wire_mac(secret, secret_len, from, to, challenge, own_nonce, want) != 0)
-        return false;
-    ok = CRYPTO_memcmp(want, mac, PEER_MAC_LEN) == 0;
-    OPENSSL_cleanse(want, sizeof(want));
-    return ok;
+    return challenge_mac_ok(PEER_AUTH_LABEL, secret, secret_len, from, to, challenge, own_nonce,
+                            mac, len);
 }

@@ -8,6 +8,7 @@
 #include "proto/peer.pb-c.h"
 #include "server/base/buf.h"
 #include "server/core/dn_table.h"
+#include "tcport/challenge.h"
 
 /* The peer protocol's wire form (proto/peer.proto): frames, claims and the
  * authentication proof. Pure functions, no I/O; any thread, but the claim
@@ -16,10 +17,10 @@
 #define PEER_PROTO_MAJOR 2 /* 2: sync chunks of up to 4000 claims */
 #define PEER_PROTO_MINOR 1 /* 1: Call; unknown Msg members are ignored */
 #define PEER_MINOR_CALL  1 /* the minor that added Call */
-#define PEER_NONCE_LEN   32
-#define PEER_MAC_LEN     32
+#define PEER_NONCE_LEN   CHALLENGE_NONCE_LEN
+#define PEER_MAC_LEN     CHALLENGE_MAC_LEN
 #define PEER_FRAME_HDR   4
-#define PEER_SECRET_MAX  1024 /* bytes of cluster secret used */
+#define PEER_SECRET_MAX  CHALLENGE_SECRET_MAX /* bytes of cluster secret used */
 
 /* Bounds of a Call's strings (proto/peer.proto Call), bytes without the
  * NUL: longer ones are cut when sent and refused when received. */
@@ -99,9 +100,9 @@ int peer_wire_claim_parse(const struct dn_table *t, const Tc__Peer__Claim *pb,
                           struct peer_claim *out);
 
 /* The proof that `from` holds the secret, for the connection where `to`
- * sent challenge and `from` sent own_nonce (see proto/peer.proto Auth).
- * Returns 0, -EINVAL (empty or over-long secret, names over 63 bytes) or
- * -EIO. */
+ * sent challenge and `from` sent own_nonce (see proto/peer.proto Auth):
+ * challenge_mac() with the peer protocol's label. Returns 0, -EINVAL
+ * (empty or over-long secret, names over 63 bytes) or -EIO. */
 int peer_wire_mac(const void *secret, size_t secret_len, const char *from, const char *to,
                   const uint8_t challenge[PEER_NONCE_LEN], const uint8_t own_nonce[PEER_NONCE_LEN],
                   uint8_t out[PEER_MAC_LEN]);

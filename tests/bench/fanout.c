@@ -896,17 +896,17 @@ int main(int argc, char **argv)
     if (o.http != 0)
         printf("fanout node: slow_subscribers=%.0f coalesced=%.0f pending_dns=%.0f "
                "pending_bytes=%.0f bytes_queued=%.0f live_events=%.0f resends=%.0f\n",
-               metric(page, "tc_tc_port_slow_subscribers"),
-               metric(page, "tc_tc_port_coalesced_total"), metric(page, "tc_tc_port_pending_dns"),
-               metric(page, "tc_tc_port_pending_bytes"), metric(page, "tc_tc_port_bytes_queued"),
-               metric(page, "tc_tc_port_live_events_total"),
-               metric(page, "tc_tc_port_snapshots_total{kind=\"resend\"}"));
+               metric(page, "tcluster_tc_port_slow_subscribers"),
+               metric(page, "tcluster_tc_port_coalesced_total"), metric(page, "tcluster_tc_port_pending_dns"),
+               metric(page, "tcluster_tc_port_pending_bytes"), metric(page, "tcluster_tc_port_bytes_queued"),
+               metric(page, "tcluster_tc_port_live_events_total"),
+               metric(page, "tcluster_tc_port_snapshots_total{kind=\"resend\"}"));
     if (o.http != 0) {
-        double commits = metric(page, "tc_store_commits_total");
+        double commits = metric(page, "tcluster_store_commits_total");
 
         printf("fanout store: commits=%.0f changes_per_commit=%.1f commit_ms_mean=%.2f\n", commits,
-               metric(page, "tc_store_changes_total") / commits,
-               metric(page, "tc_store_commit_seconds_sum") / commits * 1000);
+               metric(page, "tcluster_store_changes_total") / commits,
+               metric(page, "tcluster_store_commit_seconds_sum") / commits * 1000);
     }
     fflush(stdout);
     close(gws);

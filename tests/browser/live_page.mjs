@@ -53,8 +53,21 @@ try {
     console.log(`SKIP: chromium (${CHROMIUM}) cannot start: ${e.message.split('\n')[0]}`);
     process.exit(77);
   }
-  const base = await freeBase();
-  console.log(cluster('up', '-n', '3', '--base-port', String(base)).trim());
+  // A port found free may be taken before the nodes bind it (the range
+  // overlaps the ephemeral ports other programs connect from): try again
+  // elsewhere, a bounded number of times.
+  let base;
+  for (let attempt = 1; ; attempt++) {
+    base = await freeBase();
+    try {
+      console.log(cluster('up', '-n', '3', '--base-port', String(base)).trim());
+      break;
+    } catch (e) {
+      try { cluster('down'); } catch { /* nothing up */ }
+      if (attempt === 3) throw e;
+      console.log(`cluster up at base port ${base} failed (a port was taken?), trying another`);
+    }
+  }
   const http1 = base + 14, sip3 = base + 30;
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   const errors = [];

@@ -52,7 +52,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     (void)argv;
     if (sip_digest_new_with_secret(&ctx, FUZZ_REALM, 60, secret, sizeof(secret)) != 0)
         abort();
-    if (sip_digest_challenge(ctx, FUZZ_NOW, false, FUZZ_USER, &ch) != 0)
+    if (sip_digest_challenge(ctx, FUZZ_NOW, false, FUZZ_USER, NULL, &ch) != 0)
         abort();
     take_nonce(ch.data);
     tc_buf_free(&ch);
@@ -83,7 +83,7 @@ static void verify(const struct sip_digest_params *p, bool right_response)
 {
     enum sip_digest_result r;
 
-    r = sip_digest_verify(ctx, FUZZ_NOW, FUZZ_METHOD, p, FUZZ_PASSWORD);
+    r = sip_digest_verify(ctx, FUZZ_NOW, FUZZ_METHOD, p, FUZZ_PASSWORD, NULL);
     if (sip_digest_result_name(r) == NULL)
         abort();
     /* The context issued the nonce at FUZZ_NOW for FUZZ_USER and the
@@ -96,7 +96,7 @@ static void verify(const struct sip_digest_params *p, bool right_response)
         r != SIP_DIGEST_REPLAY)
         abort();
     /* An unknown user is never let in. */
-    r = sip_digest_verify(ctx, FUZZ_NOW, FUZZ_METHOD, p, NULL);
+    r = sip_digest_verify(ctx, FUZZ_NOW, FUZZ_METHOD, p, NULL, NULL);
     if (r == SIP_DIGEST_OK || r == SIP_DIGEST_STALE || r == SIP_DIGEST_REPLAY)
         abort();
 }

@@ -4,9 +4,11 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -26,9 +28,17 @@ uint64_t harness_now_ms(void)
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+int harness_ms(int ms)
+{
+    const char *s = getenv("TC_TEST_TIME_SCALE");
+    int scale = s != NULL ? atoi(s) : 1;
+
+    return scale > 1 && ms < INT32_MAX / scale ? ms * scale : ms;
+}
+
 bool harness_wait(bool (*cond)(void *arg), void *arg, int ms)
 {
-    uint64_t deadline = harness_now_ms() + (uint64_t)ms;
+    uint64_t deadline = harness_now_ms() + (uint64_t)harness_ms(ms);
 
     for (;;) {
         if (cond(arg))
@@ -118,6 +128,31 @@ const char *harness_tcnode(void)
     return (bin != NULL && *bin != '\0') ? bin : tc_test_bin("server/tcnode");
 }
 
+/* Run tcnode, behind $TCNODE_WRAPPER when set: its words (split at
+ * spaces) go first, e.g. "valgrind --error-exitcode=99" (tests/valgrind/run).
+ * Returns only when exec fails. */
+static void exec_node(const char *bin, const char *config)
+{
+    const char *wrapper = getenv("TCNODE_WRAPPER");
+    char *words, *argv[64], *save = NULL;
+    int n = 0;
+
+    if (wrapper == NULL || *wrapper == '\0') {
+        execl(bin, "tcnode", "-c", config, "--log-level", "debug", (char *)NULL);
+        return;
+    }
+    words = strdup(wrapper);
+    for (char *w = strtok_r(words, " ", &save); w != NULL && n < 58; w = strtok_r(NULL, " ", &save))
+        argv[n++] = w;
+    argv[n++] = (char *)bin;
+    argv[n++] = "-c";
+    argv[n++] = (char *)config;
+    argv[n++] = "--log-level";
+    argv[n++] = "debug";
+    argv[n] = NULL;
+    execvp(argv[0], argv);
+}
+
 void harness_node_spawn(struct hnode *n)
 {
     const char *bin = harness_tcnode();
@@ -131,12 +166,14 @@ void harness_node_spawn(struct hnode *n)
         /* A test that fails an assertion exits at once: take its node with it. */
         prctl(PR_SET_PDEATHSIG, SIGKILL);
 
+        if (n->gid != 0 && (setgroups(0, NULL) != 0 || setgid(n->gid) != 0))
+            _exit(126);
         if (fd >= 0) {
             dup2(fd, STDERR_FILENO);
             dup2(fd, STDOUT_FILENO);
             close(fd);
         }
-        execl(bin, "tcnode", "-c", n->config, "--log-level", "debug", (char *)NULL);
+        exec_node(bin, n->config);
         _exit(127);
     }
     n->pid = pid;
@@ -163,7 +200,7 @@ void harness_node_start(struct hnode *n)
 
 int harness_node_wait_exit(struct hnode *n, int ms)
 {
-    uint64_t deadline = harness_now_ms() + (uint64_t)ms;
+    uint64_t deadline = harness_now_ms() + (uint64_t)harness_ms(ms);
     int status;
 
     if (n->pid == 0)
@@ -256,8 +293,9 @@ int harness_http_get(uint16_t port, const char *path, char **body)
     int code = 0;
 
     /* The status goes on a last line of its own after the body. */
-    snprintf(cmd, sizeof(cmd), "curl -s --max-time 5 -w '\\n%%{http_code}' 'http://127.0.0.1:%u%s'",
-             port, path);
+    snprintf(cmd, sizeof(cmd),
+             "curl -s --max-time %d -w '\\n%%{http_code}' 'http://127.0.0.1:%u%s'",
+             harness_ms(5000) / 1000, port, path);
     harness_run(cmd, &out);
     nl = strrchr(out, '\n');
     if (nl != NULL) {
@@ -309,11 +347,14 @@ int harness_udp_exchange(uint16_t port, const char *msg, size_t len, char *resp,
                          int ms)
 {
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
-    struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
+    struct timeval tv;
     int fd = socket(AF_INET, SOCK_DGRAM, 0);
     ssize_t r;
 
     cr_assert_geq(fd, 0);
+    ms = harness_ms(ms);
+    tv.tv_sec = ms / 1000;
+    tv.tv_usec = (ms % 1000) * 1000;
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     cr_assert_eq(sendto(fd, msg, len, 0, (struct sockaddr *)&sa, sizeof(sa)), (ssize_t)len);
@@ -338,7 +379,7 @@ double harness_node_metric(const struct hnode *n, const char *name_labels)
 
 bool harness_wait_metric(const struct hnode *n, const char *name_labels, double want, int ms)
 {
-    uint64_t deadline = harness_now_ms() + (uint64_t)ms;
+    uint64_t deadline = harness_now_ms() + (uint64_t)harness_ms(ms);
 
     for (;;) {
         if (harness_node_metric(n, name_labels) == want)

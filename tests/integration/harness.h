@@ -17,6 +17,9 @@ struct hnode {
     char data_dir[320]; /* dir/data */
     uint16_t sip_port, default_port, tc_port, peer_port, http_port;
     pid_t pid; /* 0 when not running */
+    gid_t gid; /* when not 0, the node runs with this group id (and no
+                * supplementary groups): nft's meta skgid can then tell its
+                * sockets apart on loopback (tests/chaos) */
 };
 
 /* Path of the tcnode under test: $TCNODE, else the build folder's. */
@@ -72,8 +75,14 @@ double harness_metric(const char *page, const char *name_labels);
 /* Milliseconds on a monotonic clock. */
 uint64_t harness_now_ms(void);
 
-/* Wait until cond(arg) is true, polling every 20 ms, for at most ms. Returns
- * whether it became true. */
+/* A deadline of ms scaled by $TC_TEST_TIME_SCALE (a whole number, default
+ * 1), for nodes that run slower than the tests expect: under valgrind
+ * (tests/valgrind/run). harness_wait(), harness_node_wait_exit() and
+ * harness_udp_exchange() scale theirs. */
+int harness_ms(int ms);
+
+/* Wait until cond(arg) is true, polling every 20 ms, for at most ms
+ * (scaled by harness_ms()). Returns whether it became true. */
 bool harness_wait(bool (*cond)(void *arg), void *arg, int ms);
 
 

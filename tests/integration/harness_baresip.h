@@ -3,7 +3,8 @@
 
 #include <stdbool.h>
 #include <stdint.h>
-#include <sys/types.h>
+
+#include "tests/integration/harness_ua.h"
 
 /* A headless baresip (Debian's, a SIP user agent nobody here wrote) for
  * integration tests: a config dir of its own (stdio, g711 and ausine
@@ -13,11 +14,8 @@
  * -t bound. Failures to set it up abort the test. */
 
 struct hbaresip {
-    char dir[320]; /* config dir: config, accounts, in (fifo), out */
-    char out[400]; /* stdout+stderr of baresip */
+    struct hua ua; /* its dir holds config and accounts too */
     uint16_t port; /* its sip_listen port */
-    int fd;        /* write end of the stdin fifo */
-    pid_t pid;     /* 0 when not running */
 };
 
 /* True when baresip and its stdio module are installed. */

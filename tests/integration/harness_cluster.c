@@ -82,7 +82,7 @@ void hcluster_start(struct hcluster *c)
         harness_node_spawn(&c->n[i]);
     for (int i = 0; i < c->count; i++) {
         /* harness_node_start would spawn again: wait for /healthz only. */
-        uint64_t deadline = harness_now_ms() + 20000;
+        uint64_t deadline = harness_now_ms() + (uint64_t)harness_ms(20000);
 
         while (harness_http_get(c->n[i].http_port, "/healthz", NULL) != 200) {
             char *log;
@@ -119,7 +119,7 @@ static bool links_up(void *arg)
 
         if (j == a->i)
             continue;
-        snprintf(key, sizeof(key), "tc_peer_link_up{peer=\"%s\"}", c->n[j].name);
+        snprintf(key, sizeof(key), "tcluster_peer_link_up{peer=\"%s\"}", c->n[j].name);
         ok = harness_metric(page, key) == 1;
     }
     free(page);
@@ -135,7 +135,7 @@ bool hcluster_wait_links(const struct hcluster *c, int i, int ms)
 
 bool hcluster_wait_all_links(const struct hcluster *c, int ms)
 {
-    uint64_t deadline = harness_now_ms() + (uint64_t)ms;
+    uint64_t deadline = harness_now_ms() + (uint64_t)harness_ms(ms);
 
     for (int i = 0; i < c->count; i++) {
         int left = (int)(deadline > harness_now_ms() ? deadline - harness_now_ms() : 0);
@@ -149,7 +149,7 @@ bool hcluster_wait_all_links(const struct hcluster *c, int ms)
 bool hcluster_wait_metric_all(const struct hcluster *c, const char *name_labels, double want,
                               int ms)
 {
-    uint64_t deadline = harness_now_ms() + (uint64_t)ms;
+    uint64_t deadline = harness_now_ms() + (uint64_t)harness_ms(ms);
 
     for (int i = 0; i < c->count; i++) {
         int left = (int)(deadline > harness_now_ms() ? deadline - harness_now_ms() : 0);
@@ -224,7 +224,7 @@ bool hcluster_dn(const struct hnode *n, const char *dn, char *owner, size_t osiz
 
 bool hcluster_wait_owner(const struct hcluster *c, const char *dn, const char *owner, int ms)
 {
-    uint64_t deadline = harness_now_ms() + (uint64_t)ms;
+    uint64_t deadline = harness_now_ms() + (uint64_t)harness_ms(ms);
     char who[64], status[16];
 
     if (access(tc_test_bin("client/tcctl"), X_OK) != 0) {

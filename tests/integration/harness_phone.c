@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "server/sip/sip_auth.h"
 #include "tests/tc_test.h"
 
 void hphone_start(struct hphone *p, const char *dir, const char *name, const char *args)
@@ -31,7 +32,7 @@ void hphone_start(struct hphone *p, const char *dir, const char *name, const cha
 
 int hphone_stop(struct hphone *p)
 {
-    uint64_t deadline = harness_now_ms() + 30000;
+    uint64_t deadline = harness_now_ms() + (uint64_t)harness_ms(30000);
     int status;
 
     if (p->pid == 0)
@@ -51,7 +52,7 @@ int hphone_stop(struct hphone *p)
 
 bool hphone_wait_output(const struct hphone *p, const char *needle, int ms)
 {
-    uint64_t deadline = harness_now_ms() + (uint64_t)ms;
+    uint64_t deadline = harness_now_ms() + (uint64_t)harness_ms(ms);
 
     for (;;) {
         char *text = harness_read_file(p->out);
@@ -109,7 +110,7 @@ static bool node_owned(const struct hnode *n, const char *owner, unsigned want)
 
 bool hphone_wait_owned(const struct hcluster *c, const char *owner, unsigned n, int ms)
 {
-    uint64_t deadline = harness_now_ms() + (uint64_t)ms;
+    uint64_t deadline = harness_now_ms() + (uint64_t)harness_ms(ms);
 
     for (int i = 0; i < c->count; i++) {
         if (c->n[i].pid == 0)
@@ -146,6 +147,71 @@ static size_t put_header(const char *req, const char *name, char *out, size_t le
     return len;
 }
 
+/* The credentials of req's header name (Authorization or
+ * Proxy-Authorization) checked for method and HFAKE_PASSWORD: 1 right, 0
+ * absent, -1 wrong or malformed. The nonce is copied into nonce. */
+static int fake_credentials(const char *req, const char *name, const char *method, char *nonce,
+                            size_t size)
+{
+    char line[2048], want[SIP_DIGEST_HEX_MAX];
+    size_t len = put_header(req, name, line, 0, sizeof(line));
+    struct sip_auth_digest d;
+    const struct sip_digest_params *p = &d.params;
+
+    nonce[0] = '\0';
+    if (len == 0)
+        return 0;
+    len -= 2; /* CRLF */
+    if (len <= strlen(name) + 1 ||
+        sip_auth_parse_digest(line + strlen(name) + 1, len - strlen(name) - 1, &d) != 0 ||
+        p->nonce == NULL || p->response == NULL)
+        return -1;
+    snprintf(nonce, size, "%s", p->nonce);
+    if (sip_digest_compute(p, method, HFAKE_PASSWORD, want, sizeof(want)) != 0)
+        return -1;
+    return strcmp(want, p->response) == 0 ? 1 : -1;
+}
+
+/* The digest fake's answer line and extra headers for req into ans;
+ * returns the length, 0 for no answer. */
+static size_t digest_answer(struct hfake *f, const char *req, char *ans, size_t cap, bool *expires)
+{
+    char nonce[64];
+    int ok;
+
+    *expires = false;
+    if (strncmp(req, "ACK ", 4) == 0)
+        return 0;
+    if (strncmp(req, "INVITE ", 7) == 0) {
+        ok = fake_credentials(req, "Proxy-Authorization", "INVITE", nonce, sizeof(nonce));
+        if (ok == 0)
+            return (size_t)snprintf(ans, cap,
+                                    "SIP/2.0 407 Proxy Authentication Required\r\n"
+                                    "Proxy-Authenticate: Digest realm=\"fake\", nonce=\"p1\"\r\n");
+        if (ok > 0)
+            atomic_fetch_add(&f->authed, 1);
+        return (size_t)snprintf(ans, cap, "%s",
+                                ok > 0 ? "SIP/2.0 486 Busy Here\r\n" : "SIP/2.0 403 Forbidden\r\n");
+    }
+    if (strncmp(req, "REGISTER ", 9) != 0)
+        return (size_t)snprintf(ans, cap, "SIP/2.0 200 OK\r\n");
+    ok = fake_credentials(req, "Authorization", "REGISTER", nonce, sizeof(nonce));
+    if (ok < 0)
+        return (size_t)snprintf(ans, cap, "SIP/2.0 403 Wrong Credentials\r\n");
+    if (ok == 0 || strcmp(nonce, "n1") == 0)
+        return (size_t)snprintf(
+                ans, cap,
+                "SIP/2.0 401 Unauthorized\r\n"
+                "WWW-Authenticate: Digest realm=\"fake\", algorithm=SHA-512-256, nonce=\"x\", "
+                "qop=\"auth\"\r\n"
+                "WWW-Authenticate: Digest realm=\"fake\", nonce=\"%s\", opaque=\"op\", "
+                "algorithm=SHA-256, qop=\"auth,auth-int\"%s\r\n",
+                ok == 0 ? "n1" : "n2", ok == 0 ? "" : ", stale=true");
+    atomic_fetch_add(&f->authed, 1);
+    *expires = true;
+    return (size_t)snprintf(ans, cap, "SIP/2.0 200 OK\r\n");
+}
+
 static void *fake_main(void *arg)
 {
     struct hfake *f = arg;
@@ -157,6 +223,7 @@ static void *fake_main(void *arg)
         socklen_t flen = sizeof(from);
         ssize_t n = recvfrom(f->fd, req, sizeof(req) - 1, 0, (struct sockaddr *)&from, &flen);
         size_t len;
+        bool expires;
 
         if (n <= 0)
             continue;
@@ -164,11 +231,17 @@ static void *fake_main(void *arg)
         atomic_fetch_add(&f->requests, 1);
         if (f->code == 0)
             continue; /* a server that hears and never answers */
-        len = (size_t)snprintf(ans, sizeof(ans), "SIP/2.0 %d %s\r\n", f->code,
-                               f->code == 200 ? "OK" : "Service Unavailable");
+        expires = f->code == 200;
+        if (f->digest)
+            len = digest_answer(f, req, ans, sizeof(ans), &expires);
+        else
+            len = (size_t)snprintf(ans, sizeof(ans), "SIP/2.0 %d %s\r\n", f->code,
+                                   f->code == 200 ? "OK" : "Service Unavailable");
+        if (len == 0 || len >= sizeof(ans))
+            continue;
         for (size_t i = 0; i < sizeof(hdrs) / sizeof(hdrs[0]); i++)
             len = put_header(req, hdrs[i], ans, len, sizeof(ans));
-        if (f->code == 200)
+        if (expires)
             len = put_header(req, "Expires", ans, len, sizeof(ans));
         len += (size_t)snprintf(ans + len, sizeof(ans) - len, "Content-Length: 0\r\n\r\n");
         sendto(f->fd, ans, len, 0, (struct sockaddr *)&from, flen);
@@ -176,13 +249,14 @@ static void *fake_main(void *arg)
     return NULL;
 }
 
-void hfake_start(struct hfake *f, const char *ip, uint16_t port, int code)
+static void fake_start(struct hfake *f, const char *ip, uint16_t port, int code, bool digest)
 {
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
     struct timeval tv = {0, 100000};
 
     memset(f, 0, sizeof(*f));
     f->code = code;
+    f->digest = digest;
     f->port = port;
     f->fd = socket(AF_INET, SOCK_DGRAM, 0);
     cr_assert_geq(f->fd, 0);
@@ -191,6 +265,16 @@ void hfake_start(struct hfake *f, const char *ip, uint16_t port, int code)
                  strerror(errno));
     setsockopt(f->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     cr_assert_eq(pthread_create(&f->th, NULL, fake_main, f), 0);
+}
+
+void hfake_start(struct hfake *f, const char *ip, uint16_t port, int code)
+{
+    fake_start(f, ip, port, code, false);
+}
+
+void hfake_start_digest(struct hfake *f, const char *ip, uint16_t port)
+{
+    fake_start(f, ip, port, 1, true);
 }
 
 void hfake_stop(struct hfake *f)

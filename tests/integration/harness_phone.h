@@ -42,10 +42,22 @@ struct hfake {
     int code;
     pthread_t th;
     atomic_uint requests;
+    atomic_uint authed;
+    bool digest;
     atomic_bool stop;
 };
 
 void hfake_start(struct hfake *f, const char *ip, uint16_t port, int code);
+
+/* As hfake_start() with a server that wants digest credentials for
+ * password HFAKE_PASSWORD, checked with sip_digest_compute(): a REGISTER
+ * gets 401 (SHA-256, qop "auth,auth-int", opaque) with nonce n1, its answer
+ * with n1 a 401 with nonce n2 and stale=true, its answer with n2 a 200 (403
+ * for a wrong response); an INVITE gets 407 (MD5, no qop: RFC 2069), with
+ * right Proxy-Authorization 486; an ACK nothing; others 200. f->authed
+ * counts the requests whose credentials were right. */
+#define HFAKE_PASSWORD "fake-pw"
+void hfake_start_digest(struct hfake *f, const char *ip, uint16_t port);
 void hfake_stop(struct hfake *f);
 
 #endif

@@ -117,7 +117,7 @@ static Tc__Event *take(struct htc *c)
 
 Tc__Event *htc_next(struct htc *c, int ms)
 {
-    uint64_t deadline = harness_now_ms() + (uint64_t)(ms < 0 ? 0 : ms);
+    uint64_t deadline = harness_now_ms() + (uint64_t)harness_ms(ms < 0 ? 0 : ms);
 
     for (;;) {
         Tc__Event *ev = take(c);
@@ -196,7 +196,7 @@ Tc__Event *htc_expect(struct htc *c, Tc__Event__BodyCase want, int ms)
 
 bool htc_wait_eof(struct htc *c, int ms)
 {
-    uint64_t deadline = harness_now_ms() + (uint64_t)ms;
+    uint64_t deadline = harness_now_ms() + (uint64_t)harness_ms(ms);
 
     while (!c->eof && harness_now_ms() < deadline) {
         Tc__Event *ev = htc_next(c, (int)(deadline - harness_now_ms()));
@@ -317,7 +317,7 @@ uint64_t htc_snapshot(struct htc *c, uint64_t *seq)
 
 Tc__Event *htc_wait_dn(struct htc *c, const char *dn, bool insrv, int ms)
 {
-    uint64_t deadline = harness_now_ms() + (uint64_t)ms;
+    uint64_t deadline = harness_now_ms() + (uint64_t)harness_ms(ms);
     Tc__DnStatus want = insrv ? TC__DN_STATUS__DN_STATUS_INSRV : TC__DN_STATUS__DN_STATUS_OOS;
 
     while (harness_now_ms() < deadline) {

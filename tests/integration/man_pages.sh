@@ -36,7 +36,9 @@ check_program() { # PROGRAM PAGE
     for opt in $(printf '%s\n' "$help" | options); do
         n=$((n + 1))
         # A whole token: not followed by another option character.
-        printf '%s\n' "$text" | grep -qE -- "(^|[^A-Za-z0-9-])$opt([^A-Za-z0-9-]|\$)" ||
+        # (A here-string, not printf | grep -q: with pipefail, grep -q
+        # quitting early can fail printf with SIGPIPE, a false "missing".)
+        grep -qE -- "(^|[^A-Za-z0-9-])$opt([^A-Za-z0-9-]|\$)" <<<"$text" ||
             bad "$(basename "$page"): $opt of $(basename "$prog") --help is missing"
     done
     [ "$n" -gt 0 ] || bad "no option found in $(basename "$prog") --help"
@@ -54,7 +56,7 @@ keys=$(grep -oE '^ *\{"[a-z0-9-]+", key_' "$src/server/config/config_keys.c" |
     sed -E 's/^ *\{"([a-z0-9-]+)".*/\1/' | sort -u)
 [ -n "$keys" ] || bad "no key found in server/config/config_keys.c"
 for k in $keys; do
-    printf '%s\n' "$heads" | grep -qx -- "$k" || bad "tcnode.ini.5: key $k has no entry"
+    grep -qx -- "$k" <<<"$heads" || bad "tcnode.ini.5: key $k has no entry"
 done
 echo "man_pages: tcnode.ini.5: $(printf '%s\n' "$keys" | wc -l) keys"
 

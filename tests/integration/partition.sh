@@ -129,7 +129,7 @@ metric() { # addr name{labels}
     in_ns "$(ns_of "$1")" curl -s --max-time 2 "http://$1:5064/metrics" |
         awk -v k="$2" '$1 == k { print $2 }'
 }
-link_up() { [ "$(metric "$1" "tc_peer_link_up{peer=\"$2\"}")" = 1 ]; }
+link_up() { [ "$(metric "$1" "tcluster_peer_link_up{peer=\"$2\"}")" = 1 ]; }
 # view ADDR DN: "owner status" as that node's TC port reports them.
 view() {
     local j

@@ -11,6 +11,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "server/base/log.h"
 #include "server/registrar/registrar.h"
 #include "server/registrar/sip_digest.h"
 #include "tests/integration/harness.h"
@@ -143,7 +144,20 @@ static void client_init(struct client *c, const struct hnode *n, const char *ip,
     snprintf(c->ruri, sizeof(c->ruri), "sip:127.0.0.1:%u", n->sip_port);
 }
 
-/* Lines of the log above DEBUG that mention auth. */
+/* Lines of the log holding what, not counting tc_log_limited() summaries. */
+static unsigned log_lines(const struct hnode *n, const char *what)
+{
+    char *log = harness_read_file(n->log);
+    unsigned count = 0;
+
+    for (char *line = log ? strtok(log, "\n") : NULL; line; line = strtok(NULL, "\n"))
+        count += strstr(line, what) != NULL && strstr(line, "more like it") == NULL;
+    free(log);
+    return count;
+}
+
+/* Lines of the log above DEBUG that mention auth, but for the per-login
+ * lines of failures (counted by log_lines()). */
 static unsigned auth_log_lines(const struct hnode *n, bool *warned)
 {
     char *log = harness_read_file(n->log);
@@ -151,7 +165,8 @@ static unsigned auth_log_lines(const struct hnode *n, bool *warned)
 
     *warned = false;
     for (char *line = log ? strtok(log, "\n") : NULL; line; line = strtok(NULL, "\n")) {
-        if (strstr(line, "auth:") == NULL || strstr(line, " debug ") != NULL)
+        if (strstr(line, "auth:") == NULL || strstr(line, " debug ") != NULL ||
+            strstr(line, "login failed") != NULL)
             continue;
         count++;
         if (strstr(line, "warn") != NULL && strstr(line, "throttled") != NULL)
@@ -188,19 +203,25 @@ Test(auth_limits, brute_force_is_throttled_per_source)
     /* Every guess was refused, the right one at the end too: after the
      * burst nothing is checked. */
     cr_assert_eq(forbidden, 50);
-    cr_assert_eq(harness_node_metric(&n, "tc_sip_auth_failures_total{reason=\"wrong\"}"),
+    cr_assert_eq(harness_node_metric(&n, "tcluster_sip_auth_failures_total{reason=\"wrong\"}"),
                  REG_AUTH_SOURCE_BURST);
-    cr_assert_eq(harness_node_metric(&n, "tc_sip_auth_throttled_total"),
+    cr_assert_eq(harness_node_metric(&n, "tcluster_sip_auth_throttled_total"),
                  50 - REG_AUTH_SOURCE_BURST);
-    cr_assert_eq(harness_node_metric(&n, "tc_dns{state=\"insrv\"}"), 0);
+    cr_assert_eq(harness_node_metric(&n, "tcluster_directory_numbers{state=\"insrv\"}"), 0);
     /* The phone at another address still gets in with the password. */
     client_init(&other, &n, "127.0.0.2", "2001");
     get_nonce(&other);
     cr_assert_eq(try_password(&other, "s3cret", "phone-1"), 200);
-    cr_assert_eq(harness_node_metric(&n, "tc_dns{state=\"insrv\"}"), 1);
-    /* One summary line within the interval (and a tick), none per guess. */
+    cr_assert_eq(harness_node_metric(&n, "tcluster_directory_numbers{state=\"insrv\"}"), 1);
+    /* One summary line within the interval (and a tick); one line per
+     * failed login, but a flood of 50 writes only the first
+     * TC_LOG_LIMIT_BURST of them in the interval. */
     cr_assert(harness_wait(throttle_warned, &n, 15000));
     cr_assert_leq(auth_log_lines(&n, &warned), 3);
+    cr_assert_eq(log_lines(&n, "auth: login failed from 127.0.0.1:"), TC_LOG_LIMIT_BURST);
+    cr_assert_eq(log_lines(&n, "(udp) for dn 2001: wrong-password"), REG_AUTH_SOURCE_BURST);
+    cr_assert_eq(log_lines(&n, "(udp) for dn 2001: throttled"),
+                 TC_LOG_LIMIT_BURST - REG_AUTH_SOURCE_BURST);
     cr_assert_eq(harness_node_stop(&n), 0);
     harness_node_cleanup(&n);
 }
@@ -221,21 +242,21 @@ Test(auth_limits, captured_authorization_is_not_replayed)
     make_register(&c, "attacker-call", c.ruri, c.auth, msg, sizeof(msg));
     cr_assert_eq(udp_from("127.0.0.3", n.sip_port, msg, resp, sizeof(resp)), 401, "%s", resp);
     cr_assert_not_null(strstr(resp, "stale=true"));
-    cr_assert_eq(harness_node_metric(&n, "tc_sip_auth_failures_total{reason=\"replay\"}"), 1);
+    cr_assert_eq(harness_node_metric(&n, "tcluster_sip_auth_failures_total{reason=\"replay\"}"), 1);
     /* The same Authorization sent to another Request-URI. */
     snprintf(wrong_ruri, sizeof(wrong_ruri), "sip:2002@127.0.0.1:%u", n.sip_port);
     make_register(&c, "attacker-call-2", wrong_ruri, c.auth, msg, sizeof(msg));
     cr_assert_eq(udp_from("127.0.0.3", n.sip_port, msg, resp, sizeof(resp)), 400, "%s", resp);
-    cr_assert_eq(harness_node_metric(&n, "tc_sip_auth_failures_total{reason=\"uri_mismatch\"}"), 1);
+    cr_assert_eq(harness_node_metric(&n, "tcluster_sip_auth_failures_total{reason=\"uri_mismatch\"}"), 1);
     /* A nonce issued for 2002 does not serve 2003, even with 2003's
      * password. */
     c.dn = "2003";
     cr_assert_eq(try_password(&c, "s3cret", "other-dn"), 401);
-    cr_assert_eq(harness_node_metric(&n, "tc_sip_auth_failures_total{reason=\"bad_nonce\"}"), 1);
+    cr_assert_eq(harness_node_metric(&n, "tcluster_sip_auth_failures_total{reason=\"bad_nonce\"}"), 1);
     /* The phone itself counts on and stays registered. */
     c.dn = "2002";
     cr_assert_eq(try_password(&c, "s3cret", "phone-call"), 200);
-    cr_assert_eq(harness_node_metric(&n, "tc_dns{state=\"insrv\"}"), 1);
+    cr_assert_eq(harness_node_metric(&n, "tcluster_directory_numbers{state=\"insrv\"}"), 1);
     cr_assert_eq(harness_node_stop(&n), 0);
     harness_node_cleanup(&n);
 }
@@ -266,12 +287,90 @@ Test(auth_limits, svcrack_is_throttled)
              n.dir, words, n.sip_port);
     harness_run(cmd, &out);
     cr_log_info("svcrack: %s", out);
-    cr_assert_gt(harness_node_metric(&n, "tc_sip_auth_throttled_total"), 0, "%s", out);
-    cr_assert_leq(harness_node_metric(&n, "tc_sip_auth_failures_total{reason=\"wrong\"}"),
+    cr_assert_gt(harness_node_metric(&n, "tcluster_sip_auth_throttled_total"), 0, "%s", out);
+    cr_assert_leq(harness_node_metric(&n, "tcluster_sip_auth_failures_total{reason=\"wrong\"}"),
                   REG_AUTH_SOURCE_BURST);
     cr_assert_null(strstr(out, "s3cret"), "svcrack found the password: %s", out);
-    cr_assert_eq(harness_node_metric(&n, "tc_dns{state=\"insrv\"}"), 0);
+    cr_assert_eq(harness_node_metric(&n, "tcluster_directory_numbers{state=\"insrv\"}"), 0);
     free(out);
+    cr_assert_eq(harness_node_stop(&n), 0);
+    harness_node_cleanup(&n);
+}
+
+struct log_wait {
+    const struct hnode *n;
+    const char *what;
+};
+
+static bool logged(void *arg)
+{
+    const struct log_wait *w = arg;
+
+    return log_lines(w->n, w->what) > 0;
+}
+
+/* Wait until the node's log holds what. */
+static void assert_logged(const struct hnode *n, const char *what)
+{
+    struct log_wait w = {n, what};
+
+    cr_assert(harness_wait(logged, &w, 5000), "no log line with \"%s\"", what);
+}
+
+/* Every failed login leaves one line naming source, DN and reason, in the
+ * format deploy/fail2ban/filter.d/tcluster.conf matches (issue 14). */
+Test(auth_limits, failed_logins_are_logged_for_fail2ban)
+{
+    struct hnode n;
+    struct client c;
+    char msg[1200], resp[2048], cmd[1200], stolen[600];
+    char *out = NULL;
+    unsigned matched = 0;
+
+    harness_node_init(&n, "auth4", NULL, dirs);
+    harness_node_start(&n);
+    /* A wrong password. */
+    client_init(&c, &n, "127.0.0.5", "2010");
+    get_nonce(&c);
+    cr_assert_eq(try_password(&c, "guess", "wrong-1"), 403);
+    assert_logged(&n, "auth: login failed from 127.0.0.5:");
+    assert_logged(&n, " (udp) for dn 2010: wrong-password");
+    /* The right one, then the same request again: a replayed nonce. */
+    cr_assert_eq(try_password(&c, "s3cret", "right-1"), 200);
+    make_register(&c, "right-1", c.ruri, c.auth, msg, sizeof(msg));
+    cr_assert_eq(udp_from("127.0.0.5", n.sip_port, msg, resp, sizeof(resp)), 401, "%s", resp);
+    assert_logged(&n, "for dn 2010: replayed-nonce");
+    /* Credentials for 2011 sent in a REGISTER for 2012. */
+    client_init(&c, &n, "127.0.0.6", "2011");
+    get_nonce(&c);
+    cr_assert_eq(try_password(&c, "s3cret", "mine"), 200);
+    snprintf(stolen, sizeof(stolen), "%s", c.auth);
+    c.dn = "2012";
+    make_register(&c, "theirs", c.ruri, stolen, msg, sizeof(msg));
+    cr_assert_eq(udp_from("127.0.0.6", n.sip_port, msg, resp, sizeof(resp)), 403, "%s", resp);
+    assert_logged(&n, "from 127.0.0.6:");
+    assert_logged(&n, "for dn 2012: user-mismatch");
+    /* Credentials for a DN the node does not have. */
+    client_init(&c, &n, "127.0.0.7", "7777");
+    snprintf(c.realm, sizeof(c.realm), "tcluster");
+    snprintf(c.nonce, sizeof(c.nonce), "guessed");
+    cr_assert_eq(try_password(&c, "1234", "scan-1"), 404);
+    assert_logged(&n, "for dn 7777: unknown-user");
+    /* fail2ban's own matcher on the log, with the filter we ship: the
+     * wrong password, the wrong user and the unknown DN, not the replay. */
+    if (harness_run("command -v fail2ban-regex", NULL) != 0) {
+        cr_log_warn("fail2ban-regex is not installed: filter not checked");
+    } else {
+        snprintf(cmd, sizeof(cmd),
+                 "fail2ban-regex '%s' '%s/deploy/fail2ban/filter.d/tcluster.conf' 2>&1", n.log,
+                 TC_SOURCE_DIR);
+        harness_run(cmd, &out);
+        cr_assert_not_null(out);
+        cr_assert_not_null(strstr(out, "Lines:"), "%s", out);
+        sscanf(strstr(out, "Lines:"), "Lines: %*u lines, %*u ignored, %u matched", &matched);
+        cr_assert_eq(matched, 3, "%s", out);
+        free(out);
+    }
     cr_assert_eq(harness_node_stop(&n), 0);
     harness_node_cleanup(&n);
 }

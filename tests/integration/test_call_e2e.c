@@ -37,7 +37,7 @@ static void start(struct hcluster *c)
 /* The next call event on c within ms, other events skipped; NULL if none. */
 static Tc__Event *next_call(struct htc *c, int ms)
 {
-    uint64_t end = harness_now_ms() + (uint64_t)ms;
+    uint64_t end = harness_now_ms() + (uint64_t)harness_ms(ms);
     Tc__Event *ev;
 
     while (harness_now_ms() < end) {
@@ -141,13 +141,13 @@ static void call_and_hang_up(const char *dn)
     wait_output(&caller, "caller", "Call established", 10000);
     for (int i = 0; i < 3; i++)
         expect_two_hops(&tc[i], c.n[i].name, dn, callee.port);
-    cr_assert_eq(harness_node_metric(&c.n[0], "tc_redirect_decisions_total{outcome=\"forwarded\"}"),
+    cr_assert_eq(harness_node_metric(&c.n[0], "tcluster_redirect_decisions_total{outcome=\"forwarded\"}"),
                  1, "node 1 forwarded once");
-    cr_assert(harness_node_metric(&c.n[0], "tc_redirect_decisions_total{outcome=\"local\"}") <= 0,
+    cr_assert(harness_node_metric(&c.n[0], "tcluster_redirect_decisions_total{outcome=\"local\"}") <= 0,
               "node 1 never answered the call itself");
-    cr_assert_eq(harness_node_metric(&c.n[1], "tc_redirect_decisions_total{outcome=\"local\"}"), 1,
+    cr_assert_eq(harness_node_metric(&c.n[1], "tcluster_redirect_decisions_total{outcome=\"local\"}"), 1,
                  "node 2 answered the marked INVITE from its own state");
-    cr_assert(harness_node_metric(&c.n[1], "tc_redirect_decisions_total{outcome=\"forwarded\"}") <=
+    cr_assert(harness_node_metric(&c.n[1], "tcluster_redirect_decisions_total{outcome=\"forwarded\"}") <=
                       0,
               "node 2 never sent it back");
 

@@ -19,14 +19,20 @@ TestSuite(default_port, .fini = tc_test_leak_check, .timeout = 300);
 static const char *dirs = "[dn 1000-1999]\ntype = extension\n\n"
                           "[dn 3000]\ntype = routing-point\ngroup = 1000-1999\n";
 
+/* Every GWS name needs a credential (test_gws_auth.c tests them): here
+ * the test's loopback source. */
+static const char *gws_creds = "\n[gws GWS]\nallow-from = 127.0.0.1\n\n"
+                               "[gws GWS2]\nallow-from = 127.0.0.0/8, ::1\n";
+
 static void start(struct hnode *n, const char *extra, const char *tail)
 {
-    char keys[512];
+    char keys[512], sections[512];
 
     snprintf(keys, sizeof(keys), "gws-client-names = GWS, GWS2\nmin-expires = 1\n%s%s",
              extra ? extra : "",
              extra != NULL && strstr(extra, "idle-timeout") ? "" : "idle-timeout = 500ms\n");
-    harness_node_init(n, "sip1", keys, tail ? tail : dirs);
+    snprintf(sections, sizeof(sections), "%s%s", tail ? tail : dirs, gws_creds);
+    harness_node_init(n, "sip1", keys, sections);
     harness_node_start(n);
 }
 
@@ -103,7 +109,7 @@ Test(default_port, gws_claims_are_durable_and_released_when_it_goes)
     cr_assert_str_eq(tcclient_event_state(reg)->owner, "sip1");
     cr_assert_eq(tcclient_event_state(reg)->source, TC__SOURCE__SOURCE_TLIB);
     free_ev(reg);
-    cr_assert_eq(harness_node_metric(&n, "tc_dns{state=\"insrv\"}"), 1);
+    cr_assert_eq(harness_node_metric(&n, "tcluster_directory_numbers{state=\"insrv\"}"), 1);
     ev = htc_expect(&tc, TC__EVENT__BODY_DN_BACK_IN_SERVICE, 5000);
     cr_assert_str_eq(tcclient_event_state(ev)->dn, "1001");
     cr_assert_str_eq(tcclient_event_state(ev)->owner, "sip1");
@@ -114,8 +120,8 @@ Test(default_port, gws_claims_are_durable_and_released_when_it_goes)
     /* Registering again answers at once. */
     cr_assert_eq(htc_register(&gws, 4, "1002"), 0);
     cr_assert_eq(answer(&gws, 4, TC__EVENT__BODY_REGISTERED), TC__DN_STATUS__DN_STATUS_INSRV);
-    cr_assert_eq(harness_node_metric(&n, "tc_dns{state=\"insrv\"}"), 2);
-    cr_assert_eq(harness_node_metric(&n, "tc_default_port_registrations{kind=\"claim\"}"), 2);
+    cr_assert_eq(harness_node_metric(&n, "tcluster_directory_numbers{state=\"insrv\"}"), 2);
+    cr_assert_eq(harness_node_metric(&n, "tcluster_default_port_registrations{kind=\"claim\"}"), 2);
 
     htc_close(&gws);
     free_ev(htc_expect(&tc, TC__EVENT__BODY_DN_BACK_IN_SERVICE, 5000)); /* 1002 */
@@ -124,8 +130,8 @@ Test(default_port, gws_claims_are_durable_and_released_when_it_goes)
         cr_assert_str_eq(tcclient_event_state(ev)->owner, "");
         free_ev(ev);
     }
-    cr_assert(harness_wait_metric(&n, "tc_dns{state=\"insrv\"}", 0, 5000));
-    cr_assert_eq(harness_node_metric(&n, "tc_default_port_releases_total"), 2);
+    cr_assert(harness_wait_metric(&n, "tcluster_directory_numbers{state=\"insrv\"}", 0, 5000));
+    cr_assert_eq(harness_node_metric(&n, "tcluster_default_port_releases_total"), 2);
     htc_close(&tc);
     stop(&n);
 }
@@ -141,7 +147,7 @@ Test(default_port, gws_unregister_and_refusals)
     cr_assert_eq(answer(&gws, 2, TC__EVENT__BODY_REGISTERED), TC__DN_STATUS__DN_STATUS_INSRV);
     cr_assert_eq(htc_unregister(&gws, 3, "1001"), 0);
     cr_assert_eq(answer(&gws, 3, TC__EVENT__BODY_UNREGISTERED), TC__DN_STATUS__DN_STATUS_OOS);
-    cr_assert_eq(harness_node_metric(&n, "tc_dns{state=\"insrv\"}"), 0);
+    cr_assert_eq(harness_node_metric(&n, "tcluster_directory_numbers{state=\"insrv\"}"), 0);
     cr_assert_eq(htc_unregister(&gws, 4, "1001"), 0);
     expect_error(&gws, 4, TC__ERROR_CODE__ERROR_NOT_REGISTERED);
     cr_assert_eq(htc_register(&gws, 5, "5555"), 0);
@@ -176,10 +182,10 @@ Test(default_port, two_gws_clients_share_a_claim)
     cr_assert_eq(htc_register(&b, 2, "1001"), 0);
     answer(&b, 2, TC__EVENT__BODY_REGISTERED);
     htc_close(&a);
-    cr_assert(harness_wait_metric(&n, "tc_default_port_clients{kind=\"gws\"}", 1, 5000));
-    cr_assert_eq(harness_node_metric(&n, "tc_dns{state=\"insrv\"}"), 1, "b still holds it");
+    cr_assert(harness_wait_metric(&n, "tcluster_default_port_clients{kind=\"gws\"}", 1, 5000));
+    cr_assert_eq(harness_node_metric(&n, "tcluster_directory_numbers{state=\"insrv\"}"), 1, "b still holds it");
     htc_close(&b);
-    cr_assert(harness_wait_metric(&n, "tc_dns{state=\"insrv\"}", 0, 5000));
+    cr_assert(harness_wait_metric(&n, "tcluster_directory_numbers{state=\"insrv\"}", 0, 5000));
     stop(&n);
 }
 
@@ -193,7 +199,7 @@ Test(default_port, urs_registrations_follow_the_local_status)
     open_as(&urs, &n, "URS");
     cr_assert_eq(htc_register(&urs, 2, "1001"), 0);
     cr_assert_eq(answer(&urs, 2, TC__EVENT__BODY_REGISTERED), TC__DN_STATUS__DN_STATUS_OOS);
-    cr_assert_eq(harness_node_metric(&n, "tc_dns{state=\"insrv\"}"), 0, "a URS does not claim");
+    cr_assert_eq(harness_node_metric(&n, "tcluster_directory_numbers{state=\"insrv\"}"), 0, "a URS does not claim");
 
     /* A phone registers: in service here. */
     cr_assert_eq(sipsak(&n, "1001", "2"), 0);
@@ -260,9 +266,9 @@ Test(default_port, bad_input_and_silence)
     expect_error(&c, 0, TC__ERROR_CODE__ERROR_FRAME_TOO_LARGE);
     cr_assert(htc_wait_eof(&c, 5000));
     htc_close(&c);
-    cr_assert_eq(harness_node_metric(&n, "tc_default_port_refused_total{reason=\"timeout\"}"), 1);
+    cr_assert_eq(harness_node_metric(&n, "tcluster_default_port_refused_total{reason=\"timeout\"}"), 1);
     cr_assert_eq(
-            harness_node_metric(&n, "tc_default_port_refused_total{reason=\"frame_too_large\"}"),
+            harness_node_metric(&n, "tcluster_default_port_refused_total{reason=\"frame_too_large\"}"),
             1);
     stop(&n);
 }
@@ -292,10 +298,10 @@ Test(default_port, registrations_per_connection_are_capped)
     /* One already registered is fine. */
     cr_assert_eq(htc_register(&urs, 4, "100000"), 0);
     answer(&urs, 4, TC__EVENT__BODY_REGISTERED);
-    cr_assert_eq(harness_node_metric(&n, "tc_default_port_registrations{kind=\"subscribe\"}"), CAP);
+    cr_assert_eq(harness_node_metric(&n, "tcluster_default_port_registrations{kind=\"subscribe\"}"), CAP);
     htc_close(&urs);
     cr_assert(
-            harness_wait_metric(&n, "tc_default_port_registrations{kind=\"subscribe\"}", 0, 10000));
+            harness_wait_metric(&n, "tcluster_default_port_registrations{kind=\"subscribe\"}", 0, 10000));
     stop(&n);
 }
 
@@ -306,7 +312,7 @@ static int urs_child(uint16_t port, int ready_fd)
 {
     static unsigned char insrv[1000];
     unsigned wrong = 333, answered = 0;
-    uint64_t deadline = harness_now_ms() + 120000;
+    uint64_t deadline = harness_now_ms() + (uint64_t)harness_ms(120000);
     struct htc c;
     char dn[16];
 
@@ -372,9 +378,9 @@ Test(default_port, stopped_urs_has_its_events_coalesced)
     close(fds[0]);
     kill(pid, SIGSTOP);
     open_as(&gws, &n, "GWS");
-    while (harness_node_metric(&n, "tc_default_port_slow_clients") != 1 && rounds++ < 300)
+    while (harness_node_metric(&n, "tcluster_default_port_slow_clients") != 1 && rounds++ < 300)
         htc_gws_churn(&gws, 1000, 1999, 1);
-    cr_assert_eq(harness_node_metric(&n, "tc_default_port_slow_clients"), 1);
+    cr_assert_eq(harness_node_metric(&n, "tcluster_default_port_slow_clients"), 1);
     mid = htc_rss_kib(n.pid);
     htc_gws_churn(&gws, 1000, 1999, 20);
     after = htc_rss_kib(n.pid);
@@ -383,7 +389,7 @@ Test(default_port, stopped_urs_has_its_events_coalesced)
                 after);
     cr_assert_lt(after - mid, 16 * 1024);
     kill(pid, SIGCONT);
-    deadline = harness_now_ms() + 150000;
+    deadline = harness_now_ms() + (uint64_t)harness_ms(150000);
     while (waitpid(pid, &status, WNOHANG) != pid) {
         if (harness_now_ms() > deadline) {
             kill(pid, SIGKILL);
@@ -393,7 +399,7 @@ Test(default_port, stopped_urs_has_its_events_coalesced)
         usleep(20000);
     }
     cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the URS converged");
-    cr_assert(harness_wait_metric(&n, "tc_default_port_slow_clients", 0, 5000));
+    cr_assert(harness_wait_metric(&n, "tcluster_default_port_slow_clients", 0, 5000));
     htc_close(&gws);
     stop(&n);
 }

@@ -61,7 +61,7 @@ static void flood(const struct hnode *n, const char *transport, const char *dns,
 
 static bool no_waiting_answers(void *arg)
 {
-    return harness_node_metric(arg, "tc_sip_waiting_answers") == 0;
+    return harness_node_metric(arg, "tcluster_sip_waiting_answers") == 0;
 }
 
 /* Mark the DNs tcctl lists as InSrv at n in seen[]. Returns how many. */
@@ -70,7 +70,7 @@ static long table_insrv(const struct hnode *n, unsigned char *seen)
     char cmd[512], *out = NULL, *line, *save = NULL;
     long count = 0;
 
-    snprintf(cmd, sizeof(cmd), "%s/client/tcctl -s 127.0.0.1:%u dns --state insrv --limit 0",
+    snprintf(cmd, sizeof(cmd), "%s/client/tcctl -s 127.0.0.1:%u dns --state insrv --all",
              TC_BINARY_DIR, n->tc_port);
     cr_assert_eq(harness_run(cmd, &out), 0, "tcctl dns: %s", out ? out : "");
     for (line = strtok_r(out, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {

@@ -134,14 +134,14 @@ static bool link_down(void *arg)
 {
     const struct hnode *n = arg;
 
-    return harness_node_metric(n, "tc_peer_link_up{peer=\"sip2\"}") == 0;
+    return harness_node_metric(n, "tcluster_peer_link_up{peer=\"sip2\"}") == 0;
 }
 
 static bool link_up(void *arg)
 {
     const struct hnode *n = arg;
 
-    return harness_node_metric(n, "tc_peer_link_up{peer=\"sip2\"}") == 1;
+    return harness_node_metric(n, "tcluster_peer_link_up{peer=\"sip2\"}") == 1;
 }
 
 /* The agent DN of the Contact of a 302 ("<sip:1611@..."), or "". */
@@ -232,19 +232,19 @@ Test(invite, redirects_to_the_phone_or_the_owner_node)
     cr_assert_eq(sipp_call(n1, "9999", "user=phone", 404, "t1"), 0);
     cr_assert_eq(sipp_call(n1, "1003", "user=phone", 480, "u1"), 0);
 
-    cr_assert(harness_node_metric(n1, "tc_redirect_decisions_total{outcome=\"forwarded\"}") >= 2);
-    cr_assert(harness_node_metric(n1, "tc_sip_responses_total{method=\"INVITE\",code=\"483\"}") ==
+    cr_assert(harness_node_metric(n1, "tcluster_redirect_decisions_total{outcome=\"forwarded\"}") >= 2);
+    cr_assert(harness_node_metric(n1, "tcluster_sip_responses_total{method=\"INVITE\",code=\"483\"}") ==
               1);
 
     /* SIGHUP turns dr-forward off for the next call, and on again. */
     hcluster_write_config(&c, 0, "dr-forward = off\n", sections);
     kill(n1->pid, SIGHUP);
-    cr_assert(harness_wait_metric(n1, "tc_reloads_total{result=\"ok\"}", 1, 5000));
+    cr_assert(harness_wait_metric(n1, "tcluster_reloads_total{result=\"ok\"}", 1, 5000));
     cr_assert_eq(invite(n1, "sip:1002@127.0.0.1", "hup-1", resp, sizeof(resp)), 480, "%s", resp);
     cr_assert_eq(invite(n1, "sip:1001@127.0.0.1", "hup-2", resp, sizeof(resp)), 302);
     hcluster_write_config(&c, 0, "dr-forward = on\n", sections);
     kill(n1->pid, SIGHUP);
-    cr_assert(harness_wait_metric(n1, "tc_reloads_total{result=\"ok\"}", 2, 5000));
+    cr_assert(harness_wait_metric(n1, "tcluster_reloads_total{result=\"ok\"}", 2, 5000));
     cr_assert_eq(invite(n1, "sip:1002@127.0.0.1", "hup-3", resp, sizeof(resp)), 302, "%s", resp);
     hcluster_cleanup(&c);
 }

@@ -62,7 +62,7 @@ static void stream_open(struct stream *s, uint16_t port, int rcvbuf)
 /* Read until s->in holds every needle (in any order), or fail at ms. */
 static void stream_wait(struct stream *s, int ms, const char *const *needles, size_t n)
 {
-    uint64_t deadline = harness_now_ms() + (uint64_t)ms;
+    uint64_t deadline = harness_now_ms() + (uint64_t)harness_ms(ms);
 
     for (;;) {
         struct pollfd pfd = {.fd = s->fd, .events = POLLIN};

@@ -53,10 +53,10 @@ Test(node, metrics_are_valid_prometheus_text)
     harness_node_init(&n, "sip1", NULL, dns_1000);
     harness_node_start(&n);
     cr_assert_eq(harness_http_get(n.http_port, "/metrics", &page), 200);
-    cr_assert(strstr(page, "tc_build_info{version=\"") != NULL, "%s", page);
-    cr_assert_eq(harness_metric(page, "tc_dns{state=\"oos\"}"), 1000);
-    cr_assert_eq(harness_metric(page, "tc_dns{state=\"insrv\"}"), 0);
-    cr_assert_geq(harness_metric(page, "tc_store_commit_seconds_count"), 0);
+    cr_assert(strstr(page, "tcluster_build_info{version=\"") != NULL, "%s", page);
+    cr_assert_eq(harness_metric(page, "tcluster_directory_numbers{state=\"oos\"}"), 1000);
+    cr_assert_eq(harness_metric(page, "tcluster_directory_numbers{state=\"insrv\"}"), 0);
+    cr_assert_geq(harness_metric(page, "tcluster_store_commit_seconds_count"), 0);
     /* The process figures a Prometheus user expects of any exporter. */
     cr_assert_gt(harness_metric(page, "process_resident_memory_bytes"), 1000000);
     cr_assert_gt(harness_metric(page, "process_open_fds"), 5);
@@ -109,7 +109,7 @@ static bool oos_is(void *arg)
         free(page);
         return false;
     }
-    v = harness_metric(page, "tc_dns{state=\"oos\"}");
+    v = harness_metric(page, "tcluster_directory_numbers{state=\"oos\"}");
     free(page);
     return v == w->want;
 }

@@ -25,7 +25,7 @@ TestSuite(peer_flood, .fini = tc_test_leak_check, .timeout = 240);
 #define SOURCES    8 /* 127.0.0.2 .. 127.0.0.9 */
 #define PER_SOURCE 5 /* one past PEER_PENDING_SOURCE */
 #define ATTACK_FDS (SOURCES * PER_SOURCE)
-#define LINK_UP    "tc_peer_link_up{peer=\"sip1\"}"
+#define LINK_UP    "tcluster_peer_link_up{peer=\"sip1\"}"
 
 struct attack {
     uint16_t port;
@@ -159,10 +159,10 @@ Test(peer_flood, known_peer_redials_through_idle_connections)
     cr_assert_gt(a.closed_by_node, 0, "the idle connections were never closed");
     cr_assert_leq(a.longest_ms, 2000 + 1500, "an idle connection was held %llu ms",
                   (unsigned long long)a.longest_ms);
-    cr_assert_gt(harness_node_metric(&c.n[1], "tc_peer_refused_total{reason=\"per_source\"}"), 0);
-    cr_assert_gt(harness_node_metric(&c.n[1], "tc_peer_refused_total{reason=\"pending_full\"}"), 0);
+    cr_assert_gt(harness_node_metric(&c.n[1], "tcluster_peer_refused_total{reason=\"per_source\"}"), 0);
+    cr_assert_gt(harness_node_metric(&c.n[1], "tcluster_peer_refused_total{reason=\"pending_full\"}"), 0);
     cr_assert_gt(
-            harness_node_metric(&c.n[1], "tc_peer_refused_total{reason=\"handshake_timeout\"}"), 0);
+            harness_node_metric(&c.n[1], "tcluster_peer_refused_total{reason=\"handshake_timeout\"}"), 0);
     attack_stop(&a);
 
     /* Defect 6: one line per refused connection would be hundreds of

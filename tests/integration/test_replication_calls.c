@@ -33,7 +33,7 @@ static int peer_up(const struct hnode *n, uint32_t minor)
     out.body_case = TC__PEER__MSG__BODY_SYNC_END;
     out.sync_end = &end;
     hpeer_send_msg(fd, &out);
-    cr_assert(harness_wait_metric(n, "tc_peer_link_up{peer=\"sip1\"}", 1, 3000));
+    cr_assert(harness_wait_metric(n, "tcluster_peer_link_up{peer=\"sip1\"}", 1, 3000));
     return fd;
 }
 
@@ -60,7 +60,7 @@ static void send_call(int fd, const char *call_id, const char *dn, uint32_t code
 /* The next call event on c within ms, other events skipped; NULL if none. */
 static Tc__Event *next_call(struct htc *c, int ms)
 {
-    uint64_t end = harness_now_ms() + (uint64_t)ms;
+    uint64_t end = harness_now_ms() + (uint64_t)harness_ms(ms);
     Tc__Event *ev;
 
     while (harness_now_ms() < end) {
@@ -122,10 +122,10 @@ Test(replication_calls, peer_call_reaches_tc_port_not_default_port)
                  "a call decided by a peer is not local activity");
     tc__event__free_unpacked(ev, NULL);
 
-    cr_assert(harness_wait_metric(n, "tc_calls_total{origin=\"peer\",outcome=\"forwarded\"}", 1,
+    cr_assert(harness_wait_metric(n, "tcluster_calls_total{origin=\"peer\",outcome=\"forwarded\"}", 1,
                                   2000));
-    cr_assert_eq(harness_node_metric(n, "tc_peer_calls_total{peer=\"sip1\",dir=\"rx\"}"), 1);
-    cr_assert_eq(harness_node_metric(n, "tc_default_port_call_events_total{result=\"sent\"}"), 0);
+    cr_assert_eq(harness_node_metric(n, "tcluster_peer_calls_total{peer=\"sip1\",dir=\"rx\"}"), 1);
+    cr_assert_eq(harness_node_metric(n, "tcluster_default_port_call_events_total{result=\"sent\"}"), 0);
 
     /* A malformed call and a message of a newer minor are counted and
      * ignored; the link stays and later calls still arrive. */
@@ -143,9 +143,9 @@ Test(replication_calls, peer_call_reaches_tc_port_not_default_port)
     cr_assert_str_eq(ev->call_delivered->dn, "");
     cr_assert_str_eq(ev->call_delivered->target, "");
     tc__event__free_unpacked(ev, NULL);
-    cr_assert_eq(harness_node_metric(n, "tc_peer_errors_total{reason=\"call\"}"), 2);
-    cr_assert_eq(harness_node_metric(n, "tc_peer_errors_total{reason=\"unknown_message\"}"), 1);
-    cr_assert_eq(harness_node_metric(n, "tc_peer_link_up{peer=\"sip1\"}"), 1);
+    cr_assert_eq(harness_node_metric(n, "tcluster_peer_errors_total{reason=\"call\"}"), 2);
+    cr_assert_eq(harness_node_metric(n, "tcluster_peer_errors_total{reason=\"unknown_message\"}"), 1);
+    cr_assert_eq(harness_node_metric(n, "tcluster_peer_link_up{peer=\"sip1\"}"), 1);
 
     /* A resume does not replay calls: they are events, not state. */
     htc_close(&tc);

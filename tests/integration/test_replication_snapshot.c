@@ -23,7 +23,7 @@
 
 TestSuite(replication_snapshot, .fini = tc_test_leak_check, .timeout = 240);
 
-#define INSRV     "tc_dns{state=\"insrv\"}"
+#define INSRV     "tcluster_directory_numbers{state=\"insrv\"}"
 #define FIRST_DN  100000
 #define N_DNS     20000
 #define CHUNK     1000  /* claims per chunk the client sends: over the old bound of 500 */
@@ -73,7 +73,7 @@ static void handshake(int fd, const struct hnode *n)
     m = expect(fd, TC__PEER__MSG__BODY_SYNC_END);
     cr_assert_eq(m->sync_end->entries, 0);
     tc__peer__msg__free_unpacked(m, NULL);
-    cr_assert_eq(harness_node_metric(n, "tc_peer_link_up{peer=\"sip1\"}"), 0);
+    cr_assert_eq(harness_node_metric(n, "tcluster_peer_link_up{peer=\"sip1\"}"), 0);
 }
 
 /* Our snapshot: every DN owned by sip1, CHUNK claims per chunk, each
@@ -178,7 +178,7 @@ Test(replication_snapshot, large_chunks_window_every_entry_once)
 
     /* Chunks of 1000 claims are taken, each acknowledged once applied. */
     send_snapshot(fd);
-    cr_assert(harness_wait_metric(n, "tc_peer_link_up{peer=\"sip1\"}", 1, 5000));
+    cr_assert(harness_wait_metric(n, "tcluster_peer_link_up{peer=\"sip1\"}", 1, 5000));
     cr_assert(harness_wait_metric(n, INSRV, N_DNS, 5000));
 
     /* Ask for sip2's snapshot and acknowledge nothing: a window of chunks

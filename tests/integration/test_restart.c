@@ -11,7 +11,7 @@
 
 TestSuite(restart, .fini = tc_test_leak_check, .timeout = 240);
 
-#define OWNED "tc_dns_owned_local"
+#define OWNED "tcluster_directory_numbers_owned_here"
 
 /* REGISTER dn from one phone (one Contact, one Call-ID, rising CSeq) at n,
  * over UDP, and return the answer's status code (0 when none came). */
@@ -52,13 +52,13 @@ Test(restart, kill_9_restores_standby_and_the_phone_takes_its_dn_back)
     cr_assert(hcluster_wait_owner(&c, "1001", "sip1", 3000), "not sip1 everywhere");
     cr_assert_eq(phone_register(&c.n[1], "1001", 2), 200);
     cr_assert(hcluster_wait_owner(&c, "1001", "sip2", 3000), "not sip2 everywhere");
-    cr_assert_eq(harness_node_metric(&c.n[0], "tc_sip_bindings"), 1, "no standby binding");
+    cr_assert_eq(harness_node_metric(&c.n[0], "tcluster_sip_bindings"), 1, "no standby binding");
 
     /* sip1 dies and comes back: it restores its standby binding and the
      * DN's version, and claims nothing. */
     harness_node_kill(&c.n[0]);
     harness_node_start(&c.n[0]);
-    cr_assert_eq(harness_node_metric(&c.n[0], "tc_sip_bindings"), 1, "binding not restored");
+    cr_assert_eq(harness_node_metric(&c.n[0], "tcluster_sip_bindings"), 1, "binding not restored");
     cr_assert_eq(harness_node_metric(&c.n[0], OWNED), 0, "the restart claimed the DN");
     cr_assert(hcluster_wait_all_links(&c, 10000), "links did not come back");
     cr_assert(hcluster_wait_owner(&c, "1001", "sip2", 5000), "not sip2 everywhere after restart");

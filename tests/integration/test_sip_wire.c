@@ -148,6 +148,15 @@ static const struct bad_case bad_cases[] = {
         {"bad expires", "REGISTER sip:127.0.0.1 SIP/2.0\r\n" VIA FROM TO CID
                         "CSeq: 1 REGISTER\r\nContact: <sip:1001@127.0.0.1>\r\nExpires: soon\r\n" END,
          "SIP/2.0 400 Bad Expires"},
+        /* Issue 13 defect 8: one rule for the header and the parameter. */
+        {"expires 1e20",
+         "REGISTER sip:127.0.0.1 SIP/2.0\r\n" VIA FROM TO CID
+         "CSeq: 1 REGISTER\r\nContact: <sip:1001@127.0.0.1>\r\nExpires: 1e20\r\n" END,
+         "SIP/2.0 400 Bad Expires"},
+        {"contact expires 1e20",
+         "REGISTER sip:127.0.0.1 SIP/2.0\r\n" VIA FROM TO CID
+         "CSeq: 1 REGISTER\r\nContact: <sip:1001@127.0.0.1>;expires=1e20\r\n" END,
+         "SIP/2.0 400 Bad Contact Expires"},
         {"star with contact", "REGISTER sip:127.0.0.1 SIP/2.0\r\n" VIA FROM TO CID
                               "CSeq: 1 REGISTER\r\nContact: *, <sip:a@b>\r\nExpires: 0\r\n" END,
          "SIP/2.0 400 "},
@@ -162,6 +171,33 @@ static const struct bad_case bad_cases[] = {
          "SIP/2.0 400 Bad Content-Length"},
         {"out of order cseq", NULL, "SIP/2.0 500 Out Of Order CSeq"},
 };
+
+/* An expiry past 2^32-1, in the Expires header or a Contact's expires
+ * parameter alike, is a long one: shortened to max-expires (7200), not
+ * refused and not taken as 3600. */
+Test(sip_wire, overlarge_expires_clamped_alike)
+{
+    static const char *const regs[] = {
+            "REGISTER sip:127.0.0.1 SIP/2.0\r\n" VIA FROM TO CID "CSeq: 1 REGISTER\r\n"
+            "Contact: <sip:1001@127.0.0.1:9>\r\nExpires: 99999999999999999999\r\n" END,
+            "REGISTER sip:127.0.0.1 SIP/2.0\r\n" VIA FROM TO CID "CSeq: 1 REGISTER\r\n"
+            "Contact: <sip:1001@127.0.0.1:9>;expires=99999999999999999999\r\n" END,
+    };
+    char msg[1024], resp[4096];
+    struct hnode n;
+
+    harness_node_init(&n, "sip1", NULL, dirs);
+    harness_node_start(&n);
+    for (int i = 0; i < 2; i++) {
+        snprintf(msg, sizeof(msg), regs[i], 900 + i, 900 + i);
+        cr_assert_gt(harness_udp_exchange(n.sip_port, msg, strlen(msg), resp, sizeof(resp), 3000),
+                     0);
+        cr_assert(strncmp(resp, "SIP/2.0 200 ", 12) == 0, "%s", resp);
+        cr_assert_not_null(strstr(resp, ";expires=7200"), "%s", resp);
+    }
+    harness_node_stop(&n);
+    harness_node_cleanup(&n);
+}
 
 Test(sip_wire, malformed_requests_get_400_with_reason)
 {
@@ -195,7 +231,7 @@ Test(sip_wire, malformed_requests_get_400_with_reason)
 
     /* Garbage with no Via cannot be answered: dropped and counted. */
     harness_udp_exchange(n.sip_port, "\x01\x02garbage\r\n\r\n", 13, resp, sizeof(resp), 300);
-    cr_assert(harness_wait_metric(&n, "tc_sip_dropped_total{reason=\"unanswerable\"}", 1, 3000));
+    cr_assert(harness_wait_metric(&n, "tcluster_sip_dropped_total{reason=\"unanswerable\"}", 1, 3000));
     cr_assert_eq(harness_http_get(n.http_port, "/healthz", NULL), 200);
     harness_node_stop(&n);
     harness_node_cleanup(&n);
@@ -251,6 +287,32 @@ Test(sip_wire, tcp_oversize_and_unframed_messages)
     tcp_read_all(fd, resp, sizeof(resp));
     cr_assert(strncmp(resp, "SIP/2.0 513 ", 12) == 0, "%s", resp);
     close(fd);
+
+    /* Issue 13 defect 8: a 200 KB head that never ends, with or without
+     * the headers an answer copies, or not SIP at all: 513 with its
+     * reason on the connection, then the close. */
+    static const char *const heads[] = {
+            "REGISTER sip:127.0.0.1 SIP/2.0\r\n"
+            "Via: SIP/2.0/TCP 127.0.0.1:9;branch=z9hG4bK-huge\r\n" FROM TO
+            "Call-ID: huge\r\nCSeq: 1 REGISTER\r\nX-Pad: ",
+            "REGISTER sip:127.0.0.1 SIP/2.0\r\nX-Pad: ",
+            "",
+    };
+    static char huge[200 * 1024 + 512];
+    for (size_t i = 0; i < sizeof(heads) / sizeof(heads[0]); i++) {
+        size_t hl = strlen(heads[i]);
+
+        fd = tcp_connect(n.sip_port);
+        memcpy(huge, heads[i], hl);
+        memset(huge + hl, 'a', 200 * 1024);
+        /* The node may close while this is still sending: a short send is
+         * fine, the answer must be there to read. */
+        send(fd, huge, hl + 200 * 1024, MSG_NOSIGNAL);
+        tcp_read_all(fd, resp, sizeof(resp));
+        cr_assert(strncmp(resp, "SIP/2.0 513 Message Too Large\r\n", 31) == 0,
+                  "head %zu: got \"%s\"", i, resp);
+        close(fd);
+    }
 
     /* No Content-Length on TCP: 400, then close. */
     fd = tcp_connect(n.sip_port);

@@ -51,7 +51,7 @@ static bool next_message(int fd, char *buf, size_t cap, int ms)
 /* Wait up to ms for a message holding want; counts the WATCHDOG=1 seen. */
 static bool wait_message(int fd, const char *want, int ms, int *watchdogs)
 {
-    uint64_t end = harness_now_ms() + (uint64_t)ms;
+    uint64_t end = harness_now_ms() + (uint64_t)harness_ms(ms);
     char buf[512];
 
     for (uint64_t now = harness_now_ms(); now < end; now = harness_now_ms()) {

@@ -18,6 +18,8 @@ TestSuite(tc_port, .fini = tc_test_leak_check, .timeout = 300);
 
 static const char *node_keys = "gws-client-names = GWS\nmin-expires = 1\n";
 static const char *dirs = "[dn 1000-1999]\ntype = extension\n";
+/* Every GWS name needs a credential: here its source, the test's loopback. */
+static const char *gws_cred = "\n[gws GWS]\nallow-from = 127.0.0.1\n";
 
 static int sipsak(const struct hnode *n, const char *dn, const char *extra)
 {
@@ -30,13 +32,14 @@ static int sipsak(const struct hnode *n, const char *dn, const char *extra)
 
 static void start(struct hnode *n, const char *extra, const char *tail)
 {
-    char keys[512];
+    char keys[512], sections[512];
 
     /* A silent client is cut after 500 ms unless extra says otherwise. */
     snprintf(keys, sizeof(keys), "%s%s%s", node_keys, extra ? extra : "",
              extra != NULL && strstr(extra, "idle-timeout") != NULL ? ""
                                                                     : "idle-timeout = 500ms\n");
-    harness_node_init(n, "sip1", keys, tail ? tail : dirs);
+    snprintf(sections, sizeof(sections), "%s%s", tail ? tail : dirs, gws_cred);
+    harness_node_init(n, "sip1", keys, sections);
     harness_node_start(n);
 }
 
@@ -104,7 +107,7 @@ Test(tc_port, snapshot_covers_every_dn_then_sip_changes_follow)
     cr_assert_str_eq(tcclient_event_state(ev)->dn, "1002");
     cr_assert_str_eq(tcclient_event_state(ev)->owner, "");
     free_ev(ev);
-    cr_assert_eq(harness_node_metric(&n, "tc_tc_port_subscribers"), 1);
+    cr_assert_eq(harness_node_metric(&n, "tcluster_tc_port_subscribers"), 1);
     htc_close(&c);
     stop(&n);
 }
@@ -224,7 +227,8 @@ Test(tc_port, queries_for_operators)
              secret);
     harness_node_write_config(&n, keys,
                               "[peer sip2]\naddress = 127.0.0.1:1\ntc-address = 127.0.0.1:2\n\n"
-                              "[dn 1000-1999]\ntype = extension\n");
+                              "[dn 1000-1999]\ntype = extension\n\n[gws GWS]\n"
+                              "allow-from = 127.0.0.1\n");
     harness_node_start(&n);
     cr_assert_eq(sipsak(&n, "1001", NULL), 0);
     htc_connect(&c, n.tc_port);
@@ -322,7 +326,7 @@ Test(tc_port, oversized_frame_gets_an_error_and_a_close)
     expect_error(&c, TC__ERROR_CODE__ERROR_FRAME_TOO_LARGE);
     cr_assert(htc_wait_eof(&c, 5000), "closed after the error");
     htc_close(&c);
-    cr_assert_eq(harness_node_metric(&n, "tc_tc_port_refused_total{reason=\"frame_too_large\"}"),
+    cr_assert_eq(harness_node_metric(&n, "tcluster_tc_port_refused_total{reason=\"frame_too_large\"}"),
                  1);
     stop(&n);
 }
@@ -374,7 +378,7 @@ Test(tc_port, truncated_frame_then_close_leaves_the_node_serving)
     cr_assert_eq(htc_query_summary(&c, 1), 0);
     free_ev(htc_expect(&c, TC__EVENT__BODY_SUMMARY, 5000));
     htc_close(&c);
-    cr_assert(harness_wait_metric(&n, "tc_tc_port_connections", 0, 5000));
+    cr_assert(harness_wait_metric(&n, "tcluster_tc_port_connections", 0, 5000));
     stop(&n);
 }
 
@@ -397,7 +401,7 @@ Test(tc_port, silent_client_times_out)
     cr_assert_null(htc_next(&c, 1500));
     cr_assert_not(c.eof);
     htc_close(&c);
-    cr_assert_eq(harness_node_metric(&n, "tc_tc_port_refused_total{reason=\"timeout\"}"), 1);
+    cr_assert_eq(harness_node_metric(&n, "tcluster_tc_port_refused_total{reason=\"timeout\"}"), 1);
     stop(&n);
 }
 
@@ -429,11 +433,11 @@ Test(tc_port, connections_over_the_cap_are_refused_with_an_error)
         }
     }
     cr_assert_eq(
-            harness_node_metric(&n, "tc_tc_port_refused_total{reason=\"too_many_connections\"}"),
+            harness_node_metric(&n, "tcluster_tc_port_refused_total{reason=\"too_many_connections\"}"),
             EXTRA);
     for (int i = 0; i < CAP; i++)
         htc_close(&held[i]);
-    cr_assert(harness_wait_metric(&n, "tc_tc_port_connections", 0, 5000));
+    cr_assert(harness_wait_metric(&n, "tcluster_tc_port_connections", 0, 5000));
     htc_connect(&extra[0], n.tc_port);
     cr_assert_eq(htc_query_summary(&extra[0], 1), 0);
     free_ev(htc_expect(&extra[0], TC__EVENT__BODY_SUMMARY, 5000));
@@ -493,7 +497,7 @@ static int slow_child(uint16_t port, int ready_fd)
     htc_connect_rcvbuf(&c, port, 4096);
     if (htc_subscribe(&c, 1, 0, 0) != 0)
         return 1;
-    deadline = harness_now_ms() + 120000;
+    deadline = harness_now_ms() + (uint64_t)harness_ms(120000);
     while (harness_now_ms() < deadline) {
         const Tc__DnState *st;
 
@@ -527,7 +531,7 @@ static int slow_child(uint16_t port, int ready_fd)
 
 static int wait_child(pid_t pid, int ms)
 {
-    uint64_t deadline = harness_now_ms() + (uint64_t)ms;
+    uint64_t deadline = harness_now_ms() + (uint64_t)harness_ms(ms);
     int status;
 
     while (harness_now_ms() < deadline) {
@@ -575,9 +579,9 @@ static void slow_case(const char *extra, bool resend)
     free_ev(htc_expect(&gws, TC__EVENT__BODY_OPENED, 5000));
     base = htc_rss_kib(n.pid);
     /* Until the subscriber's output is full and its changes coalesce. */
-    while (harness_node_metric(&n, "tc_tc_port_slow_subscribers") != 1 && rounds++ < 300)
+    while (harness_node_metric(&n, "tcluster_tc_port_slow_subscribers") != 1 && rounds++ < 300)
         changes += htc_gws_churn(&gws, 1000, 1999, 1);
-    cr_assert_eq(harness_node_metric(&n, "tc_tc_port_slow_subscribers"), 1,
+    cr_assert_eq(harness_node_metric(&n, "tcluster_tc_port_slow_subscribers"), 1,
                  "still not slow after %llu changes", (unsigned long long)changes);
     mid = htc_rss_kib(n.pid);
     changes += htc_gws_churn(&gws, 1000, 1999, 20);
@@ -586,18 +590,18 @@ static void slow_case(const char *extra, bool resend)
     cr_log_info("%llu changes; node RSS %ld KiB before, %ld when slow, %ld after 40000 more; "
                 "coalesced %.0f, pending DNs %.0f",
                 (unsigned long long)changes, base, mid, after,
-                harness_node_metric(&n, "tc_tc_port_coalesced_total"),
-                harness_node_metric(&n, "tc_tc_port_pending_dns"));
+                harness_node_metric(&n, "tcluster_tc_port_coalesced_total"),
+                harness_node_metric(&n, "tcluster_tc_port_pending_dns"));
     cr_assert_lt(after - mid, 16 * 1024, "RSS grew %ld KiB while the subscriber was stopped",
                  after - mid);
-    cr_assert_leq(harness_node_metric(&n, "tc_tc_port_pending_dns"), 1000);
-    cr_assert_leq(harness_node_metric(&n, "tc_tc_port_bytes_queued"), 3 << 20);
+    cr_assert_leq(harness_node_metric(&n, "tcluster_tc_port_pending_dns"), 1000);
+    cr_assert_leq(harness_node_metric(&n, "tcluster_tc_port_bytes_queued"), 3 << 20);
 
     kill(pid, SIGCONT);
     cr_assert_eq(wait_child(pid, 150000), 0, "the subscriber converged to the final state");
     if (resend)
-        cr_assert_geq(harness_node_metric(&n, "tc_tc_port_snapshots_total{kind=\"resend\"}"), 1);
-    cr_assert(harness_wait_metric(&n, "tc_tc_port_slow_subscribers", 0, 5000));
+        cr_assert_geq(harness_node_metric(&n, "tcluster_tc_port_snapshots_total{kind=\"resend\"}"), 1);
+    cr_assert(harness_wait_metric(&n, "tcluster_tc_port_slow_subscribers", 0, 5000));
     htc_close(&gws);
     stop(&n);
 }

@@ -117,8 +117,8 @@ Test(tcphone, concurrent_standby_keeps_every_dn_in_service)
      * the DNs in service is the standby binding at sip2. */
     snprintf(args, sizeof(args), "--mode concurrent --expires 120");
     start_phones(&p, &c, 2, args);
-    cr_assert(harness_wait_metric(&c.n[0], "tc_sip_bindings", PHONES, SETTLE_MS));
-    cr_assert(harness_wait_metric(&c.n[1], "tc_sip_bindings", PHONES, SETTLE_MS));
+    cr_assert(harness_wait_metric(&c.n[0], "tcluster_sip_bindings", PHONES, SETTLE_MS));
+    cr_assert(harness_wait_metric(&c.n[1], "tcluster_sip_bindings", PHONES, SETTLE_MS));
 
     harness_node_kill(&c.n[0]);
     t0 = harness_now_ms();
@@ -140,7 +140,7 @@ Test(tcphone, successive_registers_to_the_fallback_only_on_failure)
     cr_assert(hcluster_wait_all_links(&c, 10000), "links did not come up");
     start_phones(&p, &c, 2, "--mode successive");
     cr_assert(hphone_wait_owned(&c, "sip1", PHONES, SETTLE_MS), "phones not at sip1");
-    cr_assert_eq(harness_node_metric(&c.n[1], "tc_sip_bindings"), 0, "registered to sip2 early");
+    cr_assert_eq(harness_node_metric(&c.n[1], "tcluster_sip_bindings"), 0, "registered to sip2 early");
 
     harness_node_kill(&c.n[0]);
     cr_assert(hphone_wait_owned(&c, "sip2", PHONES, FAIL_BOUND + 3000), "not moved to sip2");
@@ -331,11 +331,29 @@ static long json_str_num(const char *line, const char *key)
 /* True once p's last counts line says at least n calls completed. */
 static bool wait_calls(const struct hphone *p, long n, int ms)
 {
-    uint64_t deadline = harness_now_ms() + (uint64_t)ms;
+    uint64_t deadline = harness_now_ms() + (uint64_t)harness_ms(ms);
 
     for (;;) {
         char *line = hphone_last_line(p, "\"type\":\"counts\"");
         long done = json_str_num(line, "calls_completed");
+
+        free(line);
+        if (done >= n)
+            return true;
+        if (harness_now_ms() >= deadline)
+            return false;
+        usleep(100000);
+    }
+}
+
+/* True once p's last counts line says at least n calls failed. */
+static bool wait_calls_failed(const struct hphone *p, long n, int ms)
+{
+    uint64_t deadline = harness_now_ms() + (uint64_t)ms;
+
+    for (;;) {
+        char *line = hphone_last_line(p, "\"type\":\"counts\"");
+        long done = json_str_num(line, "calls_failed");
 
         free(line);
         if (done >= n)
@@ -387,9 +405,9 @@ Test(tcphone, calls_follow_redirects_and_complete)
     line = hphone_last_line(&callee, "\"type\":\"summary\"");
     cr_assert_gt(json_str_num(line, "answered"), 0, "%s", line);
     free(line);
-    cr_assert_gt(harness_node_metric(&c.n[0], "tc_redirect_decisions_total{outcome=\"forwarded\"}"),
+    cr_assert_gt(harness_node_metric(&c.n[0], "tcluster_redirect_decisions_total{outcome=\"forwarded\"}"),
                  0);
-    cr_assert_gt(harness_node_metric(&c.n[1], "tc_redirect_decisions_total{outcome=\"local\"}"), 0);
+    cr_assert_gt(harness_node_metric(&c.n[1], "tcluster_redirect_decisions_total{outcome=\"local\"}"), 0);
     hcluster_cleanup(&c);
 }
 
@@ -443,4 +461,154 @@ Test(tcphone, cli_documents_and_checks_the_call_options)
     snprintf(cmd, sizeof(cmd), "'%s' -n 1 --dns 1-2 --servers 127.0.0.1:5 --call-to 9-3", bin);
     cr_assert_eq(harness_run(cmd, &out), 1, "%s", out);
     free(out);
+}
+
+/* Wait for p's totals line and return the number under key, or -1. */
+static long totals_num(const struct hphone *p, const char *key, int ms)
+{
+    char *line;
+    long v;
+
+    if (!hphone_wait_output(p, "\"type\":\"totals\"", ms))
+        return -1;
+    line = hphone_last_line(p, "\"type\":\"totals\"");
+    v = json_str_num(line, key);
+    free(line);
+    return v;
+}
+
+/* Wait up to ms for p to exit by itself (--duration); its exit code, or
+ * -1 (killed then) when it does not. */
+static int wait_exit(struct hphone *p, int ms)
+{
+    uint64_t deadline = harness_now_ms() + (uint64_t)ms;
+    int status;
+
+    while (waitpid(p->pid, &status, WNOHANG) == 0) {
+        if (harness_now_ms() > deadline)
+            return hphone_stop(p), -1;
+        usleep(20000);
+    }
+    p->pid = 0;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* Issue 14: phones register to a DN range with a password (the node
+ * challenges, tcphone answers with digest credentials and reuses the nonce
+ * on refresh); with a wrong password they fail cleanly: counted as auth
+ * failures, nothing registered, no hang; without one, the same. */
+Test(tcphone, digest_password_registers_and_a_wrong_one_fails_counted)
+{
+    struct hcluster c;
+    struct hphone good, bad, none;
+    char list[256], args[1024], pwfile[512], *line;
+    FILE *f;
+
+    hcluster_init(&c, 2, DNS_RANGE, NODE_EXTRA);
+    for (int i = 0; i < 2; i++)
+        hcluster_write_config(&c, i, NODE_EXTRA, "\n[dn 1000-1199]\npassword = phones-7.pw\n");
+    hcluster_start(&c);
+    cr_assert(hcluster_wait_all_links(&c, 10000), "links did not come up");
+    servers(&c, 2, list, sizeof(list));
+
+    snprintf(pwfile, sizeof(pwfile), "%s/phones.pw", c.dir);
+    f = fopen(pwfile, "w");
+    cr_assert_not_null(f);
+    fputs("phones-7.pw\n", f);
+    fclose(f);
+    snprintf(args, sizeof(args),
+             "-n 100 --dns 1000-1099 --servers %s --t1 %d --expires %d --probe 500 --json "
+             "--password-file '%s'",
+             list, T1_MS, EXPIRES, pwfile);
+    hphone_start(&good, c.dir, "tcphone-good", args);
+    cr_assert(hphone_wait_owned(&c, "sip1", 100, SETTLE_MS), "phones with the password not in");
+    /* Refreshes (every ~EXPIRES/2 s) go on with the nonce's next nc. */
+    usleep(EXPIRES * 1000 * 1000);
+    line = hphone_last_line(&good, "\"type\":\"counts\"");
+    cr_assert(line != NULL && strstr(line, "\"registered\":100,") != NULL, "%s", line);
+    cr_assert_eq(json_str_num(line, "auth_failed"), 0, "%s", line);
+    cr_assert_geq(json_str_num(line, "auth_challenges"), 100, "%s", line);
+    free(line);
+
+    /* Wrong guesses throttle their source (127.0.0.1, as the good phones)
+     * at the node that sees them: these phones go to sip2 only. */
+    snprintf(args, sizeof(args),
+             "-n 10 --dns 1100-1109 --servers 127.0.0.1:%u --t1 %d --probe 300 --duration 3 "
+             "--json --password wrong-pw",
+             c.n[1].sip_port, T1_MS);
+    hphone_start(&bad, c.dir, "tcphone-bad", args);
+    snprintf(args, sizeof(args),
+             "-n 10 --dns 1110-1119 --servers 127.0.0.1:%u --t1 %d --probe 300 --duration 3 "
+             "--json",
+             c.n[1].sip_port, T1_MS);
+    hphone_start(&none, c.dir, "tcphone-none", args);
+    cr_assert_geq(totals_num(&bad, "auth_failed", 15000), 10, "wrong password not counted");
+    cr_assert_eq(totals_num(&bad, "ok", 1000), 0);
+    cr_assert_geq(totals_num(&none, "auth_failed", 15000), 10, "no password not counted");
+    cr_assert_eq(totals_num(&none, "ok", 1000), 0);
+    cr_assert_eq(wait_exit(&bad, 5000), 0, "a wrong password: no clean exit at --duration");
+    cr_assert_eq(wait_exit(&none, 5000), 0);
+    cr_assert(hphone_wait_owned(&c, "sip1", 100, 5000), "only the good phones are in");
+
+    cr_assert_eq(hphone_stop(&good), 0);
+    cr_assert_eq(totals_num(&good, "auth_failed", 5000), 0);
+    cr_assert_geq(totals_num(&good, "unregistered", 1000), 1, "unregister was not authenticated");
+    hcluster_cleanup(&c);
+}
+
+Test(tcphone, password_options_are_checked)
+{
+    char cmd[512], *out = NULL;
+    const char *bin = tc_test_bin("client/tcphone");
+
+    snprintf(cmd, sizeof(cmd), "'%s' --help", bin);
+    cr_assert_eq(harness_run(cmd, &out), 0);
+    cr_assert(strstr(out, "--password SECRET") != NULL && strstr(out, "--password-file") != NULL,
+              "%s", out);
+    free(out);
+    snprintf(cmd, sizeof(cmd),
+             "'%s' -n 1 --dns 1-2 --servers 127.0.0.1:5 --password-file /nonexistent/pw", bin);
+    cr_assert_eq(harness_run(cmd, &out), 1, "%s", out);
+    cr_assert(strstr(out, "/nonexistent/pw") != NULL, "%s", out);
+    free(out);
+    snprintf(cmd, sizeof(cmd), "'%s' -n 1 --dns 1-2 --servers 127.0.0.1:5 --password ''", bin);
+    cr_assert_eq(harness_run(cmd, &out), 1, "%s", out);
+    free(out);
+}
+
+/* Against a fake server that checks the digest: REGISTER skips a challenge
+ * of an unknown algorithm, answers SHA-256 with qop auth (from a list) and
+ * opaque, answers the stale=true challenge that follows without counting a
+ * failure; the INVITE's 407 (MD5, RFC 2069) is ACKed and the INVITE sent
+ * again with Proxy-Authorization. */
+Test(tcphone, digest_sha256_stale_and_a_challenged_invite)
+{
+    char dir[] = "/tmp/tc-phone-digest-XXXXXX", args[512], *line;
+    struct hfake f;
+    struct hphone p;
+    uint16_t port = harness_free_port();
+
+    cr_assert_not_null(mkdtemp(dir));
+    hfake_start_digest(&f, "127.0.0.1", port);
+    snprintf(args, sizeof(args),
+             "-n 1 --dns 1000-1001 --servers 127.0.0.1:%u --t1 100 --expires 300 --json "
+             "--password %s --calls 1 --call-to 1001 --call-interval 0.2",
+             port, HFAKE_PASSWORD);
+    hphone_start(&p, dir, "tcphone", args);
+    cr_assert(wait_calls_failed(&p, 1, 10000), "no call ended");
+    cr_assert_eq(hphone_stop(&p), 0);
+    cr_assert_geq(atomic_load(&f.authed), 3, "the fake accepted %u requests",
+                  atomic_load(&f.authed));
+    line = hphone_last_line(&p, "\"type\":\"summary\"");
+    cr_assert_not_null(line);
+    cr_assert_eq(json_str_num(line, "auth_failed"), 0, "%s", line);
+    cr_assert_geq(json_str_num(line, "auth_challenges"), 3, "%s", line);
+    cr_assert(strstr(line, "\"486\":\"") != NULL && json_str_num(line, "486") >= 1, "%s", line);
+    free(line);
+    line = hphone_last_line(&p, "\"type\":\"totals\"");
+    cr_assert_geq(json_str_num(line, "ok"), 1, "%s", line);
+    cr_assert_geq(json_str_num(line, "unregistered"), 1, "%s", line);
+    free(line);
+    hfake_stop(&f);
+    tc_test_rmrf(dir);
 }

@@ -10,9 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "tests/integration/harness.h"
+#include "tests/integration/harness_cluster.h"
 #include "tests/tc_test.h"
 
 TestSuite(tools, .fini = tc_test_leak_check, .timeout = 180);
@@ -117,7 +119,7 @@ static void watcher_start(struct watcher *w, const struct hnode *n, const char *
  * deadline or the end of the output. */
 static char *watcher_line(struct watcher *w, int ms)
 {
-    uint64_t deadline = harness_now_ms() + (uint64_t)ms;
+    uint64_t deadline = harness_now_ms() + (uint64_t)harness_ms(ms);
 
     for (;;) {
         char *nl = memchr(w->buf, '\n', w->len);
@@ -151,7 +153,7 @@ static char *watcher_line(struct watcher *w, int ms)
 static char *watcher_wait(struct watcher *w, const char *const *needles, const char *kind,
                           int *n_kind)
 {
-    uint64_t deadline = harness_now_ms() + WAIT_MS;
+    uint64_t deadline = harness_now_ms() + (uint64_t)harness_ms(WAIT_MS);
     char *line;
 
     for (;;) {
@@ -174,7 +176,7 @@ static char *watcher_wait(struct watcher *w, const char *const *needles, const c
 /* Send sig (0: none) and wait for the exit; returns its exit code. */
 static int watcher_stop(struct watcher *w, int sig)
 {
-    uint64_t deadline = harness_now_ms() + WAIT_MS;
+    uint64_t deadline = harness_now_ms() + (uint64_t)harness_ms(WAIT_MS);
     int status;
 
     if (sig != 0)
@@ -216,6 +218,17 @@ Test(tools, tcctl_summary_and_dns)
     cr_assert_eq(count_lines(out, "DN "), 1, "one header: %s", out);
     cr_assert_eq(count_lines(out, "1"), 5, "five DNs: %s", out);
     cr_assert(strstr(out, "1000 ") != NULL && strstr(out, "1004 ") != NULL, "%s", out);
+    cr_assert(strstr(out, "... 995 more DNs match; use --limit N for more, or --all") != NULL, "%s",
+              out);
+    free(out);
+    /* Without --limit a page of 100, and how many more; --all lists all. */
+    cr_assert_eq(tcctl(&n, "dns", &out), 0, "%s", out);
+    cr_assert_eq(count_lines(out, "1"), 100, "a page: %s", out);
+    cr_assert(strstr(out, "... 900 more DNs match") != NULL, "%s", out);
+    free(out);
+    cr_assert_eq(tcctl(&n, "dns --all", &out), 0, "%s", out);
+    cr_assert_eq(count_lines(out, "1"), 1000, "all");
+    cr_assert_null(strstr(out, "more DN"), "nothing cut");
     free(out);
     cr_assert_eq(tcctl(&n, "dns --state insrv", &out), 0, "%s", out);
     cr_assert_eq(count_lines(out, "1"), 0, "nothing is InSrv yet: %s", out);
@@ -255,6 +268,9 @@ Test(tools, tcctl_dn_follows_a_sipsak_registration)
     cr_assert(strstr(out, " sip1 ") != NULL, "owner: %s", out);
     cr_assert(strstr(out, " sip ") != NULL, "source: %s", out);
     cr_assert(strstr(out, "sip:1001@127.0.0.1") != NULL, "binding: %s", out);
+    /* Each binding with its transport, source address and expiry. */
+    cr_assert(strstr(out, " (udp from 127.0.0.1:") != NULL, "binding details: %s", out);
+    cr_assert(strstr(out, ", expires 20") != NULL, "binding expiry: %s", out);
     cr_assert(strstr(out, "Z ") != NULL, "an ISO-8601 UTC time: %s", out);
     cr_assert(version_readable(out), "version as TIME#COUNTER@NODE: %s", out);
     free(out);
@@ -266,6 +282,10 @@ Test(tools, tcctl_dn_follows_a_sipsak_registration)
     cr_assert(strstr(out, "\"text\":\"20") != NULL, "%s", out);
     cr_assert(strstr(out, "\"status\":\"insrv\"") != NULL, "%s", out);
     cr_assert(strstr(out, "\"bindings\":[\"sip:1001@127.0.0.1") != NULL, "%s", out);
+    cr_assert(strstr(out, "\"binding_info\":[{\"contact\":\"sip:1001@127.0.0.1") != NULL, "%s",
+              out);
+    cr_assert(strstr(out, "\"transport\":\"udp\",\"received\":\"127.0.0.1:") != NULL, "%s", out);
+    cr_assert(strstr(out, "\"expires_unix_ms\":\"") != NULL, "%s", out);
     free(out);
     cr_assert_eq(tcctl(&n, "summary", &out), 0, "%s", out);
     cr_assert(strstr(out, "owner   sip1   1") != NULL, "%s", out);
@@ -304,6 +324,10 @@ Test(tools, tcctl_exit_codes)
     cr_assert_eq(tcctl(&n, "dn", NULL), 1);
     cr_assert_eq(tcctl(&n, "dns --state maybe", NULL), 1);
     cr_assert_eq(tcctl(&n, "dns --limit", NULL), 1);
+    /* 0 read as "all" to some and "none" to others: all is --all. */
+    cr_assert_eq(tcctl(&n, "dns --limit 0", &out), 1, "%s", out);
+    cr_assert(strstr(out, "--all") != NULL, "%s", out);
+    free(out);
     cr_assert_eq(tcctl(&n, "dns --owner nobody", &out), 3, "%s", out);
     cr_assert(strstr(out, "node nobody unknown") != NULL, "%s", out);
     free(out);
@@ -354,7 +378,8 @@ Test(tools, tcctl_json_lines_parse)
     cr_assert_eq(tcctl_json_lines(&n, "dn 1001"), 1);
     cr_assert_eq(tcctl_json_lines(&n, "dn 1002"), 1);
     cr_assert_eq(tcctl_json_lines(&n, "dns --limit 7"), 7);
-    cr_assert_eq(tcctl_json_lines(&n, "dns"), 1000);
+    cr_assert_eq(tcctl_json_lines(&n, "dns"), 100);
+    cr_assert_eq(tcctl_json_lines(&n, "dns --all"), 1000);
     cr_assert_eq(tcctl_json_lines(&n, "dns --state insrv"), 1);
     harness_node_stop(&n);
     harness_node_cleanup(&n);
@@ -448,4 +473,73 @@ Test(tools, tcwatch_exits_2_when_the_node_goes)
     cr_assert(err != NULL && strstr(err, "connection lost") != NULL, "stderr: %s", err);
     free(err);
     harness_node_cleanup(&n);
+}
+
+static uint64_t wall_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* The value of "key":"N" (a 64-bit value as a JSON string) after from. */
+static uint64_t json_u64(const char *from, const char *key)
+{
+    char pat[64];
+    const char *p;
+
+    snprintf(pat, sizeof(pat), "\"%s\":\"", key);
+    p = from != NULL ? strstr(from, pat) : NULL;
+    cr_assert_not_null(p, "%s in %s", key, from);
+    return strtoull(p + strlen(pat), NULL, 10);
+}
+
+/* A DN a peer owns: tcctl says where its bindings are; when the link to
+ * the owner goes, the DN's since is the time it went OOS, and nodes shows
+ * the link down since then. */
+Test(tools, tcctl_peer_dn_and_link_loss)
+{
+    struct hcluster c;
+    uint64_t claimed, lost, oos_since;
+    char *out, *sip2;
+
+    hcluster_init(&c, 2, "1000-1999", NULL);
+    hcluster_start(&c);
+    cr_assert(hcluster_wait_all_links(&c, WAIT_MS));
+    cr_assert_eq(hcluster_register(&c.n[1], "1001"), 0);
+    cr_assert(hcluster_wait_owner(&c, "1001", "sip2", WAIT_MS));
+    cr_assert_eq(tcctl(&c.n[0], "dn 1001", &out), 0, "%s", out);
+    cr_assert(strstr(out, "bindings held by sip2") != NULL, "%s", out);
+    free(out);
+    cr_assert_eq(tcctl(&c.n[0], "--json dn 1001", &out), 0, "%s", out);
+    cr_assert(strstr(out, "\"bindings_at\":\"sip2\"") != NULL, "%s", out);
+    claimed = json_u64(out, "since_unix_ms");
+    free(out);
+    cr_assert_eq(tcctl(&c.n[0], "nodes", &out), 0, "%s", out);
+    sip2 = strstr(out, "sip2 ");
+    cr_assert(sip2 != NULL && strncmp(sip2 + 5, " up ", 4) == 0 && strstr(sip2, "Z ") != NULL,
+              "sip2 up since a time: %s", out);
+    free(out);
+
+    lost = wall_ms(); /* the link goes after this */
+    harness_node_kill(&c.n[1]);
+    cr_assert(hcluster_wait_metric_all(&c, "tcluster_directory_numbers{state=\"insrv\"}", 0, WAIT_MS));
+    cr_assert_eq(tcctl(&c.n[0], "--json dn 1001", &out), 0, "%s", out);
+    cr_assert(strstr(out, "\"status\":\"oos\"") != NULL, "%s", out);
+    oos_since = json_u64(out, "since_unix_ms");
+    free(out);
+    cr_assert_gt(oos_since, claimed, "since moves when the DN goes OOS");
+    cr_assert_geq(oos_since, lost, "since %llu, link lost after %llu",
+                  (unsigned long long)oos_since, (unsigned long long)lost);
+    cr_assert_eq(tcctl(&c.n[0], "--json nodes", &out), 0, "%s", out);
+    sip2 = strstr(out, "\"name\":\"sip2\"");
+    cr_assert(sip2 != NULL && strstr(sip2, "\"link_up\":false") != NULL, "%s", out);
+    cr_assert_eq(json_u64(sip2, "since_unix_ms"), oos_since, "%s", out);
+    free(out);
+    cr_assert_eq(tcctl(&c.n[0], "nodes", &out), 0, "%s", out);
+    sip2 = strstr(out, "sip2 ");
+    cr_assert(sip2 != NULL && strncmp(sip2 + 5, " down ", 6) == 0, "sip2 down since: %s", out);
+    free(out);
+    hcluster_cleanup(&c);
 }

@@ -12,7 +12,9 @@ $expires //= 300;
 $proto //= 'udp';
 my ($host) = $registrar =~ /^([^:]+)/;
 
-my $leg = Net::SIP::Leg->new(addr => '127.0.0.1', proto => $proto,
+# port 0: any free port; Net::SIP would take 5060, which another test or
+# program may hold.
+my $leg = Net::SIP::Leg->new(addr => '127.0.0.1', port => 0, proto => $proto,
     $proto eq 'tcp' ? (dst => $registrar) : ());
 my $ua = Net::SIP::Simple->new(
     registrar => $registrar,

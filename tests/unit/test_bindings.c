@@ -16,10 +16,31 @@ static struct bindings bs;
 static struct binding *mk(dn_key dn, const char *contact, uint64_t expires_ms)
 {
     struct binding *b = binding_new(&bs, dn, contact, strlen(contact), "cid@x", 5,
-                                    "udp:127.0.0.1:9", 0, 1, expires_ms, T0);
+                                    "udp:127.0.0.1:9", NULL, 0, 1, expires_ms, T0);
 
     cr_assert_not_null(b);
     return b;
+}
+
+/* The strings of a binding, params last, each found after the other. */
+Test(bindings, params_are_kept)
+{
+    dn_key k = dn_key_make(4, 1001);
+    struct binding *b;
+
+    cr_assert_eq(bindings_init(&bs, T0), 0);
+    b = binding_new(&bs, k, "sip:a@h", 7, "cid@x", 5, "udp:127.0.0.1:9",
+                    ";+sip.instance=\"<urn:uuid:1>\";reg-id=1", 0, 1, T0 + 1000, T0);
+    cr_assert_not_null(b);
+    cr_assert_str_eq(binding_contact(b), "sip:a@h");
+    cr_assert_str_eq(binding_call_id(b), "cid@x");
+    cr_assert_str_eq(binding_received(b), "udp:127.0.0.1:9");
+    cr_assert_str_eq(binding_params(b), ";+sip.instance=\"<urn:uuid:1>\";reg-id=1");
+    binding_free(&bs, b);
+    b = mk(k, "sip:b@h", T0 + 1000);
+    cr_assert_str_eq(binding_params(b), "");
+    binding_free(&bs, b);
+    bindings_free(&bs);
 }
 
 static void on_expired(void *arg, struct binding *b)
@@ -132,7 +153,8 @@ Test(bindings, slab_keeps_strings_of_every_size)
             memset(contact, 'a' + i % 26, len);
             snprintf(call_id, sizeof(call_id), "cid-%d-%d", round, i);
             b[i] = binding_new(&bs, dn_key_make(4, 1000 + (uint64_t)i), contact, len, call_id,
-                               strlen(call_id), "127.0.0.1:5060", 1, (uint32_t)i, T0 + 60000, T0);
+                               strlen(call_id), "127.0.0.1:5060", NULL, 1, (uint32_t)i, T0 + 60000,
+                               T0);
             cr_assert_not_null(b[i]);
             cr_assert_eq(b[i]->contact_len, len);
             cr_assert_eq(b[i]->cseq, (uint32_t)i);
@@ -158,7 +180,7 @@ Test(bindings, slab_keeps_strings_of_every_size)
 Test(bindings, call_id_with_nul_is_refused)
 {
     cr_assert_eq(bindings_init(&bs, T0), 0);
-    cr_assert_null(binding_new(&bs, dn_key_make(4, 1001), "sip:a@h", 7, "a\0b", 3, "x", 0, 1,
+    cr_assert_null(binding_new(&bs, dn_key_make(4, 1001), "sip:a@h", 7, "a\0b", 3, "x", NULL, 0, 1,
                                T0 + 1000, T0));
     bindings_free(&bs);
 }

@@ -1,11 +1,15 @@
+#include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "server/base/tc_err.h"
 #include "server/config/config.h"
+#include "server/config/config_gws.h"
 #include "tests/tc_test.h"
 
 TestSuite(config, .fini = tc_test_leak_check);
@@ -113,6 +117,8 @@ Test(config, minimal_file_gets_the_defaults)
     cr_assert_eq(c->limits.max_expires, 7200);
     cr_assert_eq(c->limits.default_expires, 3600);
     cr_assert_eq(c->limits.idle_timeout_ms, 60000);
+    cr_assert_eq(c->limits.message_timeout_ms, 10000);
+    cr_assert_eq(c->limits.max_connections_per_source, 64);
     cr_assert_eq(c->limits.subscriber_backlog, 100000);
     cr_assert_eq(c->limits.http_max_header, 8192);
     cr_assert_eq(c->limits.store_queue, 262144);
@@ -173,7 +179,11 @@ static const char full[] = "; tcluster node sip1\n"                   /* 1 */
                            "type = routing-point\n"                   /* 48 */
                            "group = sales\n"                          /* 49 */
                            "distribution = local-first\n"             /* 50 */
-                           "[dn 0100-0199]\n";                        /* 51 */
+                           "[dn 0100-0199]\n"                         /* 51 */
+                           "[gws GWS_1]\n"                            /* 52 */
+                           "secret-file = /etc/tc/gws1\n"             /* 53 */
+                           "[gws gws-2]\n"                            /* 54 */
+                           "allow-from = 10.1.0.0/16, ::1\n";         /* 55 */
 
 Test(config, full_file_round_trips)
 {
@@ -198,6 +208,14 @@ Test(config, full_file_round_trips)
     cr_assert_eq(c->n_gws_client_names, 2);
     cr_assert_str_eq(c->gws_client_names[0], "GWS_1");
     cr_assert_str_eq(c->gws_client_names[1], "gws-2");
+    cr_assert_eq(c->n_gws, 2);
+    cr_assert_str_eq(c->gws[0].secret_file, "/etc/tc/gws1");
+    cr_assert_eq(c->gws[0].secret_line, 53);
+    cr_assert_eq(c->gws[0].n_allow, 0);
+    cr_assert_null(c->gws[1].secret_file);
+    cr_assert_eq(c->gws[1].n_allow, 2);
+    cr_assert_eq(c->gws[1].allow[0].bits, 16);
+    cr_assert_eq(c->gws[1].allow[1].bits, 128);
     cr_assert_not(c->dr_forward);
     cr_assert_eq(c->heartbeat_interval_ms, 250);
     cr_assert_eq(c->link_timeout_ms, 2000);
@@ -323,6 +341,12 @@ Test(config, durations)
     cr_assert_eq(c->link_timeout_ms, 3600000);
     cr_assert_eq(c->limits.idle_timeout_ms, 45000);
     config_free(c);
+    c = ok(NODE "message-timeout = 3s\nmax-connections-per-source = 16\n");
+    cr_assert_eq(c->limits.message_timeout_ms, 3000);
+    cr_assert_eq(c->limits.max_connections_per_source, 16);
+    config_free(c);
+    bad(NODE "max-connections-per-source = 0\n", 4,
+        "max-connections-per-source: expected a whole number from 1 to 4294967295, got \"0\"");
 
     bad(NODE "idle-timeout = 3x\n", 4,
         "idle-timeout: expected a duration from 1ms to 49d such as 500ms, 3s or 2m, got \"3x\"");
@@ -482,19 +506,115 @@ Test(config, listen_addresses_must_differ)
         "http-listen 127.0.0.1:8080 is already used by sip-listen");
 }
 
+#define GWS_ABCD                                                         \
+    "[gws a]\nallow-from = 127.0.0.1\n[gws b]\nallow-from = 127.0.0.1\n" \
+    "[gws c]\nallow-from = 127.0.0.1\n[gws d]\nallow-from = 127.0.0.1\n"
+
 Test(config, gws_client_names)
 {
-    struct config *c = ok(NODE "gws-client-names = a, b,c ,\n  d\n");
+    struct config *c = ok(NODE "gws-client-names = a, b,c ,\n  d\n" GWS_ABCD);
 
     cr_assert_eq(c->n_gws_client_names, 4);
     cr_assert_str_eq(c->gws_client_names[2], "c");
     cr_assert_str_eq(c->gws_client_names[3], "d");
     config_free(c);
-    bad(NODE "gws-client-names = a, abcdefghijabcdefghijabcdefghij12\n", 4,
+    bad(NODE "gws-client-names = a, abcdefghijabcdefghijabcdefghij12\n[gws a]\nallow-from = ::1\n",
+        4,
         "gws-client-names: expected names of at most 31 characters, got "
         "\"abcdefghijabcdefghijabcdefghij12\"");
-    bad(NODE "gws-client-names = 1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17\n", 4,
-        "gws-client-names: more than 16 names");
+    cr_assert_eq(load(NODE "gws-client-names = 1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17\n", &c),
+                 TC_ECONFIG);
+    has(4, "gws-client-names: more than 16 names");
+}
+
+Test(config, gws_credentials)
+{
+    struct config *c;
+    struct sockaddr_in a4 = {.sin_family = AF_INET};
+    struct sockaddr_in6 a6 = {.sin6_family = AF_INET6};
+
+    /* A GWS name anyone can say needs a credential; a credential needs a name. */
+    bad(NODE "gws-client-names = GWS\n", 4,
+        "gws-client-names: GWS has no credential: add a [gws GWS] section with secret-file "
+        "and/or allow-from");
+    bad(NODE "gws-client-names = GWS\n[gws GWS]\n", 5,
+        "[gws GWS]: no credential: set secret-file, allow-from or both");
+    bad(NODE "[gws GWS]\nallow-from = 127.0.0.1\n", 4, "[gws GWS]: GWS is not in gws-client-names");
+    bad(NODE "gws-client-names = G\n[gws G]\nallow-from = 127.0.0.1\n[gws G]\nallow-from = ::1\n",
+        7, "duplicate section [gws G] (first at line 5)");
+    bad(NODE "gws-client-names = G\n[gws G]\nallow-from = 10.0.0.1/8\n", 6,
+        "allow-from: bad address block \"10.0.0.1/8\": bits are set past the prefix length "
+        "(write the network address) (expected ADDR or ADDR/BITS, IPv4 or IPv6, e.g. "
+        "10.1.0.0/16)");
+    bad(NODE "gws-client-names = G\n[gws G]\nallow-from = 10.0.0.0/33\n", 6,
+        "allow-from: bad address block \"10.0.0.0/33\": the prefix length is not 0 to 32 "
+        "(expected ADDR or ADDR/BITS, IPv4 or IPv6, e.g. 10.1.0.0/16)");
+    bad(NODE "gws-client-names = G\n[gws G]\nallow-from = gws.example.com\n", 6,
+        "allow-from: bad address block \"gws.example.com\": not an IP address (expected ADDR or "
+        "ADDR/BITS, IPv4 or IPv6, e.g. 10.1.0.0/16)");
+    bad(NODE "gws-client-names = G\n[gws G]\nsecret-file = /a\nsecret-file = /b\n", 7,
+        "duplicate key secret-file in [gws G] (first at line 6)");
+
+    c = ok(NODE "gws-client-names = G\n[gws G]\nallow-from = 10.1.0.0/16,\n  192.168.7.9, "
+                "fd00::/8\n");
+    cr_assert_eq(c->gws[0].n_allow, 3);
+    cr_assert_eq(c->gws[0].allow_line, 6);
+    inet_pton(AF_INET, "10.1.200.3", &a4.sin_addr);
+    cr_assert(config_gws_source_ok(&c->gws[0], (struct sockaddr *)&a4));
+    inet_pton(AF_INET, "10.2.0.1", &a4.sin_addr);
+    cr_assert_not(config_gws_source_ok(&c->gws[0], (struct sockaddr *)&a4));
+    inet_pton(AF_INET, "192.168.7.9", &a4.sin_addr);
+    cr_assert(config_gws_source_ok(&c->gws[0], (struct sockaddr *)&a4));
+    inet_pton(AF_INET, "192.168.7.8", &a4.sin_addr);
+    cr_assert_not(config_gws_source_ok(&c->gws[0], (struct sockaddr *)&a4));
+    /* A dual-stack listener sees IPv4 clients as IPv4-mapped addresses. */
+    inet_pton(AF_INET6, "::ffff:10.1.0.1", &a6.sin6_addr);
+    cr_assert(config_gws_source_ok(&c->gws[0], (struct sockaddr *)&a6));
+    inet_pton(AF_INET6, "fd12::1", &a6.sin6_addr);
+    cr_assert(config_gws_source_ok(&c->gws[0], (struct sockaddr *)&a6));
+    inet_pton(AF_INET6, "fe80::1", &a6.sin6_addr);
+    cr_assert_not(config_gws_source_ok(&c->gws[0], (struct sockaddr *)&a6));
+    cr_assert_eq(config_gws_find(c, "G"), &c->gws[0]);
+    cr_assert_null(config_gws_find(c, "g"));
+    config_free(c);
+}
+
+Test(config, gws_secret_files_are_checked)
+{
+    char dir[] = "/tmp/tc-gws-XXXXXX", path[64], text[256];
+    struct config *c;
+    FILE *f;
+
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/s", dir);
+    snprintf(text, sizeof(text), NODE "gws-client-names = G\n[gws G]\nsecret-file = %s\n", path);
+    c = ok(text);
+    errs.n = 0;
+    /* Missing: an error at the key's line. */
+    cr_assert_eq(config_gws_check_files(c, collect, NULL), 1);
+    snprintf(text, sizeof(text), "[gws G] secret-file %s: No such file or directory", path);
+    has(6, text);
+    errs.n = 0;
+    f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fputs("short\n", f);
+    fclose(f);
+    chmod(path, 0644);
+    /* Weak: a warning, the node can still use it. */
+    cr_assert_eq(config_gws_check_files(c, collect, NULL), 0);
+    cr_assert_eq(errs.n, 1);
+    cr_assert_eq(errs.line[0], 6);
+    cr_assert_eq(strncmp(errs.msg[0], "warning: [gws G] secret-file ", 29), 0, "%s", errs.msg[0]);
+    errs.n = 0;
+    chmod(path, 0600);
+    f = fopen(path, "w");
+    fputs("0123456789abcdef0123456789abcdef\n", f);
+    fclose(f);
+    cr_assert_eq(config_gws_check_files(c, collect, NULL), 0);
+    cr_assert_eq(errs.n, 0);
+    config_free(c);
+    unlink(path);
+    rmdir(dir);
 }
 
 Test(config, node_name)
@@ -647,6 +767,53 @@ Test(config, a_narrower_section_overrides_a_range)
     cr_assert_neq(p->dr_forward, dn_dir_lookup(&c->dir, dn("1000"))->dr_forward);
     cr_assert_str_eq(dn_dir_lookup(&c->dir, dn("1551"))->password, "all");
     config_free(c);
+}
+
+/* Digest challenges (issue 14): MD5 alone and realm "tcluster" unless
+ * [node] says otherwise; a [dn] section overrides [node], a narrower
+ * section the wider one. */
+Test(config, auth_algorithms_and_realm)
+{
+    struct config *c = ok(NODE "[dn 1000-1999]\n");
+    const struct dn_profile *p;
+
+    p = dn_dir_lookup(&c->dir, dn("1000"));
+    cr_assert_eq(p->auth_algs[0], DN_AUTH_MD5);
+    cr_assert_eq(p->auth_algs[1], DN_AUTH_NONE);
+    cr_assert_str_eq(p->auth_realm, "tcluster");
+    config_free(c);
+
+    c = ok(NODE "auth-algorithms = SHA-256, md5\nauth-realm = pbx.example.org\n"
+                "[dn 1000-1999]\n"
+                "[dn 1500-1599]\nauth-algorithms = sha-256\n"
+                "[dn 1550]\nauth-realm = one\n"
+                "[dn 2000-2999]\nauth-algorithms = md5,\n  sha-256\n");
+    p = dn_dir_lookup(&c->dir, dn("1000"));
+    cr_assert_eq(p->auth_algs[0], DN_AUTH_SHA256);
+    cr_assert_eq(p->auth_algs[1], DN_AUTH_MD5);
+    cr_assert_str_eq(p->auth_realm, "pbx.example.org");
+    p = dn_dir_lookup(&c->dir, dn("1501"));
+    cr_assert_eq(p->auth_algs[0], DN_AUTH_SHA256);
+    cr_assert_eq(p->auth_algs[1], DN_AUTH_NONE);
+    cr_assert_str_eq(p->auth_realm, "pbx.example.org");
+    p = dn_dir_lookup(&c->dir, dn("1550"));
+    cr_assert_eq(p->auth_algs[0], DN_AUTH_SHA256);
+    cr_assert_eq(p->auth_algs[1], DN_AUTH_NONE);
+    cr_assert_str_eq(p->auth_realm, "one");
+    p = dn_dir_lookup(&c->dir, dn("2000"));
+    cr_assert_eq(p->auth_algs[0], DN_AUTH_MD5);
+    cr_assert_eq(p->auth_algs[1], DN_AUTH_SHA256);
+    config_free(c);
+
+    bad(NODE "auth-algorithms = md5, sha1\n", 4,
+        "auth-algorithms: unknown algorithm \"sha1\" (expected md5, sha-256 or both, "
+        "comma-separated, in the order the challenges are sent)");
+    bad(NODE "[dn 1000]\nauth-algorithms = md5, MD5\n", 5, "auth-algorithms: MD5 is listed twice");
+    bad(NODE "[dn 1000]\nauth-algorithms =\n", 5,
+        "auth-algorithms: expected a comma-separated list, got \"\"");
+    bad(NODE "auth-realm = a\"b\n", 4,
+        "auth-realm: expected a realm without quotes, backslashes or control characters, got "
+        "\"a\"b\"");
 }
 
 Test(config, dn_options)
@@ -824,7 +991,9 @@ Test(config, indentation)
                           "      ; a comment between\n"
                           "\n"
                           "      c\n"
-                          "  durability = async\n");
+                          "  durability = async\n"
+                          "[gws a]\nallow-from = ::1\n[gws b]\nallow-from = ::1\n"
+                          "[gws c]\nallow-from = ::1\n");
 
     cr_assert_str_eq(c->name, "sip1");
     cr_assert_str_eq(c->data_dir, "/x");
@@ -837,7 +1006,7 @@ Test(config, indentation)
     /* A scalar key takes no continuation line. */
     bad(NODE "durability = sync\n  async\n", 5, "expected KEY = VALUE or [SECTION], got \"async\"");
     /* Nor does a new section continue the last key. */
-    c = ok(NODE "gws-client-names = a\n  [dn 1000] ; x\n");
+    c = ok(NODE "gws-client-names = a\n  [dn 1000] ; x\n[gws a]\nallow-from = ::1\n");
     cr_assert_eq(c->dir.n_dns, 1);
     cr_assert_eq(c->n_gws_client_names, 1);
     config_free(c);

@@ -168,7 +168,7 @@ static unsigned phone_bind(const char *dn, const char *contact, long in_s)
     uint64_t now = tc_now_ms();
     unsigned before = core_live_bindings(&f.c, key(dn), now);
     struct binding *b = binding_new(f.c.bindings, key(dn), contact, strlen(contact), "cid@p", 5,
-                                    "udp:127.0.0.1:5062", BINDING_UDP, 1,
+                                    "udp:127.0.0.1:5062", NULL, BINDING_UDP, 1,
                                     (uint64_t)((int64_t)now + in_s * 1000), now);
 
     cr_assert_not_null(b);
@@ -384,7 +384,7 @@ Test(core, restart_restores_every_contact_of_many_dns)
         drain();
     }
     b = binding_new(f.c.bindings, key("1003"), "sip:big@10.0.0.3", 16, big, strlen(big),
-                    "udp:10.0.0.3:5060", BINDING_UDP, 1, tc_now_ms() + 300000, tc_now_ms());
+                    "udp:10.0.0.3:5060", NULL, BINDING_UDP, 1, tc_now_ms() + 300000, tc_now_ms());
     cr_assert_not_null(b);
     cr_assert_eq(core_bind(&f.c, b, NULL, NULL), 0);
     drain();

@@ -117,6 +117,30 @@ Test(dn_table, link_state_decides_peer_status)
     cr_assert_eq(dn_table_insrv(&t), 0);
 }
 
+Test(dn_table, since_follows_the_owners_link)
+{
+    struct dn_change c;
+    struct tc_version v = {.hlc = 9 << 16, .node = 2};
+    struct tc_version mine = {.hlc = 10 << 16, .node = DN_NODE_SELF};
+
+    cr_assert_eq(dn_table_apply(&t, key("1003"), 2, DN_SOURCE_SIP, v, 500, &c), 0);
+    cr_assert_eq(dn_table_apply(&t, key("1004"), DN_NODE_SELF, DN_SOURCE_SIP, mine, 600, &c), 0);
+    /* Claimed while the link was up: since the claim. */
+    dn_table_set_link_at(&t, 2, true, 400);
+    cr_assert_eq(dn_table_since(&t, dn_table_get(&t, key("1003"))), 500);
+    /* The link goes: OOS since then; a local DN is untouched. */
+    dn_table_set_link_at(&t, 2, false, 700);
+    cr_assert_eq(dn_table_status(&t, key("1003")), DN_OOS);
+    cr_assert_eq(dn_table_since(&t, dn_table_get(&t, key("1003"))), 700);
+    cr_assert_eq(dn_table_since(&t, dn_table_get(&t, key("1004"))), 600);
+    /* Back: InSrv since then; a later claim counts from its own time. */
+    dn_table_set_link_at(&t, 2, true, 800);
+    cr_assert_eq(dn_table_since(&t, dn_table_get(&t, key("1003"))), 800);
+    v.hlc = 11 << 16;
+    cr_assert_eq(dn_table_apply(&t, key("1003"), 2, DN_SOURCE_SIP, v, 900, &c), 0);
+    cr_assert_eq(dn_table_since(&t, dn_table_get(&t, key("1003"))), 900);
+}
+
 Test(dn_table, grows_past_initial_slots)
 {
     struct dn_change c;

@@ -360,6 +360,29 @@ Test(http, head_has_no_body)
     fx_stop();
 }
 
+/* Found by tests/fuzz/fuzz_node_http: a HEAD refused for its URL (or its
+ * size) got the reason as a body, which a client reads as the start of
+ * the next response. */
+Test(http, head_refused_has_no_body)
+{
+    char *out;
+
+    fx_start((struct http_options){0});
+    out = exchange_str("HEAD /%zz HTTP/1.1\r\nHost: x\r\n\r\n");
+    cr_assert(strncmp(out, "HTTP/1.1 400 Bad Request\r\n", 26) == 0, "%s", out);
+    cr_assert_eq(strlen(strstr(out, "\r\n\r\n")), 4, "body after HEAD: %s", out);
+    free(out);
+    /* A request after a HEAD, refused for its method, keeps its reason. */
+    out = exchange_str("HEAD /hello HTTP/1.1\r\nHost: x\r\n\r\n?1\r\n\r\n");
+    cr_assert_not_null(strstr(out, "\r\n\r\ninvalid HTTP method\n"), "%s", out);
+    free(out);
+    /* A GET refused the same way keeps its reason. */
+    out = exchange_str("GET /%zz HTTP/1.1\r\nHost: x\r\n\r\n");
+    cr_assert_not_null(strstr(out, "\r\n\r\ninvalid URL or percent-encoding\n"), "%s", out);
+    free(out);
+    fx_stop();
+}
+
 Test(http, keep_alive_two_requests_one_connection)
 {
     char *out;

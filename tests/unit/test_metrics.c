@@ -17,9 +17,9 @@ Test(metrics, header_and_samples_exact)
 {
     struct tc_buf b = TC_BUF_INIT;
 
-    cr_assert_eq(metrics_header(&b, "tc_dns", "gauge", "DNs by state."), 0);
-    cr_assert_eq(metrics_sample_u64(&b, "tc_dns", "state=\"insrv\"", 1000), 0);
-    cr_assert_eq(metrics_sample_u64(&b, "tc_dns", "", 18446744073709551615ULL), 0);
+    cr_assert_eq(metrics_header(&b, "tcluster_directory_numbers", "gauge", "DNs by state."), 0);
+    cr_assert_eq(metrics_sample_u64(&b, "tcluster_directory_numbers", "state=\"insrv\"", 1000), 0);
+    cr_assert_eq(metrics_sample_u64(&b, "tcluster_directory_numbers", "", 18446744073709551615ULL), 0);
     cr_assert_eq(metrics_sample(&b, "tc_ratio", NULL, 0.1), 0);
     cr_assert_eq(metrics_sample(&b, "tc_ratio", NULL, 1e6), 0);
     cr_assert_eq(metrics_sample(&b, "tc_ratio", NULL, -3), 0);
@@ -30,10 +30,10 @@ Test(metrics, header_and_samples_exact)
     cr_assert_eq(metrics_sample(&b, "tc_ratio", NULL, INFINITY), 0);
     cr_assert_eq(metrics_sample(&b, "tc_ratio", NULL, -INFINITY), 0);
     cr_assert_eq(metrics_sample(&b, "tc_ratio", "a=\"b\"", NAN), 0);
-    cr_assert_str_eq(b.data, "# HELP tc_dns DNs by state.\n"
-                             "# TYPE tc_dns gauge\n"
-                             "tc_dns{state=\"insrv\"} 1000\n"
-                             "tc_dns 18446744073709551615\n"
+    cr_assert_str_eq(b.data, "# HELP tcluster_directory_numbers DNs by state.\n"
+                             "# TYPE tcluster_directory_numbers gauge\n"
+                             "tcluster_directory_numbers{state=\"insrv\"} 1000\n"
+                             "tcluster_directory_numbers 18446744073709551615\n"
                              "tc_ratio 0.1\n"
                              "tc_ratio 1000000\n"
                              "tc_ratio -3\n"
@@ -175,14 +175,14 @@ static void render_page(struct tc_buf *b)
     for (i = 0; i < 1000; i++) {
         metrics_histogram_observe(&h, i * 0.00037);
     }
-    cr_assert_eq(metrics_header(b, "tc_dns", "gauge", "DNs by state \\ owner.\nSecond line."), 0);
-    cr_assert_eq(metrics_sample_u64(b, "tc_dns", "state=\"insrv\",owner=\"sip1\"", 12), 0);
+    cr_assert_eq(metrics_header(b, "tcluster_directory_numbers", "gauge", "DNs by state \\ owner.\nSecond line."), 0);
+    cr_assert_eq(metrics_sample_u64(b, "tcluster_directory_numbers", "state=\"insrv\",owner=\"sip1\"", 12), 0);
     cr_assert_eq(tc_buf_puts(&lab, "state=\"oos\",owner=\""), 0);
     cr_assert_eq(metrics_label_escape(&lab, "we\"ird\\node\nname"), 0);
     cr_assert_eq(tc_buf_puts(&lab, "\""), 0);
-    cr_assert_eq(metrics_sample_u64(b, "tc_dns", lab.data, 3), 0);
-    cr_assert_eq(metrics_header(b, "tc_http_rejected_total", "counter", "Rejected requests."), 0);
-    cr_assert_eq(metrics_sample_u64(b, "tc_http_rejected_total", NULL, 7), 0);
+    cr_assert_eq(metrics_sample_u64(b, "tcluster_directory_numbers", lab.data, 3), 0);
+    cr_assert_eq(metrics_header(b, "tcluster_http_rejected_total", "counter", "Rejected requests."), 0);
+    cr_assert_eq(metrics_sample_u64(b, "tcluster_http_rejected_total", NULL, 7), 0);
     cr_assert_eq(metrics_header(b, "tc_load", "gauge", "Odd values."), 0);
     cr_assert_eq(metrics_sample(b, "tc_load", "k=\"nan\"", NAN), 0);
     cr_assert_eq(metrics_sample(b, "tc_load", "k=\"inf\"", INFINITY), 0);

@@ -43,7 +43,7 @@ static void rnd_str(char *buf, size_t cap)
 
 Test(record_wire, binding_matches_protobuf_c)
 {
-    char dn[12], contact[300], call_id[200], received[40], transport[8];
+    char dn[12], contact[300], call_id[200], received[40], transport[8], params[80];
     uint8_t buf[1024];
 
     srand(15);
@@ -57,6 +57,7 @@ Test(record_wire, binding_matches_protobuf_c)
         rnd_str(call_id, sizeof(call_id));
         rnd_str(received, sizeof(received));
         rnd_str(transport, sizeof(transport));
+        rnd_str(params, sizeof(params));
         rec.dn = dn;
         rec.contact = contact;
         rec.call_id = call_id;
@@ -65,6 +66,7 @@ Test(record_wire, binding_matches_protobuf_c)
         rec.received = received;
         rec.transport = transport;
         rec.registered_unix_ms = rnd64();
+        rec.params = params;
         len = tc__binding__get_packed_size(&rec);
         cr_assert_leq(len, sizeof(buf));
         tc__binding__pack(&rec, buf);
@@ -74,6 +76,7 @@ Test(record_wire, binding_matches_protobuf_c)
         expect_str(w.call_id, call_id);
         expect_str(w.received, received);
         expect_str(w.transport, transport);
+        expect_str(w.params, params);
         cr_assert_eq(w.cseq, rec.cseq);
         cr_assert_eq(w.expires_unix_ms, rec.expires_unix_ms);
         cr_assert_eq(w.registered_unix_ms, rec.registered_unix_ms);
@@ -144,7 +147,7 @@ Test(record_wire, unknown_fields_nul_and_bad_types)
     static const uint8_t later[] = {
             0x0a, 0x04, '1', '0', '0', '1',                 /* dn "1001" */
             0x12, 0x05, 's', 'i', 'p', 0x00, 'x',           /* contact "sip\0x" */
-            0x48, 0x96, 0x01,                               /* field 9 varint: unknown */
+            0x68, 0x96, 0x01,                               /* field 13 varint: unknown */
             0x52, 0x02, 'h', 'i',                           /* field 10 bytes: unknown */
             0x59, 1, 2, 3, 4, 5, 6, 7, 8,                   /* field 11 fixed64 */
             0x65, 1, 2, 3, 4,                               /* field 12 fixed32 */

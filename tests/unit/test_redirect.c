@@ -142,7 +142,7 @@ static void publish(struct fx *f, const struct dn_change *c)
 static void add_binding(struct fx *f, const char *dn, const char *contact, uint64_t expires_ms)
 {
     struct binding *bd = binding_new(&f->bs, key(dn), contact, strlen(contact), "cid", 3,
-                                     "udp:127.0.0.1:9", BINDING_UDP, 1, expires_ms, now);
+                                     "udp:127.0.0.1:9", NULL, BINDING_UDP, 1, expires_ms, now);
 
     cr_assert_not_null(bd);
     cr_assert_eq(bindings_add(&f->bs, bd), 0);
@@ -706,13 +706,13 @@ Test(redirect, metrics_count_outcomes)
     decide("1002", false);
     decide("9999", false);
     cr_assert_eq(redirect_metrics(&a.r, &buf), 0);
-    cr_assert_not_null(strstr(buf.data, "# TYPE tc_redirect_decisions_total counter\n"));
-    cr_assert_not_null(strstr(buf.data, "tc_redirect_decisions_total{outcome=\"local\"} 2\n"));
-    cr_assert_not_null(strstr(buf.data, "tc_redirect_decisions_total{outcome=\"forwarded\"} 0\n"));
-    cr_assert_not_null(strstr(buf.data, "tc_redirect_decisions_total{outcome=\"not_found\"} 1\n"));
-    cr_assert_not_null(strstr(buf.data, "tc_redirect_decisions_total{outcome=\"forbidden\"} 0\n"));
+    cr_assert_not_null(strstr(buf.data, "# TYPE tcluster_redirect_decisions_total counter\n"));
+    cr_assert_not_null(strstr(buf.data, "tcluster_redirect_decisions_total{outcome=\"local\"} 2\n"));
+    cr_assert_not_null(strstr(buf.data, "tcluster_redirect_decisions_total{outcome=\"forwarded\"} 0\n"));
+    cr_assert_not_null(strstr(buf.data, "tcluster_redirect_decisions_total{outcome=\"not_found\"} 1\n"));
+    cr_assert_not_null(strstr(buf.data, "tcluster_redirect_decisions_total{outcome=\"forbidden\"} 0\n"));
     cr_assert_not_null(
-            strstr(buf.data, "tc_redirect_decisions_total{outcome=\"unavailable\"} 1\n"));
+            strstr(buf.data, "tcluster_redirect_decisions_total{outcome=\"unavailable\"} 1\n"));
     cr_assert_str_eq(redirect_outcome_name(REDIRECT_FORWARDED), "forwarded");
     tc_buf_free(&buf);
 }

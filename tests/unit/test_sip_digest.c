@@ -55,7 +55,7 @@ static void make_answer(struct sip_digest *ctx, uint64_t now, const char *alg, c
 {
     struct tc_buf b = TC_BUF_INIT;
 
-    cr_assert_eq(sip_digest_challenge(ctx, now, false, USER, &b), 0);
+    cr_assert_eq(sip_digest_challenge(ctx, now, false, USER, NULL, &b), 0);
     header_value(b.data, "nonce", a->nonce, sizeof(a->nonce));
     header_value(b.data, "opaque", a->opaque, sizeof(a->opaque));
     tc_buf_free(&b);
@@ -213,7 +213,7 @@ Test(sip_digest, challenge_format)
     struct tc_buf b = TC_BUF_INIT;
     char nonce[128], opaque[64], want[1024];
 
-    cr_assert_eq(sip_digest_challenge(ctx, NOW, false, USER, &b), 0);
+    cr_assert_eq(sip_digest_challenge(ctx, NOW, false, USER, NULL, &b), 0);
     header_value(b.data, "nonce", nonce, sizeof(nonce));
     header_value(b.data, "opaque", opaque, sizeof(opaque));
     cr_assert_eq(strspn(nonce, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"),
@@ -228,7 +228,7 @@ Test(sip_digest, challenge_format)
 
     /* Appends; the same second gives another nonce (each is counted);
      * stale=true goes on both lines. */
-    cr_assert_eq(sip_digest_challenge(ctx, NOW, true, USER, &b), 0);
+    cr_assert_eq(sip_digest_challenge(ctx, NOW, true, USER, NULL, &b), 0);
     cr_assert_null(strstr(b.data + strlen(want), nonce));
     header_value(b.data + strlen(want), "nonce", nonce, sizeof(nonce));
     snprintf(want + strlen(want), sizeof(want) - strlen(want),
@@ -242,10 +242,56 @@ Test(sip_digest, challenge_format)
 
     /* A second later the nonce changes too, the opaque does not. */
     tc_buf_reset(&b);
-    cr_assert_eq(sip_digest_challenge(ctx, NOW + 1, false, USER, &b), 0);
+    cr_assert_eq(sip_digest_challenge(ctx, NOW + 1, false, USER, NULL, &b), 0);
     cr_assert_null(strstr(b.data, nonce));
     cr_assert_not_null(strstr(b.data, opaque));
     tc_buf_free(&b);
+    sip_digest_free(ctx);
+}
+
+/* An offer (issue 14): only its algorithms, in its order, in its realm;
+ * an answer with another algorithm is refused, and the nonce of one realm
+ * does not serve another. */
+Test(sip_digest, offer_sets_algorithms_order_and_realm)
+{
+    struct sip_digest *ctx = new_ctx(0);
+    struct tc_buf b = TC_BUF_INIT;
+    const struct sip_digest_offer sha_only = {"pbx.example.org", 1, {SIP_DIGEST_SHA256}};
+    const struct sip_digest_offer md5_only = {NULL, 1, {SIP_DIGEST_MD5}};
+    const struct sip_digest_offer sha_md5 = {NULL, 2, {SIP_DIGEST_SHA256, SIP_DIGEST_MD5}};
+    const struct sip_digest_offer bad_realm = {"a\"b", 1, {SIP_DIGEST_MD5}};
+    const struct sip_digest_offer none = {NULL, 0, {SIP_DIGEST_MD5}};
+    struct answer a;
+    const char *sha;
+
+    cr_assert_eq(sip_digest_challenge(ctx, NOW, false, USER, &sha_only, &b), 0);
+    cr_assert_not_null(strstr(b.data, "realm=\"pbx.example.org\""));
+    cr_assert_not_null(strstr(b.data, "algorithm=SHA-256"));
+    cr_assert_null(strstr(b.data, "MD5"));
+    cr_assert_eq(strstr(b.data, "\r\n") + 2, b.data + b.len, "one line: %s", b.data);
+    tc_buf_reset(&b);
+    cr_assert_eq(sip_digest_challenge(ctx, NOW, false, USER, &sha_md5, &b), 0);
+    sha = strstr(b.data, "algorithm=SHA-256");
+    cr_assert_not_null(sha);
+    cr_assert_gt(strstr(b.data, "algorithm=MD5"), sha, "SHA-256 first: %s", b.data);
+    tc_buf_reset(&b);
+    cr_assert_eq(sip_digest_challenge(ctx, NOW, false, USER, &bad_realm, &b), -EINVAL);
+    cr_assert_eq(sip_digest_challenge(ctx, NOW, false, USER, &none, &b), -EINVAL);
+    cr_assert_eq(b.len, 0);
+    tc_buf_free(&b);
+
+    /* MD5 answered where only SHA-256 is offered: refused, right or not. */
+    make_answer(ctx, NOW, "MD5", "auth", PASS, &a);
+    cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, PASS, &sha_only),
+                 SIP_DIGEST_NOT_OFFERED);
+    cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, PASS, &md5_only), SIP_DIGEST_OK);
+    make_answer(ctx, NOW, "SHA-256", "auth", PASS, &a);
+    cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, PASS, &md5_only),
+                 SIP_DIGEST_NOT_OFFERED);
+    /* The nonce was made for realm "tcluster": not good in another. */
+    a.p.realm = "pbx.example.org";
+    cr_assert_eq(sip_digest_compute(&a.p, METHOD, PASS, a.response, sizeof(a.response)), 0);
+    cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, PASS, &sha_only), SIP_DIGEST_BAD_NONCE);
     sip_digest_free(ctx);
 }
 
@@ -257,7 +303,7 @@ Test(sip_digest, challenge_parses)
     struct sip_auth_digest c;
     char *eol;
 
-    cr_assert_eq(sip_digest_challenge(ctx, NOW, true, USER, &b), 0);
+    cr_assert_eq(sip_digest_challenge(ctx, NOW, true, USER, NULL, &b), 0);
     eol = strstr(b.data, "\r\n");
     *eol = '\0';
     cr_assert_eq(parse_creds(b.data + strlen("WWW-Authenticate: "), &c), 0);
@@ -281,7 +327,7 @@ Test(sip_digest, roundtrip_ok_all_variants)
     for (size_t i = 0; i < 4; i++) {
         for (size_t j = 0; j < 2; j++) {
             make_answer(ctx, NOW, algs[i], qops[j], PASS, &a);
-            cr_assert_eq(sip_digest_verify(ctx, NOW + 10, METHOD, &a.p, PASS), SIP_DIGEST_OK,
+            cr_assert_eq(sip_digest_verify(ctx, NOW + 10, METHOD, &a.p, PASS, NULL), SIP_DIGEST_OK,
                          "alg %s qop %s", algs[i] ? algs[i] : "-", qops[j] ? qops[j] : "-");
         }
     }
@@ -292,7 +338,7 @@ Test(sip_digest, roundtrip_ok_all_variants)
         if (*c >= 'a' && *c <= 'f')
             *c = (char)(*c - 'a' + 'A');
     }
-    cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, PASS), SIP_DIGEST_OK);
+    cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, PASS, NULL), SIP_DIGEST_OK);
     sip_digest_free(ctx);
 }
 
@@ -302,35 +348,35 @@ Test(sip_digest, wrong_answers)
     struct answer a;
 
     make_answer(ctx, NOW, "SHA-256", "auth", "not the password", &a);
-    cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, PASS), SIP_DIGEST_WRONG);
+    cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, PASS, NULL), SIP_DIGEST_WRONG);
 
     make_answer(ctx, NOW, NULL, NULL, PASS, &a);
-    cr_assert_eq(sip_digest_verify(ctx, NOW, "INVITE", &a.p, PASS), SIP_DIGEST_WRONG);
+    cr_assert_eq(sip_digest_verify(ctx, NOW, "INVITE", &a.p, PASS, NULL), SIP_DIGEST_WRONG);
     a.p.uri = "sip:other.example.org";
-    cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, PASS), SIP_DIGEST_WRONG);
+    cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, PASS, NULL), SIP_DIGEST_WRONG);
     a.p.uri = URI;
     /* Another user: the nonce was made for USER, so it is not ours for 1002. */
     a.p.username = "1002";
-    cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, PASS), SIP_DIGEST_BAD_NONCE);
+    cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, PASS, NULL), SIP_DIGEST_BAD_NONCE);
     a.p.username = USER;
     /* Another realm, even with an answer computed for it. */
     a.p.realm = "other";
     cr_assert_eq(sip_digest_compute(&a.p, METHOD, PASS, a.response, sizeof(a.response)), 0);
-    cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, PASS), SIP_DIGEST_WRONG);
+    cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, PASS, NULL), SIP_DIGEST_WRONG);
     a.p.realm = REALM;
     /* Unknown user: NULL password is always wrong, even against the empty
      * password it is hashed as. */
-    cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, NULL), SIP_DIGEST_WRONG);
+    cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, NULL, NULL), SIP_DIGEST_WRONG);
     cr_assert_eq(sip_digest_compute(&a.p, METHOD, "", a.response, sizeof(a.response)), 0);
-    cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, ""), SIP_DIGEST_OK);
-    cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, NULL), SIP_DIGEST_WRONG);
+    cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, "", NULL), SIP_DIGEST_OK);
+    cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, NULL, NULL), SIP_DIGEST_WRONG);
     cr_assert_eq(sip_digest_compute(&a.p, METHOD, PASS, a.response, sizeof(a.response)), 0);
     /* The MD5 answer claimed as SHA-256 has the wrong length. */
     a.p.algorithm = "SHA-256";
-    cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, PASS), SIP_DIGEST_MALFORMED);
+    cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, PASS, NULL), SIP_DIGEST_MALFORMED);
     a.p.algorithm = NULL;
     /* Right, but this nonce already served one request without qop. */
-    cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, PASS), SIP_DIGEST_REPLAY);
+    cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, PASS, NULL), SIP_DIGEST_REPLAY);
     sip_digest_free(ctx);
 }
 
@@ -340,10 +386,10 @@ Test(sip_digest, nonce_from_another_secret)
     struct answer a;
 
     make_answer(other, NOW, "SHA-256", "auth", PASS, &a);
-    cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, PASS), SIP_DIGEST_BAD_NONCE);
+    cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, PASS, NULL), SIP_DIGEST_BAD_NONCE);
     a.p.opaque = NULL;
-    cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, PASS), SIP_DIGEST_BAD_NONCE);
-    cr_assert_eq(sip_digest_verify(other, NOW, METHOD, &a.p, PASS), SIP_DIGEST_OK);
+    cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, PASS, NULL), SIP_DIGEST_BAD_NONCE);
+    cr_assert_eq(sip_digest_verify(other, NOW, METHOD, &a.p, PASS, NULL), SIP_DIGEST_OK);
     sip_digest_free(other);
     sip_digest_free(ctx);
 }
@@ -358,12 +404,12 @@ Test(sip_digest, shared_secret_nodes_agree)
     cr_assert_eq(sip_digest_new_with_secret(&b_ctx, REALM, 0, key, sizeof(key)), 0);
     cr_assert_eq(sip_digest_new_with_secret(&c_ctx, "other", 0, key, sizeof(key)), 0);
     make_answer(a_ctx, NOW, "SHA-256", "auth", PASS, &a);
-    cr_assert_eq(sip_digest_verify(b_ctx, NOW, METHOD, &a.p, PASS), SIP_DIGEST_OK);
+    cr_assert_eq(sip_digest_verify(b_ctx, NOW, METHOD, &a.p, PASS, NULL), SIP_DIGEST_OK);
     /* Same secret, other realm: the nonce MAC covers the realm. */
     a.p.realm = "other";
     a.p.opaque = NULL;
     cr_assert_eq(sip_digest_compute(&a.p, METHOD, PASS, a.response, sizeof(a.response)), 0);
-    cr_assert_eq(sip_digest_verify(c_ctx, NOW, METHOD, &a.p, PASS), SIP_DIGEST_BAD_NONCE);
+    cr_assert_eq(sip_digest_verify(c_ctx, NOW, METHOD, &a.p, PASS, NULL), SIP_DIGEST_BAD_NONCE);
     sip_digest_free(a_ctx);
     sip_digest_free(b_ctx);
     sip_digest_free(c_ctx);
@@ -375,21 +421,23 @@ Test(sip_digest, expired_nonce_is_stale)
     struct answer a;
 
     make_answer(ctx, NOW, "MD5", "auth", PASS, &a);
-    cr_assert_eq(sip_digest_verify(ctx, NOW + 60, METHOD, &a.p, PASS), SIP_DIGEST_OK);
-    cr_assert_eq(sip_digest_verify(ctx, NOW + 61, METHOD, &a.p, PASS), SIP_DIGEST_STALE);
-    cr_assert_eq(sip_digest_verify(ctx, NOW + 86400, METHOD, &a.p, PASS), SIP_DIGEST_STALE);
+    cr_assert_eq(sip_digest_verify(ctx, NOW + 60, METHOD, &a.p, PASS, NULL), SIP_DIGEST_OK);
+    cr_assert_eq(sip_digest_verify(ctx, NOW + 61, METHOD, &a.p, PASS, NULL), SIP_DIGEST_STALE);
+    cr_assert_eq(sip_digest_verify(ctx, NOW + 86400, METHOD, &a.p, PASS, NULL), SIP_DIGEST_STALE);
     /* A clock that went back: ours, but too far from now. */
-    cr_assert_eq(sip_digest_verify(ctx, NOW - 61, METHOD, &a.p, PASS), SIP_DIGEST_STALE);
+    cr_assert_eq(sip_digest_verify(ctx, NOW - 61, METHOD, &a.p, PASS, NULL), SIP_DIGEST_STALE);
     /* stale=true only for a right answer; a wrong one is just wrong. */
-    cr_assert_eq(sip_digest_verify(ctx, NOW + 61, METHOD, &a.p, "guess"), SIP_DIGEST_WRONG);
+    cr_assert_eq(sip_digest_verify(ctx, NOW + 61, METHOD, &a.p, "guess", NULL), SIP_DIGEST_WRONG);
     sip_digest_free(ctx);
 
     ctx = new_ctx(0);
     make_answer(ctx, NOW, "SHA-256", NULL, PASS, &a);
-    cr_assert_eq(sip_digest_verify(ctx, NOW + SIP_DIGEST_DEFAULT_LIFETIME, METHOD, &a.p, PASS),
-                 SIP_DIGEST_OK);
-    cr_assert_eq(sip_digest_verify(ctx, NOW + SIP_DIGEST_DEFAULT_LIFETIME + 1, METHOD, &a.p, PASS),
-                 SIP_DIGEST_STALE);
+    cr_assert_eq(
+            sip_digest_verify(ctx, NOW + SIP_DIGEST_DEFAULT_LIFETIME, METHOD, &a.p, PASS, NULL),
+            SIP_DIGEST_OK);
+    cr_assert_eq(
+            sip_digest_verify(ctx, NOW + SIP_DIGEST_DEFAULT_LIFETIME + 1, METHOD, &a.p, PASS, NULL),
+            SIP_DIGEST_STALE);
     sip_digest_free(ctx);
 }
 
@@ -401,19 +449,19 @@ Test(sip_digest, replayed_nc_refused)
     struct answer a;
 
     make_answer(ctx, NOW, "MD5", "auth", PASS, &a);
-    cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, PASS), SIP_DIGEST_OK);
+    cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, PASS, NULL), SIP_DIGEST_OK);
     /* The very same Authorization again: a captured one replayed. */
-    cr_assert_eq(sip_digest_verify(ctx, NOW + 1, METHOD, &a.p, PASS), SIP_DIGEST_REPLAY);
-    cr_assert_eq(sip_digest_verify(ctx, NOW + 2, METHOD, &a.p, PASS), SIP_DIGEST_REPLAY);
+    cr_assert_eq(sip_digest_verify(ctx, NOW + 1, METHOD, &a.p, PASS, NULL), SIP_DIGEST_REPLAY);
+    cr_assert_eq(sip_digest_verify(ctx, NOW + 2, METHOD, &a.p, PASS, NULL), SIP_DIGEST_REPLAY);
     /* The client's next request counts up and is fine. */
     a.p.nc = "00000002";
     cr_assert_eq(sip_digest_compute(&a.p, METHOD, PASS, a.response, sizeof(a.response)), 0);
-    cr_assert_eq(sip_digest_verify(ctx, NOW + 3, METHOD, &a.p, PASS), SIP_DIGEST_OK);
+    cr_assert_eq(sip_digest_verify(ctx, NOW + 3, METHOD, &a.p, PASS, NULL), SIP_DIGEST_OK);
     /* A wrong answer with a fresh nc records nothing and stays wrong. */
     a.p.nc = "00000003";
-    cr_assert_eq(sip_digest_verify(ctx, NOW + 3, METHOD, &a.p, PASS), SIP_DIGEST_WRONG);
+    cr_assert_eq(sip_digest_verify(ctx, NOW + 3, METHOD, &a.p, PASS, NULL), SIP_DIGEST_WRONG);
     cr_assert_eq(sip_digest_compute(&a.p, METHOD, PASS, a.response, sizeof(a.response)), 0);
-    cr_assert_eq(sip_digest_verify(ctx, NOW + 3, METHOD, &a.p, PASS), SIP_DIGEST_OK);
+    cr_assert_eq(sip_digest_verify(ctx, NOW + 3, METHOD, &a.p, PASS, NULL), SIP_DIGEST_OK);
     cr_assert_str_eq(sip_digest_result_name(SIP_DIGEST_REPLAY), "replay");
     sip_digest_free(ctx);
 }
@@ -426,15 +474,15 @@ Test(sip_digest, lower_or_zero_nc_refused)
     make_answer(ctx, NOW, "SHA-256", "auth", PASS, &a);
     a.p.nc = "0000000a";
     cr_assert_eq(sip_digest_compute(&a.p, METHOD, PASS, a.response, sizeof(a.response)), 0);
-    cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, PASS), SIP_DIGEST_OK);
+    cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, PASS, NULL), SIP_DIGEST_OK);
     a.p.nc = "00000009";
     cr_assert_eq(sip_digest_compute(&a.p, METHOD, PASS, a.response, sizeof(a.response)), 0);
-    cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, PASS), SIP_DIGEST_REPLAY);
+    cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, PASS, NULL), SIP_DIGEST_REPLAY);
     /* nc counts from 1: 0 is never good, even on a fresh nonce. */
     make_answer(ctx, NOW, "SHA-256", "auth", PASS, &a);
     a.p.nc = "00000000";
     cr_assert_eq(sip_digest_compute(&a.p, METHOD, PASS, a.response, sizeof(a.response)), 0);
-    cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, PASS), SIP_DIGEST_REPLAY);
+    cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, PASS, NULL), SIP_DIGEST_REPLAY);
     sip_digest_free(ctx);
 }
 
@@ -444,11 +492,11 @@ Test(sip_digest, nonce_without_qop_is_good_once)
     struct answer a;
 
     make_answer(ctx, NOW, NULL, NULL, PASS, &a);
-    cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, PASS), SIP_DIGEST_OK);
-    cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, PASS), SIP_DIGEST_REPLAY);
+    cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, PASS, NULL), SIP_DIGEST_OK);
+    cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, PASS, NULL), SIP_DIGEST_REPLAY);
     /* A fresh challenge in the same second gives another nonce. */
     make_answer(ctx, NOW, NULL, NULL, PASS, &a);
-    cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, PASS), SIP_DIGEST_OK);
+    cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, PASS, NULL), SIP_DIGEST_OK);
     sip_digest_free(ctx);
 }
 
@@ -459,18 +507,18 @@ Test(sip_digest, nonce_for_another_dn_refused)
     struct answer a;
     char nonce_2002[128];
 
-    cr_assert_eq(sip_digest_challenge(ctx, NOW, false, "2002", &b), 0);
+    cr_assert_eq(sip_digest_challenge(ctx, NOW, false, "2002", NULL, &b), 0);
     header_value(b.data, "nonce", nonce_2002, sizeof(nonce_2002));
     tc_buf_free(&b);
     /* USER answers, rightly, with the nonce made for 2002. */
     make_answer(ctx, NOW, "MD5", "auth", PASS, &a);
     memcpy(a.nonce, nonce_2002, sizeof(nonce_2002));
     cr_assert_eq(sip_digest_compute(&a.p, METHOD, PASS, a.response, sizeof(a.response)), 0);
-    cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, PASS), SIP_DIGEST_BAD_NONCE);
+    cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, PASS, NULL), SIP_DIGEST_BAD_NONCE);
     /* As 2002 it is fine. */
     a.p.username = "2002";
     cr_assert_eq(sip_digest_compute(&a.p, METHOD, PASS, a.response, sizeof(a.response)), 0);
-    cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, PASS), SIP_DIGEST_OK);
+    cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, PASS, NULL), SIP_DIGEST_OK);
     sip_digest_free(ctx);
 }
 
@@ -480,18 +528,18 @@ Test(sip_digest, nc_table_forgets_safely)
     struct answer first, a;
 
     make_answer(ctx, NOW, "MD5", "auth", PASS, &first);
-    cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &first.p, PASS), SIP_DIGEST_OK);
+    cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &first.p, PASS, NULL), SIP_DIGEST_OK);
     /* Fill the table many times over with live nonces. */
     for (unsigned i = 0; i < 4 * SIP_DIGEST_NC_SLOTS; i++) {
         make_answer(ctx, NOW, "MD5", "auth", PASS, &a);
-        cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, PASS), SIP_DIGEST_OK);
+        cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, PASS, NULL), SIP_DIGEST_OK);
     }
     /* The first nonce's entry is gone, yet its replay is still refused,
      * as is a later use with a higher nc: the client gets a fresh nonce. */
-    cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &first.p, PASS), SIP_DIGEST_REPLAY);
+    cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &first.p, PASS, NULL), SIP_DIGEST_REPLAY);
     /* Nonces made after the table overflowed work at once. */
     make_answer(ctx, NOW, "MD5", "auth", PASS, &a);
-    cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, PASS), SIP_DIGEST_OK);
+    cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, PASS, NULL), SIP_DIGEST_OK);
     sip_digest_free(ctx);
 }
 
@@ -511,26 +559,26 @@ Test(sip_digest, tampered_nonce)
         memcpy(a.nonce, orig, sizeof(orig));
         a.nonce[i] = a.nonce[i] == 'A' ? 'B' : 'A';
         cr_assert_eq(sip_digest_compute(&a.p, METHOD, PASS, a.response, sizeof(a.response)), 0);
-        cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, PASS), SIP_DIGEST_BAD_NONCE,
+        cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, PASS, NULL), SIP_DIGEST_BAD_NONCE,
                      "flip at %zu", i);
     }
     memcpy(a.nonce, orig, sizeof(orig));
     a.nonce[len - 1] = '\0';
-    cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, PASS), SIP_DIGEST_BAD_NONCE);
+    cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, PASS, NULL), SIP_DIGEST_BAD_NONCE);
     memcpy(a.nonce, orig, sizeof(orig));
     strcat(a.nonce, "AAAA");
-    cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, PASS), SIP_DIGEST_BAD_NONCE);
+    cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, PASS, NULL), SIP_DIGEST_BAD_NONCE);
     memcpy(a.nonce, orig, sizeof(orig));
     a.nonce[3] = '+';
-    cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, PASS), SIP_DIGEST_BAD_NONCE);
+    cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, PASS, NULL), SIP_DIGEST_BAD_NONCE);
     a.p.nonce = "dcd98b7102dd2f0e8b11d0f600bfb0c093";
-    cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, PASS), SIP_DIGEST_BAD_NONCE);
+    cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, PASS, NULL), SIP_DIGEST_BAD_NONCE);
     a.p.nonce = a.nonce;
     memcpy(a.nonce, orig, sizeof(orig));
     cr_assert_eq(sip_digest_compute(&a.p, METHOD, PASS, a.response, sizeof(a.response)), 0);
-    cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, PASS), SIP_DIGEST_OK);
+    cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, PASS, NULL), SIP_DIGEST_OK);
     a.p.opaque = "0123456789abcdef";
-    cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, PASS), SIP_DIGEST_BAD_NONCE);
+    cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, PASS, NULL), SIP_DIGEST_BAD_NONCE);
     sip_digest_free(ctx);
 }
 
@@ -550,39 +598,39 @@ Test(sip_digest, missing_fields_malformed)
     for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
         a.p = saved;
         *fields[i] = NULL;
-        cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, PASS), SIP_DIGEST_MALFORMED,
+        cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, PASS, NULL), SIP_DIGEST_MALFORMED,
                      "field %zu NULL", i);
         *fields[i] = "";
-        cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, PASS), SIP_DIGEST_MALFORMED,
+        cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, PASS, NULL), SIP_DIGEST_MALFORMED,
                      "field %zu empty", i);
         *fields[i] = big;
-        cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, PASS), SIP_DIGEST_MALFORMED,
+        cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, PASS, NULL), SIP_DIGEST_MALFORMED,
                      "field %zu long", i);
     }
     a.p = saved;
     a.p.opaque = big;
-    cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, PASS), SIP_DIGEST_MALFORMED);
+    cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, PASS, NULL), SIP_DIGEST_MALFORMED);
     a.p = saved;
     a.p.algorithm = big;
-    cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, PASS), SIP_DIGEST_MALFORMED);
+    cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, PASS, NULL), SIP_DIGEST_MALFORMED);
     a.p = saved;
     a.p.algorithm = "SHA-256-sess";
-    cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, PASS), SIP_DIGEST_MALFORMED);
+    cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, PASS, NULL), SIP_DIGEST_MALFORMED);
     a.p = saved;
     a.p.qop = "auth-int";
-    cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, PASS), SIP_DIGEST_MALFORMED);
+    cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, PASS, NULL), SIP_DIGEST_MALFORMED);
     a.p = saved;
     a.p.nc = "1";
-    cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, PASS), SIP_DIGEST_MALFORMED);
+    cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, PASS, NULL), SIP_DIGEST_MALFORMED);
     a.p.nc = "0000000g";
-    cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, PASS), SIP_DIGEST_MALFORMED);
+    cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, PASS, NULL), SIP_DIGEST_MALFORMED);
     a.p = saved;
     a.response[5] = 'z';
-    cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, PASS), SIP_DIGEST_MALFORMED);
+    cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &a.p, PASS, NULL), SIP_DIGEST_MALFORMED);
     a.p = saved;
-    cr_assert_eq(sip_digest_verify(ctx, NOW, NULL, &a.p, PASS), SIP_DIGEST_MALFORMED);
-    cr_assert_eq(sip_digest_verify(ctx, NOW, big, &a.p, PASS), SIP_DIGEST_MALFORMED);
-    cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, NULL, PASS), SIP_DIGEST_MALFORMED);
+    cr_assert_eq(sip_digest_verify(ctx, NOW, NULL, &a.p, PASS, NULL), SIP_DIGEST_MALFORMED);
+    cr_assert_eq(sip_digest_verify(ctx, NOW, big, &a.p, PASS, NULL), SIP_DIGEST_MALFORMED);
+    cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, NULL, PASS, NULL), SIP_DIGEST_MALFORMED);
     sip_digest_free(ctx);
 }
 
@@ -719,8 +767,8 @@ Test(sip_digest, parsed_header_roundtrip)
              a.p.username, a.p.realm, a.p.nonce, a.p.uri, a.p.response, a.p.cnonce, a.p.opaque,
              a.p.nc);
     cr_assert_eq(parse_creds(hdr, &c), 0);
-    cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &c.params, PASS), SIP_DIGEST_OK);
-    cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &c.params, "x"), SIP_DIGEST_WRONG);
+    cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &c.params, PASS, NULL), SIP_DIGEST_OK);
+    cr_assert_eq(sip_digest_verify(ctx, NOW, METHOD, &c.params, "x", NULL), SIP_DIGEST_WRONG);
     sip_digest_free(ctx);
 }
 

@@ -85,9 +85,9 @@ Test(sip_invite, local_decision_lists_every_contact_with_expires)
     const char *c1 = "sip:1001@10.0.0.5:5060;transport=udp", *c2 = "sip:1001@10.0.0.6:5070";
 
     cr_assert_eq(bindings_init(&bs, T0), 0);
-    b1 = binding_new(&bs, key("1001"), c1, strlen(c1), "a", 1, "udp:10.0.0.5:5060", 0, 1,
+    b1 = binding_new(&bs, key("1001"), c1, strlen(c1), "a", 1, "udp:10.0.0.5:5060", NULL, 0, 1,
                      T0 + 300000, T0);
-    b2 = binding_new(&bs, key("1001"), c2, strlen(c2), "b", 1, "udp:10.0.0.6:5070", 0, 1,
+    b2 = binding_new(&bs, key("1001"), c2, strlen(c2), "b", 1, "udp:10.0.0.6:5070", NULL, 0, 1,
                      T0 + 60000, T0);
     memset(&d, 0, sizeof(d));
     d.code = 302;

@@ -208,6 +208,7 @@ Test(sip_msg, register_fields)
     cr_assert_eq(contacts_of(m)->v[0].expires, 3600);
     cr_assert(contacts_of(m)->v[0].has_q);
     cr_assert_eq(contacts_of(m)->v[0].q, 700);
+    cr_assert_str_eq(contacts_of(m)->v[0].params, ";q=0.7");
     cr_assert_str_eq(m->user_agent, "Phone/1.0 (test)");
     cr_assert_null(auth_of(m));
     cr_assert_eq(m->content_length, 0);
@@ -261,9 +262,33 @@ Test(sip_msg, register_many_contacts)
     cr_assert_eq(contacts_of(m)->v[2].q, 250);
     cr_assert_str_eq(contacts_of(m)->v[3].uri, "sip:1001@10.0.0.8");
     cr_assert_str_eq(contacts_of(m)->v[4].uri, "sips:1001@[2001:db8::9]:5061");
-    /* An expires parameter beyond 2^32-1 is not valid: ignored. */
-    cr_assert_not(contacts_of(m)->v[4].has_expires);
+    /* An expires parameter beyond 2^32-1 is taken as 2^32-1, as the
+     * Expires header is. */
+    cr_assert(contacts_of(m)->v[4].has_expires);
+    cr_assert_eq(contacts_of(m)->v[4].expires, UINT32_MAX);
     cr_assert_not(m->has_expires);
+    sip_msg_free(m);
+}
+
+/* A Contact's parameters but expires, for the registrar to echo (RFC
+ * 5626): rebuilt without LWS; none gives "". */
+Test(sip_msg, contact_params)
+{
+    struct sip_msg *m = PARSE_OK(
+            REG_HEAD "Contact: <sip:1001@10.0.0.5;ob>;+sip.instance = \"<urn:uuid:f81d4fae-7dec>\" "
+                     "; reg-id=1;EXPIRES=60;+sip.ice;q=0.5\r\n"
+                     "Contact: <sip:1001@10.0.0.6>;expires=60, <sip:1001@10.0.0.7>\r\n"
+                     "Contact: <sip:1001@10.0.0.8>;x=\"a,b;c\"\r\n"
+                     "Content-Length: 0\r\n\r\n");
+
+    cr_assert_eq(contacts_of(m)->n, 4);
+    cr_assert_str_eq(contacts_of(m)->v[0].uri, "sip:1001@10.0.0.5;ob");
+    cr_assert_str_eq(contacts_of(m)->v[0].params,
+                     ";+sip.instance=\"<urn:uuid:f81d4fae-7dec>\";reg-id=1;+sip.ice;q=0.5");
+    cr_assert_eq(contacts_of(m)->v[0].expires, 60);
+    cr_assert_str_eq(contacts_of(m)->v[1].params, "");
+    cr_assert_str_eq(contacts_of(m)->v[2].params, "");
+    cr_assert_str_eq(contacts_of(m)->v[3].params, ";x=\"a,b;c\"");
     sip_msg_free(m);
 }
 
@@ -559,8 +584,23 @@ Test(sip_msg, bad_numbers)
     PARSE_ERR(REQ(ALL_HDRS "Max-Forwards: 256\r\n"), 400, "Bad Max-Forwards", true);
     PARSE_ERR(REQ(ALL_HDRS "Max-Forwards: ten\r\n"), 400, "Bad Max-Forwards", true);
     PARSE_ERR(REQ(ALL_HDRS "Expires: soon\r\n"), 400, "Bad Expires", true);
-    PARSE_ERR(REQ(ALL_HDRS "Expires: 4294967296\r\n"), 400, "Bad Expires", true);
     PARSE_ERR(REQ(ALL_HDRS "Expires: -1\r\n"), 400, "Bad Expires", true);
+    PARSE_ERR(REQ(ALL_HDRS "Expires: 1e20\r\n"), 400, "Bad Expires", true);
+}
+
+/* Delta-seconds past 2^32-1 are a long expiry, in the header and the
+ * Contact parameter alike; what is not digits is refused in both. */
+Test(sip_msg, expires_header_and_param_one_rule)
+{
+    const struct sip_contacts *cs;
+    struct sip_msg *m = PARSE_OK(REQ(ALL_HDRS "Expires: 99999999999999999999\r\n"));
+
+    cr_assert(m->has_expires);
+    cr_assert_eq(m->expires, UINT32_MAX);
+    sip_msg_free(m);
+    m = PARSE_OK(REQ(ALL_HDRS "Contact: <sip:1001@10.0.0.5>;expires=1e20\r\n"));
+    cr_assert_eq(sip_msg_contacts(m, &cs), -EDOM);
+    sip_msg_free(m);
 }
 
 Test(sip_msg, bad_content_length)

@@ -424,6 +424,88 @@ Test(store, bad_arguments)
     fx_fini(&f);
 }
 
+/* A group is one transaction even past max_batch, and reaches the writer
+ * only at its end. */
+Test(store, group_is_one_transaction_past_max_batch)
+{
+    struct fx f;
+    struct store *s;
+    struct tally t = {0};
+    struct slot sl[12];
+    char key[32];
+
+    fx_init(&f, "store-grp");
+    f.opt.max_batch = 3;
+    s = fx_open(&f);
+    store_group_begin(s);
+    store_group_begin(s); /* nested: the outermost counts */
+    for (int i = 0; i < 10; i++) {
+        sl[i] = (struct slot){&t, i};
+        snprintf(key, sizeof(key), "g%02d", i);
+        cr_assert_eq(put_str(s, STORE_DB_BINDING, key, "v", &sl[i]), 0);
+    }
+    store_group_end(s, true);
+    cr_expect_eq(store_pending(s), 10);
+    store_group_end(s, true);
+    drain(&f, s);
+    cr_expect_eq(t.calls, 10);
+    cr_expect_eq(t.failed, 0);
+    cr_expect_eq(t.out_of_order, 0);
+    cr_expect_eq(f.txns, 1, "the group took %u transactions", f.txns);
+    cr_expect_eq(f.max_txn, 10);
+    fx_close(&f, s);
+    fx_fini(&f);
+}
+
+/* A cancelled group writes nothing; its callbacks get -ECANCELED in order,
+ * after the changes queued before it. */
+Test(store, cancelled_group_writes_nothing)
+{
+    struct fx f;
+    struct store *s;
+    struct tally t = {0};
+    struct slot sl[3] = {{&t, 0}, {&t, 1}, {&t, 2}};
+    int count = 0;
+
+    fx_init(&f, "store-grpx");
+    s = fx_open(&f);
+    cr_assert_eq(put_str(s, STORE_DB_DN, "before", "v", &sl[0]), 0);
+    store_group_begin(s);
+    cr_assert_eq(put_str(s, STORE_DB_BINDING, "b1", "v", &sl[1]), 0);
+    cr_assert_eq(put_str(s, STORE_DB_DN, "claim", "v", &sl[2]), 0);
+    store_group_end(s, false);
+    drain(&f, s);
+    cr_expect_eq(t.calls, 3);
+    cr_expect_eq(t.out_of_order, 0);
+    cr_expect_eq(t.failed, 2);
+    cr_expect_eq(t.last_status, -ECANCELED);
+    cr_assert_eq(store_scan(s, STORE_DB_BINDING, on_count, &count), 0);
+    cr_expect_eq(count, 0, "a cancelled change was written");
+    count = 0;
+    cr_assert_eq(store_scan(s, STORE_DB_DN, on_count, &count), 0);
+    cr_expect_eq(count, 1, "only the change before the group");
+    fx_close(&f, s);
+    fx_fini(&f);
+}
+
+/* A group left open at close is committed like the rest of the queue. */
+Test(store, close_commits_an_open_group)
+{
+    struct fx f;
+    struct store *s;
+    struct tally t = {0};
+    struct slot sl[1] = {{&t, 0}};
+
+    fx_init(&f, "store-grpc");
+    s = fx_open(&f);
+    store_group_begin(s);
+    cr_assert_eq(put_str(s, STORE_DB_DN, "k", "v", &sl[0]), 0);
+    fx_close(&f, s);
+    cr_expect_eq(t.calls, 1);
+    cr_expect_eq(t.failed, 0);
+    fx_fini(&f);
+}
+
 Test(store, map_full_fails_the_batch)
 {
     struct fx f;

@@ -721,6 +721,7 @@ Test(tcclient, dn_as_json_fields)
     Tc__DnState s = TC__DN_STATE__INIT;
     Tc__Version v = TC__VERSION__INIT;
     char *bindings[] = {"<sip:1001@10.0.0.1:5060>", "sip:a\"b@h"};
+    Tc__BindingInfo bi = TC__BINDING_INFO__INIT, *bis[] = {&bi};
     struct tc_buf b = TC_BUF_INIT;
 
     s.dn = "1001";
@@ -739,7 +740,29 @@ Test(tcclient, dn_as_json_fields)
                              "\"2024-05-01T10:40:00.123Z#3@sip1\",\"hlc\":\"112365404168060931\","
                              "\"node\":\"sip1\"},\"since\":\"2024-05-01T10:40:00.123Z\","
                              "\"since_unix_ms\":\"1714560000123\",\"bindings\":"
-                             "[\"<sip:1001@10.0.0.1:5060>\",\"sip:a\\\"b@h\"]");
+                             "[\"<sip:1001@10.0.0.1:5060>\",\"sip:a\\\"b@h\"],"
+                             "\"binding_info\":[],\"bindings_at\":null");
+    tc_buf_reset(&b);
+    /* In full: each binding's expiry (also as a string of ms), transport
+     * and source; a peer's DN says which node holds them. */
+    bi.contact = bindings[0];
+    bi.expires_unix_ms = 1714560300123ull;
+    bi.transport = "tcp";
+    bi.received = "[::1]:5070";
+    s.binding_info = bis;
+    s.n_binding_info = 1;
+    s.n_bindings = 0;
+    s.bindings_at = "sip2";
+    cr_assert_eq(tcclient_json_dn(&b, &s, 1), 0);
+    cr_assert_not_null(strstr(b.data, "\"bindings\":[],\"binding_info\":[{\"contact\":"
+                                      "\"<sip:1001@10.0.0.1:5060>\",\"expires\":"
+                                      "\"2024-05-01T10:45:00.123Z\",\"expires_unix_ms\":"
+                                      "\"1714560300123\",\"transport\":\"tcp\",\"received\":"
+                                      "\"[::1]:5070\"}],\"bindings_at\":\"sip2\""),
+                       "%s", b.data);
+    s.binding_info = NULL;
+    s.n_binding_info = 0;
+    s.bindings_at = NULL;
     tc_buf_reset(&b);
     s.status = TC__DN_STATUS__DN_STATUS_OOS;
     s.owner = "";

@@ -1,6 +1,7 @@
 /* The TCP connection server on a real loop: 127.0.0.1, an ephemeral port,
  * raw client sockets in the same thread. The test pumps the loop until a
  * condition holds or a deadline passes; nothing sleeps. */
+#include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -28,6 +29,8 @@ struct h {
     uint64_t last_id;
     struct tcp_conn *last;
     bool echo, close_on_idle;
+    bool lines;     /* a message is a line: input not ending in \n is partial */
+    unsigned reads; /* on_read calls */
 };
 
 /* The user area of one connection. */
@@ -72,6 +75,9 @@ static void on_read(void *arg, struct tcp_conn *c, char *data, size_t len)
 {
     struct h *h = arg;
 
+    h->reads++;
+    if (h->lines)
+        tcp_conn_message(c, data[len - 1] != '\n');
     if (h->echo)
         tcp_conn_write(c, data, len);
 }
@@ -140,6 +146,21 @@ static void h_stop(struct h *h)
     cr_assert_eq(uv_run(&h->loop, UV_RUN_DEFAULT), 0);
     cr_assert_eq(uv_loop_close(&h->loop), 0);
     cr_assert_eq(h->closes, h->accepts, "every accepted connection is closed once");
+}
+
+/* A client from src, a loopback address other than 127.0.0.1. */
+static int client_from(struct h *h, const char *src)
+{
+    struct sockaddr_in me = {.sin_family = AF_INET}, sa = {.sin_family = AF_INET};
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(inet_pton(AF_INET, src, &me.sin_addr), 1);
+    cr_assert_eq(bind(fd, (struct sockaddr *)&me, sizeof(me)), 0);
+    sa.sin_port = htons((uint16_t)tcp_server_port(h->srv, 0));
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    cr_assert(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 || errno == EINPROGRESS);
+    return fd;
 }
 
 static int client(struct h *h)
@@ -399,4 +420,160 @@ Test(tcp_server, listen_errors_name_the_address)
     o.max_conns = 0;
     cr_assert_eq(tcp_server_new(&s, &h.loop, &o), -EINVAL);
     cr_assert_eq(uv_loop_close(&h.loop), 0);
+}
+
+Test(tcp_server, per_source_cap)
+{
+    struct tcp_server_options o;
+    char buf[64];
+    size_t len = 0;
+    struct h h;
+    int fd[4];
+
+    o = options(&h);
+    o.max_per_source = 2;
+    h_start(&h, o);
+    fd[0] = client(&h);
+    fd[1] = client(&h);
+    PUMP_UNTIL(&h, h.accepts == 2);
+    fd[2] = client(&h);
+    PUMP_UNTIL(&h, drain(fd[2], buf, sizeof(buf), &len));
+    cr_assert_str_eq(buf, "busy\n");
+    cr_assert_eq(tcp_server_stats(h.srv)->refused_per_source, 1);
+    cr_assert_eq(tcp_server_stats(h.srv)->refused, 0);
+    /* Another source still has its share. */
+    fd[3] = client_from(&h, "127.0.0.2");
+    PUMP_UNTIL(&h, h.accepts == 3);
+    /* A closed connection gives its source's slot back. */
+    close(fd[0]);
+    PUMP_UNTIL(&h, h.closes == 1);
+    close(fd[2]);
+    fd[2] = client(&h);
+    PUMP_UNTIL(&h, h.accepts == 4);
+    for (int i = 1; i < 4; i++)
+        close(fd[i]);
+    h_stop(&h);
+}
+
+Test(tcp_server, message_deadline_whatever_the_pace)
+{
+    struct tcp_server_options o;
+    char buf[64];
+    size_t len = 0;
+    int64_t t0, next = 0;
+    struct h h;
+    int fd, quiet, good;
+
+    o = options(&h);
+    o.message_ms = 200;
+    o.idle_ms = 5000;
+    h_start(&h, o);
+    h.lines = true;
+    h.echo = false;
+    /* A byte every 20 ms, never a whole line: closed at the deadline. */
+    fd = client(&h);
+    PUMP_UNTIL(&h, h.accepts == 1);
+    t0 = now_ms();
+    PUMP_UNTIL(&h, (now_ms() >= next ? (send(fd, "x", 1, MSG_NOSIGNAL), next = now_ms() + 20) : 0,
+                    drain(fd, buf, sizeof(buf), &len)));
+    cr_assert_geq(now_ms() - t0 + 20, 200, "closed too early");
+    cr_assert_lt(now_ms() - t0, 1000, "not closed at the deadline");
+    cr_assert_eq(tcp_server_stats(h.srv)->message_timeouts, 1);
+    close(fd);
+    /* Silent from the accept: the first message's clock runs too. */
+    quiet = client(&h);
+    /* Whole lines: the clock stops between messages. */
+    good = client(&h);
+    send_all(&h, good, "one\n");
+    PUMP_UNTIL(&h, tcp_server_stats(h.srv)->message_timeouts == 2);
+    t0 = now_ms();
+    PUMP_UNTIL(&h, now_ms() - t0 > 300);
+    send_all(&h, good, "two\n");
+    cr_assert_eq(tcp_server_stats(h.srv)->message_timeouts, 2);
+    cr_assert_eq(h.closes, 2);
+    close(quiet);
+    close(good);
+    h_stop(&h);
+}
+
+Test(tcp_server, full_server_evicts_the_oldest_late_message)
+{
+    struct tcp_server_options o;
+    char buf[64];
+    size_t len = 0;
+    struct h h;
+    int fd[4];
+
+    o = options(&h);
+    o.max_conns = 2;
+    o.message_ms = 60000;
+    h_start(&h, o);
+    h.lines = true;
+    h.echo = false;
+    fd[0] = client(&h);
+    PUMP_UNTIL(&h, h.accepts == 1);
+    send_all(&h, fd[0], "whole\n");
+    fd[1] = client(&h);
+    PUMP_UNTIL(&h, h.accepts == 2);
+    send_all(&h, fd[1], "part");
+    /* fd[0] is between messages, fd[1] in the middle of one: fd[1] goes. */
+    fd[2] = client(&h);
+    PUMP_UNTIL(&h, h.accepts == 3);
+    PUMP_UNTIL(&h, drain(fd[1], buf, sizeof(buf), &len));
+    cr_assert_eq(tcp_server_stats(h.srv)->evicted, 1);
+    cr_assert_eq(tcp_server_stats(h.srv)->open, 2);
+    /* fd[2]'s first message is pending since its accept: it goes next;
+     * once it sent a whole line, nobody is late and a newcomer is refused. */
+    h.reads = 0;
+    send_all(&h, fd[2], "hi\n");
+    PUMP_UNTIL(&h, h.reads == 1);
+    fd[3] = client(&h);
+    len = 0;
+    PUMP_UNTIL(&h, drain(fd[3], buf, sizeof(buf), &len));
+    cr_assert_str_eq(buf, "busy\n");
+    cr_assert_eq(tcp_server_stats(h.srv)->refused, 1);
+    for (int i = 0; i < 4; i++)
+        close(fd[i]);
+    h_stop(&h);
+}
+
+/* A client alone at its address, however slow its message, is not the
+ * one evicted while another source holds more late messages. */
+Test(tcp_server, eviction_spares_a_lone_source)
+{
+    struct tcp_server_options o;
+    char buf[64];
+    size_t len = 0;
+    struct h h;
+    int lone, crowd[2], newcomer;
+    int64_t t0;
+
+    o = options(&h);
+    o.max_conns = 3;
+    o.max_per_source = 3;
+    o.message_ms = 60000;
+    h_start(&h, o);
+    h.lines = true;
+    h.echo = false;
+    lone = client(&h);
+    PUMP_UNTIL(&h, h.accepts == 1);
+    send_all(&h, lone, "slow");
+    /* The lone message is the oldest by a few ms. */
+    t0 = now_ms();
+    PUMP_UNTIL(&h, now_ms() - t0 > 5);
+    crowd[0] = client_from(&h, "127.0.0.2");
+    crowd[1] = client_from(&h, "127.0.0.2");
+    PUMP_UNTIL(&h, h.accepts == 3);
+    newcomer = client_from(&h, "127.0.0.3");
+    PUMP_UNTIL(&h, h.accepts == 4);
+    PUMP_UNTIL(&h, h.closes == 1);
+    cr_assert_eq(tcp_server_stats(h.srv)->evicted, 1);
+    PUMP_UNTIL(&h,
+               drain(crowd[0], buf, sizeof(buf), &len) || drain(crowd[1], buf, sizeof(buf), &len));
+    cr_assert_not(drain(lone, buf, sizeof(buf), &len), "the lone source was evicted");
+    close(lone);
+    close(crowd[0]);
+    close(crowd[1]);
+    close(newcomer);
+    h_stop(&h);
 }

@@ -57,8 +57,6 @@ static void on_link(void *arg, uint16_t node, bool up, uint64_t seq)
     struct tc_buf b = TC_BUF_INIT;
     uint64_t now = tc_now_ms();
 
-    if (node < DN_TABLE_NODES)
-        p->link_since[node] = now;
     p->dirty = true;
     /* Links are few and matter most: never skipped for DN changes. */
     if (page__json_link(&b, p, node, up, seq, now) == 0)
@@ -118,8 +116,7 @@ int page_start(struct page **out, uv_loop_t *loop, const struct config *cfg, str
     p->cfg = cfg;
     p->core = core;
     p->http = http;
-    for (unsigned i = 0; i < DN_TABLE_NODES; i++)
-        p->link_since[i] = now;
+    p->started_ms = now;
     l.arg = p;
     rc = core_listen(core, &l);
     if (rc != 0) {

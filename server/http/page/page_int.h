@@ -18,9 +18,7 @@ struct page {
     struct core *core;
     struct http_server *http;
     uv_timer_t flush;
-    /* When this node last saw each link change (its start for links that
-     * have not changed since). */
-    uint64_t link_since[DN_TABLE_NODES];
+    uint64_t started_ms; /* the since of links that have not changed */
     bool dirty;            /* counts or links changed since the last flush */
     struct tc_buf pending; /* feed items of this flush, comma-separated */
     unsigned n_pending;

@@ -30,16 +30,12 @@ static int put_nodes(struct tc_buf *b, const struct page *p)
     struct cluster_view_nodes v;
     int rc;
 
-    cluster_view_nodes(&v, p->cfg, t);
+    cluster_view_nodes(&v, p->cfg, t, p->started_ms);
     rc = tc_buf_puts(b, "\"nodes\":[");
     for (size_t i = 0; rc == 0 && i < v.msg.n_nodes; i++) {
-        uint16_t id = i == 0 ? DN_NODE_SELF : dn_table_node_id(t, v.ptrs[i]->name);
-
         rc = tc_buf_puts(b, i > 0 ? ",{" : "{");
         if (rc == 0)
             rc = tcclient_json_node(b, v.ptrs[i]);
-        if (rc == 0)
-            rc = put_time(b, "since", id < DN_TABLE_NODES ? p->link_since[id] : 0);
         if (rc == 0)
             rc = tc_buf_puts(b, "}");
     }
