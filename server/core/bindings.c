@@ -111,7 +111,8 @@ struct binding *binding_new_n(struct bindings *bs, dn_key dn, const char *contac
         return NULL;
     /* Not sizeof(*b): that pads the header to 56, and the whole may then
      * take the next slot size for no use. */
-    b = slab_alloc(&bs->slab, head + contact_len + call_id_len + received_len + params_len + 4);
+    b = slab_alloc(&bs->slab, head + contact_len + call_id_len + received_len + 3 +
+                                      (params_len > 0 ? params_len + 1 : 0));
     if (b == NULL)
         return NULL;
     memset(b, 0, head);
@@ -130,10 +131,12 @@ struct binding *binding_new_n(struct bindings *bs, dn_key dn, const char *contac
     p += call_id_len + 1;
     memcpy(p, received, received_len);
     p[received_len] = '\0';
-    p += received_len + 1;
-    if (params_len > 0)
+    if (params_len > 0) {
+        p += received_len + 1;
         memcpy(p, params, params_len);
-    p[params_len] = '\0';
+        p[params_len] = '\0';
+        b->has_params = 1;
+    }
     return b;
 }
 

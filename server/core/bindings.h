@@ -30,10 +30,12 @@ struct binding {
     uint64_t registered_ms; /* when first registered */
     uint32_t cseq;
     uint16_t contact_len; /* strlen of the contact; the others end at their NUL */
-    uint8_t proto;        /* BINDING_UDP or BINDING_TCP */
-    /* contact NUL call_id NUL received NUL params NUL, allocated to its
-     * exact size: the header is 55 bytes, so a typical binding (80 bytes
-     * of strings) fits a 144-byte malloc chunk. */
+    uint8_t proto : 7;      /* BINDING_UDP or BINDING_TCP */
+    uint8_t has_params : 1; /* params follow received; else none, not even a NUL */
+    /* contact NUL call_id NUL received NUL [params NUL], allocated to its
+     * exact size: the header is 55 bytes, so a typical binding (86 bytes
+     * of strings) fits a 144-byte slab slot; an empty params' NUL would
+     * take it to the next (152) for nothing. */
     char data[];
 };
 
@@ -58,8 +60,11 @@ static inline const char *binding_received(const struct binding *b)
  * in the 200 (";+sip.instance=...;reg-id=1", RFC 5626), or "". */
 static inline const char *binding_params(const struct binding *b)
 {
-    const char *received = binding_received(b);
+    const char *received;
 
+    if (!b->has_params)
+        return "";
+    received = binding_received(b);
     return received + strlen(received) + 1;
 }
 
