@@ -20,6 +20,9 @@
 #define STORE_DEFAULT_MAX_BATCH 8192
 #define STORE_DEFAULT_MAX_QUEUE 262144
 #define STORE_LOCK_FILE         "tcnode.lock"
+/* store_scan() drops the pages it read from the process every this many
+ * records (a few MB of data). */
+#define STORE_SCAN_UNMAP_RECORDS 8192
 
 /* Create dir (mode 0700) unless it exists. Its parent must exist. Returns 1
  * when it was created, 0 when it existed, or a negative errno. */
@@ -375,6 +378,7 @@ int store_scan(struct store *s, enum store_db db, store_scan_cb cb, void *arg)
     MDB_cursor *cur;
     MDB_txn *txn;
     MDB_val k, v;
+    uint64_t n = 0;
     int rc, mrc;
 
     if ((unsigned)db >= STORE_DB_COUNT || cb == NULL || s->closing)
@@ -391,6 +395,10 @@ int store_scan(struct store *s, enum store_db db, store_scan_cb cb, void *arg)
         rc = cb(arg, k.mv_data, k.mv_size, v.mv_data, v.mv_size);
         if (rc != 0)
             goto out_cursor;
+        /* Do not keep what was read mapped: a scan of a million records
+         * would otherwise add the whole file to the process's peak RSS. */
+        if (++n % STORE_SCAN_UNMAP_RECORDS == 0)
+            store__env_unmap(s, NULL);
     }
     rc = mrc == MDB_NOTFOUND ? 0 : store__err(mrc);
 out_cursor:
@@ -399,7 +407,27 @@ out_abort:
     mdb_txn_abort(txn);
     /* The scan read the whole database: do not keep its pages mapped. */
     store__env_unmap(s, NULL);
+    store__env_random(s);
     return rc;
+}
+
+int store_count(struct store *s, enum store_db db, uint64_t *n)
+{
+    MDB_txn *txn;
+    MDB_stat st;
+    int mrc;
+
+    if ((unsigned)db >= STORE_DB_COUNT || n == NULL || s->closing)
+        return -EINVAL;
+    mrc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    if (mrc != 0)
+        return store__err(mrc);
+    mrc = mdb_stat(txn, s->dbi[db], &st);
+    mdb_txn_abort(txn);
+    if (mrc != 0)
+        return store__err(mrc);
+    *n = st.ms_entries;
+    return 0;
 }
 
 uint32_t store_pending(const struct store *s)

@@ -70,9 +70,9 @@ typedef void (*store_done_cb)(void *arg, int status);
 /* Open or create the store in opt->dir and start its writer thread. Takes an
  * exclusive lock on the data-dir (flock on DIR/tcnode.lock, which holds the
  * pid) for the life of the store; a second open of the same dir, in this
- * process or another, gets TC_ELOCKED. Reads every reachable page once to
- * find truncated files (a sequential read of the data), and fsyncs the
- * data-dir (and its parent when it was created). Loop thread; the
+ * process or another, gets TC_ELOCKED. Checks that the data file holds
+ * every page its meta page counts (a truncated file is TC_ECORRUPT; one
+ * fstat, the data is not read), and fsyncs the data-dir (and its parent when it was created). Loop thread; the
  * store registers one uv_async_t on loop. opt and its strings are only
  * borrowed during the call.
  * Returns 0 and fills *out, or: -EINVAL (missing dir or node name),
@@ -124,6 +124,11 @@ typedef int (*store_scan_cb)(void *arg, const void *key, size_t klen, const void
  * writer goes on meanwhile. Returns 0, the callback's non-zero value, or a
  * negative error. */
 int store_scan(struct store *s, enum store_db db, store_scan_cb cb, void *arg);
+
+/* The number of committed records of db, in *n (changes still queued are
+ * not counted): for sizing tables before a store_scan(). Loop thread.
+ * Returns 0 or a negative error. */
+int store_count(struct store *s, enum store_db db, uint64_t *n);
 
 /* Number of changes accepted by store_put()/store_del() whose done callback
  * has not run yet (the count max_queue bounds). Loop thread. */

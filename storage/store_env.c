@@ -4,8 +4,6 @@
 #include "storage/store_int.h"
 
 #include <errno.h>
-#include <setjmp.h>
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -62,131 +60,32 @@ int store__err(int rc)
     return -EIO;
 }
 
-/* The fault guard below needs process-wide state: a signal handler can only
- * find its context through globals. The jump buffer is per thread, so a fault
- * in any other thread is not mistaken for ours. */
-static _Thread_local sigjmp_buf *store_fault_jmp;
-static struct sigaction store_old_bus;
-static struct sigaction store_old_segv;
-
-static void on_fault(int sig)
-{
-    sigjmp_buf *jb = store_fault_jmp;
-
-    if (jb != NULL) {
-        store_fault_jmp = NULL;
-        siglongjmp(*jb, sig);
-    }
-    /* Another thread faulted: give the signal back to whoever had it; the
-     * faulting instruction runs again and meets that handler. */
-    sigaction(sig, sig == SIGBUS ? &store_old_bus : &store_old_segv, NULL);
-}
-
-/* Read one byte of every page of v, so that a page the file lacks faults here
- * and not later in the writer. */
-static unsigned touch_val(const MDB_val *v, size_t psize)
-{
-    const volatile unsigned char *p = v->mv_data;
-    unsigned sum = 0;
-    size_t off;
-
-    for (off = 0; off < v->mv_size; off += psize)
-        sum += p[off];
-    if (v->mv_size > 0)
-        sum += p[v->mv_size - 1];
-    return sum;
-}
-
-/* Walk every record of the database under cur. Returns an LMDB code. */
-static int walk_cursor(MDB_cursor *cur, size_t psize)
-{
-    MDB_val k;
-    MDB_val v;
-    int rc;
-
-    while ((rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) == 0) {
-        touch_val(&k, psize);
-        touch_val(&v, psize);
-    }
-    return rc == MDB_NOTFOUND ? 0 : rc;
-}
-
-/* What the walk holds, so that the fault path can release it. */
-struct store_walk {
-    MDB_txn *txn;
-    MDB_cursor *cur;
-};
-
-/* Walk the free list (dbi 0), the main database and those of ours that
- * exist. Returns an LMDB code. */
-static int walk_all(MDB_env *env, volatile struct store_walk *w)
-{
-    MDB_dbi dbis[STORE_DB_COUNT + 2];
-    MDB_cursor *cur;
-    MDB_txn *txn;
-    MDB_stat st;
-    int n = 0;
-    int rc, i;
-
-    rc = mdb_env_stat(env, &st);
-    if (rc != 0)
-        return rc;
-    rc = mdb_txn_begin(env, NULL, MDB_RDONLY, &txn);
-    if (rc != 0)
-        return rc;
-    w->txn = txn;
-    dbis[n++] = 0;
-    rc = mdb_dbi_open(txn, NULL, 0, &dbis[n++]);
-    for (i = 0; i < STORE_DB_COUNT && rc == 0; i++) {
-        rc = mdb_dbi_open(txn, store_db_names[i], 0, &dbis[n]);
-        if (rc == 0)
-            n++;
-        else if (rc == MDB_NOTFOUND)
-            rc = 0;
-    }
-    for (i = 0; i < n && rc == 0; i++) {
-        rc = mdb_cursor_open(txn, dbis[i], &cur);
-        if (rc != 0)
-            break;
-        w->cur = cur;
-        rc = walk_cursor(cur, st.ms_psize);
-        w->cur = NULL;
-        mdb_cursor_close(cur);
-    }
-    return rc;
-}
-
-/* Read every page a reader or the writer can reach. LMDB maps the file and
- * trusts its meta page: a truncated file opens fine and then dies of SIGBUS
- * at the first missing page. Faults during the walk are caught and reported
- * as corruption. Costs one sequential read of the data at startup. Returns
- * 0 or a negative code. */
+/* LMDB maps the file and trusts its meta page: a truncated file opens fine
+ * and then dies of SIGBUS at the first missing page. Every page a reader
+ * or the writer can reach is numbered at most me_last_pgno (the newest
+ * meta page's last used page; LMDB writes each page it allocates before
+ * the meta page that counts it), so the file must hold that many pages.
+ * Costs one fstat, not a read of the data. Returns 0 or a negative code. */
 static int env_verify(MDB_env *env)
 {
-    volatile struct store_walk w = {NULL, NULL};
-    volatile int rc;
-    struct sigaction sa;
-    sigjmp_buf jb;
+    mdb_filehandle_t fd;
+    MDB_envinfo info;
+    MDB_stat st;
+    struct stat fst;
+    int rc;
 
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_fault;
-    sigemptyset(&sa.sa_mask);
-    if (sigsetjmp(jb, 1) == 0) {
-        sigaction(SIGBUS, &sa, &store_old_bus);
-        sigaction(SIGSEGV, &sa, &store_old_segv);
-        store_fault_jmp = &jb;
-        rc = store__err(walk_all(env, &w));
-    } else {
-        rc = TC_ECORRUPT;
-    }
-    store_fault_jmp = NULL;
-    sigaction(SIGBUS, &store_old_bus, NULL);
-    sigaction(SIGSEGV, &store_old_segv, NULL);
-    if (w.cur != NULL)
-        mdb_cursor_close(w.cur);
-    if (w.txn != NULL)
-        mdb_txn_abort(w.txn);
-    return rc;
+    rc = mdb_env_info(env, &info);
+    if (rc == 0)
+        rc = mdb_env_stat(env, &st);
+    if (rc == 0)
+        rc = mdb_env_get_fd(env, &fd);
+    if (rc != 0)
+        return store__err(rc);
+    if (fstat(fd, &fst) != 0)
+        return -errno;
+    if ((uint64_t)fst.st_size < ((uint64_t)info.me_last_pgno + 1) * st.ms_psize)
+        return TC_ECORRUPT;
+    return 0;
 }
 
 #define STORE_UNMAP_INTERVAL_NS 1000000000ULL
@@ -242,8 +141,7 @@ static void env_unmap(struct store *s)
     (void)madvise(s->map, (info.me_last_pgno + 1) * (size_t)st.ms_psize, MADV_DONTNEED);
 }
 
-/* Tell the kernel reads of the map are random. */
-static void env_random(struct store *s)
+void store__env_random(struct store *s)
 {
     MDB_envinfo info;
 
@@ -410,14 +308,7 @@ int store__env_open(struct store *s, const char *dir, const char *node_name, uin
     rc = env_verify(s->env);
     if (rc != 0)
         goto out_close_env;
-    /* The check read every page (with the kernel's readahead, so a cold
-     * start reads the file in large blocks, and warms the page cache for
-     * the restore that follows): do not keep them all mapped. From now on
-     * records are read at random, where readahead would only bring
-     * neighbouring pages in: the effect of MDB_NORDAHEAD, after the check. */
     s->map = env_map_addr(s->env);
-    env_random(s);
-    env_unmap(s);
     rc = env_schema(s, node_name);
     if (rc != 0)
         goto out_close_env;

@@ -135,6 +135,12 @@ int store__env_open(struct store *s, const char *dir, const char *node_name, uin
  * shrinks. Any thread. */
 void store__env_unmap(struct store *s, uint64_t *last_ns);
 
+/* Tell the kernel that reads of the map are random from now on, so that a
+ * page read does not bring its neighbours in (the effect of MDB_NORDAHEAD,
+ * after the startup scans, which read in key order and gain from
+ * readahead on a cold start). Any thread. */
+void store__env_random(struct store *s);
+
 /* Start the writer thread of s. Returns 0 or a negative errno. */
 int store__writer_start(struct store *s);
 

@@ -51,6 +51,7 @@ static void index_free(uint32_t *p, size_t n)
  * index twice the size, so migration writes the new index almost in order. */
 static size_t home(uint64_t key, unsigned bits)
 {
+    /* The same as u64map_prefetch()'s. */
     return (size_t)((key * UINT64_C(0x9E3779B97F4A7C15)) >> (64 - bits));
 }
 
@@ -268,6 +269,50 @@ bool u64map_step(struct u64map *m, size_t n)
     return false;
 }
 
+bool u64map_reserve(struct u64map *m, size_t n)
+{
+    size_t cap = m->cap == 0 ? U64MAP_MIN_SLOTS : m->cap;
+    size_t per_chunk = (size_t)1 << m->chunk_shift;
+    size_t chunks = (n + per_chunk - 1) / per_chunk;
+    uint32_t *slots;
+
+    if (n > U64MAP_MAX_COUNT)
+        return false;
+    if (n == 0)
+        return true;
+    /* The chunk table; the chunks themselves come as elements do. */
+    if (chunks > m->cap_chunks) {
+        unsigned char **e = realloc(m->elem, chunks * sizeof(*e));
+
+        if (e == NULL)
+            return false;
+        m->elem = e;
+        m->cap_chunks = chunks;
+    }
+    /* The same bound as an insert's: load at or under 1/2 after n. */
+    while ((n + 1) * 2 > cap)
+        cap *= 2;
+    if (cap <= m->cap)
+        return true;
+    /* A migration in progress ends first; then every element moves into
+     * the new index at once (this call is the pause the caller chose). */
+    u64map_step(m, SIZE_MAX);
+    slots = index_alloc(cap);
+    if (slots == NULL)
+        return false;
+    for (size_t i = 0; i < m->cap; i++) {
+        uint32_t v = m->slots[i];
+
+        if (v != 0)
+            slots[probe_empty(slots, cap, (unsigned)__builtin_ctzll(cap), key_of(m, v))] = v;
+    }
+    index_free(m->slots, m->cap);
+    m->slots = slots;
+    m->cap = cap;
+    m->bits = (unsigned)__builtin_ctzll(cap);
+    return true;
+}
+
 /* Make room for the element at position count. Returns false on ENOMEM. */
 static bool chunk_reserve(struct u64map *m)
 {
@@ -292,15 +337,11 @@ static bool chunk_reserve(struct u64map *m)
     return true;
 }
 
-void *u64map_insert(struct u64map *m, uint64_t key)
+/* Add key, known to be absent. */
+static void *insert_absent(struct u64map *m, uint64_t key)
 {
     unsigned char *e;
-    size_t i;
-    bool in_old;
 
-    assert(key != 0);
-    if (locate(m, key, &i, &in_old))
-        return elem_at(m, (in_old ? m->old[i] : m->slots[i]) - 1);
     if (m->count >= U64MAP_MAX_COUNT || !chunk_reserve(m))
         return NULL;
     /* Keep the load of the new index at or under 1/2 so probes stay short.
@@ -315,6 +356,24 @@ void *u64map_insert(struct u64map *m, uint64_t key)
     m->slots[probe_empty(m->slots, m->cap, m->bits, key)] = (uint32_t)(m->count + 1);
     m->count++;
     return e;
+}
+
+void *u64map_insert(struct u64map *m, uint64_t key)
+{
+    size_t i;
+    bool in_old;
+
+    assert(key != 0);
+    if (locate(m, key, &i, &in_old))
+        return elem_at(m, (in_old ? m->old[i] : m->slots[i]) - 1);
+    return insert_absent(m, key);
+}
+
+void *u64map_insert_new(struct u64map *m, uint64_t key)
+{
+    assert(key != 0);
+    assert(u64map_find(m, key) == NULL);
+    return insert_absent(m, key);
 }
 
 /* Empty slot i of idx by backward shift: later slots of the cluster that

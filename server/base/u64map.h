@@ -69,6 +69,23 @@ void u64map_init(struct u64map *m, size_t elem_size);
  * An all-zero struct u64map may be freed too. */
 void u64map_free(struct u64map *m);
 
+/* Make room for n elements in all: an index that stays at or under 1/2
+ * load with n elements (so inserts up to n never resize), and the table of
+ * element chunks. Elements already in the map move to the new index at
+ * once, in this call: for sizing a map before a bulk load (a restore),
+ * not while serving. Returns false on ENOMEM or past U64MAP_MAX_COUNT,
+ * and the map is then still valid (possibly with its migration finished). */
+bool u64map_reserve(struct u64map *m, size_t n);
+
+/* Ask the CPU to bring the index slot where key's probe starts into the
+ * cache: for bulk loads that know keys a little ahead of inserting them.
+ * Changes nothing. */
+static inline void u64map_prefetch(const struct u64map *m, uint64_t key)
+{
+    if (m->slots != NULL)
+        __builtin_prefetch(&m->slots[(key * UINT64_C(0x9E3779B97F4A7C15)) >> (64 - m->bits)], 1);
+}
+
 /* The element with this key, or NULL. key must not be 0. Moves nothing. */
 void *u64map_find(const struct u64map *m, uint64_t key);
 
@@ -77,6 +94,13 @@ void *u64map_find(const struct u64map *m, uint64_t key);
  * elements, and the map is then unchanged. See above for how long the
  * pointer stays valid. */
 void *u64map_insert(struct u64map *m, uint64_t key);
+
+/* The same for a key the caller knows is absent (e.g. keys read in
+ * increasing order into a map that held only smaller ones): a new zeroed
+ * element, without the look-up, whose probes read other elements' keys
+ * (a cache miss each in a big map). A key that is present is a caller's
+ * bug: the map would hold it twice (asserted in debug builds). */
+void *u64map_insert_new(struct u64map *m, uint64_t key);
 
 /* Remove the element with this key. Returns true when it was there. The
  * caller must have released whatever the element points to. */

@@ -41,6 +41,11 @@ void bindings_free(struct bindings *bs)
     memset(bs, 0, sizeof(*bs));
 }
 
+int bindings_reserve(struct bindings *bs, size_t n)
+{
+    return u64map_reserve(&bs->dns, n) ? 0 : -ENOMEM;
+}
+
 struct bindings_dn *bindings_dn(struct bindings *bs, dn_key dn, bool create)
 {
     /* The map never holds key 0. */
@@ -51,6 +56,13 @@ struct bindings_dn *bindings_dn(struct bindings *bs, dn_key dn, bool create)
     /* Entries are never removed (a DN that had bindings is likely to get
      * them again): pointers to them move only when a new DN is added. */
     return u64map_insert(&bs->dns, dn);
+}
+
+struct bindings_dn *bindings_dn_append(struct bindings *bs, dn_key dn)
+{
+    if (dn == DN_KEY_NONE)
+        return NULL;
+    return u64map_insert_new(&bs->dns, dn);
 }
 
 struct bindings_dn *bindings_next_dn(struct bindings *bs, size_t *cursor)
@@ -76,8 +88,17 @@ struct binding *binding_new(struct bindings *bs, dn_key dn, const char *contact,
                             const char *params, uint8_t proto, uint32_t cseq, uint64_t expires_ms,
                             uint64_t registered_ms)
 {
-    size_t received_len = strlen(received);
-    size_t params_len = params != NULL ? strlen(params) : 0;
+    return binding_new_n(bs, dn, contact, contact_len, call_id, call_id_len, received,
+                         strlen(received), params, params != NULL ? strlen(params) : 0, proto,
+                         cseq, expires_ms, registered_ms);
+}
+
+struct binding *binding_new_n(struct bindings *bs, dn_key dn, const char *contact,
+                              size_t contact_len, const char *call_id, size_t call_id_len,
+                              const char *received, size_t received_len, const char *params,
+                              size_t params_len, uint8_t proto, uint32_t cseq, uint64_t expires_ms,
+                              uint64_t registered_ms)
+{
     size_t head = offsetof(struct binding, data);
     struct binding *b;
     char *p;
@@ -90,7 +111,8 @@ struct binding *binding_new(struct bindings *bs, dn_key dn, const char *contact,
         return NULL;
     /* Not sizeof(*b): that pads the header to 56, and the whole may then
      * take the next slot size for no use. */
-    b = slab_alloc(&bs->slab, head + contact_len + call_id_len + received_len + params_len + 4);
+    b = slab_alloc(&bs->slab, head + contact_len + call_id_len + received_len + 3 +
+                                      (params_len > 0 ? params_len + 1 : 0));
     if (b == NULL)
         return NULL;
     memset(b, 0, head);
@@ -107,9 +129,14 @@ struct binding *binding_new(struct bindings *bs, dn_key dn, const char *contact,
     memcpy(p, call_id, call_id_len);
     p[call_id_len] = '\0';
     p += call_id_len + 1;
-    memcpy(p, received, received_len + 1);
-    p += received_len + 1;
-    memcpy(p, params != NULL ? params : "", params_len + 1);
+    memcpy(p, received, received_len);
+    p[received_len] = '\0';
+    if (params_len > 0) {
+        p += received_len + 1;
+        memcpy(p, params, params_len);
+        p[params_len] = '\0';
+        b->has_params = 1;
+    }
     return b;
 }
 
@@ -171,24 +198,31 @@ static void dn_unlink(struct bindings *bs, struct binding *b)
     }
 }
 
-int bindings_add(struct bindings *bs, struct binding *b)
+void bindings_add_to(struct bindings *bs, struct bindings_dn *d, struct binding *b)
 {
-    struct bindings_dn *d;
-    struct binding *old;
-
-    d = bindings_dn(bs, b->dn, true);
-    if (d == NULL) {
-        binding_free(bs, b);
-        return -ENOMEM;
+    for (struct binding *old = d->head; old != NULL; old = old->next) {
+        if (old->contact_len == b->contact_len &&
+            memcmp(binding_contact(old), binding_contact(b), b->contact_len) == 0) {
+            bindings_remove(bs, old);
+            break;
+        }
     }
-    old = bindings_find(bs, b->dn, binding_contact(b), b->contact_len);
-    if (old != NULL)
-        bindings_remove(bs, old);
     b->next = d->head;
     d->head = b;
     d->count++;
     bs->n_bindings++;
     wheel_insert(bs, b);
+}
+
+int bindings_add(struct bindings *bs, struct binding *b)
+{
+    struct bindings_dn *d = bindings_dn(bs, b->dn, true);
+
+    if (d == NULL) {
+        binding_free(bs, b);
+        return -ENOMEM;
+    }
+    bindings_add_to(bs, d, b);
     return 0;
 }
 

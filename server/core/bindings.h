@@ -30,10 +30,12 @@ struct binding {
     uint64_t registered_ms; /* when first registered */
     uint32_t cseq;
     uint16_t contact_len; /* strlen of the contact; the others end at their NUL */
-    uint8_t proto;        /* BINDING_UDP or BINDING_TCP */
-    /* contact NUL call_id NUL received NUL params NUL, allocated to its
-     * exact size: the header is 55 bytes, so a typical binding (80 bytes
-     * of strings) fits a 144-byte malloc chunk. */
+    uint8_t proto : 7;      /* BINDING_UDP or BINDING_TCP */
+    uint8_t has_params : 1; /* params follow received; else none, not even a NUL */
+    /* contact NUL call_id NUL received NUL [params NUL], allocated to its
+     * exact size: the header is 55 bytes, so a typical binding (86 bytes
+     * of strings) fits a 144-byte slab slot; an empty params' NUL would
+     * take it to the next (152) for nothing. */
     char data[];
 };
 
@@ -58,8 +60,11 @@ static inline const char *binding_received(const struct binding *b)
  * in the 200 (";+sip.instance=...;reg-id=1", RFC 5626), or "". */
 static inline const char *binding_params(const struct binding *b)
 {
-    const char *received = binding_received(b);
+    const char *received;
 
+    if (!b->has_params)
+        return "";
+    received = binding_received(b);
     return received + strlen(received) + 1;
 }
 
@@ -92,10 +97,27 @@ struct bindings {
 int bindings_init(struct bindings *bs, uint64_t now_ms);
 void bindings_free(struct bindings *bs);
 
+/* Make room for entries of n DNs in all, so that adding them does not grow
+ * the index (u64map_reserve()): before a restore. Returns 0 or -ENOMEM (bs
+ * is unchanged in content and still usable). */
+int bindings_reserve(struct bindings *bs, size_t n);
+
 /* The DN's entry, created when create is true. NULL: absent, or -ENOMEM
  * when create is true; always NULL for DN_KEY_NONE. The pointer is valid
  * until the next call that creates an entry. */
 struct bindings_dn *bindings_dn(struct bindings *bs, dn_key dn, bool create);
+
+/* A new entry for dn, which the caller knows has none (a restore reading
+ * DNs in increasing order): no look-up (u64map_insert_new()). NULL on
+ * -ENOMEM or for DN_KEY_NONE. Valid as bindings_dn()'s. Entries are kept
+ * in the order they were made, which bindings_next_dn() follows. */
+struct bindings_dn *bindings_dn_append(struct bindings *bs, dn_key dn);
+
+/* Prefetch what bindings_dn_append() of dn will touch (u64map_prefetch()). */
+static inline void bindings_prefetch(const struct bindings *bs, dn_key dn)
+{
+    u64map_prefetch(&bs->dns, dn);
+}
 
 /* Iterate over the DN entries (some may have no binding left), in no
  * particular order: set *cursor to 0, then call until NULL. Valid only while
@@ -116,6 +138,14 @@ struct binding *binding_new(struct bindings *bs, dn_key dn, const char *contact,
                             const char *params, uint8_t proto, uint32_t cseq, uint64_t expires_ms,
                             uint64_t registered_ms);
 
+/* binding_new() with received and params given by their lengths (no NUL
+ * inside; params may be NULL when params_len is 0). */
+struct binding *binding_new_n(struct bindings *bs, dn_key dn, const char *contact,
+                              size_t contact_len, const char *call_id, size_t call_id_len,
+                              const char *received, size_t received_len, const char *params,
+                              size_t params_len, uint8_t proto, uint32_t cseq, uint64_t expires_ms,
+                              uint64_t registered_ms);
+
 /* Free b, made by binding_new() on bs and not in the set (or taken out of
  * it by bindings_expire()). NULL is fine. */
 void binding_free(struct bindings *bs, struct binding *b);
@@ -124,6 +154,11 @@ void binding_free(struct bindings *bs, struct binding *b);
  * has a binding with the same contact, that one is replaced and freed.
  * Returns 0 or -ENOMEM (b is then freed). */
 int bindings_add(struct bindings *bs, struct binding *b);
+
+/* bindings_add() for b whose DN's entry the caller holds (d, from
+ * bindings_dn() or bindings_dn_append() for b->dn): no look-up in the DN
+ * index. Cannot fail. */
+void bindings_add_to(struct bindings *bs, struct bindings_dn *d, struct binding *b);
 
 /* Take b out of the set without freeing it: the caller owns it again (it
  * may add it back with bindings_add(), or binding_free() it). */

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "proto/store.pb-c.h"
+#include "server/core/record_wire.h"
 
 int dn_store_put(struct store *s, const struct dn_table *t, const struct dn_change *c,
                  store_done_cb done, void *arg)
@@ -39,30 +40,28 @@ struct load_ctx {
 static int on_record(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
 {
     struct load_ctx *ctx = arg;
+    struct dn_record_wire w;
     struct dn_store_record r;
-    Tc__DnRecord *rec;
 
-    rec = tc__dn_record__unpack(NULL, vlen, val);
-    if (rec == NULL || dn_key_parse(key, klen, &r.dn) != 0) {
+    if (dn_record_wire_decode(val, vlen, &w) != 0 || dn_key_parse(key, klen, &r.dn) != 0) {
         ctx->bad++;
-        if (rec != NULL)
-            tc__dn_record__free_unpacked(rec, NULL);
         return 0;
     }
-    r.owner = rec->owner;
-    r.source = (enum dn_source)rec->source;
-    r.hlc = rec->version != NULL ? rec->version->hlc : 0;
-    r.version_node = rec->version != NULL ? rec->version->node : "";
-    r.since_ms = rec->since_unix_ms;
+    r.owner = w.owner.p;
+    r.owner_len = w.owner.len;
+    r.source = (enum dn_source)w.source;
+    r.hlc = w.hlc;
+    r.version_node = w.version_node.p;
+    r.version_node_len = w.version_node.len;
+    r.since_ms = w.since_unix_ms;
     ctx->fn(ctx->arg, &r);
-    tc__dn_record__free_unpacked(rec, NULL);
     return 0;
 }
 
 int dn_store_load(struct store *s, void (*fn)(void *arg, const struct dn_store_record *r),
                   void *arg, unsigned *bad)
 {
-    struct load_ctx ctx = {fn, arg, 0};
+    struct load_ctx ctx = {.fn = fn, .arg = arg};
     int rc = store_scan(s, STORE_DB_DN, on_record, &ctx);
 
     if (bad != NULL)

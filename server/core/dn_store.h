@@ -16,14 +16,17 @@
 int dn_store_put(struct store *s, const struct dn_table *t, const struct dn_change *c,
                  store_done_cb done, void *arg);
 
-/* One record read back at startup: owner and version node are names (""
- * for none); the strings are valid only during the callback. */
+/* One record read back at startup: owner and version node are names
+ * (length 0 for none), not NUL-terminated; they point into the store and
+ * are valid only during the callback. */
 struct dn_store_record {
     dn_key dn;
     const char *owner;
+    size_t owner_len;
     enum dn_source source;
     uint64_t hlc;
     const char *version_node;
+    size_t version_node_len;
     uint64_t since_ms;
 };
 

@@ -23,6 +23,11 @@ void dn_table_free(struct dn_table *t)
     u64map_free(&t->map);
 }
 
+int dn_table_reserve(struct dn_table *t, size_t n)
+{
+    return u64map_reserve(&t->map, n) ? 0 : -ENOMEM;
+}
+
 int dn_table_add_node(struct dn_table *t, const char *name)
 {
     uint16_t id = dn_table_node_id(t, name);
@@ -39,8 +44,14 @@ int dn_table_add_node(struct dn_table *t, const char *name)
 
 uint16_t dn_table_node_id(const struct dn_table *t, const char *name)
 {
+    return dn_table_node_id_n(t, name, strlen(name));
+}
+
+uint16_t dn_table_node_id_n(const struct dn_table *t, const char *name, size_t len)
+{
     for (uint16_t i = DN_NODE_SELF; i < t->n_nodes; i++) {
-        if (strcmp(t->names[i], name) == 0)
+        if (len < sizeof(t->names[i]) && memcmp(t->names[i], name, len) == 0 &&
+            t->names[i][len] == '\0')
             return i;
     }
     return DN_NODE_NONE;
@@ -143,6 +154,16 @@ int dn_table_release(struct dn_table *t, dn_key k, uint64_t now_ms, struct dn_ch
     return 0;
 }
 
+/* Record a decision made elsewhere, at v, in e. */
+static void apply_to(struct dn_table *t, struct dn_entry *e, uint16_t owner, enum dn_source source,
+                     struct tc_version v, uint64_t since_ms, struct dn_change *c)
+{
+    /* Our clock must run past every version we have seen (HLC receive rule). */
+    if (v.hlc > t->hlc_last)
+        t->hlc_last = v.hlc;
+    set_owner(t, e, owner, source, v, since_ms, c);
+}
+
 int dn_table_apply(struct dn_table *t, dn_key k, uint16_t owner, enum dn_source source,
                    struct tc_version v, uint64_t since_ms, struct dn_change *c)
 {
@@ -165,11 +186,25 @@ int dn_table_apply(struct dn_table *t, dn_key k, uint16_t owner, enum dn_source 
     e = entry_for(t, k);
     if (e == NULL)
         return -ENOMEM;
-    /* Our clock must run past every version we have seen (HLC receive rule). */
-    if (v.hlc > t->hlc_last)
-        t->hlc_last = v.hlc;
-    set_owner(t, e, owner, source, v, since_ms, c);
+    apply_to(t, e, owner, source, v, since_ms, c);
     c->prev_none = fresh;
+    return 0;
+}
+
+int dn_table_load(struct dn_table *t, dn_key k, uint16_t owner, enum dn_source source,
+                  struct tc_version v, uint64_t since_ms, struct dn_change *c)
+{
+    struct dn_entry *e;
+
+    if (!dn_dir_contains(t->dir, k))
+        return TC_EUNKNOWN_DN;
+    if (owner >= t->n_nodes || v.node >= t->n_nodes)
+        return -EINVAL;
+    e = u64map_insert_new(&t->map, k);
+    if (e == NULL)
+        return -ENOMEM;
+    apply_to(t, e, owner, source, v, since_ms, c);
+    c->prev_none = true;
     return 0;
 }
 

@@ -87,12 +87,20 @@ int dn_table_init(struct dn_table *t, const struct dn_dir *dir, const char *self
 
 void dn_table_free(struct dn_table *t);
 
+/* Make room for n entries in all, so that adding them does not grow the
+ * index (u64map_reserve()): before a restore. Returns 0 or -ENOMEM (the
+ * table is unchanged in content and still usable). */
+int dn_table_reserve(struct dn_table *t, size_t n);
+
 /* Add a peer by name (link down at first). Returns its id, the existing id
  * if the name is known, or -ENOSPC past DN_TABLE_NODES. */
 int dn_table_add_node(struct dn_table *t, const char *name);
 
 /* Id of a node name, or DN_NODE_NONE when unknown. */
 uint16_t dn_table_node_id(const struct dn_table *t, const char *name);
+
+/* The same for a name given by its length. */
+uint16_t dn_table_node_id_n(const struct dn_table *t, const char *name, size_t len);
 
 /* Name of a node id ("" for DN_NODE_NONE). */
 const char *dn_table_node_name(const struct dn_table *t, uint16_t id);
@@ -119,6 +127,19 @@ int dn_table_release(struct dn_table *t, dn_key k, uint64_t now_ms, struct dn_ch
  * newer, TC_EUNKNOWN_DN, -ENOMEM. */
 int dn_table_apply(struct dn_table *t, dn_key k, uint16_t owner, enum dn_source source,
                    struct tc_version v, uint64_t since_ms, struct dn_change *c);
+
+/* dn_table_apply() for k that the caller knows has no entry (a restore
+ * reading keys in increasing order into a table that held only smaller
+ * ones): no look-up (u64map_insert_new()), so always applied. Same
+ * returns, without TC_ESTALE. */
+int dn_table_load(struct dn_table *t, dn_key k, uint16_t owner, enum dn_source source,
+                  struct tc_version v, uint64_t since_ms, struct dn_change *c);
+
+/* Prefetch what dn_table_load() of k will touch (u64map_prefetch()). */
+static inline void dn_table_prefetch(const struct dn_table *t, dn_key k)
+{
+    u64map_prefetch(&t->map, k);
+}
 
 /* Undo change c, which the store refused (DESIGN §2 rule 7): when c->key's
  * entry still holds c's version, put back the entry c replaced (c->prev:

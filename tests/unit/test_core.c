@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proto/store.pb-c.h"
 #include "server/base/clock.h"
 #include "server/base/tc_err.h"
 #include "server/core/bindings.h"
@@ -362,6 +363,90 @@ Test(core, restart_restores_the_owner_role_at_its_version)
     drain();
     cr_assert_eq(dn_table_version_cmp(&f.t, version("1001"), v), 0);
     cr_assert_eq(f.published, 0);
+}
+
+Test(core, restart_restores_every_contact_of_many_dns)
+{
+    struct core_restore_stats st;
+    char big[3000], dn[8], contact[32];
+    struct binding *b;
+
+    /* A Call-ID too long for the restore's unpack arena, so its bytes
+     * spill to malloc() and back. */
+    memset(big, 'x', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    for (int i = 0; i < 300; i++) {
+        snprintf(dn, sizeof(dn), "%d", 1000 + i * 3);
+        snprintf(contact, sizeof(contact), "sip:a%d@10.0.0.1", i);
+        registered(dn, contact);
+        if (i % 7 == 0)
+            phone_bind(dn, "sip:second@10.0.0.2", 300);
+        drain();
+    }
+    b = binding_new(f.c.bindings, key("1003"), "sip:big@10.0.0.3", 16, big, strlen(big),
+                    "udp:10.0.0.3:5060", NULL, BINDING_UDP, 1, tc_now_ms() + 300000, tc_now_ms());
+    cr_assert_not_null(b);
+    cr_assert_eq(core_bind(&f.c, b, NULL, NULL), 0);
+    drain();
+    cr_assert_eq(peer("1001", SIP2, tc_now_ms() << 16, SIP2), 0);
+    drain();
+    fx_restart();
+    cr_assert_eq(core_restore(&f.c, &st), 0);
+    cr_assert_eq(st.bindings, 300 + 43 + 1);
+    cr_assert_eq(st.owned, 300);
+    cr_assert_eq(st.standby, 0);
+    cr_assert_eq(f.c.bindings->n_bindings, 344);
+    for (int i = 0; i < 300; i++) {
+        snprintf(dn, sizeof(dn), "%d", 1000 + i * 3);
+        snprintf(contact, sizeof(contact), "sip:a%d@10.0.0.1", i);
+        cr_assert_not_null(bindings_find(f.c.bindings, key(dn), contact, strlen(contact)), "%s", dn);
+        cr_assert_eq(bindings_find(f.c.bindings, key(dn), "sip:second@10.0.0.2", 19) != NULL,
+                     i % 7 == 0, "%s", dn);
+        cr_assert_eq(entry(dn)->owner, DN_NODE_SELF, "%s", dn);
+        cr_assert_eq(dn_table_status(&f.t, key(dn)), DN_INSRV);
+    }
+    b = bindings_find(f.c.bindings, key("1003"), "sip:big@10.0.0.3", 16);
+    cr_assert_not_null(b);
+    cr_assert_str_eq(binding_call_id(b), big);
+    cr_assert_eq(entry("1001")->owner, SIP2);
+    cr_assert_eq(f.published, 0);
+}
+
+Test(core, restart_takes_a_binding_out_of_key_order)
+{
+    Tc__Binding rec = TC__BINDING__INIT;
+    struct core_restore_stats st;
+    static const char k[] = "1900\0sip:late@10.0.0.9";
+    uint8_t buf[256];
+    size_t len;
+
+    cr_assert_eq(registered("1001", "sip:a@10.0.0.1"), 1);
+    cr_assert_eq(registered("1500", "sip:b@10.0.0.1"), 1);
+    drain();
+    /* A record under 1900's key whose dn field says 1001: restored for
+     * 1001 after 1500, out of order. */
+    rec.dn = "1001";
+    rec.contact = "sip:late@10.0.0.9";
+    rec.call_id = "cid@late";
+    rec.cseq = 1;
+    rec.expires_unix_ms = tc_now_ms() + 300000;
+    rec.received = "udp:10.0.0.9:5060";
+    rec.transport = "udp";
+    rec.registered_unix_ms = tc_now_ms();
+    len = tc__binding__get_packed_size(&rec);
+    cr_assert_leq(len, sizeof(buf));
+    tc__binding__pack(&rec, buf);
+    cr_assert_eq(store_put(f.s, STORE_DB_BINDING, k, sizeof(k) - 1, buf, len, NULL, NULL), 0);
+    drain();
+    fx_restart();
+    cr_assert_eq(core_restore(&f.c, &st), 0);
+    cr_assert_eq(st.bindings, 3);
+    cr_assert_eq(st.owned, 2);
+    cr_assert_eq(bindings_dn(f.c.bindings, key("1001"), false)->count, 2);
+    cr_assert_not_null(bindings_find(f.c.bindings, key("1001"), "sip:late@10.0.0.9", 17));
+    cr_assert_eq(bindings_dn(f.c.bindings, key("1500"), false)->count, 1);
+    cr_assert_eq(entry("1500")->owner, DN_NODE_SELF);
+    cr_assert_eq(entry("1001")->owner, DN_NODE_SELF);
 }
 
 Test(core, restart_restores_standby_and_the_first_register_claims)

@@ -106,6 +106,34 @@ Test(u64map, lookups_during_migration)
     cr_assert_leq(u64map_count(&m) * 2, u64map_slots(&m));
 }
 
+Test(u64map, reserve_sizes_once)
+{
+    uint64_t n = 50000;
+    size_t slots;
+
+    /* Some keys first, with a migration under way, then room for all. */
+    for (uint64_t i = 0; i < 515; i++)
+        put(key_of(i), i);
+    cr_assert(u64map_migrating(&m));
+    cr_assert(u64map_reserve(&m, n));
+    cr_assert_not(u64map_migrating(&m));
+    slots = u64map_slots(&m);
+    cr_assert_geq(slots, 2 * n);
+    for (uint64_t i = 0; i < 515; i++)
+        expect(key_of(i), i);
+    for (uint64_t i = 515; i < n; i++) {
+        put(key_of(i), i);
+        cr_assert_not(u64map_migrating(&m), "insert %llu resized", (unsigned long long)i);
+    }
+    cr_assert_eq(u64map_slots(&m), slots);
+    for (uint64_t i = 0; i < n; i++)
+        expect(key_of(i), i);
+    /* A smaller reserve changes nothing. */
+    cr_assert(u64map_reserve(&m, 10));
+    cr_assert_eq(u64map_slots(&m), slots);
+    cr_assert_eq(u64map_count(&m), n);
+}
+
 Test(u64map, step_finishes_migration)
 {
     uint64_t i = 0;
