@@ -16,7 +16,7 @@ TestSuite(flood, .fini = tc_test_leak_check, .timeout = 300);
 
 #define DN_FIRST   100000
 #define DN_COUNT   200000
-#define RATE       "30000" /* REGISTER/s offered, far past an ASan build's capacity */
+#define RATE       "45000" /* REGISTER/s offered, far past an ASan build's capacity */
 #define SECS       "2"
 #define MAX_HWM_KB (1024 * 1024) /* peak RSS bound of the sanitized node */
 
