@@ -19,7 +19,7 @@ void tcp_server__maybe_free(struct tcp_server *s)
     void (*stopped)(void *) = s->on_stopped;
     void *arg = s->o.arg;
 
-    if (!s->stopping || s->open_listeners > 0 || s->conns != NULL)
+    if (!s->stopping || s->open_listeners > 0 || s->conns != NULL || s->turn_open)
         return;
     u64map_free(&s->map);
     u64map_free(&s->sources);
@@ -206,21 +206,18 @@ static int conn_open(struct tcp_conn *c)
     return s->o.h.on_accept(s->o.arg, c);
 }
 
-static void on_connection(uv_stream_t *server, int status)
+/* Take the connection libuv holds for l. Returns false when it could not
+ * even be taken (out of memory): it stays with libuv for another turn. */
+static bool accept_one(struct tcp_listener *l)
 {
-    struct tcp_listener *l = server->data;
     struct tcp_server *s = l->srv;
     struct tcp_conn *c;
     int len = sizeof(c->peer), rc;
 
-    if (status < 0) {
-        tc_log(WARN, "%s: accept: %s", s->o.name, uv_strerror(status));
-        return;
-    }
     c = calloc(1, sizeof(*c) + s->o.conn_size);
     if (c == NULL) {
         tc_log(ERR, "%s: accept: out of memory", s->o.name);
-        return;
+        return false;
     }
     c->srv = s;
     c->listener = (unsigned)(l - s->listeners);
@@ -231,24 +228,75 @@ static void on_connection(uv_stream_t *server, int status)
     if (s->conns != NULL)
         s->conns->prev = c;
     s->conns = c;
-    rc = uv_accept(server, (uv_stream_t *)&c->tcp);
+    rc = uv_accept((uv_stream_t *)&l->tcp, (uv_stream_t *)&c->tcp);
     if (rc == 0)
         rc = uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&c->peer, &len);
     if (rc == 0) {
         addr_str(&c->peer, c->peer_str, sizeof(c->peer_str));
         rc = conn_admit(c);
         if (rc == 1)
-            return;
+            return true;
         if (rc == 0)
             rc = conn_open(c);
     }
     if (rc < 0) {
         tc_log(DEBUG, "%s: accept: %s", s->o.name, uv_strerror(rc));
         tcp_conn_close(c);
-        return;
+        return true;
     }
     if (c->state == CONN_OPEN)
         tcp_conn_read_start(c);
+    return true;
+}
+
+/* libuv accepts until the backlog is empty before the loop goes on. A
+ * client that reconnects as fast as its connections are closed (evicted at
+ * the cap, refused over its source's share) refills the backlog faster
+ * than a loaded node empties it, and the loop would stay here: no input
+ * read, no timer run, on any port of the node. So past
+ * TCP_SERVER_ACCEPT_BATCH in one turn of the loop a connection is left
+ * with libuv, which stops watching the listener until on_turn() takes it,
+ * after this turn's input was read. */
+static void on_connection(uv_stream_t *server, int status)
+{
+    struct tcp_listener *l = server->data;
+    struct tcp_server *s = l->srv;
+
+    if (status < 0) {
+        tc_log(WARN, "%s: accept: %s", s->o.name, uv_strerror(status));
+        return;
+    }
+    if (s->turn_accepts >= TCP_SERVER_ACCEPT_BATCH || !accept_one(l)) {
+        l->deferred = true;
+        return;
+    }
+    s->turn_accepts++;
+}
+
+/* The end of a turn of the loop (after its input): a new batch of accepts,
+ * starting with the connections left with libuv, which also makes libuv
+ * watch their listeners again. */
+static void on_turn(uv_check_t *h)
+{
+    struct tcp_server *s = h->data;
+    struct tcp_listener *l;
+
+    s->turn_accepts = 0;
+    for (unsigned i = 0; i < s->n_listeners; i++) {
+        l = &s->listeners[i];
+        if (!l->deferred || !l->open || uv_is_closing((uv_handle_t *)&l->tcp))
+            continue;
+        l->deferred = !accept_one(l);
+        s->turn_accepts++;
+    }
+}
+
+static void on_turn_close(uv_handle_t *h)
+{
+    struct tcp_server *s = h->data;
+
+    s->turn_open = false;
+    tcp_server__maybe_free(s);
 }
 
 /* Listening ------------------------------------------------------------------- */
@@ -393,6 +441,12 @@ int tcp_server_new(struct tcp_server **out, uv_loop_t *loop, const struct tcp_se
         free(s);
         return -ENOMEM;
     }
+    uv_check_init(loop, &s->turn);
+    s->turn.data = s;
+    uv_check_start(&s->turn, on_turn);
+    /* It only ends turns: it must not keep the loop running. */
+    uv_unref((uv_handle_t *)&s->turn);
+    s->turn_open = true;
     *out = s;
     return 0;
 }
@@ -409,6 +463,7 @@ void tcp_server_stop(struct tcp_server *s, void (*on_stopped)(void *arg))
         if (s->listeners[i].open && !uv_is_closing((uv_handle_t *)&s->listeners[i].tcp))
             uv_close((uv_handle_t *)&s->listeners[i].tcp, on_listener_close);
     }
+    uv_close((uv_handle_t *)&s->turn, on_turn_close);
     for (c = s->conns; c != NULL; c = c->next)
         tcp_conn_close(c);
     tcp_server__maybe_free(s);

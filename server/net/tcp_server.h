@@ -30,6 +30,10 @@
 #define TCP_SERVER_MAX_LISTEN 8     /* listeners of one server */
 #define TCP_SERVER_BACKLOG    511   /* listen() backlog when options give 0 */
 #define TCP_SERVER_READ_SIZE  65536 /* shared read buffer when options give 0 */
+/* Connections one server accepts in one turn of the loop; the rest wait in
+ * the backlog until the loop has read its input and run its timers, so a
+ * client reconnecting as fast as it is closed cannot hold the loop. */
+#define TCP_SERVER_ACCEPT_BATCH 32
 
 struct tcp_server;
 struct tcp_conn;

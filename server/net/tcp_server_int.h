@@ -27,7 +27,8 @@ enum conn_state {
 struct tcp_listener {
     struct tcp_server *srv;
     uv_tcp_t tcp;
-    bool open; /* its close callback has not run */
+    bool open;     /* its close callback has not run */
+    bool deferred; /* libuv holds a connection for on_turn() to take */
 };
 
 struct tcp_conn {
@@ -67,6 +68,9 @@ struct tcp_server {
     struct u64map sources; /* max_per_source: source key -> struct source_elem */
     uint64_t next_id;
     struct tcp_server_stats st;
+    uv_check_t turn;       /* ends each turn of the loop: see on_connection() */
+    bool turn_open;        /* its close callback has not run */
+    unsigned turn_accepts; /* connections taken this turn */
     bool stopping;
     void (*on_stopped)(void *arg);
     char *rbuf; /* shared: each read is consumed before the next */

@@ -26,11 +26,12 @@
 
 TestSuite(slowloris, .fini = tc_test_leak_check, .timeout = 240);
 
-#define MAX_CONNS      64 /* max-connections of the node under attack */
-#define PER_SOURCE     16 /* max-connections-per-source */
-#define ATTACK_CONNS   1024
-#define ATTACK_SECONDS 40 /* the child stops by itself after this */
-#define GAP_MS         2000
+#define MAX_CONNS       64 /* max-connections of the node under attack */
+#define PER_SOURCE      16 /* max-connections-per-source */
+#define ATTACK_CONNS    1024
+#define ATTACK_SECONDS  40 /* the child stops by itself after this */
+#define GAP_MS          2000
+#define STORM_EVICTIONS 500 /* evictions before the real clients go */
 
 static const char *dirs = "[dn 1000-1999]\ntype = extension\n";
 static const char *limits = "max-connections = 64\n"
@@ -147,13 +148,14 @@ static bool gauge_reached(void *arg)
     return harness_node_metric(g->n, g->name) >= g->at_least;
 }
 
-/* Wait until the attacker holds at least want of the port's slots. */
-static void wait_held(const struct hnode *n, const char *gauge, double want)
+/* Wait until the metric name is at least want (e.g. the attacker holds
+ * want of the port's slots). */
+static void wait_at_least(const struct hnode *n, const char *name, double want)
 {
-    struct gauge g = {n, gauge, want};
+    struct gauge g = {n, name, want};
 
-    cr_assert(harness_wait(gauge_reached, &g, 20000), "attacker never held %.0f of %s (%.0f)", want,
-              gauge, harness_node_metric(n, gauge));
+    cr_assert(harness_wait(gauge_reached, &g, 20000), "%s never reached %.0f (%.0f)", name, want,
+              harness_node_metric(n, name));
 }
 
 /* sipsak REGISTER over TCP from 127.0.0.1; returns its exit code and the
@@ -235,7 +237,7 @@ Test(slowloris, sip_tcp_one_source_held_to_its_share)
 
     start_node(&n);
     pid = attack_start(n.sip_port, ATTACK_CONNS, 1, true);
-    wait_held(&n, "tcluster_sip_tcp_connections", PER_SOURCE);
+    wait_at_least(&n, "tcluster_sip_tcp_connections", PER_SOURCE);
     for (int i = 0; i < 5; i++) {
         char dn[16];
 
@@ -255,7 +257,9 @@ Test(slowloris, sip_tcp_one_source_held_to_its_share)
 
 /* Eight sources fill every slot within their shares: at the cap the
  * connection whose message is oldest makes room, so real clients get through on SIP,
- * the TC port and the default port. */
+ * the TC port and the default port. The real clients go once the attacker
+ * reconnects at full speed (each of its connections evicted is replaced at
+ * once, evicting another): that storm must not hold the node's loop. */
 static void many_sources(bool sip, const char *gauge, const char *port)
 {
     struct hnode n;
@@ -268,7 +272,9 @@ static void many_sources(bool sip, const char *gauge, const char *port)
     pid = attack_start(sip ? n.sip_port
                            : (strcmp(port, "tc_port") == 0 ? n.tc_port : n.default_port),
                        8 * PER_SOURCE, 8, sip);
-    wait_held(&n, gauge, MAX_CONNS);
+    wait_at_least(&n, gauge, MAX_CONNS);
+    snprintf(name, sizeof(name), "tcluster_%s_evicted_total", port);
+    wait_at_least(&n, name, STORM_EVICTIONS);
     for (int i = 0; i < 5; i++) {
         char dn[16];
         bool good;
@@ -285,8 +291,6 @@ static void many_sources(bool sip, const char *gauge, const char *port)
         worst = ms > worst ? ms : worst;
     }
     attack_stop(pid);
-    snprintf(name, sizeof(name), "tcluster_%s_evicted_total", port);
-    cr_expect_gt(harness_node_metric(&n, name), 0);
     fprintf(stderr,
             "slowloris: %s, 8 sources x 16 connections (cap 64): %d/5 real clients served, "
             "longest %llu ms\n",

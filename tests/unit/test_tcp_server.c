@@ -577,3 +577,62 @@ Test(tcp_server, eviction_spares_a_lone_source)
     close(newcomer);
     h_stop(&h);
 }
+
+/* A client that reconnects as soon as it is accepted (as one does whose
+ * connections are evicted or refused) keeps the backlog full: the loop
+ * still turns, so a timer due meanwhile runs after a batch of accepts,
+ * not after the storm. */
+#define STORM 200
+
+struct storm {
+    struct h *h;
+    int fds[STORM];
+    unsigned n;
+    uv_timer_t timer;
+    unsigned accepts_at_timer; /* 0: not fired */
+};
+
+static struct storm storm;
+
+static void on_storm_timer(uv_timer_t *t)
+{
+    struct storm *st = t->data;
+
+    st->accepts_at_timer = st->h->accepts;
+}
+
+static int on_accept_reconnect(void *arg, struct tcp_conn *c)
+{
+    struct h *h = arg;
+
+    on_accept(arg, c);
+    if (h->accepts == 1)
+        uv_timer_start(&storm.timer, on_storm_timer, 0, 0);
+    if (storm.n < STORM)
+        storm.fds[storm.n++] = client(h);
+    return 0;
+}
+
+Test(tcp_server, reconnect_storm_does_not_hold_the_loop)
+{
+    struct tcp_server_options o;
+    struct h h;
+
+    o = options(&h);
+    o.max_conns = STORM + 1;
+    o.h.on_accept = on_accept_reconnect;
+    h_start(&h, o);
+    memset(&storm, 0, sizeof(storm));
+    storm.h = &h;
+    uv_timer_init(&h.loop, &storm.timer);
+    storm.timer.data = &storm;
+    storm.fds[storm.n++] = client(&h);
+    PUMP_UNTIL(&h, storm.accepts_at_timer > 0);
+    cr_assert_leq(storm.accepts_at_timer, 2 * TCP_SERVER_ACCEPT_BATCH,
+                  "the timer ran only after %u accepts", storm.accepts_at_timer);
+    PUMP_UNTIL(&h, h.accepts == STORM);
+    uv_close((uv_handle_t *)&storm.timer, NULL);
+    for (unsigned i = 0; i < storm.n; i++)
+        close(storm.fds[i]);
+    h_stop(&h);
+}
