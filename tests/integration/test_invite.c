@@ -252,7 +252,7 @@ Test(invite, redirects_to_the_phone_or_the_owner_node)
 Test(invite, shared_lines_and_routing_points)
 {
     struct hcluster c;
-    char resp[4096], v[512], want[256];
+    char resp[4096], v[512], want[sizeof(v)];
     struct hnode *n1, *n2;
 
     start(&c, NULL);
