@@ -349,6 +349,21 @@ Test(store, group_commit_batches)
     fx_fini(&f);
 }
 
+/* Changes queued in one loop turn reach the writer together, when the loop
+ * next polls: one transaction, not the first change alone and the rest in
+ * the next one (one fdatasync saved per turn, two with durability sync). */
+Test(store, one_turn_is_one_txn)
+{
+    struct fx f;
+    uint32_t txns;
+
+    fx_init(&f, "store-turn");
+    txns = run_batch(&f, 0, 200);
+    cr_expect_eq(txns, 1, "200 changes of one turn took %u transactions", txns);
+    cr_expect_eq(f.max_txn, 200);
+    fx_fini(&f);
+}
+
 Test(store, max_batch_one_is_one_txn_per_change)
 {
     struct fx f;
