@@ -74,7 +74,7 @@ typedef void (*store_done_cb)(void *arg, int status);
  * process or another, gets TC_ELOCKED. Reads every reachable page once to
  * find truncated files (a sequential read of the data), and fsyncs the
  * data-dir (and its parent when it was created). Loop thread; the
- * store registers a uv_async_t, a uv_poll_t and a uv_prepare_t on loop.
+ * store registers a uv_async_t, a uv_poll_t and a uv_idle_t on loop.
  * opt and its strings are only borrowed during the call.
  * Returns 0 and fills *out, or: -EINVAL (missing dir or node name),
  * -ENOENT (parent of dir missing), -ENOTDIR (a path element is a file),

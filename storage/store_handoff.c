@@ -2,8 +2,11 @@
  * cost one wake-up per batch rather than one per change:
  *
  * loop -> writer: store_put()/store_del() stage changes on the loop side,
- * and a uv_prepare handle moves the whole stage into the writer's queue
- * (one lock, one signal) just before the loop next polls: the changes of
+ * and a uv_idle handle moves the whole stage into the writer's queue (one
+ * lock, one signal) in the loop's next idle phase, before it polls again
+ * (an active idle handle also keeps that poll from blocking, whatever
+ * phase staged the change - a uv_prepare started from another prepare
+ * callback would wait for the next wake-up): the changes of
  * a loop turn (a recvmmsg batch of REGISTERs) become one transaction
  * instead of the first change going alone while the rest wait for the
  * next commit. A stage past STORE_STAGE_MAX goes at once, so a long turn
@@ -28,7 +31,7 @@
 struct store_handoff {
     struct store *s; /* NULL once the store let go of it */
     uv_poll_t poll;  /* wake: readable when the done list has news */
-    uv_prepare_t prepare;
+    uv_idle_t idle;  /* active while changes are staged */
     int efd;
     unsigned open; /* handles initialized and not yet closed */
 };
@@ -63,11 +66,11 @@ static void stage_flush(struct store *s)
     pthread_cond_signal(&s->cv);
 }
 
-static void on_prepare(uv_prepare_t *p)
+static void on_idle(uv_idle_t *i)
 {
-    struct store_handoff *h = p->data;
+    struct store_handoff *h = i->data;
 
-    uv_prepare_stop(p);
+    uv_idle_stop(i);
     if (h->s != NULL && h->s->staged.head != NULL)
         stage_flush(h->s);
 }
@@ -109,9 +112,9 @@ int store__handoff_start(struct store *s)
     }
     h->open++;
     h->poll.data = h;
-    uv_prepare_init(s->loop, &h->prepare);
+    uv_idle_init(s->loop, &h->idle);
     h->open++;
-    h->prepare.data = h;
+    h->idle.data = h;
     s->handoff = h;
     rc = uv_poll_start(&h->poll, UV_READABLE, on_wake);
     if (rc != 0)
@@ -128,7 +131,7 @@ void store__handoff_stop(struct store *s)
     s->handoff = NULL;
     h->s = NULL;
     uv_close((uv_handle_t *)&h->poll, on_handle_closed);
-    uv_close((uv_handle_t *)&h->prepare, on_handle_closed);
+    uv_close((uv_handle_t *)&h->idle, on_handle_closed);
 }
 
 void store__stage(struct store *s, struct store_change *c)
@@ -139,7 +142,7 @@ void store__stage(struct store *s, struct store_change *c)
         return;
     }
     if (s->staged.n == 1)
-        uv_prepare_start(&s->handoff->prepare, on_prepare);
+        uv_idle_start(&s->handoff->idle, on_idle);
 }
 
 void store__stage_flush(struct store *s)

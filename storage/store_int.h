@@ -143,7 +143,7 @@ void store__ready(struct store *s);
 
 /* store_handoff.c: the wake-ups between loop and writer. */
 
-/* Set up s->handoff (an eventfd, its uv_poll and a uv_prepare on s->loop).
+/* Set up s->handoff (an eventfd, its uv_poll and a uv_idle on s->loop).
  * Loop thread, before the writer starts. Returns 0 or a negative errno. */
 int store__handoff_start(struct store *s);
 
