@@ -178,12 +178,15 @@ static void ready_take(struct store *s)
     pthread_mutex_unlock(&s->mu);
 }
 
-static void on_async(uv_async_t *h)
+void store__ready(struct store *s)
 {
-    struct store *s = h->data;
-
     ready_take(s);
     ready_run(s);
+}
+
+static void on_async(uv_async_t *h)
+{
+    store__ready(h->data);
 }
 
 static int options_check(uv_loop_t *loop, const struct store_options *opt)
@@ -211,6 +214,7 @@ static struct store *store_alloc(uv_loop_t *loop, const struct store_options *op
     s->on_commit = opt->on_commit;
     s->on_commit_arg = opt->on_commit_arg;
     store__list_init(&s->ready);
+    store__list_init(&s->staged);
     store__list_init(&s->queue);
     store__list_init(&s->group);
     store__list_init(&s->done);
@@ -278,7 +282,6 @@ static int change_queue(struct store *s, enum store_op op, enum store_db db, con
                         size_t klen, const void *val, size_t vlen, store_done_cb done, void *arg)
 {
     struct store_change *c;
-    bool wake;
 
     if (s->closing)
         return -ECANCELED;
@@ -309,7 +312,6 @@ static int change_queue(struct store *s, enum store_op op, enum store_db db, con
         memcpy(c->data, key, klen);
     if (vlen > 0)
         memcpy(c->data + klen, val, vlen);
-
     s->pending++;
     if (s->group_depth > 0) {
         if (s->group.head != NULL)
@@ -318,13 +320,7 @@ static int change_queue(struct store *s, enum store_op op, enum store_db db, con
         store__list_push(&s->group, c);
         return 0;
     }
-    pthread_mutex_lock(&s->mu);
-    /* The writer waits only on an empty queue. */
-    wake = s->queue.head == NULL;
-    store__list_push(&s->queue, c);
-    if (wake)
-        pthread_cond_signal(&s->cv);
-    pthread_mutex_unlock(&s->mu);
+    store__stage(s, c);
     return 0;
 }
 
@@ -336,7 +332,6 @@ void store_group_begin(struct store *s)
 void store_group_end(struct store *s, bool commit)
 {
     struct store_change *c;
-    bool wake;
 
     if (s->group_depth == 0 || --s->group_depth > 0 || s->group.head == NULL)
         return;
@@ -348,12 +343,7 @@ void store_group_end(struct store *s, bool commit)
             c->cancelled = 1;
         }
     }
-    pthread_mutex_lock(&s->mu);
-    wake = s->queue.head == NULL;
-    store__list_splice(&s->queue, &s->group);
-    if (wake)
-        pthread_cond_signal(&s->cv);
-    pthread_mutex_unlock(&s->mu);
+    store__stage_list(s, &s->group);
 }
 
 int store_put(struct store *s, enum store_db db, const void *key, size_t klen, const void *val,

@@ -13,11 +13,13 @@
  * LMDB transaction (group commit), commits, and - with durability sync -
  * the commit is on disk before anything is acknowledged: LMDB runs with
  * MDB_NOMETASYNC (one fdatasync per commit), and a batch is acknowledged
- * once the next commit's fdatasync, or a sync of its own when nothing
- * follows within 0.3 ms, has put its meta page on disk too. It then hands the
- * batch back through uv_async_send(), and the loop calls each change's
- * done callback in queue order. With durability async the commit is not
- * fsync'd (MDB_NOSYNC); the writer syncs the file at least once a second.
+ * once the next commit's fdatasync, or a sync of its own, has put its meta
+ * page on disk too (the writer waits up to 2 ms for that next work when work
+ * has been coming that often, else syncs at once). Changes queued during a
+ * loop turn reach the writer together before the loop next polls. The
+ * writer hands the batch back through an eventfd, and the loop calls each
+ * change's done callback in queue order. With durability async the commit
+ * is not fsync'd (MDB_NOSYNC); the writer syncs the file at least once a second.
  *
  * Values are serialized protobuf messages from proto/store.proto; the store
  * does not look inside them. The store never calls a port or logs: it
@@ -73,7 +75,7 @@ typedef void (*store_done_cb)(void *arg, int status);
  * process or another, gets TC_ELOCKED. Checks that the data file holds
  * every page its meta page counts (a truncated file is TC_ECORRUPT; one
  * fstat, the data is not read), and fsyncs the data-dir (and its parent when it was created). Loop thread; the
- * store registers one uv_async_t on loop. opt and its strings are only
+ * store registers a uv_async_t, a uv_poll_t and a uv_idle_t on loop. opt and its strings are only
  * borrowed during the call.
  * Returns 0 and fills *out, or: -EINVAL (missing dir or node name),
  * -ENOENT (parent of dir missing), -ENOTDIR (a path element is a file),

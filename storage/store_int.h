@@ -43,9 +43,14 @@ struct store_list {
     uint32_t n;
 };
 
+struct store_handoff;
+
 struct store {
     uv_loop_t *loop;
-    uv_async_t async; /* writer -> loop: "done list is not empty" */
+    /* Not sent any more (store_handoff.c wakes the loop): its close
+     * callback frees s, after every other handle of s is closed. */
+    uv_async_t async;
+    struct store_handoff *handoff; /* set from writer start to writer stop */
     MDB_env *env;
     void *map; /* where LMDB mapped the data file, or NULL if not found */
     MDB_dbi dbi[STORE_DB_COUNT];
@@ -57,11 +62,12 @@ struct store {
     void *on_commit_arg;
 
     /* Loop thread only. */
-    uint32_t pending;        /* put/del accepted, done callback not yet called */
-    bool closing;            /* store_close() has begun: put/del refuse */
-    struct store_list ready; /* taken from done, callbacks not yet called */
-    unsigned group_depth;    /* store_group_begin() calls not yet ended */
-    struct store_list group; /* changes of the open group, not yet queued */
+    uint32_t pending;         /* put/del accepted, done callback not yet called */
+    bool closing;             /* store_close() has begun: put/del refuse */
+    struct store_list ready;  /* taken from done, callbacks not yet called */
+    struct store_list staged; /* queued, not yet handed to the writer */
+    unsigned group_depth;     /* store_group_begin() calls not yet ended */
+    struct store_list group;  /* changes of the open group, not yet staged */
 
     /* Shared with the writer thread, under mu. */
     pthread_mutex_t mu;
@@ -140,6 +146,36 @@ void store__env_unmap(struct store *s, uint64_t *last_ns);
  * after the startup scans, which read in key order and gain from
  * readahead on a cold start). Any thread. */
 void store__env_random(struct store *s);
+
+/* Take the changes the writer handed back and call their done callbacks
+ * (store.c). Loop thread. */
+void store__ready(struct store *s);
+
+/* store_handoff.c: the wake-ups between loop and writer. */
+
+/* Set up s->handoff (an eventfd, its uv_poll and a uv_idle on s->loop).
+ * Loop thread, before the writer starts. Returns 0 or a negative errno. */
+int store__handoff_start(struct store *s);
+
+/* Close the handles of s->handoff (their memory goes in their close
+ * callbacks) and clear it; changes still staged are not touched. Loop
+ * thread, after the writer is joined. */
+void store__handoff_stop(struct store *s);
+
+/* Stage change c for the writer; it gets it before the loop next polls.
+ * Loop thread. */
+void store__stage(struct store *s, struct store_change *c);
+
+/* Stage every change of l (emptied) for the writer, in order. Loop
+ * thread. */
+void store__stage_list(struct store *s, struct store_list *l);
+
+/* Hand everything staged to the writer now. Loop thread. */
+void store__stage_flush(struct store *s);
+
+/* Append batch b (emptied) to s->done and wake the loop unless it was told
+ * already. Writer thread. */
+void store__handoff_done(struct store *s, struct store_list *b);
 
 /* Start the writer thread of s. Returns 0 or a negative errno. */
 int store__writer_start(struct store *s);

@@ -13,9 +13,13 @@
 /* With durability async, how long a commit may stay unsynced. */
 #define STORE_SYNC_INTERVAL_NS 1000000000ULL
 
-/* With durability sync, how long a committed batch waits for more work
- * (whose commit would make it durable) before it is synced on its own. */
-#define STORE_META_WAIT_NS 300000ULL
+/* With durability sync, a committed batch waits for more work (whose
+ * commit makes it durable: one fdatasync instead of two) when work has
+ * been coming at least this often, and at most this long; otherwise it is
+ * synced on its own at once. A sync costs tens of microseconds of CPU
+ * (more in a VM, where each block request exits to the host), the wait
+ * adds up to this much to the latency of the batch. */
+#define STORE_META_WAIT_MAX_NS 2000000ULL
 
 static uint64_t now_ns(void)
 {
@@ -88,10 +92,7 @@ static void batch_done(struct store *s, struct store_list *b, uint64_t t0)
     last = (struct store_change *)((char *)b->tail - offsetof(struct store_change, next));
     last->batch_n = b->n;
     last->commit_ns = now_ns() - t0;
-    pthread_mutex_lock(&s->mu);
-    store__list_splice(&s->done, b);
-    pthread_mutex_unlock(&s->mu);
-    uv_async_send(&s->async);
+    store__handoff_done(s, b);
 }
 
 /* Make the meta page of the committed batch b durable (one fdatasync), then
@@ -154,6 +155,33 @@ static void writer_wait(struct store *s, bool *dirty, uint64_t *last_sync)
     pthread_mutex_lock(&s->mu);
 }
 
+/* The writer's estimate of how often work comes: an average of the time
+ * between the batches it takes (weight 1/4 to the newest). */
+struct writer_pace {
+    uint64_t last_take; /* when the last batch was taken */
+    uint64_t gap;       /* the average gap, ns */
+};
+
+static void pace_take(struct writer_pace *p, uint64_t now)
+{
+    uint64_t gap = now - p->last_take;
+
+    p->gap = p->gap - p->gap / 4 + gap / 4;
+    p->last_take = now;
+}
+
+/* How long (ns from now) to wait for the next batch before syncing a
+ * committed one on its own: until half a gap after the next batch is due,
+ * or 0 when work comes too seldom for the wait to pay. */
+static uint64_t pace_wait(const struct writer_pace *p, uint64_t now)
+{
+    uint64_t due = p->last_take + p->gap + p->gap / 2;
+
+    if (p->gap >= STORE_META_WAIT_MAX_NS || due <= now)
+        return 0;
+    return due - now < STORE_META_WAIT_MAX_NS ? due - now : STORE_META_WAIT_MAX_NS;
+}
+
 /* Wait on s->cv until deadline (monotonic ns) at the latest. Under s->mu. */
 static void deadline_wait(struct store *s, uint64_t deadline)
 {
@@ -178,7 +206,8 @@ static void *writer_main(void *arg)
 {
     struct store *s = arg;
     struct store_list b, unsynced;
-    uint64_t last_sync = now_ns();
+    struct writer_pace pace = {now_ns(), STORE_META_WAIT_MAX_NS};
+    uint64_t last_sync = now_ns(), wait;
     uint64_t last_unmap = 0;
     uint64_t t0, unsynced_t0 = 0;
     bool dirty = false, waited = false, wrote, meta_nosync;
@@ -193,9 +222,12 @@ static void *writer_main(void *arg)
         if (s->queue.head == NULL) {
             if (unsynced.head != NULL && !s->stopping && !waited) {
                 /* A change queued soon is cheaper to commit than a sync of
-                 * its own, and makes the batch durable as fast. */
+                 * its own, and makes the batch durable nearly as fast. */
                 waited = true;
-                deadline_wait(s, now_ns() + STORE_META_WAIT_NS);
+                t0 = now_ns();
+                wait = pace_wait(&pace, t0);
+                if (wait > 0)
+                    deadline_wait(s, t0 + wait);
                 continue;
             }
             if (unsynced.head != NULL) {
@@ -216,6 +248,7 @@ static void *writer_main(void *arg)
         waited = false;
 
         t0 = now_ns();
+        pace_take(&pace, t0);
         status = batch_write(s, &b, &wrote, fail);
         store__env_unmap(s, &last_unmap);
         if (s->durability == STORE_ASYNC) {
@@ -257,6 +290,9 @@ int store__writer_start(struct store *s)
      * it the writer works as well, only with two syncs per commit. */
     if (s->durability == STORE_SYNC)
         (void)mdb_env_set_flags(s->env, MDB_NOMETASYNC, 1);
+    rc = store__handoff_start(s);
+    if (rc != 0)
+        return rc;
 
     /* The writer inherits a mask that leaves process signals (SIGTERM,
      * SIGHUP...) to the loop thread; faults stay deliverable so sanitizers
@@ -270,8 +306,10 @@ int store__writer_start(struct store *s)
     pthread_sigmask(SIG_SETMASK, &all, &old);
     rc = pthread_create(&s->writer, NULL, writer_main, s);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (rc != 0)
+    if (rc != 0) {
+        store__handoff_stop(s);
         return -rc;
+    }
     s->writer_running = true;
     return 0;
 }
@@ -280,10 +318,12 @@ void store__writer_stop(struct store *s)
 {
     if (!s->writer_running)
         return;
+    store__stage_flush(s);
     pthread_mutex_lock(&s->mu);
     s->stopping = true;
     pthread_cond_signal(&s->cv);
     pthread_mutex_unlock(&s->mu);
     pthread_join(s->writer, NULL);
     s->writer_running = false;
+    store__handoff_stop(s);
 }

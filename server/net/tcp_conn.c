@@ -7,6 +7,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 
 #include "server/base/log.h"
 #include "server/net/tcp_server_int.h"
@@ -264,6 +265,17 @@ out_close:
 size_t tcp_conn_queued(const struct tcp_conn *c)
 {
     return uv_stream_get_write_queue_size((const uv_stream_t *)&c->tcp);
+}
+
+size_t tcp_conn_pending(const struct tcp_conn *c)
+{
+    uv_os_fd_t fd;
+    int n = 0;
+
+    if (c->state == CONN_CLOSED || uv_fileno((const uv_handle_t *)&c->tcp, &fd) != 0 ||
+        ioctl(fd, FIONREAD, &n) != 0 || n < 0)
+        return 0;
+    return (size_t)n;
 }
 
 /* Reading ------------------------------------------------------------------- */

@@ -177,6 +177,10 @@ int tcp_conn_write(struct tcp_conn *c, const char *buf, size_t len);
 /* Bytes written on c's stream and not yet taken by the socket. */
 size_t tcp_conn_queued(const struct tcp_conn *c);
 
+/* Bytes received on c's socket and not read yet (FIONREAD: one system
+ * call); 0 when none or unknown. */
+size_t tcp_conn_pending(const struct tcp_conn *c);
+
 /* Stop or restart reading (a protocol whose output is over its bound);
  * idempotent. Input is read from the start on. */
 void tcp_conn_read_stop(struct tcp_conn *c);

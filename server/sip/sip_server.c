@@ -493,9 +493,15 @@ int sip_server_metrics(const struct sip_server *s, struct tc_buf *b)
                          "age of the oldest SIP datagram left queued after the last read");
     rc |= metrics_sample(b, "tcluster_sip_udp_backlog_seconds", NULL,
                          (double)st.udp_backlog_ns / 1e9);
+    rc |= metrics_header(b, "tcluster_sip_tcp_backlog_seconds", "gauge",
+                         "estimated wait of the SIP bytes the last TCP read left on its socket");
+    rc |= metrics_sample(b, "tcluster_sip_tcp_backlog_seconds", NULL,
+                         (double)st.tcp_backlog_ns / 1e9);
     rc |= metrics_header(b, "tcluster_sip_received_total", "counter", "SIP messages received");
-    rc |= metrics_sample_u64(b, "tcluster_sip_received_total", "transport=\"udp\"", st.udp_messages);
-    rc |= metrics_sample_u64(b, "tcluster_sip_received_total", "transport=\"tcp\"", st.tcp_messages);
+    rc |= metrics_sample_u64(b, "tcluster_sip_received_total", "transport=\"udp\"",
+                             st.udp_messages);
+    rc |= metrics_sample_u64(b, "tcluster_sip_received_total", "transport=\"tcp\"",
+                             st.tcp_messages);
     rc |= metrics_header(b, "tcluster_sip_tcp_connections", "gauge", "open SIP TCP connections");
     rc |= metrics_sample_u64(b, "tcluster_sip_tcp_connections", NULL, st.conns_open);
     rc |= metrics_header(b, "tcluster_sip_tcp_refused_total", "counter",

@@ -18,6 +18,7 @@
 #define SIP_TCP_MIN_BUF  4096 /* first size of a connection's buffer */
 #define SIP_TCP_MIN_READ 1024 /* grow a connection's buffer when less is free */
 #define SIP_LINGER_MS    2000 /* how long a closing connection may keep sending */
+#define SIP_TCP_TIMED    2048 /* reads shorter than this are too short to time */
 
 /* The user area of a struct tcp_conn. */
 struct sip_conn {
@@ -155,16 +156,54 @@ static void read_shared(struct sip_conn *c, const char *data, size_t n)
     }
 }
 
+/* Before delivering n bytes read into a buffer of offered bytes: a read
+ * that filled its buffer may have left more on the socket, and the bytes
+ * still there wait at least as long as the loop takes to deliver them at
+ * the rate it delivered TCP input lately (parsing and handling up to the
+ * store's queue; commits and answers come later in the turn, so this is a
+ * lower bound). TCP has no receive timestamps: this is what shedding sees
+ * of a connection's backlog. One FIONREAD per full read, none otherwise. */
+static void read_begin(struct sip_conn *c, size_t n, size_t offered)
+{
+    struct sip_transport *t = c->t;
+    size_t pending = 0;
+
+    if (n >= offered && t->tcp_ns_per_kib > 0)
+        pending = tcp_conn_pending(c->tc);
+    t->tcp_read_conn = c->src.conn_id;
+    t->tcp_read_backlog_ns = (uint64_t)pending * t->tcp_ns_per_kib / 1024u;
+    t->stats.tcp_backlog_ns = t->tcp_read_backlog_ns;
+}
+
+/* After delivering n bytes from t0 (uv_hrtime()): average the loop time
+ * per KiB (weight 1/8 to the newest read). */
+static void read_end(struct sip_transport *t, size_t n, uint64_t t0)
+{
+    uint64_t per_kib;
+
+    t->tcp_read_conn = 0;
+    if (n < SIP_TCP_TIMED)
+        return;
+    per_kib = (uv_hrtime() - t0) * 1024u / n;
+    if (t->tcp_ns_per_kib == 0)
+        t->tcp_ns_per_kib = per_kib;
+    else
+        t->tcp_ns_per_kib = t->tcp_ns_per_kib - t->tcp_ns_per_kib / 8 + per_kib / 8;
+}
+
 static void on_read(void *arg, struct tcp_conn *tc, char *data, size_t n)
 {
     struct sip_conn *c = tcp_conn_data(tc);
     struct sip_transport *t = arg;
+    uint64_t t0 = uv_hrtime();
     size_t used;
 
     t->stats.rx_bytes += n;
     if (c->buf == NULL || data != c->buf + c->len) {
+        read_begin(c, n, SIP_TCP_READ_SIZE);
         read_shared(c, data, n);
     } else {
+        read_begin(c, n, c->cap - c->len);
         c->len += n;
         used = conn_feed(c, c->buf, c->len);
         if (used == c->len || tcp_conn_closing(tc)) {
@@ -174,6 +213,7 @@ static void on_read(void *arg, struct tcp_conn *tc, char *data, size_t n)
             c->len -= used;
         }
     }
+    read_end(t, n, t0);
     /* What is kept is an incomplete message: its deadline runs. */
     tcp_conn_message(tc, c->buf != NULL);
 }

@@ -335,6 +335,9 @@ uint64_t sip_transport_backlog_ns(struct sip_transport *t, const struct sip_src 
     if (src->proto == SIP_PROTO_UDP && src->listener < t->n_listeners &&
         t->listeners[src->listener].head_age_ns > age)
         age = t->listeners[src->listener].head_age_ns;
+    if (src->proto == SIP_PROTO_TCP && src->conn_id == t->tcp_read_conn &&
+        t->tcp_read_backlog_ns > age)
+        age = t->tcp_read_backlog_ns;
     return age;
 }
 

@@ -105,6 +105,7 @@ struct sip_transport_stats {
     uint64_t recv_errors;       /* socket read errors */
     uint32_t conns_open;        /* TCP connections holding a slot now (closing ones too) */
     uint64_t udp_backlog_ns;    /* the oldest datagram left queued by the last batch read */
+    uint64_t tcp_backlog_ns;    /* the wait of the bytes a full TCP read left behind, last seen */
 };
 
 /* Open the listeners of opt->addrs, in order, and start reading. opt is
@@ -154,7 +155,10 @@ int sip_transport_send_to(struct sip_transport *t, unsigned listener, const stru
  * ran long was preempted, not behind) and,
  * on UDP, the age of the oldest datagram left queued on its socket when its
  * recvmmsg batch was read (kernel receive timestamps, SO_TIMESTAMPNS; one
- * peek per full batch, none when the socket was drained). The loop's
+ * peek per full batch, none when the socket was drained), and on TCP,
+ * when the read that brought the message filled its buffer, the bytes
+ * still on the connection's socket (FIONREAD) times the loop's recent time
+ * per byte of TCP input (no receive timestamps on TCP). The loop's
  * backlog, for shedding load before it turns into latency. Loop thread,
  * from the message callback. */
 uint64_t sip_transport_backlog_ns(struct sip_transport *t, const struct sip_src *src);

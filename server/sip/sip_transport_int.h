@@ -45,8 +45,13 @@ struct sip_transport {
     struct sip_listener listeners[SIP_TRANSPORT_MAX_LISTEN];
     struct tcp_server *tcp; /* the TCP side of every listener: listener i is its i */
     struct sip_transport_stats stats;
-    uint64_t turn_ms;    /* uv_now() of the turn sip_transport_backlog_ns() last saw */
-    unsigned turn_asked; /* its calls in that turn */
+    /* The TCP read being delivered: its connection and how long the bytes
+     * left behind it on the socket wait at least (see sip_tcp.c). */
+    uint64_t tcp_read_conn; /* 0: none */
+    uint64_t tcp_read_backlog_ns;
+    uint64_t tcp_ns_per_kib; /* loop time per KiB delivered from TCP, an average */
+    uint64_t turn_ms;        /* uv_now() of the turn sip_transport_backlog_ns() last saw */
+    unsigned turn_asked;     /* its calls in that turn */
     /* Flush the listeners' out queues after this turn's I/O callbacks
      * (check), or before the next poll when queued elsewhere (idle). */
     uv_check_t flush_check;

@@ -41,6 +41,11 @@ struct h {
     const char *reply;     /* sent back on each message when not NULL */
     const char *err_reply; /* sent back on each error when not NULL */
     bool stop_in_cb;       /* stop the transport from on_message */
+    /* count_only: messages are counted, not kept; each costs spin_us of
+     * loop time, and every ask_every-th asks sip_transport_backlog_ns(). */
+    bool count_only;
+    unsigned n_counted, spin_us, ask_every;
+    uint64_t max_backlog_ns;
 };
 
 static void record(struct seen *s, const struct sip_src *src, enum sip_transport_error err,
@@ -58,7 +63,19 @@ static void record(struct seen *s, const struct sip_src *src, enum sip_transport
 static void on_message(void *arg, const struct sip_src *src, const char *buf, size_t len)
 {
     struct h *h = arg;
+    uint64_t t0, backlog;
 
+    if (h->count_only) {
+        t0 = uv_hrtime();
+        while (uv_hrtime() - t0 < h->spin_us * 1000ull)
+            ;
+        if (++h->n_counted % h->ask_every == 0) {
+            backlog = sip_transport_backlog_ns(h->t, src);
+            if (backlog > h->max_backlog_ns)
+                h->max_backlog_ns = backlog;
+        }
+        return;
+    }
     cr_assert_lt(h->n_msgs, MAX_SEEN);
     record(&h->msgs[h->n_msgs++], src, 0, buf, len);
     if (h->reply != NULL)
@@ -465,6 +482,40 @@ Test(sip_transport, tcp_two_messages_in_one_write)
     cr_assert_str_eq(h.msgs[0].buf, REGISTER);
     cr_assert_str_eq(h.msgs[1].buf, OPTIONS);
     cr_assert_eq(h.msgs[0].src.conn_id, h.msgs[1].src.conn_id);
+    close(fd);
+    h_fini(&h);
+}
+
+/* Requests queued in a TCP socket's receive buffer have no kernel
+ * timestamp; the transport dates them from what a full read left on the
+ * socket (FIONREAD) and the loop's time per byte. Asked seldom (fewer than
+ * SIP_TRANSPORT_BUSY_TURN times in a turn), the turn's length alone says
+ * nothing, so the backlog seen here is the socket's. */
+Test(sip_transport, tcp_backlog_on_the_socket_is_seen)
+{
+    size_t len = strlen(REGISTER);
+    unsigned sent = 0;
+    struct h h;
+    ssize_t n;
+    int fd;
+
+    h_init(&h);
+    h.count_only = true;
+    h.spin_us = 20;
+    h.ask_every = 64;
+    h_start(&h, (struct sip_transport_options){0});
+    fd = tcp_client(AF_INET, h_port(&h));
+    set_nonblock(fd);
+    /* Queue what the sockets take before the loop reads anything: whole
+     * requests only; a partial one stays undelivered. */
+    while (sent < 4000 && (n = send(fd, REGISTER, len, MSG_NOSIGNAL)) == (ssize_t)len)
+        sent++;
+    cr_assert_gt(sent, 600, "only %u requests queued", sent);
+    PUMP_UNTIL(&h, h.n_counted == sent);
+    cr_expect_gt(h.max_backlog_ns, 1000000,
+                 "%u requests queued on one connection, %u us of "
+                 "work each: the backlog seen was %llu ns",
+                 sent, h.spin_us, (unsigned long long)h.max_backlog_ns);
     close(fd);
     h_fini(&h);
 }

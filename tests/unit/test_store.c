@@ -349,6 +349,78 @@ Test(store, group_commit_batches)
     fx_fini(&f);
 }
 
+/* Changes queued in one loop turn reach the writer together, when the loop
+ * next polls: one transaction, not the first change alone and the rest in
+ * the next one (one fdatasync saved per turn, two with durability sync). */
+Test(store, one_turn_is_one_txn)
+{
+    struct fx f;
+    uint32_t txns;
+
+    fx_init(&f, "store-turn");
+    txns = run_batch(&f, 0, 200);
+    cr_expect_eq(txns, 1, "200 changes of one turn took %u transactions", txns);
+    cr_expect_eq(f.max_txn, 200);
+    fx_fini(&f);
+}
+
+/* A change queued from any phase of the loop goes to the writer before
+ * the loop blocks in its next poll: here from a prepare callback, which
+ * runs after the store's own handles of that phase could. Nothing else
+ * would wake the loop for two seconds. */
+struct from_prepare {
+    struct store *s;
+    uv_prepare_t prepare;
+    uv_timer_t guard;
+    struct tally t;
+    struct slot sl;
+    bool put, guard_fired;
+};
+
+static void on_put_prepare(uv_prepare_t *h)
+{
+    struct from_prepare *p = h->data;
+
+    uv_prepare_stop(h);
+    if (!p->put) {
+        p->put = true;
+        cr_assert_eq(put_str(p->s, STORE_DB_DN, "k", "v", &p->sl), 0);
+    }
+}
+
+static void on_guard(uv_timer_t *h)
+{
+    struct from_prepare *p = h->data;
+
+    p->guard_fired = true;
+}
+
+Test(store, put_from_a_prepare_callback_is_not_held)
+{
+    struct from_prepare p = {0};
+    struct fx f;
+
+    fx_init(&f, "store-prepare");
+    p.s = fx_open(&f);
+    p.sl = (struct slot){&p.t, 0};
+    /* Let the store's open settle first. */
+    drain(&f, p.s);
+    cr_assert_eq(uv_prepare_init(&f.loop, &p.prepare), 0);
+    p.prepare.data = &p;
+    cr_assert_eq(uv_prepare_start(&p.prepare, on_put_prepare), 0);
+    cr_assert_eq(uv_timer_init(&f.loop, &p.guard), 0);
+    p.guard.data = &p;
+    cr_assert_eq(uv_timer_start(&p.guard, on_guard, 2000, 0), 0);
+    while (p.t.calls == 0 && !p.guard_fired)
+        uv_run(&f.loop, UV_RUN_ONCE);
+    cr_expect_eq(p.t.calls, 1, "the change waited for the 2 s timer");
+    uv_close((uv_handle_t *)&p.prepare, NULL);
+    uv_close((uv_handle_t *)&p.guard, NULL);
+    drain(&f, p.s);
+    fx_close(&f, p.s);
+    fx_fini(&f);
+}
+
 Test(store, max_batch_one_is_one_txn_per_change)
 {
     struct fx f;
