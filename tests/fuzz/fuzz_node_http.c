@@ -15,6 +15,7 @@
  *   with optional labels, a space and a value;
  * - the node always closes the connection once the client is done, and
  *   HTTP never changes the table or the bindings. */
+#define _GNU_SOURCE /* memmem */
 #include <ctype.h>
 #include <errno.h>
 #include <http_parser.h>
