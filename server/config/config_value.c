@@ -58,7 +58,7 @@ int config_value_duration(const char *v, uint32_t *ms)
     static const struct {
         const char *unit;
         uint32_t ms;
-    } units[] = {{"", 1}, {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}};
+    } units[] = {{"", 1}, {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {"d", 86400000}};
     const char *end;
     uint64_t n;
 

@@ -341,6 +341,9 @@ Test(config, durations)
     cr_assert_eq(c->link_timeout_ms, 3600000);
     cr_assert_eq(c->limits.idle_timeout_ms, 45000);
     config_free(c);
+    c = ok(NODE "sip-shed-delay = 49d\n");
+    cr_assert_eq(c->limits.sip_shed_delay_ms, 49u * 86400000u, "the largest duration, in days");
+    config_free(c);
     c = ok(NODE "message-timeout = 3s\nmax-connections-per-source = 16\n");
     cr_assert_eq(c->limits.message_timeout_ms, 3000);
     cr_assert_eq(c->limits.max_connections_per_source, 16);
