@@ -140,7 +140,8 @@ Test(tcphone, successive_registers_to_the_fallback_only_on_failure)
     cr_assert(hcluster_wait_all_links(&c, 10000), "links did not come up");
     start_phones(&p, &c, 2, "--mode successive");
     cr_assert(hphone_wait_owned(&c, "sip1", PHONES, SETTLE_MS), "phones not at sip1");
-    cr_assert_eq(harness_node_metric(&c.n[1], "tcluster_sip_bindings"), 0, "registered to sip2 early");
+    cr_assert_eq(harness_node_metric(&c.n[1], "tcluster_sip_bindings"), 0,
+                 "registered to sip2 early");
 
     harness_node_kill(&c.n[0]);
     cr_assert(hphone_wait_owned(&c, "sip2", PHONES, FAIL_BOUND + 3000), "not moved to sip2");
@@ -328,32 +329,15 @@ static long json_str_num(const char *line, const char *key)
     return p != NULL ? strtol(p + strlen(k), NULL, 10) : -1;
 }
 
-/* True once p's last counts line says at least n calls completed. */
-static bool wait_calls(const struct hphone *p, long n, int ms)
+/* True once p's last counts line says at least n calls ended as key
+ * ("calls_completed", "calls_failed") within ms (scaled by harness_ms()). */
+static bool wait_call_count(const struct hphone *p, const char *key, long n, int ms)
 {
     uint64_t deadline = harness_now_ms() + (uint64_t)harness_ms(ms);
 
     for (;;) {
         char *line = hphone_last_line(p, "\"type\":\"counts\"");
-        long done = json_str_num(line, "calls_completed");
-
-        free(line);
-        if (done >= n)
-            return true;
-        if (harness_now_ms() >= deadline)
-            return false;
-        usleep(100000);
-    }
-}
-
-/* True once p's last counts line says at least n calls failed. */
-static bool wait_calls_failed(const struct hphone *p, long n, int ms)
-{
-    uint64_t deadline = harness_now_ms() + (uint64_t)ms;
-
-    for (;;) {
-        char *line = hphone_last_line(p, "\"type\":\"counts\"");
-        long done = json_str_num(line, "calls_failed");
+        long done = json_str_num(line, key);
 
         free(line);
         if (done >= n)
@@ -391,7 +375,7 @@ Test(tcphone, calls_follow_redirects_and_complete)
              list);
     hphone_start(&caller, c.dir, "caller", args);
     cr_assert(hphone_wait_owned(&c, "sip1", 20, SETTLE_MS), "callers not at sip1");
-    cr_assert(wait_calls(&caller, 10, 30000), "calls did not complete");
+    cr_assert(wait_call_count(&caller, "calls_completed", 10, 30000), "calls did not complete");
 
     cr_assert_eq(hphone_stop(&caller), 0);
     line = hphone_last_line(&caller, "\"type\":\"summary\"");
@@ -405,9 +389,12 @@ Test(tcphone, calls_follow_redirects_and_complete)
     line = hphone_last_line(&callee, "\"type\":\"summary\"");
     cr_assert_gt(json_str_num(line, "answered"), 0, "%s", line);
     free(line);
-    cr_assert_gt(harness_node_metric(&c.n[0], "tcluster_redirect_decisions_total{outcome=\"forwarded\"}"),
+    cr_assert_gt(harness_node_metric(&c.n[0],
+                                     "tcluster_redirect_decisions_total{outcome=\"forwarded\"}"),
                  0);
-    cr_assert_gt(harness_node_metric(&c.n[1], "tcluster_redirect_decisions_total{outcome=\"local\"}"), 0);
+    cr_assert_gt(
+            harness_node_metric(&c.n[1], "tcluster_redirect_decisions_total{outcome=\"local\"}"),
+            0);
     hcluster_cleanup(&c);
 }
 
@@ -427,7 +414,8 @@ Test(tcphone, calls_go_to_the_last_resort_when_every_server_is_down)
              "--call-to 1500 --call-interval 0.2 --call-ms 50 --last-resort 127.0.0.1:%u --json",
              s1, s2, lr);
     hphone_start(&p, dir, "lastresort", args);
-    cr_assert(wait_calls(&p, 2, 15000), "no call completed at the last resort");
+    cr_assert(wait_call_count(&p, "calls_completed", 2, 15000),
+              "no call completed at the last resort");
     cr_assert_eq(hphone_stop(&p), 0);
     hfake_stop(&f);
     cr_assert_geq(atomic_load(&f.requests), 3, "INVITE, ACK, BYE");
@@ -595,7 +583,7 @@ Test(tcphone, digest_sha256_stale_and_a_challenged_invite)
              "--password %s --calls 1 --call-to 1001 --call-interval 0.2",
              port, HFAKE_PASSWORD);
     hphone_start(&p, dir, "tcphone", args);
-    cr_assert(wait_calls_failed(&p, 1, 10000), "no call ended");
+    cr_assert(wait_call_count(&p, "calls_failed", 1, 10000), "no call ended");
     cr_assert_eq(hphone_stop(&p), 0);
     cr_assert_geq(atomic_load(&f.authed), 3, "the fake accepted %u requests",
                   atomic_load(&f.authed));
