@@ -73,6 +73,7 @@ static int open_store(struct tc_node *n)
             .durability = n->cfg->durability == CONFIG_DURABILITY_SYNC ? STORE_SYNC : STORE_ASYNC,
             .map_size = n->cfg->limits.store_map_size,
             .max_queue = n->cfg->limits.store_queue,
+            .commit_window_us = n->cfg->commit_window_ms * 1000,
             .on_commit = on_store_commit,
             .on_commit_arg = n,
     };

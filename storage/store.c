@@ -211,6 +211,7 @@ static struct store *store_alloc(uv_loop_t *loop, const struct store_options *op
     s->durability = opt->durability;
     s->max_batch = opt->max_batch != 0 ? opt->max_batch : STORE_DEFAULT_MAX_BATCH;
     s->max_queue = opt->max_queue != 0 ? opt->max_queue : STORE_DEFAULT_MAX_QUEUE;
+    s->window_ns = (uint64_t)opt->commit_window_us * 1000;
     s->on_commit = opt->on_commit;
     s->on_commit_arg = opt->on_commit_arg;
     store__list_init(&s->ready);

@@ -43,6 +43,7 @@ enum store_durability {
 #define STORE_SCHEMA_VERSION 1
 #define STORE_MAX_KEY        511        /* bytes; LMDB's default key limit */
 #define STORE_MAX_VALUE      (1u << 20) /* bytes per value */
+#define STORE_WINDOW_FULL    256        /* queued changes that end a commit window */
 
 struct store_options {
     const char *dir;       /* data-dir; created if missing (its parent must exist) */
@@ -54,6 +55,13 @@ struct store_options {
      * waiting for their done callback, as store_pending() counts them);
      * put/del beyond give -EBUSY; 0: 262144. */
     uint32_t max_queue;
+    /* Commit window, microseconds (0: none): a change that finds the writer
+     * idle waits up to this long for others, or until STORE_WINDOW_FULL
+     * are queued, so that one commit and one sync serve them all: fewer
+     * syncs (each costs tens of microseconds of CPU, more in a VM) for at
+     * most this much more latency. Work that queues while the writer is
+     * busy never waits: it has waited already. */
+    uint32_t commit_window_us;
     /* Called on the loop thread once per committed transaction, after the
      * done callbacks of its changes, with the number of changes it held and
      * the time from the start of its write to its hand-back: write + commit

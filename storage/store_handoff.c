@@ -56,14 +56,19 @@ static void on_handle_closed(uv_handle_t *handle)
 /* The loop side: move the stage into the writer's queue and wake the
  * writer. The writer waits on s->cv only with an empty queue, or while it
  * holds a committed batch for more work; a signal nobody waits for costs
- * no system call. The signal comes after the unlock: a writer woken on
+ * no system call; a writer waiting out a commit window is woken only when
+ * the window is full. The signal comes after the unlock: a writer woken on
  * this CPU would otherwise run only to block on the mutex we still hold. */
 static void stage_flush(struct store *s)
 {
+    bool wake;
+
     pthread_mutex_lock(&s->mu);
     store__list_splice(&s->queue, &s->staged);
+    wake = !s->windowing || s->queue.n >= STORE_WINDOW_FULL;
     pthread_mutex_unlock(&s->mu);
-    pthread_cond_signal(&s->cv);
+    if (wake)
+        pthread_cond_signal(&s->cv);
 }
 
 static void on_idle(uv_idle_t *i)

@@ -58,6 +58,7 @@ struct store {
     enum store_durability durability;
     uint32_t max_batch;
     uint32_t max_queue;
+    uint64_t window_ns; /* commit window (store_options.commit_window_us) */
     void (*on_commit)(void *arg, uint32_t changes, uint64_t commit_ns);
     void *on_commit_arg;
 
@@ -75,6 +76,7 @@ struct store {
     struct store_list queue; /* waiting for the writer, in put order */
     struct store_list done;  /* written (or failed), waiting for the loop */
     bool stopping;           /* store_close(): drain the queue, then exit */
+    bool windowing;          /* the writer waits out a commit window */
     int fail_status;         /* store_test_fail(): commits fail with it; 0: none */
     bool writer_running;     /* the thread was started and not yet joined */
     pthread_t writer;

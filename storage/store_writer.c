@@ -192,6 +192,29 @@ static void deadline_wait(struct store *s, uint64_t deadline)
     (void)pthread_cond_timedwait(&s->cv, &s->mu, &ts);
 }
 
+/* The commit window (store_options.commit_window_us): work that found the
+ * writer idle waits until its window ends or fills. *since is 0 when the
+ * writer was busy (work queued meanwhile has waited already: no window),
+ * else when the window started, or 1 before the writer first saw the work.
+ * Returns true after a wait (the caller looks at the queue again), false
+ * when the batch is due now. Under s->mu. */
+static bool window_wait(struct store *s, uint64_t *since)
+{
+    uint64_t now;
+
+    if (s->window_ns == 0 || *since == 0 || s->stopping || s->queue.n >= STORE_WINDOW_FULL)
+        return false;
+    now = now_ns();
+    if (*since == 1)
+        *since = now;
+    if (now >= *since + s->window_ns)
+        return false;
+    s->windowing = true;
+    deadline_wait(s, *since + s->window_ns);
+    s->windowing = false;
+    return true;
+}
+
 /* With durability sync the writer runs LMDB with MDB_NOMETASYNC: a commit
  * fdatasyncs its data pages, then writes its meta page without syncing it,
  * so a crash may undo that last commit (LMDB keeps the previous meta page
@@ -209,7 +232,7 @@ static void *writer_main(void *arg)
     struct writer_pace pace = {now_ns(), STORE_META_WAIT_MAX_NS};
     uint64_t last_sync = now_ns(), wait;
     uint64_t last_unmap = 0;
-    uint64_t t0, unsynced_t0 = 0;
+    uint64_t t0, unsynced_t0 = 0, window = 1;
     bool dirty = false, waited = false, wrote, meta_nosync;
     unsigned flags = 0;
     int status, fail;
@@ -240,8 +263,12 @@ static void *writer_main(void *arg)
             if (s->stopping)
                 break;
             writer_wait(s, &dirty, &last_sync);
+            window = 1; /* work that comes now finds the writer idle */
             continue;
         }
+        if (window_wait(s, &window))
+            continue;
+        window = 0;
         batch_take(s, &b);
         fail = s->fail_status;
         pthread_mutex_unlock(&s->mu);

@@ -82,6 +82,8 @@ enum config_durability {
 };
 
 /* Bounds on every input; each has a default and a key of the same name. */
+#define CONFIG_COMMIT_WINDOW_MAX_MS 100
+
 struct config_limits {
     uint32_t max_frame;                  /* max-frame: TC/default port frame bytes */
     uint32_t max_connections;            /* max-connections: per TCP port */
@@ -112,6 +114,7 @@ struct config {
     struct config_addr http_listen;
     char *data_dir;
     enum config_durability durability;
+    uint32_t commit_window_ms; /* commit-window: 0 (none) to CONFIG_COMMIT_WINDOW_MAX_MS */
     char *cluster_secret_file; /* NULL if unset */
     char gws_client_names[CONFIG_MAX_CLIENTS][CONFIG_NAME_MAX];
     unsigned n_gws_client_names;

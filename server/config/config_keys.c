@@ -73,6 +73,22 @@ static void key_duration(struct load *st, const struct key *k, void *field, cons
         bad_value(st, k, "a duration from 1ms to 49d such as 500ms, 3s or 2m", v);
 }
 
+/* commit-window: 0, or a short duration (the latency a change may gain). */
+static void key_window(struct load *st, const struct key *k, void *field, const char *v)
+{
+    uint32_t ms;
+
+    if (strcmp(v, "0") == 0) {
+        *(uint32_t *)field = 0;
+        return;
+    }
+    if (config_value_duration(v, &ms) != 0 || ms > CONFIG_COMMIT_WINDOW_MAX_MS) {
+        bad_value(st, k, "0 or a duration up to 100ms such as 5ms", v);
+        return;
+    }
+    *(uint32_t *)field = ms;
+}
+
 /* A size from 1 to max into *n. Returns false after reporting a bad value. */
 static bool size_value(struct load *st, const struct key *k, uint64_t max, const char *v,
                        uint64_t *n)
@@ -357,6 +373,7 @@ const struct key config_node_keys[] = {
         {"http-listen", key_listen, NODE_OFF(http_listen), false},
         {"data-dir", key_str, NODE_OFF(data_dir), false},
         {"durability", key_durability, NODE_OFF(durability), false},
+        {"commit-window", key_window, NODE_OFF(commit_window_ms), false},
         {"cluster-secret-file", key_str, NODE_OFF(cluster_secret_file), false},
         {"gws-client-names", key_clients, 0, true},
         {"dr-forward", key_bool, NODE_OFF(dr_forward), false},

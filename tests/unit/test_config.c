@@ -1112,3 +1112,26 @@ Test(config, million_dns)
     cr_assert_eq(dn_dir_at(&c->dir, 999999), dn_key_make(7, 1999999));
     config_free(c);
 }
+
+Test(config, commit_window)
+{
+    struct config *c = ok(NODE);
+
+    cr_assert_eq(c->commit_window_ms, 0, "no window unless asked");
+    config_free(c);
+    c = ok(NODE "commit-window = 5ms\n");
+    cr_assert_eq(c->commit_window_ms, 5);
+    config_free(c);
+    c = ok(NODE "commit-window = 0\n");
+    cr_assert_eq(c->commit_window_ms, 0);
+    config_free(c);
+    c = ok(NODE "commit-window = 100ms\n");
+    cr_assert_eq(c->commit_window_ms, 100);
+    config_free(c);
+    bad(NODE "commit-window = 101ms\n", 4,
+        "commit-window: expected 0 or a duration up to 100ms such as 5ms, got \"101ms\"");
+    bad(NODE "commit-window = 1s\n", 4,
+        "commit-window: expected 0 or a duration up to 100ms such as 5ms, got \"1s\"");
+    bad(NODE "commit-window = fast\n", 4,
+        "commit-window: expected 0 or a duration up to 100ms such as 5ms, got \"fast\"");
+}

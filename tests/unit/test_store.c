@@ -1255,3 +1255,109 @@ Test(store, barrier_completes_after_earlier_changes)
     tc_test_rmrf(dir);
     free(dir);
 }
+
+/* The commit window: two changes queued 200 ms apart, while the writer was
+ * idle, go in one transaction when the window is longer. */
+struct window_fx {
+    struct fx *f;
+    struct store *s;
+    struct tally t;
+    struct slot sl[2];
+    uv_timer_t timer;
+};
+
+static void on_window_timer(uv_timer_t *tm)
+{
+    struct window_fx *w = tm->data;
+
+    cr_assert_eq(put_str(w->s, STORE_DB_DN, "b", "2", &w->sl[1]), 0);
+    uv_close((uv_handle_t *)tm, NULL);
+}
+
+static uint32_t window_txns(uint32_t window_us)
+{
+    struct fx f;
+    struct window_fx w = {0};
+    uint32_t txns;
+
+    fx_init(&f, "store-window");
+    f.opt.commit_window_us = window_us;
+    w.f = &f;
+    w.s = fx_open(&f);
+    for (int i = 0; i < 2; i++) {
+        w.sl[i].t = &w.t;
+        w.sl[i].i = i;
+    }
+    cr_assert_eq(put_str(w.s, STORE_DB_DN, "a", "1", &w.sl[0]), 0);
+    uv_timer_init(&f.loop, &w.timer);
+    w.timer.data = &w;
+    uv_timer_start(&w.timer, on_window_timer, 200, 0);
+    while (w.t.calls < 2)
+        uv_run(&f.loop, UV_RUN_ONCE);
+    cr_expect_eq(w.t.failed, 0);
+    cr_expect_eq(w.t.out_of_order, 0);
+    fx_close(&f, w.s); /* on_commit runs after the done callbacks */
+    txns = f.txns;
+    fx_fini(&f);
+    return txns;
+}
+
+Test(store, commit_window_gathers_changes)
+{
+    /* Without the window the writer takes "a" alone as soon as it wakes
+     * (one_turn_is_one_txn shows the loop hands it over at once). */
+    uint32_t n = window_txns(2000000);
+
+    cr_expect_eq(n, 1, "a 2 s window: the two changes should share a commit (%u commits)", n);
+    n = window_txns(0);
+    cr_expect_eq(n, 2, "no window: each change should commit alone (%u commits)", n);
+}
+
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* A full window, or a close, ends the wait: the changes do not sit out a
+ * window of a minute. */
+Test(store, commit_window_ends_when_full_or_closed)
+{
+    struct fx f;
+    struct store *s;
+    struct tally t = {0};
+    static struct slot sl[STORE_WINDOW_FULL];
+    char key[32];
+    uint64_t t0;
+    int i;
+
+    fx_init(&f, "store-window-full");
+    f.opt.commit_window_us = 60u * 1000000u;
+    s = fx_open(&f);
+    t0 = mono_ms();
+    for (i = 0; i < STORE_WINDOW_FULL; i++) {
+        sl[i].t = &t;
+        sl[i].i = i;
+        snprintf(key, sizeof(key), "%05d", i);
+        cr_assert_eq(put_str(s, STORE_DB_DN, key, "v", &sl[i]), 0);
+    }
+    drain(&f, s);
+    cr_expect_lt(mono_ms() - t0, 30000, "a full window waited %llu ms",
+                 (unsigned long long)(mono_ms() - t0));
+    cr_expect_eq(t.failed, 0);
+
+    /* One change alone waits in its window; closing the store commits it. */
+    t0 = mono_ms();
+    sl[0].i = t.calls;
+    cr_assert_eq(put_str(s, STORE_DB_DN, "alone", "v", &sl[0]), 0);
+    for (i = 0; i < 3; i++)
+        uv_run(&f.loop, UV_RUN_NOWAIT);
+    store_close(s);
+    cr_expect_eq(t.calls, STORE_WINDOW_FULL + 1, "close left the windowed change uncalled");
+    cr_expect_eq(t.failed, 0);
+    cr_expect_lt(mono_ms() - t0, 30000, "close waited out the window");
+    uv_run(&f.loop, UV_RUN_DEFAULT);
+    fx_fini(&f);
+}
