@@ -86,7 +86,7 @@ static void start_fx(struct fx *f, const char *self, const char *node_extra)
         if (strcmp(name, self) != 0)
             cr_assert_geq(dn_table_add_node(&f->t, name), 2);
     }
-    cr_assert_eq(bindings_init(&f->bs, T0), 0);
+    cr_assert_eq(bindings_init(&f->bs, &f->t.map, T0), 0);
     cr_assert_eq(redirect_init(&f->r, f->cfg, &f->t, &f->bs), 0);
     f->r.now_ms = clock_now;
     redirect_listener(&f->r, &f->l);
