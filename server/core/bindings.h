@@ -147,12 +147,6 @@ struct dn_entry *bindings_dn_make(struct bindings *bs, dn_key dn, uint32_t *pos)
  * -ENOMEM or for DN_KEY_NONE. Valid as bindings_dn()'s. */
 struct dn_entry *bindings_dn_append(struct bindings *bs, dn_key dn, uint32_t *pos);
 
-/* Prefetch what bindings_dn_append() of dn will touch (u64map_prefetch()). */
-static inline void bindings_prefetch(const struct bindings *bs, dn_key dn)
-{
-    u64map_prefetch(bs->dns, dn);
-}
-
 /* The first binding of e (from bindings_dn()), or NULL. */
 static inline struct binding *bindings_first(const struct bindings *bs, const struct dn_entry *e)
 {

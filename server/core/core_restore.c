@@ -183,6 +183,9 @@ static int on_binding_record(void *arg, const void *key, size_t klen, const void
         remember_stale(ctx, key, klen);
         return 0;
     }
+    /* The DN's slot in the index (the table's: the bindings share it) is
+     * read RESTORE_AHEAD records later. */
+    dn_table_prefetch(c->table, dn);
     b = binding_new_n(c->bindings, dn, w.contact.p, w.contact.len, w.call_id.p, w.call_id.len,
                       w.received.p, w.received.len, w.params.p, w.params.len,
                       w.transport.len == 3 && memcmp(w.transport.p, "tcp", 3) == 0 ? BINDING_TCP
@@ -192,8 +195,6 @@ static int on_binding_record(void *arg, const void *key, size_t klen, const void
         ctx->error = -ENOMEM;
         return -ENOMEM;
     }
-    /* The DN's slot in the index is read RESTORE_AHEAD records later. */
-    bindings_prefetch(c->bindings, dn);
     if (ctx->bind_n == RESTORE_AHEAD && bind_ring_pop(ctx) != 0) {
         binding_free(c->bindings, b);
         ctx->error = -ENOMEM;
