@@ -227,3 +227,122 @@ Test(bindings, slab_blocks_empty_and_refill)
     cr_assert_eq(expired, 5000);
     fini();
 }
+
+/* The received address: IPv4 and IPv6 as the registrar writes them come
+ * back byte for byte from 6 or 18 bytes; anything else is kept as text;
+ * the params after it are found either way. */
+Test(bindings, received_round_trip)
+{
+    static const struct {
+        const char *text;
+        uint8_t proto;
+        unsigned kind;
+    } cases[] = {
+            {"udp:127.0.0.1:5060", BINDING_UDP, RECEIVED_ADDR_IPV4},
+            {"tcp:10.200.3.255:65535", BINDING_TCP, RECEIVED_ADDR_IPV4},
+            {"udp:0.0.0.0:0", BINDING_UDP, RECEIVED_ADDR_IPV4},
+            {"udp:[::1]:5060", BINDING_UDP, RECEIVED_ADDR_IPV6},
+            {"tcp:[2001:db8::7:1]:40000", BINDING_TCP, RECEIVED_ADDR_IPV6},
+            {"udp:[::ffff:192.0.2.1]:5060", BINDING_UDP, RECEIVED_ADDR_IPV6},
+            {"udp:[fe80::1:2:3:4]:1", BINDING_UDP, RECEIVED_ADDR_IPV6},
+            /* Not what formatting gives back: kept as text. */
+            {"udp:127.0.0.01:5060", BINDING_UDP, RECEIVED_ADDR_TEXT},
+            {"udp:127.0.0.1:05060", BINDING_UDP, RECEIVED_ADDR_TEXT},
+            {"udp:127.0.0.1:65536", BINDING_UDP, RECEIVED_ADDR_TEXT},
+            {"udp:256.0.0.1:5060", BINDING_UDP, RECEIVED_ADDR_TEXT},
+            {"udp:1.2.3:5060", BINDING_UDP, RECEIVED_ADDR_TEXT},
+            {"udp:1.2.3.4", BINDING_UDP, RECEIVED_ADDR_TEXT},
+            {"udp:1.2.3.4:5060x", BINDING_UDP, RECEIVED_ADDR_TEXT},
+            {"tcp:127.0.0.1:5060", BINDING_UDP, RECEIVED_ADDR_TEXT}, /* not its transport */
+            {"udp:[::0001]:5060", BINDING_UDP, RECEIVED_ADDR_TEXT},
+            {"udp:[0:0::1]:5060", BINDING_UDP, RECEIVED_ADDR_TEXT},
+            {"udp:[::1]5060", BINDING_UDP, RECEIVED_ADDR_TEXT},
+            {"udp:[::1]:", BINDING_UDP, RECEIVED_ADDR_TEXT},
+            {"udp:?:0", BINDING_UDP, RECEIVED_ADDR_TEXT},
+            {"127.0.0.1:5060", BINDING_UDP, RECEIVED_ADDR_TEXT},
+            {"", BINDING_UDP, RECEIVED_ADDR_TEXT},
+    };
+    const char *params = ";+sip.instance=\"<urn:uuid:1>\"";
+
+    cr_assert_eq(init(T0), 0);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        for (int with_params = 0; with_params < 2; with_params++) {
+            struct binding *b = binding_new(&bs, dn_key_make(4, 1001), "sip:a@h", 7, "cid", 3,
+                                            cases[i].text, with_params ? params : NULL,
+                                            cases[i].proto, 1, T0 + 1000, T0);
+
+            cr_assert_not_null(b);
+            cr_assert_eq(b->addr, cases[i].kind, "%s", cases[i].text);
+            cr_assert_str_eq(binding_received(b, rbuf), cases[i].text);
+            cr_assert_str_eq(binding_params(b), with_params ? params : "");
+            cr_assert_str_eq(binding_call_id(b), "cid");
+            binding_free(&bs, b);
+        }
+    }
+    fini();
+}
+
+/* Expiry keeps every millisecond up to 2^48 - 1 (past 2^32, where a
+ * 32-bit offset would wrap) and stops there; registration is kept to the
+ * second. */
+Test(bindings, times_keep_their_precision)
+{
+    static const uint64_t expiries[] = {
+            T0 + 1, (UINT64_C(1) << 32) - 1, UINT64_C(1) << 32, (UINT64_C(1) << 32) + 999,
+            UINT64_C(4102444800123) /* 2100 */, (UINT64_C(1) << 48) - 1,
+    };
+
+    cr_assert_eq(init(T0), 0);
+    for (size_t i = 0; i < sizeof(expiries) / sizeof(expiries[0]); i++) {
+        struct binding *b = binding_new(&bs, dn_key_make(4, 1001), "sip:a@h", 7, "cid", 3,
+                                        "udp:127.0.0.1:9", NULL, 0, 1, expiries[i], T0 + 1234);
+
+        cr_assert_not_null(b);
+        cr_assert_eq(binding_expires_ms(b), expiries[i]);
+        cr_assert_eq(binding_registered_ms(b), T0 + 1000);
+        binding_free(&bs, b);
+    }
+    struct binding *b = binding_new(&bs, dn_key_make(4, 1001), "sip:a@h", 7, "cid", 3,
+                                    "udp:127.0.0.1:9", NULL, 0, 1, UINT64_MAX, UINT64_MAX);
+
+    cr_assert_eq(binding_expires_ms(b), (UINT64_C(1) << 48) - 1, "clamped, never wrapped");
+    cr_assert_eq(binding_registered_ms(b), (uint64_t)UINT32_MAX * 1000);
+    cr_assert_eq(binding_remaining(b, T0), (uint32_t)(((UINT64_C(1) << 48) - 1 - T0 + 500) / 1000));
+    binding_free(&bs, b);
+    fini();
+}
+
+/* Each binding knows its DN, in the set (through its list's tail) or out
+ * of it, and after its DN's entry moved (a reload removed another). */
+Test(bindings, dn_of_a_binding_follows_its_entry)
+{
+    dn_key k1 = dn_key_make(4, 1001), k2 = dn_key_make(4, 1002), k3 = dn_key_make(4, 1003);
+    struct binding *a, *b, *c;
+
+    cr_assert_eq(init(T0), 0);
+    a = mk(k1, "sip:a@h", T0 + 60000);
+    cr_assert_eq(binding_dn(&bs, a), k1, "out of the set");
+    cr_assert_eq(bindings_add(&bs, a), 0);
+    cr_assert_eq(binding_dn(&bs, a), k1, "in the set");
+    cr_assert_eq(bindings_add(&bs, mk(k2, "sip:x@h", T0 + 60000)), 0);
+    cr_assert_eq(bindings_add(&bs, b = mk(k3, "sip:b@h", T0 + 60000)), 0);
+    cr_assert_eq(bindings_add(&bs, c = mk(k3, "sip:c@h", T0 + 60000)), 0);
+    cr_assert_eq(binding_dn(&bs, b), k3);
+    cr_assert_eq(binding_dn(&bs, c), k3);
+    /* k1's entry goes (its binding taken out first); k3's, the last,
+     * moves into its place. */
+    bindings_take(&bs, a);
+    cr_assert_eq(binding_dn(&bs, a), k1, "taken out");
+    cr_assert(u64map_remove(&dns, k1));
+    cr_assert_eq(binding_dn(&bs, b), k3, "after the move");
+    cr_assert_eq(binding_dn(&bs, c), k3);
+    cr_assert_eq(bindings_count(&bs, bindings_dn(&bs, k3)), 2);
+    bindings_remove(&bs, c);
+    cr_assert_eq(binding_dn(&bs, b), k3);
+    /* a comes back: a new entry for k1. */
+    cr_assert_eq(bindings_add(&bs, a), 0);
+    cr_assert_eq(binding_dn(&bs, a), k1);
+    cr_assert_eq(bindings_find(&bs, k1, "sip:a@h", 7), a);
+    cr_assert_eq(bs.n_bindings, 3);
+    fini();
+}
