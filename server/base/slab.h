@@ -21,7 +21,7 @@
 #define SLAB_MAX        1024
 #define SLAB_BLOCK_BITS 18
 #define SLAB_MAX_BLOCKS (((uint32_t)1 << SLAB_BLOCK_BITS) - 1) /* 16 GiB of blocks */
-#define SLAB_OFF_BITS   13                                      /* 64 KiB / 8 */
+#define SLAB_OFF_BITS   13                                     /* 64 KiB / 8 */
 
 struct slab_block;
 

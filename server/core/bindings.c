@@ -193,8 +193,8 @@ struct binding *binding_new(struct bindings *bs, dn_key dn, const char *contact,
                             uint64_t registered_ms)
 {
     return binding_new_n(bs, dn, contact, contact_len, call_id, call_id_len, received,
-                         strlen(received), params, params != NULL ? strlen(params) : 0, proto,
-                         cseq, expires_ms, registered_ms);
+                         strlen(received), params, params != NULL ? strlen(params) : 0, proto, cseq,
+                         expires_ms, registered_ms);
 }
 
 struct binding *binding_new_n(struct bindings *bs, dn_key dn, const char *contact,
@@ -230,8 +230,8 @@ struct binding *binding_new_n(struct bindings *bs, dn_key dn, const char *contac
         expires_ms = EXPIRES_MAX;
     b->expires_lo = (uint32_t)expires_ms;
     b->expires_hi = (uint16_t)(expires_ms >> 32);
-    b->registered_s = registered_ms / 1000 > UINT32_MAX ? UINT32_MAX
-                                                        : (uint32_t)(registered_ms / 1000);
+    b->registered_s =
+            registered_ms / 1000 > UINT32_MAX ? UINT32_MAX : (uint32_t)(registered_ms / 1000);
     b->cseq = cseq;
     b->proto = proto == BINDING_TCP;
     b->addr = kind & 3;

@@ -41,10 +41,10 @@ struct binding {
      * of it: the binding's DN key (low, high half). */
     uint32_t wheel_prev, wheel_next;
     uint32_t cseq;
-    uint32_t expires_lo;   /* expiry, wall clock ms since the epoch: bits 0-31 */
-    uint32_t registered_s; /* when first registered, seconds since the epoch */
-    uint16_t expires_hi;   /* the expiry's bits 32-47 (until the year 10889) */
-    uint16_t contact_len;  /* strlen of the contact; the others end at their NUL */
+    uint32_t expires_lo;    /* expiry, wall clock ms since the epoch: bits 0-31 */
+    uint32_t registered_s;  /* when first registered, seconds since the epoch */
+    uint16_t expires_hi;    /* the expiry's bits 32-47 (until the year 10889) */
+    uint16_t contact_len;   /* strlen of the contact; the others end at their NUL */
     uint8_t proto : 1;      /* BINDING_UDP or BINDING_TCP */
     uint8_t has_params : 1; /* params follow received; else none, not even a NUL */
     uint8_t addr : 2;       /* RECEIVED_ADDR_*: how received is kept */
@@ -112,7 +112,7 @@ struct bindings {
     struct u64map *dns;
     uint64_t n_bindings;
     uint32_t wheel[BINDINGS_WHEEL_SLOTS]; /* handles */
-    uint64_t wheel_sec; /* the next second the wheel will look at */
+    uint64_t wheel_sec;                   /* the next second the wheel will look at */
     /* Bindings come from a slab: a million malloc() chunks cost 8 bytes
      * of header each, sizes rounded up to 16, and - worse - sat between the
      * loop's short-lived allocations (store changes, answers), whose freed

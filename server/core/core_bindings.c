@@ -225,8 +225,8 @@ unsigned core_live_bindings(struct core *c, dn_key k, uint64_t now_ms)
 
 int core_bind(struct core *c, struct binding *b, core_store_cb done, void *arg)
 {
-    struct binding *old =
-            bindings_find(c->bindings, binding_dn(c->bindings, b), binding_contact(b), b->contact_len);
+    struct binding *old = bindings_find(c->bindings, binding_dn(c->bindings, b), binding_contact(b),
+                                        b->contact_len);
     struct core_bwait *w = bwait_new(c, b, done, arg);
     int rc = w != NULL ? put_record(c, b, on_record_done, w) : -ENOMEM;
 

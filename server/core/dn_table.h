@@ -82,7 +82,7 @@ struct dn_table {
     const struct dn_dir *dir; /* borrowed; must outlive the table */
     struct u64map map;        /* of struct dn_entry */
     char names[DN_TABLE_NODES][32];
-    bool link_up[DN_TABLE_NODES];   /* self is always up */
+    bool link_up[DN_TABLE_NODES]; /* self is always up */
     /* When each link last went up or down (wall clock ms; 0: not since
      * this process started). A peer's DNs changed status then. */
     uint64_t link_since_ms[DN_TABLE_NODES];

@@ -66,8 +66,8 @@ static bool pack_ipv6(const char *s, const char *end, uint8_t *out)
         return false;
     memcpy(addr, s + 1, n);
     addr[n] = '\0';
-    if (inet_pton(AF_INET6, addr, out) != 1 || inet_ntop(AF_INET6, out, back, sizeof(back)) == NULL ||
-        strcmp(back, addr) != 0)
+    if (inet_pton(AF_INET6, addr, out) != 1 ||
+        inet_ntop(AF_INET6, out, back, sizeof(back)) == NULL || strcmp(back, addr) != 0)
         return false;
     s = close + 1;
     if (s == end || *s++ != ':' || !decimal(&s, end, 65535, &v) || s != end)

@@ -9,9 +9,9 @@
  * transport first); kept as 6 or 18 bytes (address, then port, network
  * order) when formatting them gives the same text back, byte for byte. */
 
-#define RECEIVED_ADDR_TEXT 0 /* keep the text */
-#define RECEIVED_ADDR_IPV4 1 /* 6 bytes */
-#define RECEIVED_ADDR_IPV6 2 /* 18 bytes */
+#define RECEIVED_ADDR_TEXT 0  /* keep the text */
+#define RECEIVED_ADDR_IPV4 1  /* 6 bytes */
+#define RECEIVED_ADDR_IPV6 2  /* 18 bytes */
 #define RECEIVED_ADDR_MAX  64 /* the longest text, NUL included */
 
 /* The binary form of text (len bytes, no NUL inside) for a binding of

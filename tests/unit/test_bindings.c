@@ -267,9 +267,9 @@ Test(bindings, received_round_trip)
     cr_assert_eq(init(T0), 0);
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         for (int with_params = 0; with_params < 2; with_params++) {
-            struct binding *b = binding_new(&bs, dn_key_make(4, 1001), "sip:a@h", 7, "cid", 3,
-                                            cases[i].text, with_params ? params : NULL,
-                                            cases[i].proto, 1, T0 + 1000, T0);
+            struct binding *b =
+                    binding_new(&bs, dn_key_make(4, 1001), "sip:a@h", 7, "cid", 3, cases[i].text,
+                                with_params ? params : NULL, cases[i].proto, 1, T0 + 1000, T0);
 
             cr_assert_not_null(b);
             cr_assert_eq(b->addr, cases[i].kind, "%s", cases[i].text);
@@ -288,8 +288,12 @@ Test(bindings, received_round_trip)
 Test(bindings, times_keep_their_precision)
 {
     static const uint64_t expiries[] = {
-            T0 + 1, (UINT64_C(1) << 32) - 1, UINT64_C(1) << 32, (UINT64_C(1) << 32) + 999,
-            UINT64_C(4102444800123) /* 2100 */, (UINT64_C(1) << 48) - 1,
+            T0 + 1,
+            (UINT64_C(1) << 32) - 1,
+            UINT64_C(1) << 32,
+            (UINT64_C(1) << 32) + 999,
+            UINT64_C(4102444800123) /* 2100 */,
+            (UINT64_C(1) << 48) - 1,
     };
 
     cr_assert_eq(init(T0), 0);
