@@ -31,7 +31,7 @@ static int render_dns(struct tc_node *n, struct tc_buf *b)
     rc |= metrics_header(b, "tcluster_directory_numbers_owned_here", "gauge", "DNs this node owns");
     rc |= metrics_sample_u64(b, "tcluster_directory_numbers_owned_here", NULL, n->table.owned[DN_NODE_SELF]);
     rc |= metrics_header(b, "tcluster_directory_numbers_tracked", "gauge", "DNs with a recorded ownership history");
-    rc |= metrics_sample_u64(b, "tcluster_directory_numbers_tracked", NULL, dn_table_count(&n->table));
+    rc |= metrics_sample_u64(b, "tcluster_directory_numbers_tracked", NULL, dn_table_tracked(&n->table));
     return rc ? -ENOMEM : 0;
 }
 

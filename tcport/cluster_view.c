@@ -78,34 +78,40 @@ static const char *source_addr(const char *received)
 void cluster_view_dn(struct cluster_view_dn *v, struct core *c, dn_key k)
 {
     const struct dn_entry *e = dn_table_get(c->table, k);
-    const struct bindings_dn *bd = NULL;
+    const struct dn_entry *bd = NULL;
+    unsigned count = 0;
     size_t n = 0;
 
     dn_event_current(&v->s, c->table, k);
     v->contacts = NULL;
     v->infos = NULL;
     v->ptrs = NULL;
-    /* bindings_dn() creates nothing when asked not to. */
+    v->received = NULL;
     if (e != NULL && e->owner == DN_NODE_SELF && c->bindings != NULL)
-        bd = bindings_dn(c->bindings, k, false);
+        bd = e;
     else if (e != NULL && e->owner > DN_NODE_SELF && e->source == DN_SOURCE_SIP)
         v->s.st.bindings_at = (char *)dn_table_node_name(c->table, e->owner);
-    if (bd == NULL || bd->count == 0)
+    if (bd != NULL)
+        count = bindings_count(c->bindings, bd);
+    if (count == 0)
         return;
-    v->contacts = calloc(bd->count, sizeof(*v->contacts));
-    v->infos = calloc(bd->count, sizeof(*v->infos));
-    v->ptrs = calloc(bd->count, sizeof(*v->ptrs));
-    if (v->contacts == NULL || v->infos == NULL || v->ptrs == NULL) {
+    v->contacts = calloc(count, sizeof(*v->contacts));
+    v->infos = calloc(count, sizeof(*v->infos));
+    v->ptrs = calloc(count, sizeof(*v->ptrs));
+    v->received = calloc(count, BINDING_RECEIVED_MAX);
+    if (v->contacts == NULL || v->infos == NULL || v->ptrs == NULL || v->received == NULL) {
         cluster_view_dn_free(v);
         return;
     }
-    for (const struct binding *b = bd->head; b != NULL && n < bd->count; b = b->next, n++) {
+    for (const struct binding *b = bindings_first(c->bindings, bd); b != NULL && n < count;
+         b = binding_next(c->bindings, b), n++) {
         v->contacts[n] = (char *)binding_contact(b);
         tc__binding_info__init(&v->infos[n]);
         v->infos[n].contact = v->contacts[n];
-        v->infos[n].expires_unix_ms = b->expires_ms;
+        v->infos[n].expires_unix_ms = binding_expires_ms(b);
         v->infos[n].transport = b->proto == BINDING_TCP ? "tcp" : "udp";
-        v->infos[n].received = (char *)source_addr(binding_received(b));
+        v->infos[n].received =
+                (char *)source_addr(binding_received(b, v->received + n * BINDING_RECEIVED_MAX));
         v->ptrs[n] = &v->infos[n];
     }
     v->s.st.n_bindings = n;
@@ -119,9 +125,11 @@ void cluster_view_dn_free(struct cluster_view_dn *v)
     free(v->contacts);
     free(v->infos);
     free(v->ptrs);
+    free(v->received);
     v->contacts = NULL;
     v->infos = NULL;
     v->ptrs = NULL;
+    v->received = NULL;
     v->s.st.n_bindings = 0;
     v->s.st.bindings = NULL;
     v->s.st.n_binding_info = 0;

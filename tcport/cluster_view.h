@@ -35,6 +35,7 @@ struct cluster_view_dn {
     char **contacts;         /* owned; s.st.bindings points here */
     Tc__BindingInfo *infos;  /* owned: the bindings in full */
     Tc__BindingInfo **ptrs;  /* owned; s.st.binding_info points here */
+    char *received;          /* owned: the received addresses' text */
 };
 
 /* Each node with since when its link is as it is (start_ms, when this

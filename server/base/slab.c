@@ -3,6 +3,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -36,9 +37,13 @@ struct slab_block {
     unsigned char *fresh;           /* slots never used start here */
     size_t size;                    /* bytes mapped */
     uint32_t live;                  /* objects in the block */
+    uint32_t number;                /* in sl->blocks: the top bits of handles */
     uint16_t cls;                   /* slot size / SLAB_GRAIN; 0: one big object */
     bool listed;
 };
+
+_Static_assert(SLAB_BLOCK >> 3 == (size_t)1 << SLAB_OFF_BITS, "offsets fill SLAB_OFF_BITS");
+_Static_assert(SLAB_BLOCK_BITS + SLAB_OFF_BITS <= 31, "handles stay below 2^31");
 
 #define SLAB_HEAD ((sizeof(struct slab_block) + 15) & ~(size_t)15)
 
@@ -56,6 +61,52 @@ static void *slab_map(size_t size)
         munmap(p, (size_t)(a - p));
     munmap(a + size, (size_t)(p + SLAB_BLOCK - a));
     return a;
+}
+
+/* Give k a block number. Returns false past max_blocks or on ENOMEM. */
+static bool number_take(struct slab *sl, struct slab_block *k)
+{
+    uint32_t n;
+
+    if (sl->n_free > 0) {
+        n = sl->free_numbers[--sl->n_free];
+    } else {
+        /* Number 0 is never given: handle 0 means none. */
+        if (sl->n_numbers == 0)
+            sl->n_numbers = 1;
+        if (sl->n_numbers > sl->max_blocks)
+            return false;
+        if (sl->n_numbers >= sl->cap_numbers) {
+            uint32_t cap = sl->cap_numbers ? sl->cap_numbers * 2 : 64;
+            unsigned char **b = realloc(sl->blocks, cap * sizeof(*b));
+
+            if (b == NULL)
+                return false;
+            sl->blocks = b;
+            sl->cap_numbers = cap;
+        }
+        n = sl->n_numbers++;
+    }
+    sl->blocks[n] = (unsigned char *)k;
+    k->number = n;
+    return true;
+}
+
+/* k's number is free again (k is being unmapped). */
+static void number_give(struct slab *sl, struct slab_block *k)
+{
+    sl->blocks[k->number] = NULL;
+    if (sl->n_free == sl->cap_free) {
+        uint32_t cap = sl->cap_free ? sl->cap_free * 2 : 64;
+        uint32_t *f = realloc(sl->free_numbers, cap * sizeof(*f));
+
+        /* Without room the number is lost, not reused: only a number. */
+        if (f == NULL)
+            return;
+        sl->free_numbers = f;
+        sl->cap_free = cap;
+    }
+    sl->free_numbers[sl->n_free++] = k->number;
 }
 
 /* A fresh block from the reserve, or NULL. */
@@ -102,8 +153,9 @@ static void block_list(struct slab *sl, struct slab_block *k)
     k->listed = true;
 }
 
-static void block_unmap(struct slab_block *k)
+static void block_unmap(struct slab *sl, struct slab_block *k)
 {
+    number_give(sl, k);
     ASAN_UNPOISON_MEMORY_REGION(k, k->size);
     munmap(k, k->size);
 }
@@ -128,15 +180,28 @@ void *slab_alloc(struct slab *sl, size_t size)
         k = slab_map(bytes);
         if (k == NULL)
             return NULL;
+        if (!number_take(sl, k)) {
+            munmap(k, bytes);
+            return NULL;
+        }
         k->size = bytes;
         k->live = 1;
         return (unsigned char *)k + SLAB_HEAD;
     }
     k = sl->partial[cls];
     if (k == NULL) {
+        if (sl->reserve_left == 0 && sl->n_free == 0 && sl->n_numbers > sl->max_blocks)
+            return NULL;
         k = block_take(sl);
         if (k == NULL)
             return NULL;
+        if (!number_take(sl, k)) {
+            /* Back to the reserve, untouched but for the header. */
+            memset(k, 0, sizeof(*k));
+            sl->reserve -= SLAB_BLOCK;
+            sl->reserve_left++;
+            return NULL;
+        }
         k->size = SLAB_BLOCK;
         k->cls = (uint16_t)cls;
         k->fresh = (unsigned char *)k + SLAB_HEAD;
@@ -163,7 +228,7 @@ void slab_free(struct slab *sl, void *p)
     struct slab_block *k = block_of(p);
 
     if (k->cls == 0) {
-        block_unmap(k);
+        block_unmap(sl, k);
         return;
     }
     memcpy(p, &k->free, sizeof(void *));
@@ -174,7 +239,7 @@ void slab_free(struct slab *sl, void *p)
         /* Empty, and not the class's only block with room: give it back. */
         if (k->listed)
             block_unlist(sl, k);
-        block_unmap(k);
+        block_unmap(sl, k);
         return;
     }
     if (!k->listed)
@@ -184,19 +249,32 @@ void slab_free(struct slab *sl, void *p)
 void slab_init(struct slab *sl)
 {
     memset(sl, 0, sizeof(*sl));
+    sl->max_blocks = SLAB_MAX_BLOCKS;
 }
 
 void slab_destroy(struct slab *sl)
 {
-    for (size_t i = 0; i < sizeof(sl->partial) / sizeof(sl->partial[0]); i++) {
-        while (sl->partial[i] != NULL) {
-            struct slab_block *k = sl->partial[i];
+    /* Every block has a number: full ones are in no list. */
+    for (uint32_t n = 1; n < sl->n_numbers; n++) {
+        struct slab_block *k = (struct slab_block *)sl->blocks[n];
 
-            block_unlist(sl, k);
-            block_unmap(k);
+        if (k != NULL) {
+            ASAN_UNPOISON_MEMORY_REGION(k, k->size);
+            munmap(k, k->size);
         }
     }
     if (sl->reserve_left > 0)
         munmap(sl->reserve, sl->reserve_left * SLAB_BLOCK);
-    memset(sl, 0, sizeof(*sl));
+    free(sl->blocks);
+    free(sl->free_numbers);
+    slab_init(sl);
+}
+
+uint32_t slab_handle(const struct slab *sl, const void *p)
+{
+    const struct slab_block *k = block_of(p);
+
+    (void)sl;
+    return (k->number << SLAB_OFF_BITS) |
+           (uint32_t)(((const unsigned char *)p - (const unsigned char *)k) >> 3);
 }

@@ -150,13 +150,21 @@ static bool locate(const struct u64map *m, uint64_t key, size_t *slot, bool *in_
 
 void *u64map_find(const struct u64map *m, uint64_t key)
 {
+    size_t pos;
+
+    return u64map_find_pos(m, key, &pos);
+}
+
+void *u64map_find_pos(const struct u64map *m, uint64_t key, size_t *pos)
+{
     size_t i;
     bool in_old;
 
     assert(key != 0);
     if (!locate(m, key, &i, &in_old))
         return NULL;
-    return elem_at(m, (in_old ? m->old[i] : m->slots[i]) - 1);
+    *pos = (in_old ? m->old[i] : m->slots[i]) - 1;
+    return elem_at(m, *pos);
 }
 
 /* Allocate the next index and make the current one the old one. Returns
@@ -360,13 +368,30 @@ static void *insert_absent(struct u64map *m, uint64_t key)
 
 void *u64map_insert(struct u64map *m, uint64_t key)
 {
+    size_t pos;
+
+    return u64map_insert_pos(m, key, &pos);
+}
+
+void *u64map_insert_pos(struct u64map *m, uint64_t key, size_t *pos)
+{
     size_t i;
     bool in_old;
 
     assert(key != 0);
-    if (locate(m, key, &i, &in_old))
-        return elem_at(m, (in_old ? m->old[i] : m->slots[i]) - 1);
+    if (locate(m, key, &i, &in_old)) {
+        *pos = (in_old ? m->old[i] : m->slots[i]) - 1;
+        return elem_at(m, *pos);
+    }
+    *pos = m->count;
     return insert_absent(m, key);
+}
+
+void u64map_set_move_hook(struct u64map *m, void (*fn)(void *arg, void *elem, size_t pos),
+                          void *arg)
+{
+    m->moved = fn;
+    m->moved_arg = arg;
 }
 
 void *u64map_insert_new(struct u64map *m, uint64_t key)
@@ -439,6 +464,8 @@ bool u64map_remove(struct u64map *m, uint64_t key)
     }
     m->count--;
     chunk_trim(m);
+    if (pos != last && m->moved != NULL)
+        m->moved(m->moved_arg, elem_at(m, pos), pos);
     return true;
 }
 

@@ -58,6 +58,9 @@ struct u64map {
     size_t elem_size;
     unsigned chunk_shift;
     unsigned bits; /* log2(cap) */
+    /* Told when u64map_remove() moves an element to another position. */
+    void (*moved)(void *arg, void *elem, size_t pos);
+    void *moved_arg;
 };
 
 /* Start an empty map of elements of elem_size bytes (at least 8 and a
@@ -101,6 +104,28 @@ void *u64map_insert(struct u64map *m, uint64_t key);
  * (a cache miss each in a big map). A key that is present is a caller's
  * bug: the map would hold it twice (asserted in debug builds). */
 void *u64map_insert_new(struct u64map *m, uint64_t key);
+
+/* The element at position pos (< u64map_count()). Positions are the
+ * order of insertion, 0 to count - 1; an element keeps its position until
+ * a u64map_remove() moves the last element into the removed one's place
+ * (then the move hook, if set, is told). Moves nothing. */
+static inline void *u64map_at(const struct u64map *m, size_t pos)
+{
+    return m->elem[pos >> m->chunk_shift] +
+           (pos & (((size_t)1 << m->chunk_shift) - 1)) * m->elem_size;
+}
+
+/* u64map_find() that also gives the element's position in *pos. */
+void *u64map_find_pos(const struct u64map *m, uint64_t key, size_t *pos);
+
+/* u64map_insert() that also gives the element's position in *pos. */
+void *u64map_insert_pos(struct u64map *m, uint64_t key, size_t *pos);
+
+/* Call fn(arg, elem, pos) whenever u64map_remove() moves an element (the
+ * last one) to position pos, after the move; NULL for none. One hook per
+ * map: for an owner that refers to elements by position. */
+void u64map_set_move_hook(struct u64map *m, void (*fn)(void *arg, void *elem, size_t pos),
+                          void *arg);
 
 /* Remove the element with this key. Returns true when it was there. The
  * caller must have released whatever the element points to. */

@@ -6,77 +6,181 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define EXPIRES_MAX (((uint64_t)1 << 48) - 1)
+
+static struct binding *at(const struct bindings *bs, uint32_t h)
+{
+    return slab_ptr(&bs->slab, h);
+}
+
+static uint32_t handle(const struct bindings *bs, const struct binding *b)
+{
+    return slab_handle(&bs->slab, b);
+}
+
+/* Where received starts in b's data. */
+static const char *received_at(const struct binding *b)
+{
+    const char *call_id = binding_call_id(b);
+
+    return call_id + strlen(call_id) + 1;
+}
+
+const char *binding_received(const struct binding *b, char *buf)
+{
+    if (b->addr == RECEIVED_ADDR_TEXT)
+        return received_at(b);
+    received_addr_format(b->addr, (const uint8_t *)received_at(b), b->proto == BINDING_TCP, buf);
+    return buf;
+}
+
+const char *binding_params(const struct binding *b)
+{
+    const char *r;
+
+    if (!b->has_params)
+        return "";
+    r = received_at(b);
+    if (b->addr == RECEIVED_ADDR_TEXT)
+        return r + strlen(r) + 1;
+    return r + received_addr_size(b->addr);
+}
+
+/* An out-of-set binding keeps its DN's key in its wheel links. */
+static void hold_key(struct binding *b, dn_key dn)
+{
+    b->next = 0;
+    b->in_set = 0;
+    b->wheel_prev = (uint32_t)dn;
+    b->wheel_next = (uint32_t)(dn >> 32);
+}
+
+/* The last binding of b's DN list (b in the set). */
+static const struct binding *tail_of(const struct bindings *bs, const struct binding *b)
+{
+    while (!(b->next & BINDING_TAIL))
+        b = at(bs, b->next);
+    return b;
+}
+
+/* The entry of b, in the set, and its position. */
+static struct dn_entry *entry_of(const struct bindings *bs, const struct binding *b, uint32_t *pos)
+{
+    *pos = tail_of(bs, b)->next & ~BINDING_TAIL;
+    return u64map_at(bs->dns, *pos);
+}
+
+dn_key binding_dn(const struct bindings *bs, const struct binding *b)
+{
+    uint32_t pos;
+
+    if (!b->in_set)
+        return (dn_key)b->wheel_next << 32 | b->wheel_prev;
+    return entry_of(bs, b, &pos)->key;
+}
+
 void binding_free(struct bindings *bs, struct binding *b)
 {
     if (b != NULL)
         slab_free(&bs->slab, b);
 }
 
-int bindings_init(struct bindings *bs, uint64_t now_ms)
+/* A reload removed an entry and moved another into its place (pos): the
+ * tail of its bindings says where it is now. */
+static void on_entry_moved(void *arg, void *elem, size_t pos)
+{
+    struct bindings *bs = arg;
+    struct dn_entry *e = elem;
+    struct binding *b;
+
+    if (e->bind_head == 0)
+        return;
+    b = at(bs, e->bind_head);
+    while (!(b->next & BINDING_TAIL))
+        b = at(bs, b->next);
+    b->next = BINDING_TAIL | (uint32_t)pos;
+}
+
+int bindings_init(struct bindings *bs, struct u64map *dns, uint64_t now_ms)
 {
     memset(bs, 0, sizeof(*bs));
     slab_init(&bs->slab);
     bs->wheel_sec = now_ms / 1000;
-    u64map_init(&bs->dns, sizeof(struct bindings_dn));
+    bs->dns = dns;
+    u64map_set_move_hook(dns, on_entry_moved, bs);
     return 0;
 }
 
 void bindings_free(struct bindings *bs)
 {
-    struct bindings_dn *d;
+    struct dn_entry *e;
     size_t cursor = 0;
 
-    while ((d = u64map_next(&bs->dns, &cursor)) != NULL) {
-        struct binding *b = d->head;
-
-        while (b != NULL) {
-            struct binding *next = b->next;
-
-            binding_free(bs, b);
-            b = next;
-        }
+    if (bs->dns == NULL)
+        return;
+    /* The slab frees every binding at once; the entries forget them. The
+     * map may be gone already (then it is empty). */
+    while ((e = u64map_next(bs->dns, &cursor)) != NULL) {
+        e->bind_head = 0;
+        e->bind_flags = 0;
     }
+    if (bs->dns->moved_arg == bs)
+        u64map_set_move_hook(bs->dns, NULL, NULL);
     slab_destroy(&bs->slab);
-    u64map_free(&bs->dns);
     memset(bs, 0, sizeof(*bs));
 }
 
 int bindings_reserve(struct bindings *bs, size_t n)
 {
-    return u64map_reserve(&bs->dns, n) ? 0 : -ENOMEM;
+    return u64map_reserve(bs->dns, n) ? 0 : -ENOMEM;
 }
 
-struct bindings_dn *bindings_dn(struct bindings *bs, dn_key dn, bool create)
+struct dn_entry *bindings_dn(const struct bindings *bs, dn_key dn)
 {
     /* The map never holds key 0. */
     if (dn == DN_KEY_NONE)
         return NULL;
-    if (!create)
-        return u64map_find(&bs->dns, dn);
-    /* Entries are never removed (a DN that had bindings is likely to get
-     * them again): pointers to them move only when a new DN is added. */
-    return u64map_insert(&bs->dns, dn);
+    return u64map_find(bs->dns, dn);
 }
 
-struct bindings_dn *bindings_dn_append(struct bindings *bs, dn_key dn)
+struct dn_entry *bindings_dn_make(struct bindings *bs, dn_key dn, uint32_t *pos)
 {
+    struct dn_entry *e;
+    size_t p;
+
     if (dn == DN_KEY_NONE)
         return NULL;
-    return u64map_insert_new(&bs->dns, dn);
+    /* Positions share the tail's 32 bits with BINDING_TAIL. */
+    if (u64map_count(bs->dns) >= BINDING_TAIL && u64map_find(bs->dns, dn) == NULL)
+        return NULL;
+    e = u64map_insert_pos(bs->dns, dn, &p);
+    *pos = (uint32_t)p;
+    return e;
 }
 
-struct bindings_dn *bindings_next_dn(struct bindings *bs, size_t *cursor)
+struct dn_entry *bindings_dn_append(struct bindings *bs, dn_key dn, uint32_t *pos)
 {
-    return u64map_next(&bs->dns, cursor);
+    size_t p = u64map_count(bs->dns);
+
+    if (dn == DN_KEY_NONE || p >= BINDING_TAIL)
+        return NULL;
+    *pos = (uint32_t)p;
+    return u64map_insert_new(bs->dns, dn);
+}
+
+unsigned bindings_count(const struct bindings *bs, const struct dn_entry *e)
+{
+    unsigned n = 0;
+
+    for (const struct binding *b = bindings_first(bs, e); b != NULL; b = binding_next(bs, b))
+        n++;
+    return n;
 }
 
 struct binding *bindings_find(struct bindings *bs, dn_key dn, const char *contact, size_t len)
 {
-    struct bindings_dn *d = bindings_dn(bs, dn, false);
-
-    if (d == NULL)
-        return NULL;
-    for (struct binding *b = d->head; b != NULL; b = b->next) {
+    for (struct binding *b = bindings_first(bs, bindings_dn(bs, dn)); b != NULL;
+         b = binding_next(bs, b)) {
         if (b->contact_len == len && memcmp(binding_contact(b), contact, len) == 0)
             return b;
     }
@@ -89,8 +193,8 @@ struct binding *binding_new(struct bindings *bs, dn_key dn, const char *contact,
                             uint64_t registered_ms)
 {
     return binding_new_n(bs, dn, contact, contact_len, call_id, call_id_len, received,
-                         strlen(received), params, params != NULL ? strlen(params) : 0, proto,
-                         cseq, expires_ms, registered_ms);
+                         strlen(received), params, params != NULL ? strlen(params) : 0, proto, cseq,
+                         expires_ms, registered_ms);
 }
 
 struct binding *binding_new_n(struct bindings *bs, dn_key dn, const char *contact,
@@ -100,6 +204,9 @@ struct binding *binding_new_n(struct bindings *bs, dn_key dn, const char *contac
                               uint64_t registered_ms)
 {
     size_t head = offsetof(struct binding, data);
+    uint8_t addr[18];
+    unsigned kind;
+    size_t rlen;
     struct binding *b;
     char *p;
 
@@ -109,18 +216,25 @@ struct binding *binding_new_n(struct bindings *bs, dn_key dn, const char *contac
     /* The call-id and received strings are found by their NUL. */
     if (memchr(call_id, '\0', call_id_len) != NULL)
         return NULL;
-    /* Not sizeof(*b): that pads the header to 56, and the whole may then
+    kind = received_addr_pack(received, received_len, proto == BINDING_TCP, addr);
+    rlen = kind == RECEIVED_ADDR_TEXT ? received_len + 1 : received_addr_size(kind);
+    /* Not sizeof(*b): that pads the header to 32, and the whole may then
      * take the next slot size for no use. */
-    b = slab_alloc(&bs->slab, head + contact_len + call_id_len + received_len + 3 +
+    b = slab_alloc(&bs->slab, head + contact_len + call_id_len + 2 + rlen +
                                       (params_len > 0 ? params_len + 1 : 0));
     if (b == NULL)
         return NULL;
     memset(b, 0, head);
-    b->dn = dn;
-    b->expires_ms = expires_ms;
-    b->registered_ms = registered_ms;
+    hold_key(b, dn);
+    if (expires_ms > EXPIRES_MAX)
+        expires_ms = EXPIRES_MAX;
+    b->expires_lo = (uint32_t)expires_ms;
+    b->expires_hi = (uint16_t)(expires_ms >> 32);
+    b->registered_s =
+            registered_ms / 1000 > UINT32_MAX ? UINT32_MAX : (uint32_t)(registered_ms / 1000);
     b->cseq = cseq;
-    b->proto = proto;
+    b->proto = proto == BINDING_TCP;
+    b->addr = kind & 3;
     b->contact_len = (uint16_t)contact_len;
     p = b->data;
     memcpy(p, contact, contact_len);
@@ -129,10 +243,14 @@ struct binding *binding_new_n(struct bindings *bs, dn_key dn, const char *contac
     memcpy(p, call_id, call_id_len);
     p[call_id_len] = '\0';
     p += call_id_len + 1;
-    memcpy(p, received, received_len);
-    p[received_len] = '\0';
+    if (kind == RECEIVED_ADDR_TEXT) {
+        memcpy(p, received, received_len);
+        p[received_len] = '\0';
+    } else {
+        memcpy(p, addr, rlen);
+    }
     if (params_len > 0) {
-        p += received_len + 1;
+        p += rlen;
         memcpy(p, params, params_len);
         p[params_len] = '\0';
         b->has_params = 1;
@@ -140,7 +258,7 @@ struct binding *binding_new_n(struct bindings *bs, dn_key dn, const char *contac
     return b;
 }
 
-static struct binding **wheel_slot(struct bindings *bs, uint64_t expires_ms)
+static uint32_t *wheel_slot(struct bindings *bs, uint64_t expires_ms)
 {
     uint64_t sec = (expires_ms + 999) / 1000;
 
@@ -150,28 +268,28 @@ static struct binding **wheel_slot(struct bindings *bs, uint64_t expires_ms)
     return &bs->wheel[sec % BINDINGS_WHEEL_SLOTS];
 }
 
-static void wheel_insert(struct bindings *bs, struct binding *b)
+static void wheel_insert(struct bindings *bs, struct binding *b, uint32_t h)
 {
-    struct binding **slot = wheel_slot(bs, b->expires_ms);
+    uint32_t *slot = wheel_slot(bs, binding_expires_ms(b));
 
-    b->wheel_prev = NULL;
+    b->wheel_prev = 0;
     b->wheel_next = *slot;
-    if (*slot != NULL)
-        (*slot)->wheel_prev = b;
-    *slot = b;
+    if (*slot != 0)
+        at(bs, *slot)->wheel_prev = h;
+    *slot = h;
 }
 
-static void wheel_unlink(struct bindings *bs, struct binding *b)
+static void wheel_unlink(struct bindings *bs, struct binding *b, uint32_t h)
 {
-    if (b->wheel_prev != NULL) {
-        b->wheel_prev->wheel_next = b->wheel_next;
+    if (b->wheel_prev != 0) {
+        at(bs, b->wheel_prev)->wheel_next = b->wheel_next;
     } else {
-        struct binding **slot = wheel_slot(bs, b->expires_ms);
+        uint32_t *slot = wheel_slot(bs, binding_expires_ms(b));
 
         /* The head may sit in the "due now" slot it was moved to. */
-        if (*slot != b) {
+        if (*slot != h) {
             for (size_t i = 0; i < BINDINGS_WHEEL_SLOTS; i++) {
-                if (bs->wheel[i] == b) {
+                if (bs->wheel[i] == h) {
                     slot = &bs->wheel[i];
                     break;
                 }
@@ -179,58 +297,67 @@ static void wheel_unlink(struct bindings *bs, struct binding *b)
         }
         *slot = b->wheel_next;
     }
-    if (b->wheel_next != NULL)
-        b->wheel_next->wheel_prev = b->wheel_prev;
-    b->wheel_prev = b->wheel_next = NULL;
+    if (b->wheel_next != 0)
+        at(bs, b->wheel_next)->wheel_prev = b->wheel_prev;
+    b->wheel_prev = b->wheel_next = 0;
 }
 
-static void dn_unlink(struct bindings *bs, struct binding *b)
+/* Take b (handle h) out of its DN's list; it holds its DN's key after. */
+static void dn_unlink(struct bindings *bs, struct binding *b, uint32_t h)
 {
-    struct bindings_dn *d = bindings_dn(bs, b->dn, false);
+    uint32_t pos;
+    struct dn_entry *e = entry_of(bs, b, &pos);
 
-    for (struct binding **pp = &d->head; *pp != NULL; pp = &(*pp)->next) {
-        if (*pp == b) {
-            *pp = b->next;
-            d->count--;
-            bs->n_bindings--;
-            return;
-        }
+    if (e->bind_head == h) {
+        e->bind_head = b->next & BINDING_TAIL ? 0 : b->next;
+    } else {
+        struct binding *prev = at(bs, e->bind_head);
+
+        while (prev->next != h)
+            prev = at(bs, prev->next);
+        prev->next = b->next;
     }
+    bs->n_bindings--;
+    hold_key(b, e->key);
 }
 
-void bindings_add_to(struct bindings *bs, struct bindings_dn *d, struct binding *b)
+void bindings_add_to(struct bindings *bs, struct dn_entry *e, uint32_t pos, struct binding *b)
 {
-    for (struct binding *old = d->head; old != NULL; old = old->next) {
+    uint32_t h = handle(bs, b);
+
+    for (struct binding *old = bindings_first(bs, e); old != NULL; old = binding_next(bs, old)) {
         if (old->contact_len == b->contact_len &&
             memcmp(binding_contact(old), binding_contact(b), b->contact_len) == 0) {
             bindings_remove(bs, old);
             break;
         }
     }
-    b->next = d->head;
-    d->head = b;
-    d->count++;
+    b->next = e->bind_head != 0 ? e->bind_head : BINDING_TAIL | pos;
+    b->in_set = 1;
+    e->bind_head = h;
     bs->n_bindings++;
-    wheel_insert(bs, b);
+    wheel_insert(bs, b, h);
 }
 
 int bindings_add(struct bindings *bs, struct binding *b)
 {
-    struct bindings_dn *d = bindings_dn(bs, b->dn, true);
+    uint32_t pos;
+    struct dn_entry *e = bindings_dn_make(bs, binding_dn(bs, b), &pos);
 
-    if (d == NULL) {
+    if (e == NULL) {
         binding_free(bs, b);
         return -ENOMEM;
     }
-    bindings_add_to(bs, d, b);
+    bindings_add_to(bs, e, pos, b);
     return 0;
 }
 
 void bindings_take(struct bindings *bs, struct binding *b)
 {
-    wheel_unlink(bs, b);
-    dn_unlink(bs, b);
-    b->next = NULL;
+    uint32_t h = handle(bs, b);
+
+    wheel_unlink(bs, b, h);
+    dn_unlink(bs, b, h);
 }
 
 void bindings_remove(struct bindings *bs, struct binding *b)
@@ -248,25 +375,28 @@ void bindings_expire(struct bindings *bs, uint64_t now_ms, void (*fn)(void *arg,
     if (now_sec > bs->wheel_sec + BINDINGS_WHEEL_SLOTS)
         bs->wheel_sec = now_sec - BINDINGS_WHEEL_SLOTS;
     for (; bs->wheel_sec <= now_sec; bs->wheel_sec++) {
-        struct binding **slot = &bs->wheel[bs->wheel_sec % BINDINGS_WHEEL_SLOTS];
-        struct binding *b = *slot;
+        uint32_t *slot = &bs->wheel[bs->wheel_sec % BINDINGS_WHEEL_SLOTS];
+        uint32_t h = *slot;
 
-        while (b != NULL) {
-            struct binding *next = b->wheel_next;
+        while (h != 0) {
+            struct binding *b = at(bs, h);
+            uint32_t next = b->wheel_next;
 
-            if (b->expires_ms <= now_ms) {
-                wheel_unlink(bs, b);
-                dn_unlink(bs, b);
+            if (binding_expires_ms(b) <= now_ms) {
+                wheel_unlink(bs, b, h);
+                dn_unlink(bs, b, h);
                 fn(arg, b);
             }
-            b = next;
+            h = next;
         }
     }
 }
 
 uint32_t binding_remaining(const struct binding *b, uint64_t now_ms)
 {
-    if (b->expires_ms <= now_ms)
+    uint64_t expires_ms = binding_expires_ms(b);
+
+    if (expires_ms <= now_ms)
         return 0;
-    return (uint32_t)((b->expires_ms - now_ms + 500) / 1000);
+    return (uint32_t)((expires_ms - now_ms + 500) / 1000);
 }

@@ -40,7 +40,8 @@ int core_init(struct core *c, uv_loop_t *loop, struct dn_table *table, struct st
     c->bindings = malloc(sizeof(*c->bindings));
     if (c->bindings == NULL)
         return -ENOMEM;
-    bindings_init(c->bindings, tc_now_ms());
+    /* The bindings' entries are the table's: one per DN. */
+    bindings_init(c->bindings, &table->map, tc_now_ms());
     uv_idle_init(loop, &c->idle);
     c->idle.data = c;
     c->sweeps_tail = &c->sweeps;
@@ -136,14 +137,16 @@ static void publish_entry(struct core *c, dn_key k)
 static void undo(struct core *c, const struct dn_change *ch, uint16_t sweep_node)
 {
     char dn[DN_DIR_MAX_DIGITS + 1];
+    const struct dn_entry *e;
 
     if (dn_table_restore(c->table, ch) != 0)
         return;
     c->rollbacks++;
     dn_key_format(ch->key, dn, sizeof(dn));
+    e = dn_table_get(c->table, ch->key); /* NULL: idle again */
     /* The store error was logged already (core__store_error()). */
     tc_log(DEBUG, "dn %s: change not stored; back to owner \"%s\"", dn,
-           dn_table_node_name(c->table, dn_table_get(c->table, ch->key)->owner));
+           dn_table_node_name(c->table, e != NULL ? e->owner : DN_NODE_NONE));
     if (sweep_node != DN_NODE_NONE)
         publish_entry(c, ch->key);
 }

@@ -179,7 +179,7 @@ int core_unbind(struct core *c, struct binding *b, core_store_cb done, void *arg
 
 /* An accepted REGISTER took k's live bindings here from before to after
  * (DESIGN §3): claim k when it is an initial registration - no live binding
- * before, or k is marked claim_next (struct bindings_dn: restored after a
+ * before, or k is marked claim_next (bindings_claim_next(): restored after a
  * restart, or an earlier claim refused) while not owned here -, release it
  * when the last binding went, else nothing. done is called when the change
  * is durable. Returns 1 (a claim or release is queued, done will be

@@ -16,9 +16,10 @@
 
 /* Key of a binding in STORE_DB_BINDING: DN digits, NUL, contact URI.
  * Returns its length, or 0 when it does not fit size. */
-static size_t binding_key(const struct binding *b, char *key, size_t size)
+static size_t binding_key(const struct bindings *bs, const struct binding *b, char *key,
+                          size_t size)
 {
-    int n = dn_key_format(b->dn, key, size);
+    int n = dn_key_format(binding_dn(bs, b), key, size);
     size_t len = (size_t)n + 1 + b->contact_len;
 
     if (n < 0 || len > size)
@@ -58,7 +59,7 @@ static struct core_bwait *bwait_new(struct core *c, const struct binding *b, cor
     w->c = c;
     w->done = done;
     w->arg = arg;
-    w->dn = b->dn;
+    w->dn = binding_dn(c->bindings, b);
     w->contact_len = b->contact_len;
     memcpy(w->contact, binding_contact(b), b->contact_len);
     return w;
@@ -91,11 +92,11 @@ static void bwait_undo(struct core *c, struct core_bwait *w)
 {
     struct bindings *bs = c->bindings;
     struct binding *cur = bindings_find(bs, w->dn, w->contact, w->contact_len);
-    struct bindings_dn *d;
+    struct dn_entry *d;
     const struct dn_entry *e;
     uint64_t now = tc_now_ms();
 
-    if (cur != NULL && cur == w->added && cur->expires_ms == w->added_expires_ms &&
+    if (cur != NULL && cur == w->added && binding_expires_ms(cur) == w->added_expires_ms &&
         cur->cseq == w->added_cseq) {
         bindings_remove(bs, cur);
         cur = NULL;
@@ -110,9 +111,9 @@ static void bwait_undo(struct core *c, struct core_bwait *w)
         return;
     }
     e = dn_table_get(c->table, w->dn);
-    d = bindings_dn(bs, w->dn, false);
+    d = bindings_dn(bs, w->dn);
     if (d != NULL && (e == NULL || e->owner != DN_NODE_SELF))
-        d->claim_next = true;
+        bindings_set_claim_next(d, true);
 }
 
 /* The store answered w's record (the oldest one on its way). */
@@ -171,23 +172,24 @@ static int put_record(struct core *c, const struct binding *b, store_done_cb don
     Tc__Binding rec = TC__BINDING__INIT;
     char dn[DN_DIR_MAX_DIGITS + 1];
     char key[STORE_MAX_KEY + 1];
+    char received[BINDING_RECEIVED_MAX];
     uint8_t small[512], *buf = small;
     size_t klen, len;
     int rc;
 
-    klen = binding_key(b, key, sizeof(key));
+    klen = binding_key(c->bindings, b, key, sizeof(key));
     if (klen == 0 || klen > STORE_MAX_KEY)
         return -EINVAL;
-    dn_key_format(b->dn, dn, sizeof(dn));
+    memcpy(dn, key, strlen(key) + 1);
     rec.dn = dn;
     rec.contact = (char *)binding_contact(b);
     rec.call_id = (char *)binding_call_id(b);
     rec.cseq = b->cseq;
-    rec.expires_unix_ms = b->expires_ms;
-    rec.received = (char *)binding_received(b);
+    rec.expires_unix_ms = binding_expires_ms(b);
+    rec.received = (char *)binding_received(b, received);
     rec.params = (char *)binding_params(b);
     rec.transport = b->proto == BINDING_TCP ? "tcp" : "udp";
-    rec.registered_unix_ms = b->registered_ms;
+    rec.registered_unix_ms = binding_registered_ms(b);
     len = tc__binding__get_packed_size(&rec);
     if (len > sizeof(small) && (buf = malloc(len)) == NULL)
         return -ENOMEM;
@@ -201,7 +203,7 @@ static int put_record(struct core *c, const struct binding *b, store_done_cb don
 static int del_record(struct core *c, const struct binding *b, store_done_cb done, void *arg)
 {
     char key[STORE_MAX_KEY + 1];
-    size_t klen = binding_key(b, key, sizeof(key));
+    size_t klen = binding_key(c->bindings, b, key, sizeof(key));
 
     if (klen == 0 || klen > STORE_MAX_KEY)
         return -EINVAL;
@@ -210,20 +212,21 @@ static int del_record(struct core *c, const struct binding *b, store_done_cb don
 
 unsigned core_live_bindings(struct core *c, dn_key k, uint64_t now_ms)
 {
-    struct bindings_dn *d;
+    const struct bindings *bs = c->bindings;
     unsigned n = 0;
 
-    if (c->bindings == NULL)
+    if (bs == NULL)
         return 0;
-    d = bindings_dn(c->bindings, k, false);
-    for (struct binding *b = d != NULL ? d->head : NULL; b != NULL; b = b->next)
-        n += b->expires_ms > now_ms;
+    for (struct binding *b = bindings_first(bs, bindings_dn(bs, k)); b != NULL;
+         b = binding_next(bs, b))
+        n += binding_expires_ms(b) > now_ms;
     return n;
 }
 
 int core_bind(struct core *c, struct binding *b, core_store_cb done, void *arg)
 {
-    struct binding *old = bindings_find(c->bindings, b->dn, binding_contact(b), b->contact_len);
+    struct binding *old = bindings_find(c->bindings, binding_dn(c->bindings, b), binding_contact(b),
+                                        b->contact_len);
     struct core_bwait *w = bwait_new(c, b, done, arg);
     int rc = w != NULL ? put_record(c, b, on_record_done, w) : -ENOMEM;
 
@@ -233,7 +236,7 @@ int core_bind(struct core *c, struct binding *b, core_store_cb done, void *arg)
         return rc;
     }
     w->added = b;
-    w->added_expires_ms = b->expires_ms;
+    w->added_expires_ms = binding_expires_ms(b);
     w->added_cseq = b->cseq;
     if (old != NULL) {
         bindings_take(c->bindings, old);
@@ -276,14 +279,14 @@ static void on_registered_done(void *arg, int status, const struct dn_change *ch
 {
     struct core_rwait *w = arg;
     struct core *c = w->c;
-    struct bindings_dn *d;
+    struct dn_entry *d;
 
     if (status != 0 && c->bindings != NULL) {
-        d = bindings_dn(c->bindings, w->k, false);
+        d = bindings_dn(c->bindings, w->k);
         /* Refused and undone: a claim is owed to the next REGISTER while a
          * binding is held; a release is retried by the expiry tick. */
         if (w->claim && d != NULL)
-            d->claim_next = true;
+            bindings_set_claim_next(d, true);
         else if (!w->claim)
             release_unbound(c, w->k, tc_now_ms());
     }
@@ -295,9 +298,9 @@ static void on_registered_done(void *arg, int status, const struct dn_change *ch
 int core_registered(struct core *c, dn_key k, unsigned before, unsigned after, core_done_cb done,
                     void *arg)
 {
-    struct bindings_dn *d = bindings_dn(c->bindings, k, false);
+    struct dn_entry *d = bindings_dn(c->bindings, k);
     const struct dn_entry *e = dn_table_get(c->table, k);
-    bool claim_next = d != NULL && d->claim_next;
+    bool claim_next = d != NULL && bindings_claim_next(d);
     bool owned = e != NULL && e->owner == DN_NODE_SELF;
     int rc = 0;
 
@@ -311,7 +314,7 @@ int core_registered(struct core *c, dn_key k, unsigned before, unsigned after, c
         /* Refused (store full): the phone's binding stays, and its next
          * REGISTER - a refresh by the binding count - claims again. */
         if (rc < 0 && d != NULL)
-            d->claim_next = true;
+            bindings_set_claim_next(d, true);
         rc = rc == 0 ? 1 : rc;
     } else if (before > 0 && after == 0) {
         w->claim = false;
@@ -322,7 +325,7 @@ int core_registered(struct core *c, dn_key k, unsigned before, unsigned after, c
     if (rc != 1)
         free(w);
     if (rc >= 0 && d != NULL)
-        d->claim_next = false;
+        bindings_set_claim_next(d, false);
     return rc;
 }
 
@@ -386,15 +389,16 @@ static void on_expired(void *arg, struct binding *b)
 {
     struct expire_ctx *x = arg;
     struct core *c = x->c;
-    struct bindings_dn *d = bindings_dn(c->bindings, b->dn, false);
+    dn_key dn = binding_dn(c->bindings, b);
+    struct dn_entry *d = bindings_dn(c->bindings, dn);
     int rc = del_record(c, b, on_record_durable, c);
 
     if (rc != 0)
         core__store_error(c, "deleting an expired binding", rc);
     x->expired++;
-    if (d != NULL && d->count == 0) {
-        d->claim_next = false;
-        x->released += release_unbound(c, b->dn, x->now_ms) == 1;
+    if (d != NULL && d->bind_head == 0) {
+        bindings_set_claim_next(d, false);
+        x->released += release_unbound(c, dn, x->now_ms) == 1;
     }
     binding_free(c->bindings, b);
 }

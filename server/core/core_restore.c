@@ -43,16 +43,19 @@ struct restore_ctx {
     bool bind_empty;             /* the bindings were empty at the start */
     bool bind_sorted;            /* ... and every entry made went in in order */
     dn_key bind_max;             /* the last entry made in order */
-    struct bindings_dn *bind_last; /* the entry of the last binding added */
+    struct dn_entry *bind_last;  /* the entry of the last binding added */
+    uint32_t bind_last_pos;      /* ... at this position */
     bool table_empty;            /* the DN table was empty at the start */
     dn_key table_max;            /* the last entry loaded in order */
     /* The DN scan walks the bindings' entries alongside (they are in
-     * scan order while bind_sorted) to find each DN's bindings. */
-    size_t walk_cursor;
-    struct bindings_dn *walk;
+     * scan order while bind_sorted, before walk_end) to find each DN's
+     * bindings, and its entry: the table and the bindings share them. */
+    size_t walk_cursor, walk_end;
+    struct dn_entry *walk;
     /* Each record waits RESTORE_AHEAD records before it goes in, while its
      * slot of the index (a cache miss at a million DNs) is prefetched. */
     struct binding *bind_ring[RESTORE_AHEAD];
+    dn_key bind_ring_dn[RESTORE_AHEAD];
     unsigned bind_head, bind_n;
     struct restore_dn dn_ring[RESTORE_AHEAD];
     unsigned dn_head, dn_n;
@@ -75,23 +78,23 @@ static int dn_lex_cmp(dn_key a, dn_key b)
 }
 
 /* The bindings entry of dn, made if absent. NULL: -ENOMEM. */
-static struct bindings_dn *restore_dn_entry(struct restore_ctx *ctx, dn_key dn)
+static struct dn_entry *restore_dn_entry(struct restore_ctx *ctx, dn_key dn)
 {
     struct bindings *bs = ctx->c->bindings;
-    struct bindings_dn *d;
+    struct dn_entry *d;
 
-    if (ctx->bind_last != NULL && ctx->bind_last->dn == dn)
+    if (ctx->bind_last != NULL && ctx->bind_last->key == dn)
         return ctx->bind_last;
     if (ctx->bind_sorted && (ctx->bind_max == DN_KEY_NONE || dn_lex_cmp(dn, ctx->bind_max) > 0)) {
-        d = bindings_dn_append(bs, dn);
+        d = bindings_dn_append(bs, dn, &ctx->bind_last_pos);
         if (d != NULL)
             ctx->bind_max = dn;
     } else {
         /* A DN out of order may be new: the entries are no longer in
          * scan order. */
-        if (bindings_dn(bs, dn, false) == NULL)
+        if (bindings_dn(bs, dn) == NULL)
             ctx->bind_sorted = false;
-        d = bindings_dn(bs, dn, true);
+        d = bindings_dn_make(bs, dn, &ctx->bind_last_pos);
     }
     ctx->bind_last = d;
     return d;
@@ -124,16 +127,16 @@ static void remember_stale(struct restore_ctx *ctx, const void *key, size_t klen
 
 /* Add b (made from a record) to its DN's entry. Returns 0 or -ENOMEM (b is
  * then freed). */
-static int restore_binding(struct restore_ctx *ctx, struct binding *b)
+static int restore_binding(struct restore_ctx *ctx, struct binding *b, dn_key dn)
 {
-    struct bindings_dn *d = restore_dn_entry(ctx, b->dn);
+    struct dn_entry *d = restore_dn_entry(ctx, dn);
 
     if (d == NULL) {
         binding_free(ctx->c->bindings, b);
         return -ENOMEM;
     }
-    bindings_add_to(ctx->c->bindings, d, b);
-    d->claim_next = true;
+    bindings_add_to(ctx->c->bindings, d, ctx->bind_last_pos, b);
+    bindings_set_claim_next(d, true);
     ctx->st.bindings++;
     return 0;
 }
@@ -142,10 +145,11 @@ static int restore_binding(struct restore_ctx *ctx, struct binding *b)
 static int bind_ring_pop(struct restore_ctx *ctx)
 {
     struct binding *b = ctx->bind_ring[ctx->bind_head];
+    dn_key dn = ctx->bind_ring_dn[ctx->bind_head];
 
     ctx->bind_head = (ctx->bind_head + 1) % RESTORE_AHEAD;
     ctx->bind_n--;
-    return restore_binding(ctx, b);
+    return restore_binding(ctx, b, dn);
 }
 
 /* Add every binding waiting in the ring; after a failure, free the rest. */
@@ -179,6 +183,9 @@ static int on_binding_record(void *arg, const void *key, size_t klen, const void
         remember_stale(ctx, key, klen);
         return 0;
     }
+    /* The DN's slot in the index (the table's: the bindings share it) is
+     * read RESTORE_AHEAD records later. */
+    dn_table_prefetch(c->table, dn);
     b = binding_new_n(c->bindings, dn, w.contact.p, w.contact.len, w.call_id.p, w.call_id.len,
                       w.received.p, w.received.len, w.params.p, w.params.len,
                       w.transport.len == 3 && memcmp(w.transport.p, "tcp", 3) == 0 ? BINDING_TCP
@@ -188,46 +195,64 @@ static int on_binding_record(void *arg, const void *key, size_t klen, const void
         ctx->error = -ENOMEM;
         return -ENOMEM;
     }
-    /* The DN's slot in the index is read RESTORE_AHEAD records later. */
-    bindings_prefetch(c->bindings, dn);
     if (ctx->bind_n == RESTORE_AHEAD && bind_ring_pop(ctx) != 0) {
         binding_free(c->bindings, b);
         ctx->error = -ENOMEM;
         return -ENOMEM;
     }
+    ctx->bind_ring_dn[(ctx->bind_head + ctx->bind_n) % RESTORE_AHEAD] = dn;
     ctx->bind_ring[(ctx->bind_head + ctx->bind_n++) % RESTORE_AHEAD] = b;
     return 0;
 }
 
-/* Whether k has a binding that has not expired. */
-static bool restore_live(struct restore_ctx *ctx, dn_key k)
+/* The next entry of the walk, or NULL past the bindings' entries. */
+static struct dn_entry *walk_next(struct restore_ctx *ctx)
 {
-    struct bindings_dn *d;
+    if (ctx->walk_cursor >= ctx->walk_end)
+        return NULL;
+    return u64map_next(ctx->c->bindings->dns, &ctx->walk_cursor);
+}
 
-    if (!ctx->bind_empty || !ctx->bind_sorted)
+/* Whether the walk can be used: both tables were empty, and the bindings'
+ * entries were made in scan order. */
+static bool walking(const struct restore_ctx *ctx)
+{
+    return ctx->bind_empty && ctx->bind_sorted && ctx->table_empty;
+}
+
+/* Whether k has a binding that has not expired. *e gets k's entry when the
+ * walk knows it (else NULL: none, when walking). */
+static bool restore_live(struct restore_ctx *ctx, dn_key k, struct dn_entry **e)
+{
+    const struct bindings *bs = ctx->c->bindings;
+
+    *e = NULL;
+    if (!walking(ctx))
         return core_live_bindings(ctx->c, k, ctx->now) > 0;
     /* Both in increasing order: the entry of k, if any, is next. */
-    while (ctx->walk != NULL && dn_lex_cmp(ctx->walk->dn, k) < 0)
-        ctx->walk = bindings_next_dn(ctx->c->bindings, &ctx->walk_cursor);
-    d = ctx->walk != NULL && ctx->walk->dn == k ? ctx->walk : NULL;
-    for (struct binding *b = d != NULL ? d->head : NULL; b != NULL; b = b->next) {
-        if (b->expires_ms > ctx->now)
+    while (ctx->walk != NULL && dn_lex_cmp(ctx->walk->key, k) < 0)
+        ctx->walk = walk_next(ctx);
+    if (ctx->walk != NULL && ctx->walk->key == k)
+        *e = ctx->walk;
+    for (struct binding *b = bindings_first(bs, *e); b != NULL; b = binding_next(bs, b)) {
+        if (binding_expires_ms(b) > ctx->now)
             return true;
     }
     return false;
 }
 
-/* Put the stored state of k in the table. Returns 0 or what
- * dn_table_apply() returns. */
-static int restore_apply(struct restore_ctx *ctx, const struct restore_dn *r, struct dn_change *ch)
+/* Put the stored state of k (its entry e, from the walk, or NULL) in the
+ * table. Returns 0 or what dn_table_apply() returns. */
+static int restore_apply(struct restore_ctx *ctx, const struct restore_dn *r, struct dn_entry *e,
+                         struct dn_change *ch)
 {
     struct dn_table *t = ctx->c->table;
     int rc;
 
-    if (!ctx->table_empty ||
+    if (!walking(ctx) ||
         (ctx->table_max != DN_KEY_NONE && dn_lex_cmp(r->dn, ctx->table_max) <= 0))
         return dn_table_apply(t, r->dn, r->owner, r->source, r->v, r->since_ms, ch);
-    rc = dn_table_load(t, r->dn, r->owner, r->source, r->v, r->since_ms, ch);
+    rc = dn_table_load(t, r->dn, e, r->owner, r->source, r->v, r->since_ms, ch);
     if (rc == 0)
         ctx->table_max = r->dn;
     return rc;
@@ -239,11 +264,12 @@ static int restore_apply(struct restore_ctx *ctx, const struct restore_dn *r, st
 static void restore_dn(struct restore_ctx *ctx, const struct restore_dn *r)
 {
     struct core *c = ctx->c;
-    bool live = restore_live(ctx, r->dn);
+    struct dn_entry *e;
+    bool live = restore_live(ctx, r->dn, &e);
     struct dn_change ch;
     int rc;
 
-    if (restore_apply(ctx, r, &ch) != 0)
+    if (restore_apply(ctx, r, e, &ch) != 0)
         return; /* a DN no longer in the directory */
     if (r->owner != DN_NODE_SELF) {
         ctx->st.standby += live;
@@ -316,8 +342,10 @@ static void reserve_tables(struct core *c)
     if (store_count(c->store, STORE_DB_BINDING, &n_bind) != 0 ||
         store_count(c->store, STORE_DB_DN, &n_dn) != 0)
         return;
-    if (bindings_reserve(c->bindings, n_bind < n_dn ? n_bind : n_dn) != 0 ||
-        dn_table_reserve(c->table, n_dn) != 0)
+    /* One map for both: the DNs of the DN records, and those of bindings
+     * without one (few). */
+    (void)n_bind;
+    if (dn_table_reserve(c->table, n_dn) != 0)
         tc_log(WARN, "core: no memory to size the tables for %llu DN records",
                (unsigned long long)n_dn);
 }
@@ -330,15 +358,16 @@ int core_restore(struct core *c, struct core_restore_stats *st)
     if (c->store == NULL)
         return -ESHUTDOWN;
     reserve_tables(c);
-    ctx.bind_empty = ctx.bind_sorted = bindings_next_dn(c->bindings, &ctx.walk_cursor) == NULL;
-    ctx.table_empty = dn_table_count(c->table) == 0;
+    /* The bindings' entries are the table's: one map. */
+    ctx.bind_empty = ctx.bind_sorted = ctx.table_empty = dn_table_count(c->table) == 0;
     rc = store_scan(c->store, STORE_DB_BINDING, on_binding_record, &ctx);
     if (rc == 0)
         rc = ctx.error;
     if (bind_ring_flush(&ctx) != 0 && rc == 0)
         rc = -ENOMEM;
     ctx.walk_cursor = 0;
-    ctx.walk = bindings_next_dn(c->bindings, &ctx.walk_cursor);
+    ctx.walk_end = dn_table_count(c->table);
+    ctx.walk = walk_next(&ctx);
     if (rc == 0)
         rc = dn_store_load(c->store, on_dn_record, &ctx, &ctx.st.bad);
     while (rc == 0 && ctx.dn_n > 0)

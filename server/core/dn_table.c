@@ -92,16 +92,36 @@ static enum dn_status entry_status(const struct dn_table *t, const struct dn_ent
     return (e != NULL && reachable(t, e->owner)) ? DN_INSRV : DN_OOS;
 }
 
+/* Version zero: what an absent entry means. */
+static bool idle(const struct dn_entry *e)
+{
+    return e->hlc == 0 && e->vnode == DN_NODE_NONE;
+}
+
 /* Find or insert the entry for k (a DN of the directory). NULL: -ENOMEM. */
 static struct dn_entry *entry_for(struct dn_table *t, dn_key k)
 {
     return u64map_insert(&t->map, k);
 }
 
+/* The table's part of e back to what an absent entry means. */
+static void make_idle(struct dn_table *t, struct dn_entry *e)
+{
+    if (e->owner != DN_NODE_NONE)
+        t->owned[e->owner]--;
+    t->n_tracked -= !idle(e);
+    e->hlc = 0;
+    e->since_ms = 0;
+    e->vnode = DN_NODE_NONE;
+    e->owner = DN_NODE_NONE;
+    e->source = DN_SOURCE_NONE;
+}
+
 /* Record owner at v in e and describe it in c. */
 static void set_owner(struct dn_table *t, struct dn_entry *e, uint16_t owner, enum dn_source source,
                       struct tc_version v, uint64_t since_ms, struct dn_change *c)
 {
+    t->n_tracked -= !idle(e);
     c->key = e->key;
     c->prev = *e;
     c->prev_none = false;
@@ -109,13 +129,14 @@ static void set_owner(struct dn_table *t, struct dn_entry *e, uint16_t owner, en
     c->old_status = entry_status(t, e);
     if (e->owner != DN_NODE_NONE)
         t->owned[e->owner]--;
-    e->owner = owner;
+    e->owner = (uint8_t)owner;
     if (owner != DN_NODE_NONE)
         t->owned[owner]++;
     e->source = (uint8_t)(owner != DN_NODE_NONE ? source : DN_SOURCE_NONE);
     e->hlc = v.hlc;
-    e->vnode = v.node;
+    e->vnode = (uint8_t)v.node;
     e->since_ms = since_ms;
+    t->n_tracked += !idle(e);
     c->owner = owner;
     c->source = (enum dn_source)e->source;
     c->version = v;
@@ -132,10 +153,10 @@ int dn_table_claim(struct dn_table *t, dn_key k, enum dn_source source, uint64_t
 
     if (!dn_dir_contains(t->dir, k))
         return TC_EUNKNOWN_DN;
-    fresh = u64map_find(&t->map, k) == NULL;
     e = entry_for(t, k);
     if (e == NULL)
         return -ENOMEM;
+    fresh = idle(e);
     set_owner(t, e, DN_NODE_SELF, source, dn_table_next_version(t, now_ms), now_ms, c);
     c->prev_none = fresh;
     return 0;
@@ -182,7 +203,7 @@ int dn_table_apply(struct dn_table *t, dn_key k, uint16_t owner, enum dn_source 
         if (dn_table_version_cmp(t, v, cur) <= 0)
             return TC_ESTALE;
     }
-    fresh = e == NULL;
+    fresh = e == NULL || idle(e);
     e = entry_for(t, k);
     if (e == NULL)
         return -ENOMEM;
@@ -191,16 +212,16 @@ int dn_table_apply(struct dn_table *t, dn_key k, uint16_t owner, enum dn_source 
     return 0;
 }
 
-int dn_table_load(struct dn_table *t, dn_key k, uint16_t owner, enum dn_source source,
-                  struct tc_version v, uint64_t since_ms, struct dn_change *c)
+int dn_table_load(struct dn_table *t, dn_key k, struct dn_entry *e, uint16_t owner,
+                  enum dn_source source, struct tc_version v, uint64_t since_ms,
+                  struct dn_change *c)
 {
-    struct dn_entry *e;
-
     if (!dn_dir_contains(t->dir, k))
         return TC_EUNKNOWN_DN;
     if (owner >= t->n_nodes || v.node >= t->n_nodes)
         return -EINVAL;
-    e = u64map_insert_new(&t->map, k);
+    if (e == NULL)
+        e = u64map_insert_new(&t->map, k);
     if (e == NULL)
         return -ENOMEM;
     apply_to(t, e, owner, source, v, since_ms, c);
@@ -214,26 +235,34 @@ int dn_table_restore(struct dn_table *t, const struct dn_change *c)
 
     if (e == NULL || e->hlc != c->version.hlc || e->vnode != c->version.node)
         return TC_ESTALE;
-    if (e->owner != DN_NODE_NONE)
-        t->owned[e->owner]--;
-    if (c->prev_none) {
-        /* Idle again: no owner, version zero (older than any claim). The
-         * entry stays: removing it would move another one under a walk in
-         * progress (a peer snapshot, a TC subscription's). */
-        memset(e, 0, sizeof(*e));
-        e->key = c->key;
+    /* Idle again: no owner, version zero (older than any claim). The
+     * entry stays: removing it would move another one under a walk in
+     * progress (a peer snapshot, a TC subscription's), and the bindings
+     * may hold it. */
+    make_idle(t, e);
+    if (c->prev_none)
         return 0;
-    }
-    *e = c->prev;
+    /* The table's fields only: the bindings' may have changed since. */
+    e->hlc = c->prev.hlc;
+    e->since_ms = c->prev.since_ms;
+    e->vnode = c->prev.vnode;
+    e->owner = c->prev.owner;
+    e->source = c->prev.source;
     if (e->owner != DN_NODE_NONE)
         t->owned[e->owner]++;
+    t->n_tracked += !idle(e);
     return 0;
 }
 
 const struct dn_entry *dn_table_get(const struct dn_table *t, dn_key k)
 {
+    const struct dn_entry *e;
+
     /* DN_KEY_NONE is never stored; the map does not take key 0. */
-    return k == DN_KEY_NONE ? NULL : u64map_find(&t->map, k);
+    if (k == DN_KEY_NONE)
+        return NULL;
+    e = u64map_find(&t->map, k);
+    return e != NULL && !idle(e) ? e : NULL;
 }
 
 enum dn_status dn_table_status(const struct dn_table *t, dn_key k)
@@ -279,9 +308,18 @@ size_t dn_table_count(const struct dn_table *t)
     return u64map_count(&t->map);
 }
 
+size_t dn_table_tracked(const struct dn_table *t)
+{
+    return t->n_tracked;
+}
+
 const struct dn_entry *dn_table_next(const struct dn_table *t, size_t *cursor)
 {
-    return u64map_next(&t->map, cursor);
+    const struct dn_entry *e;
+
+    while ((e = u64map_next(&t->map, cursor)) != NULL && idle(e))
+        ;
+    return e;
 }
 
 void dn_table_foreach(const struct dn_table *t, void (*fn)(void *arg, const struct dn_entry *e),
@@ -290,8 +328,14 @@ void dn_table_foreach(const struct dn_table *t, void (*fn)(void *arg, const stru
     const struct dn_entry *e;
     size_t cursor = 0;
 
-    while ((e = u64map_next(&t->map, &cursor)) != NULL)
+    while ((e = dn_table_next(t, &cursor)) != NULL)
         fn(arg, e);
+}
+
+/* e's DN is not in dir, and e is not already what a reload leaves of it. */
+static bool dropped(const struct dn_dir *dir, const struct dn_entry *e)
+{
+    return !dn_dir_contains(dir, e->key) && !(idle(e) && e->bind_head != 0);
 }
 
 /* Keys of the entries whose DN is not in dir: *out (malloc'd, the caller
@@ -303,7 +347,7 @@ static long dropped_keys(const struct dn_table *t, const struct dn_dir *dir, dn_
     long n = 0;
 
     while ((e = u64map_next(&t->map, &cursor)) != NULL)
-        n += !dn_dir_contains(dir, e->key);
+        n += dropped(dir, e);
     *out = NULL;
     if (n == 0)
         return 0;
@@ -313,7 +357,7 @@ static long dropped_keys(const struct dn_table *t, const struct dn_dir *dir, dn_
     n = 0;
     cursor = 0;
     while ((e = u64map_next(&t->map, &cursor)) != NULL) {
-        if (!dn_dir_contains(dir, e->key))
+        if (dropped(dir, e))
             (*out)[n++] = e->key;
     }
     return n;
@@ -327,11 +371,11 @@ long dn_table_reload(struct dn_table *t, const struct dn_dir *dir)
     if (n < 0)
         return n;
     for (long i = 0; i < n; i++) {
-        const struct dn_entry *e = u64map_find(&t->map, keys[i]);
+        struct dn_entry *e = u64map_find(&t->map, keys[i]);
 
-        if (e->owner != DN_NODE_NONE)
-            t->owned[e->owner]--;
-        u64map_remove(&t->map, keys[i]);
+        make_idle(t, e);
+        if (e->bind_head == 0)
+            u64map_remove(&t->map, keys[i]);
     }
     free(keys);
     t->dir = dir;

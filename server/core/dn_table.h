@@ -25,7 +25,7 @@
 
 #define DN_NODE_NONE   0
 #define DN_NODE_SELF   1
-#define DN_TABLE_NODES 64 /* self + peers */
+#define DN_TABLE_NODES 64 /* self + peers; ids fit struct dn_entry's bytes */
 
 enum dn_source {
     DN_SOURCE_NONE = 0,
@@ -43,13 +43,23 @@ struct tc_version {
     uint16_t node; /* node id of the claimer; the tie-break compares names */
 };
 
+/* One entry per DN for the table and for the SIP bindings held here
+ * (server/core/bindings.h), which share the map: 32 bytes. An entry with
+ * version zero (hlc 0) and no owner is idle, what an absent entry means:
+ * made by the bindings before a claim, or left by dn_table_restore() or a
+ * reload. dn_table_next() skips idle entries. */
 struct dn_entry {
     dn_key key;
     uint64_t hlc;      /* version.hlc */
     uint64_t since_ms; /* wall time of the last change, ms since the epoch */
-    uint16_t vnode;    /* version.node */
-    uint16_t owner;    /* DN_NODE_NONE when released */
-    uint8_t source;    /* enum dn_source */
+    /* The bindings' own fields: their first binding's handle (0: none) and
+     * their flags. The table never changes them, and keeps an entry that
+     * has a binding when its DN leaves the directory. */
+    uint32_t bind_head;
+    uint8_t bind_flags;
+    uint8_t vnode;  /* version.node (< DN_TABLE_NODES) */
+    uint8_t owner;  /* DN_NODE_NONE when released */
+    uint8_t source; /* enum dn_source */
 };
 
 /* What one decision changed; filled by the calls below. */
@@ -72,12 +82,13 @@ struct dn_table {
     const struct dn_dir *dir; /* borrowed; must outlive the table */
     struct u64map map;        /* of struct dn_entry */
     char names[DN_TABLE_NODES][32];
-    bool link_up[DN_TABLE_NODES];   /* self is always up */
+    bool link_up[DN_TABLE_NODES]; /* self is always up */
     /* When each link last went up or down (wall clock ms; 0: not since
      * this process started). A peer's DNs changed status then. */
     uint64_t link_since_ms[DN_TABLE_NODES];
     uint64_t owned[DN_TABLE_NODES]; /* DNs owned per node id */
     uint16_t n_nodes;               /* ids in use, including NONE and SELF */
+    size_t n_tracked;               /* entries that are not idle */
     uint64_t hlc_last;
 };
 
@@ -128,12 +139,14 @@ int dn_table_release(struct dn_table *t, dn_key k, uint64_t now_ms, struct dn_ch
 int dn_table_apply(struct dn_table *t, dn_key k, uint16_t owner, enum dn_source source,
                    struct tc_version v, uint64_t since_ms, struct dn_change *c);
 
-/* dn_table_apply() for k that the caller knows has no entry (a restore
- * reading keys in increasing order into a table that held only smaller
- * ones): no look-up (u64map_insert_new()), so always applied. Same
- * returns, without TC_ESTALE. */
-int dn_table_load(struct dn_table *t, dn_key k, uint16_t owner, enum dn_source source,
-                  struct tc_version v, uint64_t since_ms, struct dn_change *c);
+/* dn_table_apply() for k that the caller knows has no entry but e, idle,
+ * when not NULL (a restore reading keys in increasing order into a table
+ * that held only smaller ones, and the bindings' idle entries, which it
+ * walks alongside): no look-up (u64map_insert_new()), so always applied.
+ * Same returns, without TC_ESTALE. */
+int dn_table_load(struct dn_table *t, dn_key k, struct dn_entry *e, uint16_t owner,
+                  enum dn_source source, struct tc_version v, uint64_t since_ms,
+                  struct dn_change *c);
 
 /* Prefetch what dn_table_load() of k will touch (u64map_prefetch()). */
 static inline void dn_table_prefetch(const struct dn_table *t, dn_key k)
@@ -152,8 +165,8 @@ static inline void dn_table_prefetch(const struct dn_table *t, dn_key k)
  * reload dropped it). Loop thread only. */
 int dn_table_restore(struct dn_table *t, const struct dn_change *c);
 
-/* The entry for k, or NULL when k never had a claim (idle: OOS, no owner).
- * Valid until the next change to the table. */
+/* The entry for k, or NULL when k never had a claim or its entry is idle
+ * (OOS, no owner). Valid until the next change to the table. */
 const struct dn_entry *dn_table_get(const struct dn_table *t, dn_key k);
 
 /* Status of k as this node sees it. */
@@ -174,11 +187,17 @@ void dn_table_set_link_at(struct dn_table *t, uint16_t node, bool up, uint64_t n
 /* Number of DNs InSrv here; the rest of dir->n_dns are OOS. */
 uint64_t dn_table_insrv(const struct dn_table *t);
 
-/* Number of entries: DNs that ever had a claim. */
+/* Number of entries, idle ones included: the end of a dn_table_next()
+ * walk's cursor. */
 size_t dn_table_count(const struct dn_table *t);
 
-/* Iterate over the entries, in no particular order: set *cursor to 0, then
- * call until NULL. Valid only while the table is not changed. */
+/* Number of entries that are not idle: DNs with a recorded ownership
+ * history. */
+size_t dn_table_tracked(const struct dn_table *t);
+
+/* Iterate over the entries that are not idle, in no particular order: set
+ * *cursor to 0, then call until NULL. Valid only while the table is not
+ * changed. */
 const struct dn_entry *dn_table_next(const struct dn_table *t, size_t *cursor);
 
 /* Call fn for every entry, in no particular order. fn must not change the
@@ -187,8 +206,9 @@ void dn_table_foreach(const struct dn_table *t, void (*fn)(void *arg, const stru
                       void *arg);
 
 /* Switch to a new directory: entries of DNs still in it are kept, the rest
- * are dropped. Returns the number of entries dropped, or -ENOMEM (the table
- * is then unchanged). */
+ * are dropped (made idle when they hold a binding: the bindings keep their
+ * entry until they expire). Returns the number of entries dropped, or
+ * -ENOMEM (the table is then unchanged). */
 long dn_table_reload(struct dn_table *t, const struct dn_dir *dir);
 
 #endif

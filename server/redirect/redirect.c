@@ -83,12 +83,11 @@ static bool forward(const struct redirect *r, uint16_t node, const char *reason,
 static unsigned add_contacts(struct redirect *r, dn_key dn, uint64_t now,
                              struct redirect_decision *d)
 {
-    struct bindings_dn *bd = bindings_dn(r->bindings, dn, false);
+    const struct bindings *bs = r->bindings;
     unsigned n = 0;
 
-    if (bd == NULL)
-        return 0;
-    for (const struct binding *b = bd->head; b != NULL; b = b->next) {
+    for (const struct binding *b = bindings_first(bs, bindings_dn(bs, dn)); b != NULL;
+         b = binding_next(bs, b)) {
         uint32_t left = binding_remaining(b, now);
 
         /* Bindings due but not yet swept by the expiry tick are dead. */
@@ -171,9 +170,10 @@ struct usable_ctx {
 static bool usable(void *arg, dn_key dn)
 {
     struct usable_ctx *u = arg;
-    struct bindings_dn *bd = bindings_dn(u->r->bindings, dn, false);
+    const struct bindings *bs = u->r->bindings;
 
-    for (const struct binding *b = bd != NULL ? bd->head : NULL; b != NULL; b = b->next) {
+    for (const struct binding *b = bindings_first(bs, bindings_dn(bs, dn)); b != NULL;
+         b = binding_next(bs, b)) {
         if (binding_remaining(b, u->now) != 0)
             return true;
     }

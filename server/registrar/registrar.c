@@ -174,12 +174,13 @@ static int add_date(struct registrar *r, struct tc_buf *b, uint64_t now_ms)
  * was registered with and its remaining time. */
 static int answer_bindings(struct registrar *r, dn_key dn, uint64_t now, struct reg_answer *ans)
 {
-    struct bindings_dn *d = bindings_dn(r->core->bindings, dn, false);
+    const struct bindings *bs = r->core->bindings;
     int rc = 0;
 
     answer(ans, 200, "OK");
-    for (struct binding *b = d ? d->head : NULL; b != NULL && rc == 0; b = b->next) {
-        if (b->expires_ms <= now)
+    for (struct binding *b = bindings_first(bs, bindings_dn(bs, dn)); b != NULL && rc == 0;
+         b = binding_next(bs, b)) {
+        if (binding_expires_ms(b) <= now)
             continue;
         rc = tc_buf_printf(&ans->headers, "Contact: <%s>%s;expires=%u\r\n", binding_contact(b),
                            binding_params(b), binding_remaining(b, now));
@@ -373,11 +374,12 @@ static long contact_expires(const struct registrar *r, const struct reg_request 
 static int check_contacts(struct registrar *r, const struct reg_request *q, dn_key dn, uint64_t now,
                           struct reg_answer *ans)
 {
-    struct bindings_dn *d = bindings_dn(r->core->bindings, dn, false);
+    const struct bindings *bs = r->core->bindings;
     unsigned count = 0;
 
-    for (struct binding *b = d ? d->head : NULL; b != NULL; b = b->next) {
-        if (b->expires_ms > now)
+    for (struct binding *b = bindings_first(bs, bindings_dn(bs, dn)); b != NULL;
+         b = binding_next(bs, b)) {
+        if (binding_expires_ms(b) > now)
             count++;
     }
     for (unsigned i = 0; i < q->n_contacts; i++) {
@@ -399,9 +401,9 @@ static int check_contacts(struct registrar *r, const struct reg_request *q, dn_k
             answer(ans, 500, "Out Of Order CSeq");
             return 1;
         }
-        if ((b == NULL || b->expires_ms <= now) && exp != 0)
+        if ((b == NULL || binding_expires_ms(b) <= now) && exp != 0)
             count++;
-        else if (b != NULL && b->expires_ms > now && exp == 0)
+        else if (b != NULL && binding_expires_ms(b) > now && exp == 0)
             count--;
     }
     if (count > r->lim->max_contacts) {
@@ -415,13 +417,14 @@ static int check_contacts(struct registrar *r, const struct reg_request *q, dn_k
 static int check_star(struct registrar *r, const struct reg_request *q, dn_key dn,
                       struct reg_answer *ans)
 {
-    struct bindings_dn *d = bindings_dn(r->core->bindings, dn, false);
+    const struct bindings *bs = r->core->bindings;
 
     if (q->n_contacts != 0 || q->expires != 0) {
         answer(ans, 400, "Bad Contact: * needs Expires: 0 and no other Contact");
         return 1;
     }
-    for (struct binding *b = d ? d->head : NULL; b != NULL; b = b->next) {
+    for (struct binding *b = bindings_first(bs, bindings_dn(bs, dn)); b != NULL;
+         b = binding_next(bs, b)) {
         if (strcmp(binding_call_id(b), q->call_id) == 0 && q->cseq < b->cseq) {
             answer(ans, 500, "Out Of Order CSeq");
             return 1;
@@ -440,10 +443,10 @@ static int apply_contacts(struct registrar *r, const struct reg_request *q, dn_k
     int rc;
 
     if (q->star) {
-        struct bindings_dn *d = bindings_dn(bs, dn, false);
+        struct binding *b;
 
-        while (d != NULL && d->head != NULL) {
-            rc = core_unbind(r->core, d->head, on_binding_durable, w);
+        while ((b = bindings_first(bs, bindings_dn(bs, dn))) != NULL) {
+            rc = core_unbind(r->core, b, on_binding_durable, w);
             if (rc != 0)
                 return rc;
             w->pending++;
@@ -465,7 +468,7 @@ static int apply_contacts(struct registrar *r, const struct reg_request *q, dn_k
         } else {
             b = binding_new(bs, dn, c->uri, c->len, q->call_id, strlen(q->call_id), q->received,
                             c->params, q->proto, q->cseq, now + (uint64_t)exp * 1000,
-                            old != NULL ? old->registered_ms : now);
+                            old != NULL ? binding_registered_ms(old) : now);
             if (b == NULL)
                 return -ENOMEM;
             rc = core_bind(r->core, b, on_binding_durable, w);

@@ -226,7 +226,8 @@ uint64_t fnode_digest(void)
 {
     const struct tc_node *n = &fnode.node;
     const struct dn_entry *e;
-    struct bindings_dn *bd;
+    const struct bindings *bs = n->core.bindings;
+    char received[BINDING_RECEIVED_MAX];
     uint64_t h = 0xcbf29ce484222325ull, sum = 0;
     size_t cur = 0;
 
@@ -238,12 +239,13 @@ uint64_t fnode_digest(void)
         sum += mix(d, e->since_ms);
     }
     cur = 0;
-    while ((bd = bindings_next_dn(n->core.bindings, &cur)) != NULL) {
-        for (const struct binding *b = bd->head; b != NULL; b = b->next) {
-            uint64_t d = mix(mix(mix(h, b->dn), b->expires_ms), b->cseq | (uint64_t)b->proto << 32);
+    while ((e = u64map_next(bs->dns, &cur)) != NULL) {
+        for (const struct binding *b = bindings_first(bs, e); b != NULL; b = binding_next(bs, b)) {
+            uint64_t d = mix(mix(mix(h, e->key), binding_expires_ms(b)),
+                             b->cseq | (uint64_t)b->proto << 32);
 
             d = mix_str(mix_str(mix_str(d, binding_contact(b)), binding_call_id(b)),
-                        binding_received(b));
+                        binding_received(b, received));
             sum += d;
         }
     }
@@ -255,7 +257,7 @@ void fnode_check_bounds(void)
     const struct tc_node *n = &fnode.node;
     const struct dn_table *t = &n->table;
     const struct dn_entry *e;
-    struct bindings_dn *bd;
+    const struct bindings *bs = n->core.bindings;
     uint64_t bindings = 0, insrv = 0;
     size_t cur = 0;
 
@@ -281,14 +283,16 @@ void fnode_check_bounds(void)
         fnode_fail("%llu DNs InSrv by the entries, %llu by the count", (unsigned long long)insrv,
                    (unsigned long long)dn_table_insrv(t));
     cur = 0;
-    while ((bd = bindings_next_dn(n->core.bindings, &cur)) != NULL) {
+    while ((e = u64map_next(bs->dns, &cur)) != NULL) {
         unsigned count = 0;
 
-        for (const struct binding *b = bd->head; b != NULL; b = b->next)
+        for (const struct binding *b = bindings_first(bs, e); b != NULL; b = binding_next(bs, b)) {
+            if (binding_dn(bs, b) != e->key || !b->in_set)
+                fnode_fail("a binding's list does not end at its DN's entry");
             count++;
-        if (count != bd->count || count > FNODE_MAX_CONTACTS)
-            fnode_fail("%u bindings for a DN (count %u, max-contacts %u)", count, bd->count,
-                       FNODE_MAX_CONTACTS);
+        }
+        if (count > FNODE_MAX_CONTACTS)
+            fnode_fail("%u bindings for a DN (max-contacts %u)", count, FNODE_MAX_CONTACTS);
         bindings += count;
     }
     if (bindings != n->core.bindings->n_bindings)

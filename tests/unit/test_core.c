@@ -228,14 +228,14 @@ Test(core, initial_registration_claims_refresh_does_not)
 
 Test(core, last_binding_gone_releases_with_a_newer_version)
 {
-    struct bindings_dn *d;
+    struct dn_entry *d;
     struct tc_version v;
 
     cr_assert_eq(registered("1001", "sip:a@10.0.0.1"), 1);
     drain();
     v = version("1001");
-    d = bindings_dn(f.c.bindings, key("1001"), false);
-    cr_assert_eq(core_unbind(&f.c, d->head, NULL, NULL), 0);
+    d = bindings_dn(f.c.bindings, key("1001"));
+    cr_assert_eq(core_unbind(&f.c, bindings_first(f.c.bindings, d), NULL, NULL), 0);
     cr_assert_eq(core_registered(&f.c, key("1001"), 1, 0, on_done, NULL), 1);
     drain();
     cr_assert_eq(f.status, 0);
@@ -356,10 +356,10 @@ Test(core, restart_restores_the_owner_role_at_its_version)
     cr_assert_eq(entry("1001")->owner, DN_NODE_SELF);
     cr_assert_eq(dn_table_status(&f.t, key("1001")), DN_INSRV);
     cr_assert_eq(dn_table_version_cmp(&f.t, version("1001"), v), 0, "a new claim at restart");
-    cr_assert(bindings_dn(f.c.bindings, key("1001"), false)->claim_next);
+    cr_assert(bindings_claim_next(bindings_dn(f.c.bindings, key("1001"))));
     /* The phone refreshes: it owns the DN already, nothing changes. */
     cr_assert_eq(registered("1001", "sip:a@10.0.0.1"), 0);
-    cr_assert_not(bindings_dn(f.c.bindings, key("1001"), false)->claim_next);
+    cr_assert_not(bindings_claim_next(bindings_dn(f.c.bindings, key("1001"))));
     drain();
     cr_assert_eq(dn_table_version_cmp(&f.t, version("1001"), v), 0);
     cr_assert_eq(f.published, 0);
@@ -442,9 +442,9 @@ Test(core, restart_takes_a_binding_out_of_key_order)
     cr_assert_eq(core_restore(&f.c, &st), 0);
     cr_assert_eq(st.bindings, 3);
     cr_assert_eq(st.owned, 2);
-    cr_assert_eq(bindings_dn(f.c.bindings, key("1001"), false)->count, 2);
+    cr_assert_eq(bindings_count(f.c.bindings, bindings_dn(f.c.bindings, key("1001"))), 2);
     cr_assert_not_null(bindings_find(f.c.bindings, key("1001"), "sip:late@10.0.0.9", 17));
-    cr_assert_eq(bindings_dn(f.c.bindings, key("1500"), false)->count, 1);
+    cr_assert_eq(bindings_count(f.c.bindings, bindings_dn(f.c.bindings, key("1500"))), 1);
     cr_assert_eq(entry("1500")->owner, DN_NODE_SELF);
     cr_assert_eq(entry("1001")->owner, DN_NODE_SELF);
 }
@@ -717,30 +717,32 @@ Test(core, refused_register_takes_the_binding_and_the_claim_back)
 
 Test(core, refused_refresh_and_unregister_put_the_binding_back)
 {
-    struct bindings_dn *d;
+    struct dn_entry *d;
     uint64_t expires;
 
     fx_small_map();
     cr_assert_eq(registered("1001", "sip:a@10.0.0.1"), 1);
     drain();
-    d = bindings_dn(f.c.bindings, key("1001"), false);
-    expires = d->head->expires_ms;
+    d = bindings_dn(f.c.bindings, key("1001"));
+    expires = binding_expires_ms(bindings_first(f.c.bindings, d));
     fill_store_all();
     /* A refresh with a longer expiry. */
     phone_bind("1001", "sip:a@10.0.0.1", 3600);
-    cr_assert_gt(bindings_dn(f.c.bindings, key("1001"), false)->head->expires_ms, expires);
+    cr_assert_gt(binding_expires_ms(bindings_first(f.c.bindings, bindings_dn(f.c.bindings, key("1001")))),
+                 expires);
     drain();
-    d = bindings_dn(f.c.bindings, key("1001"), false);
-    cr_assert_eq(d->count, 1);
-    cr_assert_eq(d->head->expires_ms, expires, "the refused refresh stayed");
+    d = bindings_dn(f.c.bindings, key("1001"));
+    cr_assert_eq(bindings_count(f.c.bindings, d), 1);
+    cr_assert_eq(binding_expires_ms(bindings_first(f.c.bindings, d)), expires,
+                 "the refused refresh stayed");
     /* An unregister: the binding and the claim stay. */
-    cr_assert_eq(core_unbind(&f.c, d->head, NULL, NULL), 0);
+    cr_assert_eq(core_unbind(&f.c, bindings_first(f.c.bindings, d), NULL, NULL), 0);
     cr_assert_eq(core_registered(&f.c, key("1001"), 1, 0, on_done, NULL), 1);
     drain();
     cr_assert_eq(f.status, TC_EFULL);
-    d = bindings_dn(f.c.bindings, key("1001"), false);
-    cr_assert_eq(d->count, 1, "the refused unregister removed the binding");
-    cr_assert_eq(d->head->expires_ms, expires);
+    d = bindings_dn(f.c.bindings, key("1001"));
+    cr_assert_eq(bindings_count(f.c.bindings, d), 1, "the refused unregister removed the binding");
+    cr_assert_eq(binding_expires_ms(bindings_first(f.c.bindings, d)), expires);
     cr_assert_eq(entry("1001")->owner, DN_NODE_SELF);
 }
 

@@ -86,7 +86,7 @@ static void start_fx(struct fx *f, const char *self, const char *node_extra)
         if (strcmp(name, self) != 0)
             cr_assert_geq(dn_table_add_node(&f->t, name), 2);
     }
-    cr_assert_eq(bindings_init(&f->bs, T0), 0);
+    cr_assert_eq(bindings_init(&f->bs, &f->t.map, T0), 0);
     cr_assert_eq(redirect_init(&f->r, f->cfg, &f->t, &f->bs), 0);
     f->r.now_ms = clock_now;
     redirect_listener(&f->r, &f->l);
@@ -693,6 +693,44 @@ Test(redirect, reload_takes_effect_for_the_next_call)
     owns(&a, id(&a, "sip2"), "1011");
     is(decide("7001", false), REDIRECT_FORWARDED, "sip2");
     cr_assert_eq(a.r.decisions[REDIRECT_LOCAL], 3, "counters survive a reload");
+}
+
+/* One entry per DN for the table and the bindings: a reload that drops a
+ * DN with a binding here keeps its entry, idle to the table, for the
+ * binding; one without goes, and the entry moved into its place keeps
+ * its bindings. */
+Test(redirect, reload_keeps_the_bindings_of_dropped_dns)
+{
+    struct config *old;
+    struct binding *b;
+    size_t tracked;
+
+    start("");
+    old = a.cfg;
+    owns(&a, id(&a, "sip2"), "1201"); /* dropped, no binding: removed */
+    reg(&a, "1200");                  /* dropped, a binding: kept, idle */
+    reg(&a, "1001");
+    reg(&a, "1002"); /* the last entry: moves into 1201's place */
+    tracked = dn_table_tracked(&a.t);
+    cr_assert_eq(dn_table_count(&a.t), tracked);
+    a.cfg = load("sip1", "", dns2);
+    cr_assert_eq(dn_table_reload(&a.t, &a.cfg->dir), 2);
+    cr_assert_eq(redirect_reload(&a.r, a.cfg), 0);
+    config_free(old);
+    cr_assert_null(dn_table_get(&a.t, key("1200")));
+    cr_assert_null(dn_table_get(&a.t, key("1201")));
+    cr_assert_eq(dn_table_tracked(&a.t), tracked - 2);
+    cr_assert_eq(dn_table_count(&a.t), tracked - 1, "1200's entry stays for its binding");
+    b = bindings_find(&a.bs, key("1200"), "sip:1200@10.1.1.1:5060", 22);
+    cr_assert_not_null(b);
+    cr_assert_eq(binding_dn(&a.bs, b), key("1200"));
+    b = bindings_find(&a.bs, key("1002"), "sip:1002@10.1.1.1:5060", 22);
+    cr_assert_not_null(b);
+    cr_assert_eq(binding_dn(&a.bs, b), key("1002"), "the tail follows the moved entry");
+    cr_assert_eq(dn_table_get(&a.t, key("1002"))->owner, DN_NODE_SELF);
+    is(decide("1002", false), REDIRECT_LOCAL, "sip1");
+    /* A second reload drops nothing more. */
+    cr_assert_eq(dn_table_reload(&a.t, &a.cfg->dir), 0);
 }
 
 Test(redirect, metrics_count_outcomes)

@@ -79,12 +79,14 @@ static dn_key key(const char *s)
 Test(sip_invite, local_decision_lists_every_contact_with_expires)
 {
     struct bindings bs;
+    struct u64map dns;
     struct redirect_decision d;
     struct tc_buf out = TC_BUF_INIT;
     struct binding *b1, *b2;
     const char *c1 = "sip:1001@10.0.0.5:5060;transport=udp", *c2 = "sip:1001@10.0.0.6:5070";
 
-    cr_assert_eq(bindings_init(&bs, T0), 0);
+    u64map_init(&dns, sizeof(struct dn_entry));
+    cr_assert_eq(bindings_init(&bs, &dns, T0), 0);
     b1 = binding_new(&bs, key("1001"), c1, strlen(c1), "a", 1, "udp:10.0.0.5:5060", NULL, 0, 1,
                      T0 + 300000, T0);
     b2 = binding_new(&bs, key("1001"), c2, strlen(c2), "b", 1, "udp:10.0.0.6:5070", NULL, 0, 1,
@@ -103,6 +105,7 @@ Test(sip_invite, local_decision_lists_every_contact_with_expires)
     binding_free(&bs, b1);
     binding_free(&bs, b2);
     bindings_free(&bs);
+    u64map_free(&dns);
 }
 
 Test(sip_invite, forward_is_marked_with_this_node)

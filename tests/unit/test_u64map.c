@@ -372,3 +372,47 @@ Test(u64map, million_keys)
     }
     cr_assert_eq(u64map_count(&m), n / 2);
 }
+
+struct moved_log {
+    size_t n;
+    uint64_t key;
+    size_t pos;
+};
+
+static void on_moved(void *arg, void *elem, size_t pos)
+{
+    struct moved_log *l = arg;
+
+    l->n++;
+    l->key = ((struct item *)elem)->key;
+    l->pos = pos;
+}
+
+/* Positions: an element's own until a removal moves the last one into a
+ * hole, which the move hook is told of. */
+Test(u64map, positions_and_the_move_hook)
+{
+    struct moved_log log = {0};
+    size_t pos;
+
+    u64map_set_move_hook(&m, on_moved, &log);
+    for (uint64_t i = 0; i < 5000; i++) {
+        struct item *it = u64map_insert_pos(&m, key_of(i), &pos);
+
+        cr_assert_eq(pos, i);
+        cr_assert_eq(u64map_at(&m, pos), it);
+    }
+    cr_assert_not_null(u64map_insert_pos(&m, key_of(17), &pos));
+    cr_assert_eq(pos, 17, "an existing key's position");
+    cr_assert_not_null(u64map_find_pos(&m, key_of(4321), &pos));
+    cr_assert_eq(pos, 4321);
+    cr_assert(u64map_remove(&m, key_of(4999)));
+    cr_assert_eq(log.n, 0, "the last one: nothing moves");
+    cr_assert(u64map_remove(&m, key_of(10)));
+    cr_assert_eq(log.n, 1);
+    cr_assert_eq(log.key, key_of(4998));
+    cr_assert_eq(log.pos, 10);
+    cr_assert_eq(((struct item *)u64map_at(&m, 10))->key, key_of(4998));
+    cr_assert_not_null(u64map_find_pos(&m, key_of(4998), &pos));
+    cr_assert_eq(pos, 10);
+}
