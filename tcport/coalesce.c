@@ -7,6 +7,8 @@
 #define KEY_MASK  ((UINT64_C(1) << 62) - 1)
 #define TAG_SHIFT 62
 #define MIN_SLOTS 64
+/* An odd multiplier (2^64 / golden ratio): the cursor's stride. */
+#define CURSOR_STRIDE UINT64_C(0x9e3779b97f4a7c15)
 
 static size_t home(uint64_t key, size_t mask)
 {
@@ -60,9 +62,9 @@ static size_t find(const uint64_t *slots, size_t n_slots, uint64_t key)
     return i;
 }
 
-static int grow(struct coalesce *s)
+/* Move the entries into n slots (a power of two, more than 4/3 of them). */
+static int resize(struct coalesce *s, size_t n)
 {
-    size_t n = s->n_slots ? s->n_slots * 2 : MIN_SLOTS;
     uint64_t *slots = calloc(n, sizeof(*slots));
 
     if (slots == NULL)
@@ -76,6 +78,11 @@ static int grow(struct coalesce *s)
     s->n_slots = n;
     s->cursor = 0;
     return 0;
+}
+
+static int grow(struct coalesce *s)
+{
+    return resize(s, s->n_slots ? s->n_slots * 2 : MIN_SLOTS);
 }
 
 int coalesce_add(struct coalesce *s, dn_key k, unsigned tag)
@@ -156,6 +163,13 @@ bool coalesce_remove(struct coalesce *s, dn_key k)
     return true;
 }
 
+/* The slot the cursor's step-th position names: an odd stride visits every
+ * slot of a power-of-two table once per n_slots steps, in scattered order. */
+static size_t cursor_slot(size_t step, size_t mask)
+{
+    return (size_t)(step * CURSOR_STRIDE) & mask;
+}
+
 bool coalesce_pop(struct coalesce *s, dn_key *k, unsigned *tag)
 {
     size_t mask, i;
@@ -163,17 +177,24 @@ bool coalesce_pop(struct coalesce *s, dn_key *k, unsigned *tag)
     if (s->n == 0)
         return false;
     mask = s->n_slots - 1;
-    i = s->cursor & mask;
-    /* A shift-back only moves entries into the slot just emptied, which the
-     * cursor looks at again: nothing is skipped. */
-    while (s->slots[i] == 0)
-        i = (i + 1) & mask;
+    /* The cursor visits the slots in a scattered order, so pops empty the
+     * table evenly. Walking the slots in order, pops emptied one region
+     * while adds went everywhere: the region ahead of the cursor filled up
+     * and each add probed thousands of slots (a node spent 85 % of its CPU
+     * in find() while 320,000 DNs drained to a slow subscriber). Every slot
+     * is visited once per n_slots steps: an entry moved back by a deletion,
+     * or added behind the cursor, is reached on a later round: nothing is
+     * skipped. */
+    while (s->slots[i = cursor_slot(s->cursor, mask)] == 0)
+        s->cursor++;
+    s->cursor++;
     *k = s->slots[i] & KEY_MASK;
     if (tag != NULL)
         *tag = (unsigned)(s->slots[i] >> TAG_SHIFT);
     delete_at(s, i);
-    s->cursor = i;
     if (s->n == 0)
         coalesce_free(s);
+    else if (s->n_slots > MIN_SLOTS && s->n * 8 < s->n_slots)
+        (void)resize(s, s->n_slots / 4); /* the cursor would walk far; kept as is on failure */
     return true;
 }

@@ -13,7 +13,8 @@
  * last saw), bounded by cap entries: past it an add is refused and the set
  * says so (overflow), and the port falls back to a full snapshot. Memory:
  * 8 bytes per slot, slots a power of two at most 4/3 of the entries plus
- * one doubling; the slots are released when the set empties. Not
+ * one doubling (shrunk as it drains); the slots are released when the set
+ * empties. Pops take keys in a scattered order. Not
  * thread-safe. */
 
 #define COALESCE_TAG_MAX 3

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "server/base/log.h"
@@ -263,7 +264,10 @@ static void on_connection(uv_stream_t *server, int status)
     struct tcp_server *s = l->srv;
 
     if (status < 0) {
-        tc_log(WARN, "%s: accept: %s", s->o.name, uv_strerror(status));
+        /* Once per connection a client may cause: at a bounded rate. (Out
+         * of file descriptors, libuv accepts and closes connections itself
+         * and says nothing.) */
+        tc_log_limited(WARN, "%s: accept: %s", s->o.name, uv_strerror(status));
         return;
     }
     if (s->turn_accepts >= TCP_SERVER_ACCEPT_BATCH || !accept_one(l)) {
@@ -415,6 +419,31 @@ int tcp_server_port(const struct tcp_server *s, unsigned i)
 
 /* The server ------------------------------------------------------------------ */
 
+/* Each connection is a file descriptor: raise the soft limit of open files
+ * to the hard one (the soft is often 1024, the hard far above; a node with
+ * thousands of phones on TCP needs them), and say so when max_conns cannot
+ * fit under the hard one. */
+static void raise_nofile(const struct tcp_server *s)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rlim_t was = rl.rlim_cur;
+
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            rl.rlim_cur = was;
+    }
+    if (rl.rlim_cur != RLIM_INFINITY &&
+        (rlim_t)s->o.max_conns + TCP_SERVER_FD_RESERVE > rl.rlim_cur)
+        tc_log(WARN,
+               "%s: %u connections allowed but %llu open files: past the files left, "
+               "connections are closed at once (raise LimitNOFILE or ulimit -n)",
+               s->o.name, s->o.max_conns, (unsigned long long)rl.rlim_cur);
+}
+
 int tcp_server_new(struct tcp_server **out, uv_loop_t *loop, const struct tcp_server_options *opt)
 {
     struct tcp_server *s;
@@ -434,6 +463,7 @@ int tcp_server_new(struct tcp_server **out, uv_loop_t *loop, const struct tcp_se
     if (s->o.read_size == 0 || s->o.read_size > UINT_MAX)
         s->o.read_size = TCP_SERVER_READ_SIZE;
     s->next_id = 1;
+    raise_nofile(s);
     u64map_init(&s->map, sizeof(struct map_elem));
     u64map_init(&s->sources, sizeof(struct source_elem));
     s->rbuf = malloc(s->o.read_size);

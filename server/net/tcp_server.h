@@ -34,6 +34,10 @@
  * the backlog until the loop has read its input and run its timers, so a
  * client reconnecting as fast as it is closed cannot hold the loop. */
 #define TCP_SERVER_ACCEPT_BATCH 32
+/* File descriptors the node needs beside one server's connections (store,
+ * listeners, nng, logs): tcp_server_new() warns when max_conns and these
+ * do not fit under the open-files limit. */
+#define TCP_SERVER_FD_RESERVE 64
 
 struct tcp_server;
 struct tcp_conn;
@@ -109,8 +113,10 @@ struct tcp_server_stats {
 };
 
 /* Make a server with no listener. opt is copied (its strings and busy are
- * borrowed for the server's life). Returns 0 and fills *out, -EINVAL for
- * a bad option (max_conns 0, a required callback NULL) or -ENOMEM. */
+ * borrowed for the server's life). Raises the process's soft limit of open
+ * files to its hard limit, and logs a warning when max_conns does not fit
+ * under it. Returns 0 and fills *out, -EINVAL for a bad option (max_conns
+ * 0, a required callback NULL) or -ENOMEM. */
 int tcp_server_new(struct tcp_server **out, uv_loop_t *loop, const struct tcp_server_options *opt);
 
 /* Bind host:port (a numeric IPv4 or IPv6 address; port 0: an ephemeral

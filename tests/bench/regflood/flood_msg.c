@@ -180,6 +180,8 @@ void flood_answer(struct flood *f, const char *buf, size_t len, uint32_t now_us)
     }
     if (seq >= f->n_sent)
         goto stray;
+    if (seq < f->seq_base)
+        return; /* a late answer to the warm-up */
     if (code < 200)
         return;
     r = &f->reqs[seq];

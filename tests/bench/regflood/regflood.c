@@ -34,6 +34,11 @@ static void usage(FILE *out)
           "                          TCP: a DN always uses connection DN % N\n"
           "      --expires S         Expires asked for (default 3600)\n"
           "      --t1 MS             UDP retransmission T1 (default 500; doubles up to 4 s)\n"
+          "      --warmup-rate N     first register every DN once at N/s (one line of its\n"
+          "                          own, regflood-warmup), then the run: refreshes only\n"
+          "      --hold-ms MS        TCP: once every connection is up, say so on stderr\n"
+          "                          and wait MS before sending (a server's memory per\n"
+          "                          connection can be read then)\n"
           "      --wait S            after the last send, wait at most S s for answers\n"
           "                          (default 3)\n"
           "      --tick-us US        pacing tick (default: 8 requests' worth, 1000 to 8000)\n"
@@ -87,6 +92,8 @@ static int parse_options(struct flood *f, int argc, char **argv)
             {"no-gso", no_argument, NULL, 'G'},
             {"ok-file", required_argument, NULL, 'O'},
             {"unanswered-file", required_argument, NULL, 'U'},
+            {"warmup-rate", required_argument, NULL, 'W'},
+            {"hold-ms", required_argument, NULL, 'H'},
             {"help", no_argument, NULL, 'h'},
             {NULL, 0, NULL, 0},
     };
@@ -161,6 +168,12 @@ static int parse_options(struct flood *f, int argc, char **argv)
         case 'U':
             f->unanswered_file = optarg;
             break;
+        case 'W':
+            f->warmup_rate = strtod(optarg, NULL);
+            break;
+        case 'H':
+            f->hold_ms = (uint32_t)strtoul(optarg, NULL, 10);
+            break;
         case 'h':
             usage(stdout);
             exit(0);
@@ -172,7 +185,8 @@ static int parse_options(struct flood *f, int argc, char **argv)
     if (!have_server || !have_dns || !(f->rate >= 1 && f->rate <= 1e7) ||
         !(f->duration > 0 && f->duration <= 3600) || !(f->wait_s >= 0 && f->wait_s <= 60) ||
         f->refresh_pct > 100 || f->t1_ms == 0 || (f->tick_us != 0 && f->tick_us < 50) ||
-        f->tick_us > 100000 || optind != argc) {
+        f->tick_us > 100000 || !(f->warmup_rate >= 0 && f->warmup_rate <= 1e7) ||
+        f->hold_ms > 60000 || optind != argc) {
         usage(stderr);
         return -1;
     }
@@ -195,7 +209,8 @@ static int parse_options(struct flood *f, int argc, char **argv)
     f->count = (uint32_t)(f->rate * f->duration + 0.5);
     if (count > 0 && count < f->count)
         f->count = (uint32_t)count;
-    if (f->count == 0 || f->count > FLOOD_MAX_REQUESTS) {
+    if (f->count == 0 || f->count > FLOOD_MAX_REQUESTS ||
+        (f->warmup_rate > 0 && f->n_dns > FLOOD_MAX_REQUESTS - f->count)) {
         fprintf(stderr, "regflood: 1 to %u REGISTERs per run\n", FLOOD_MAX_REQUESTS);
         return -1;
     }
@@ -273,27 +288,30 @@ static double cpu_us(const struct rusage *a, const struct rusage *b)
            (double)(b->ru_stime.tv_usec - a->ru_stime.tv_usec);
 }
 
-/* Send at f->rate until f->count, then wait for answers; bounded by the
- * duration, the wait and a margin. Returns the wall time used, in s. */
-static double run(struct flood *f)
+/* Send count requests from f->n_sent on at rate, then wait for answers;
+ * bounded by the duration, the wait and a margin. Returns the wall time
+ * used, in s. */
+static double run(struct flood *f, double rate, uint32_t count)
 {
     uint64_t tick = (uint64_t)f->tick_us * 1000u, now, last_send = 0, next_tick;
     uint64_t hard_end;
-    double ns_per_req = 1e9 / f->rate;
+    double ns_per_req = 1e9 / rate;
+    uint32_t end = f->n_sent + count;
 
+    f->seq_base = f->n_sent;
     f->t0_ns = flood_now_ns();
-    hard_end = f->t0_ns + (uint64_t)((f->duration + f->wait_s + 5) * 1e9);
+    hard_end = f->t0_ns + (uint64_t)((count / rate + f->wait_s + 5) * 1e9);
     next_tick = f->t0_ns;
     for (;;) {
         uint32_t t;
 
         now = flood_now_ns();
         t = us_since(f, now);
-        if (f->n_sent < f->count) {
-            uint64_t due = (uint64_t)((double)(now - f->t0_ns) / ns_per_req) + 1;
+        if (f->n_sent < end) {
+            uint64_t due = f->seq_base + (uint64_t)((double)(now - f->t0_ns) / ns_per_req) + 1;
 
-            if (due > f->count)
-                due = f->count;
+            if (due > end)
+                due = end;
             while (f->n_sent < due)
                 make_request(f, t);
             last_send = now;
@@ -301,8 +319,8 @@ static double run(struct flood *f)
         if (!f->tcp)
             retransmit(f, t);
         flood_net_flush(f);
-        if (f->n_sent == f->count && (f->answered + f->blocked == f->count ||
-                                      now - last_send >= (uint64_t)(f->wait_s * 1e9)))
+        if (f->n_sent == end &&
+            (f->answered + f->blocked == count || now - last_send >= (uint64_t)(f->wait_s * 1e9)))
             break;
         if (now > hard_end)
             break;
@@ -312,6 +330,19 @@ static double run(struct flood *f)
         flood_net_poll(f, next_tick);
     }
     return (double)(now - f->t0_ns) / 1e9;
+}
+
+/* Forget the counts of a phase (the warm-up) before the next. */
+static void reset_results(struct flood *f)
+{
+    f->first = f->refresh = f->retrans = f->answered = f->dup_answers = f->stray = 0;
+    f->blocked = f->send_errors = f->with_retry_after = f->conns_closed = 0;
+    memset(f->codes, 0, sizeof(f->codes));
+    memset(&f->lat_ok, 0, sizeof(f->lat_ok));
+    memset(&f->lat_all, 0, sizeof(f->lat_all));
+    f->last_ok_us = 0;
+    for (unsigned k = 0; k < FLOOD_MAX_RETX; k++)
+        f->retx_head[k] = f->retx_tail[k] = f->n_sent;
 }
 
 static int write_dns(const struct flood *f, const char *path, uint8_t want, uint8_t mask)
@@ -329,27 +360,28 @@ static int write_dns(const struct flood *f, const char *path, uint8_t want, uint
     return fclose(out) == 0 ? 0 : -1;
 }
 
-static void report(const struct flood *f, double wall, double cpu)
+static void report(const struct flood *f, const char *name, double rate, double wall, double cpu)
 {
+    uint32_t sent = f->n_sent - f->seq_base;
     uint64_t other = f->answered - f->codes[200] - f->codes[503];
-    uint64_t unanswered = f->n_sent - f->answered - f->blocked;
+    uint64_t unanswered = sent - f->answered - f->blocked;
     double ok_secs = f->last_ok_us / 1e6;
 
-    printf("regflood transport=%s paths=%u rate=%.0f sent=%u first=%" PRIu64 " refresh=%" PRIu64
+    printf("%s transport=%s paths=%u rate=%.0f sent=%u first=%" PRIu64 " refresh=%" PRIu64
            " retrans=%" PRIu64 " answered=%" PRIu64 " c200=%" PRIu64 " c503=%" PRIu64
            " c503_retry_after=%" PRIu64 " c_other=%" PRIu64 " unanswered=%" PRIu64
            " blocked=%" PRIu64 " send_errors=%" PRIu64 " dup=%" PRIu64 " stray=%" PRIu64
            " conns_closed=%" PRIu64 " achieved=%.0f p50_ms=%.3f p99_ms=%.3f p999_ms=%.3f"
            " all_p99_ms=%.3f wall_s=%.2f cpu_us=%.2f gso=%d\n",
-           f->tcp ? "tcp" : "udp", f->n_paths, f->rate, f->n_sent, f->first, f->refresh, f->retrans,
+           name, f->tcp ? "tcp" : "udp", f->n_paths, rate, sent, f->first, f->refresh, f->retrans,
            f->answered, f->codes[200], f->codes[503], f->with_retry_after, other, unanswered,
            f->blocked, f->send_errors, f->dup_answers, f->stray, f->conns_closed,
            ok_secs > 0 ? (double)f->codes[200] / ok_secs : 0.0,
            flood_hist_quantile(&f->lat_ok, 0.5) / 1000,
            flood_hist_quantile(&f->lat_ok, 0.99) / 1000,
            flood_hist_quantile(&f->lat_ok, 0.999) / 1000,
-           flood_hist_quantile(&f->lat_all, 0.99) / 1000, wall,
-           f->n_sent > 0 ? cpu / f->n_sent : 0.0, f->gso ? 1 : 0);
+           flood_hist_quantile(&f->lat_all, 0.99) / 1000, wall, sent > 0 ? cpu / sent : 0.0,
+           f->gso ? 1 : 0);
     for (unsigned c = 100; c < 700; c++) {
         if (f->codes[c] > 0 && c != 200 && c != 503)
             printf("regflood code=%u n=%" PRIu64 "\n", c, f->codes[c]);
@@ -358,14 +390,16 @@ static void report(const struct flood *f, double wall, double cpu)
 
 static int alloc_state(struct flood *f)
 {
-    f->reqs = calloc(f->count, sizeof(*f->reqs));
+    uint32_t total = f->count + (f->warmup_rate > 0 ? f->n_dns : 0);
+
+    f->reqs = calloc(total, sizeof(*f->reqs));
     f->dn_cseq = calloc(f->n_dns, sizeof(*f->dn_cseq));
     f->dn_flags = calloc(f->n_dns, sizeof(*f->dn_flags));
     if (f->reqs == NULL || f->dn_cseq == NULL || f->dn_flags == NULL)
         return -1;
     for (unsigned k = 0; !f->tcp && k < FLOOD_MAX_RETX; k++) {
         /* Untouched pages of a large calloc cost nothing. */
-        f->retx_q[k] = calloc(f->count, sizeof(uint32_t));
+        f->retx_q[k] = calloc(total, sizeof(uint32_t));
         if (f->retx_q[k] == NULL)
             return -1;
     }
@@ -409,10 +443,26 @@ int main(int argc, char **argv)
     }
     if (flood_net_open(&f) != 0)
         goto out;
+    if (f.tcp && f.hold_ms > 0) {
+        fprintf(stderr, "regflood: %u connections up, holding %u ms\n", f.n_paths, f.hold_ms);
+        usleep(f.hold_ms * 1000u);
+    }
+    if (f.warmup_rate > 0) {
+        uint32_t pct = f.refresh_pct;
+
+        f.refresh_pct = 0;
+        getrusage(RUSAGE_SELF, &ru0);
+        wall = run(&f, f.warmup_rate, f.n_dns);
+        getrusage(RUSAGE_SELF, &ru1);
+        report(&f, "regflood-warmup", f.warmup_rate, wall, cpu_us(&ru0, &ru1));
+        fflush(stdout);
+        f.refresh_pct = pct;
+        reset_results(&f);
+    }
     getrusage(RUSAGE_SELF, &ru0);
-    wall = run(&f);
+    wall = run(&f, f.rate, f.count);
     getrusage(RUSAGE_SELF, &ru1);
-    report(&f, wall, cpu_us(&ru0, &ru1));
+    report(&f, "regflood", f.rate, wall, cpu_us(&ru0, &ru1));
     rc = 0;
     if (f.ok_file != NULL && write_dns(&f, f.ok_file, FLOOD_DN_OK, FLOOD_DN_OK) != 0)
         rc = 2;

@@ -69,13 +69,16 @@ struct flood {
     bool tcp;
     double rate, duration, wait_s;
     uint32_t count, dn_first, n_dns, refresh_pct, expires, t1_ms, tick_us;
-    unsigned n_paths; /* UDP sockets or TCP connections */
+    double warmup_rate; /* > 0: register every DN once at this rate first */
+    uint32_t hold_ms;   /* TCP: pause once every connection is up */
+    unsigned n_paths;   /* UDP sockets or TCP connections */
     bool gso;
     const char *ok_file, *unanswered_file;
     /* state */
     struct flood_tmpl tmpl;
     struct flood_req *reqs;
-    uint32_t n_sent; /* requests made (index of the next one) */
+    uint32_t n_sent;   /* requests made (index of the next one) */
+    uint32_t seq_base; /* the first request of this phase (warm-up, then the run) */
     uint32_t *dn_cseq;
     uint8_t *dn_flags; /* FLOOD_DN_* */
     uint32_t next_first, next_refresh;
