@@ -133,4 +133,16 @@ void hpeer_handshake(int fd, const char *secret, const char *from, const char *t
     out.body_case = TC__PEER__MSG__BODY_AUTH;
     out.auth = &a;
     hpeer_send_msg(fd, &out);
+    if (minor >= PEER_MINOR_RESYNC) {
+        /* The resync by difference: the node says what it holds, then
+         * waits for our request; ours asks for everything. */
+        Tc__Peer__SyncRequest r = TC__PEER__SYNC_REQUEST__INIT;
+
+        m = hpeer_expect(fd, TC__PEER__MSG__BODY_SYNC_REQUEST);
+        cr_assert_eq(m->sync_request->since_seq, 0);
+        tc__peer__msg__free_unpacked(m, NULL);
+        out.body_case = TC__PEER__MSG__BODY_SYNC_REQUEST;
+        out.sync_request = &r;
+        hpeer_send_msg(fd, &out);
+    }
 }
