@@ -135,14 +135,14 @@ void peer__cover_stop(struct peers *p)
         save(p);
 }
 
-size_t peer__cover_wire(const struct peers *p, const uint64_t v[DN_TABLE_NODES],
+size_t peer__cover_wire(const struct peers *p, const uint64_t v[DN_TABLE_NODES], bool with_self,
                         Tc__Cover buf[DN_TABLE_NODES], Tc__Cover *ptrs[DN_TABLE_NODES])
 {
     const struct dn_table *t = p->core->table;
     size_t n = 0;
 
     for (uint16_t id = DN_NODE_SELF; id < t->n_nodes && id < DN_TABLE_NODES; id++) {
-        if (v[id] == 0)
+        if (v[id] == 0 && !(with_self && id == DN_NODE_SELF))
             continue;
         tc__cover__init(&buf[n]);
         /* The generated struct wants char *; the name is only read. */
@@ -183,7 +183,7 @@ void peer__cover_request(struct peer_session *s, uint64_t since_seq)
         memcpy(v, p->cover, sizeof(v));
         if (!l->synced_run && v[DN_NODE_SELF] > p->self_floor)
             v[DN_NODE_SELF] = p->self_floor;
-        r.n_have = peer__cover_wire(p, v, buf, ptrs);
+        r.n_have = peer__cover_wire(p, v, false, buf, ptrs);
         r.have = ptrs;
         r.by_difference = r.n_have > 0;
     }
@@ -207,8 +207,8 @@ void peer__cover_sync_end(struct peer_session *s, const Tc__Peer__SyncEnd *e)
     for (uint16_t id = DN_NODE_SELF; id < DN_TABLE_NODES; id++)
         peer__cover_raise(p, id, v[id]);
     /* The base the sender's live claims build on: its own decisions up
-     * to v[its id] are here. Without it, live claims cover nothing. */
-    s->cover_live = v[l->node] != 0;
+     * to v[its id] are here (the sender always says, 0 included). */
+    s->cover_live = true;
     p->cover_dirty = true;
     save(p);
 }

@@ -307,9 +307,9 @@ void peer__cover_tick(struct peers *p, uint64_t now);
 /* At stop: store what changed. */
 void peer__cover_stop(struct peers *p);
 
-/* v as Cover messages (names borrowed from the table), zeros left out.
- * Returns their number. */
-size_t peer__cover_wire(const struct peers *p, const uint64_t v[DN_TABLE_NODES],
+/* v as Cover messages (names borrowed from the table), zeros left out but
+ * this node's own with with_self. Returns their number. */
+size_t peer__cover_wire(const struct peers *p, const uint64_t v[DN_TABLE_NODES], bool with_self,
                         Tc__Cover buf[DN_TABLE_NODES], Tc__Cover *ptrs[DN_TABLE_NODES]);
 
 /* Cover messages from the wire into out, per node id; names this node

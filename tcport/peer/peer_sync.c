@@ -118,10 +118,11 @@ static void send_end(struct peer_session *s)
     e.entries = y->entries;
     e.chunks = y->sent;
     e.by_difference = y->kind == PEER_RESYNC_DIFFERENCE;
-    /* What this node held when the walk began, unless something may
-     * have left the table since (then the receiver counts nothing). */
+    /* What this node held when the walk began, its own entry always (the
+     * base its live claims build on), unless something may have left the
+     * table since (then nothing: the receiver counts nothing). */
     if (y->cover_ok && peer__cover_check(p)) {
-        e.n_covered = peer__cover_wire(p, y->covered, buf, ptrs);
+        e.n_covered = peer__cover_wire(p, y->covered, true, buf, ptrs);
         e.covered = ptrs;
     }
     m.body_case = TC__PEER__MSG__BODY_SYNC_END;
