@@ -13,7 +13,7 @@
 
 #define COVER_KEY "coverage"
 
-int core_cover_save(struct core *c, const uint64_t hlc[DN_TABLE_NODES])
+int core_cover_save(struct core *c, const uint64_t hlc[DN_TABLE_NODES], uint64_t directory)
 {
     const struct dn_table *t = c->table;
     Tc__Cover covers[DN_TABLE_NODES], *ptrs[DN_TABLE_NODES];
@@ -36,6 +36,7 @@ int core_cover_save(struct core *c, const uint64_t hlc[DN_TABLE_NODES])
     }
     rec.origins = ptrs;
     rec.n_origins = n;
+    rec.directory = directory;
     len = tc__peer_coverage__get_packed_size(&rec);
     buf = malloc(len + 1);
     if (buf == NULL)
@@ -49,6 +50,7 @@ int core_cover_save(struct core *c, const uint64_t hlc[DN_TABLE_NODES])
 struct cover_load {
     const struct dn_table *t;
     uint64_t *hlc;
+    uint64_t directory;
     int rc;
 };
 
@@ -72,16 +74,18 @@ static int on_record(void *arg, const void *key, size_t klen, const void *val, s
         if (id != DN_NODE_NONE)
             ctx->hlc[id] = rec->origins[i]->hlc;
     }
+    ctx->directory = rec->directory;
     tc__peer_coverage__free_unpacked(rec, NULL);
     return 0;
 }
 
-int core_cover_load(struct core *c, uint64_t hlc[DN_TABLE_NODES])
+int core_cover_load(struct core *c, uint64_t hlc[DN_TABLE_NODES], uint64_t *directory)
 {
     struct cover_load ctx = {.t = c->table, .hlc = hlc};
     int rc;
 
     memset(hlc, 0, DN_TABLE_NODES * sizeof(*hlc));
+    *directory = 0;
     if (c->store == NULL)
         return 0;
     rc = store_scan(c->store, STORE_DB_PEER, on_record, &ctx);
@@ -89,5 +93,7 @@ int core_cover_load(struct core *c, uint64_t hlc[DN_TABLE_NODES])
         rc = ctx.rc;
     if (rc != 0)
         memset(hlc, 0, DN_TABLE_NODES * sizeof(*hlc));
+    else
+        *directory = ctx.directory;
     return rc;
 }

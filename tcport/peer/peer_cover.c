@@ -47,12 +47,35 @@ static const void *dir_ranges(const struct peers *p)
     return p->core->table->dir->ranges;
 }
 
+/* A fingerprint of the directory's DNs (FNV-1a over its ranges): a node
+ * restarted with another directory may lack DNs it ignored before. */
+static uint64_t dir_fingerprint(const struct dn_dir *d)
+{
+    uint64_t h = 1469598103934665603ull;
+
+    for (size_t i = 0; i < d->n_ranges; i++) {
+        uint64_t v[2] = {d->ranges[i].lo, d->ranges[i].hi};
+        const unsigned char *b = (const unsigned char *)v;
+
+        for (size_t k = 0; k < sizeof(v); k++)
+            h = (h ^ b[k]) * 1099511628211ull;
+    }
+    return h;
+}
+
 void peer__cover_init(struct peers *p)
 {
-    int rc = core_cover_load(p->core, p->cover);
+    uint64_t stored_dir;
+    int rc = core_cover_load(p->core, p->cover, &stored_dir);
 
     if (rc != 0)
         tc_log(WARN, "peers: stored resync coverage unreadable (%d); next resyncs are whole", rc);
+    if (stored_dir != dir_fingerprint(p->core->table->dir)) {
+        if (stored_dir != 0)
+            tc_log(NOTICE, "peers: the DN directory changed since the last run; next resyncs "
+                           "are whole");
+        memset(p->cover, 0, sizeof(p->cover));
+    }
     p->self_floor = p->cover[DN_NODE_SELF];
     p->cover_rollbacks = p->core->rollbacks;
     p->cover_ranges = dir_ranges(p);
@@ -71,7 +94,7 @@ static void save(struct peers *p)
     memcpy(v, p->cover, sizeof(v));
     if (!all && v[DN_NODE_SELF] > p->self_floor)
         v[DN_NODE_SELF] = p->self_floor;
-    rc = core_cover_save(p->core, v);
+    rc = core_cover_save(p->core, v, dir_fingerprint(p->core->table->dir));
     if (rc != 0) {
         tc_log(DEBUG, "peers: resync coverage not stored yet: %d", rc);
         return;
@@ -88,6 +111,7 @@ void peer__cover_clear(struct peers *p, const char *why)
         had = had || p->cover[i] != 0;
     memset(p->cover, 0, sizeof(p->cover));
     p->self_floor = 0;
+    p->cover_clears++;
     for (struct peer_session *s = p->sessions; s != NULL; s = s->next)
         s->cover_live = false;
     if (had)
@@ -179,6 +203,7 @@ void peer__cover_request(struct peer_session *s, uint64_t since_seq)
 
     s->cover_live = false;
     r.since_seq = since_seq;
+    s->req_clears = p->cover_clears;
     if (s->peer_minor >= PEER_MINOR_RESYNC && peer__cover_check(p)) {
         memcpy(v, p->cover, sizeof(v));
         if (!l->synced_run && v[DN_NODE_SELF] > p->self_floor)
@@ -199,7 +224,9 @@ void peer__cover_sync_end(struct peer_session *s, const Tc__Peer__SyncEnd *e)
     uint64_t v[DN_TABLE_NODES];
 
     l->synced_run = true;
-    if (e->n_covered == 0 || !peer__cover_check(p)) {
+    /* What was asked for must still stand: no clear since the request
+     * (the entries not sent were held here then). */
+    if (e->n_covered == 0 || !peer__cover_check(p) || s->req_clears != p->cover_clears) {
         s->cover_live = false;
         return;
     }

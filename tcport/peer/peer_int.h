@@ -93,6 +93,7 @@ struct peer_sync_tx {
      * false when it may no longer hold (peer_cover.c). */
     uint64_t covered[DN_TABLE_NODES];
     bool cover_ok;
+    uint64_t clears; /* peers->cover_clears when the walk began */
     const void *ranges; /* the directory's ranges when the walk began */
     uint64_t n_dns;
     size_t pos;           /* dn_table_next() cursor */
@@ -125,7 +126,8 @@ struct peer_session {
     uint32_t peer_minor;     /* the proto_minor of the peer's Hello */
     uint64_t tx_seq, rx_seq; /* live claims sent, received in order */
     uint64_t sync_rx_entries, sync_rx_applied, sync_rx_started_ms;
-    bool cover_live; /* the peer's live claims raise its coverage (peer_cover.c) */
+    bool cover_live;     /* the peer's live claims raise its coverage (peer_cover.c) */
+    uint64_t req_clears; /* peers->cover_clears when this node last asked for a snapshot */
     struct peer_sync_tx sync;
     struct peer_pending pending;
 };
@@ -188,7 +190,8 @@ struct peers {
     uint64_t cover_rollbacks;       /* core->rollbacks when last looked at */
     const void *cover_ranges;       /* the directory when last looked at */
     uint64_t cover_n_dns;
-    bool cover_dirty; /* changed since stored */
+    uint64_t cover_clears; /* times it was cleared */
+    bool cover_dirty;      /* changed since stored */
     uint64_t cover_saved_ms;
     uint64_t resync_entries[2][PEER_RESYNC_KINDS]; /* [0 rx, 1 tx][kind] */
 

@@ -83,6 +83,7 @@ void peer__sync_start(struct peer_session *s, const Tc__Peer__SyncRequest *r)
         peer__cover_parse(p, r->have, r->n_have, y->want);
     }
     y->cover_ok = peer__cover_check(p);
+    y->clears = p->cover_clears;
     memcpy(y->covered, p->cover, sizeof(y->covered));
     peer__sync_pump(s);
 }
@@ -121,7 +122,7 @@ static void send_end(struct peer_session *s)
     /* What this node held when the walk began, its own entry always (the
      * base its live claims build on), unless something may have left the
      * table since (then nothing: the receiver counts nothing). */
-    if (y->cover_ok && peer__cover_check(p)) {
+    if (y->cover_ok && peer__cover_check(p) && y->clears == p->cover_clears) {
         e.n_covered = peer__cover_wire(p, y->covered, true, buf, ptrs);
         e.covered = ptrs;
     }

@@ -42,6 +42,8 @@ static bool all_agree(void *arg)
     struct agree_arg *a = arg;
 
     for (int i = 0; i < a->c->count; i++) {
+        if (a->c->n[i].pid == 0)
+            continue; /* stopped */
         for (size_t k = 0; k < a->n; k++) {
             char owner[64], status[16];
 
@@ -62,7 +64,7 @@ static bool all_agree(void *arg)
     return true;
 }
 
-/* Every node reports every DN of w as w says, within ms. */
+/* Every running node reports every DN of w as w says, within ms. */
 static void expect_agree(const struct hcluster *c, const struct want *w, size_t n, int ms)
 {
     struct agree_arg a = {.c = c, .w = w, .n = n};
@@ -143,6 +145,42 @@ Test(resync, restart_gets_only_what_changed)
     /* The peers asked sip3 for what they lacked: nothing. */
     cr_assert_eq(metric(&c.n[0], "tcluster_peer_resync_entries_total{dir=\"rx\",kind=\"full\"}"),
                  0);
+    hcluster_cleanup(&c);
+}
+
+/* A DN moved from sip1 to sip2 while sip3 was away, then sip2 died (SIGKILL)
+ * before sip3 came back: sip3 learns the move from sip1, which relays what
+ * it holds of sip2's decisions (sip2's DNs are not only sip2's to tell). */
+Test(resync, move_relayed_when_its_maker_is_down)
+{
+    struct hcluster c;
+    char status[128];
+    static const struct want after[] = {
+            {"1000", "sip2", "oos"}, /* moved to sip2, which is down */
+            {"1001", "sip1", "insrv"},
+    };
+
+    hcluster_init(&c, 3, "1000-1099", NULL);
+    hcluster_start(&c);
+    cr_assert(hcluster_wait_all_links(&c, 10000));
+    reg(&c.n[0], "1000");
+    reg(&c.n[0], "1001");
+    cr_assert(hcluster_wait_owner(&c, "1001", "sip1", 5000));
+    cr_assert(hcluster_wait_owner(&c, "1000", "sip1", 5000));
+
+    cr_assert_eq(harness_node_stop(&c.n[2]), 0);
+    reg(&c.n[1], "1000");
+    cr_assert(hcluster_wait_owner(&c, "1000", "sip2", 5000));
+    /* No standby binding left at sip1: nobody takes 1000 over. */
+    hcluster_unregister_all(&c.n[0], "1000", status, sizeof(status));
+    cr_assert(strstr(status, " 200 ") != NULL, "unregister: %s", status);
+    harness_node_kill(&c.n[1]);
+    cr_assert(harness_wait_metric(&c.n[0], "tcluster_peer_link_up{peer=\"sip2\"}", 0, 5000));
+
+    harness_node_start(&c.n[2]);
+    cr_assert(harness_wait_metric(&c.n[2], "tcluster_peer_link_up{peer=\"sip1\"}", 1, 10000));
+    expect_agree(&c, after, sizeof(after) / sizeof(after[0]), 10000);
+    cr_assert_eq(metric(&c.n[2], RX_FULL), 0);
     hcluster_cleanup(&c);
 }
 
