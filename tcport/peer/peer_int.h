@@ -93,7 +93,7 @@ struct peer_sync_tx {
      * false when it may no longer hold (peer_cover.c). */
     uint64_t covered[DN_TABLE_NODES];
     bool cover_ok;
-    uint64_t clears; /* peers->cover_clears when the walk began */
+    uint64_t clears;    /* peers->cover_clears when the walk began */
     const void *ranges; /* the directory's ranges when the walk began */
     uint64_t n_dns;
     size_t pos;           /* dn_table_next() cursor */
@@ -158,7 +158,7 @@ struct peer_link {
     uint64_t rx_msgs, tx_msgs, rx_bytes, tx_bytes, rx_claims, tx_claims;
     uint64_t rx_calls, tx_calls;
     uint64_t calls_dropped; /* this node's call events not sent: backlog over PEER_TX_SOFT */
-    bool synced_run; /* a snapshot of the peer's ended in this run (peer_cover.c) */
+    bool synced_run;        /* a snapshot of the peer's ended in this run (peer_cover.c) */
 };
 
 struct peers {

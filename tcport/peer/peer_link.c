@@ -308,8 +308,8 @@ static void on_sync_end(struct peer_session *s, const Tc__Peer__SyncEnd *e)
     tc_log(INFO,
            "peer %s: %s snapshot received: %llu entries (%llu announced), %llu applied, %llu ms",
            peer__session_name(s), e->by_difference ? "difference" : "full",
-           (unsigned long long)s->sync_rx_entries,
-           (unsigned long long)e->entries, (unsigned long long)s->sync_rx_applied,
+           (unsigned long long)s->sync_rx_entries, (unsigned long long)e->entries,
+           (unsigned long long)s->sync_rx_applied,
            (unsigned long long)(peer_now_ms() - s->sync_rx_started_ms));
     s->sync_rx_entries = s->sync_rx_applied = 0;
     if (!l->up && l->s == s) {

@@ -55,8 +55,7 @@ static bool all_agree(void *arg)
             }
             if (strcmp(owner, a->w[k].owner) != 0 || strcmp(status, a->w[k].status) != 0) {
                 snprintf(a->last, sizeof(a->last), "%s: dn %s: owner \"%s\" %s, want \"%s\" %s",
-                         a->c->n[i].name, a->w[k].dn, owner, status, a->w[k].owner,
-                         a->w[k].status);
+                         a->c->n[i].name, a->w[k].dn, owner, status, a->w[k].owner, a->w[k].status);
                 return false;
             }
         }
@@ -99,7 +98,7 @@ Test(resync, restart_gets_only_what_changed)
     static const struct want after[] = {
             {"1000", "sip2", "insrv"}, /* moved sip1 -> sip2 while sip3 was away */
             {"1001", "sip1", "insrv"},
-            {"1010", "", "oos"},       /* released while sip3 was away */
+            {"1010", "", "oos"}, /* released while sip3 was away */
             {"1011", "sip2", "insrv"},
             {"1020", "sip1", "insrv"}, /* sip3's own, taken by sip1 meanwhile */
             {"1021", "sip3", "insrv"}, /* sip3's own, restored */
@@ -185,8 +184,8 @@ Test(resync, move_relayed_when_its_maker_is_down)
 }
 
 /* A wiped data-dir: the node holds nothing it can vouch for and asks for
- * everything (of the first peer at least); the DNs it owned before come back to it as its own, and with
- * no phone registered it releases them everywhere. */
+ * everything (of the first peer at least); the DNs it owned before come back to it as its own, and
+ * with no phone registered it releases them everywhere. */
 Test(resync, wiped_data_dir_gets_everything)
 {
     struct hcluster c;
