@@ -40,7 +40,7 @@
 #include "tcport/peer/peer_int.h"
 #include "tcport/peer/peer_net.h"
 
-#define COVER_SAVE_MS 1000 /* coverage stored at most this often (and at each snapshot's end) */
+#define COVER_SAVE_MS 250 /* coverage stored at most this often (and at each snapshot's end) */
 
 static const void *dir_ranges(const struct peers *p)
 {
