@@ -242,4 +242,20 @@ void core_call(struct core *c, const struct core_call *call);
  * instead (standby takeover, DESIGN §3). */
 void core_set_link(struct core *c, uint16_t node, bool up);
 
+/* --- peer resync by difference (core_cover.c) --- */
+
+/* The coverage of the peer links: hlc[id], per node id of the table, is
+ * the highest version of that node's decisions this node vouches it holds
+ * (proto/store.proto Cover; 0: none), for the DN directory whose
+ * fingerprint is directory. Queue its record after the changes queued so
+ * far, so that it is durable only after them. Returns 0, -EBUSY (store
+ * queue full: try later), -ESHUTDOWN, -ENOMEM or the store's error. */
+int core_cover_save(struct core *c, const uint64_t hlc[DN_TABLE_NODES], uint64_t directory);
+
+/* Read the stored coverage into hlc and its directory's fingerprint into
+ * *directory: zeros when none is stored or it does not parse; names the
+ * table does not know are left out. Startup only (a store scan). Returns
+ * 0 or an error (hlc is then all zeros). */
+int core_cover_load(struct core *c, uint64_t hlc[DN_TABLE_NODES], uint64_t *directory);
+
 #endif

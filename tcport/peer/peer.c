@@ -198,6 +198,7 @@ static void on_tick(uv_timer_t *h)
         peer__session_tick(s, now);
     }
     tc_log_limited_flush();
+    peer__cover_tick(p, now);
     for (unsigned i = 0; i < p->n_links; i++) {
         struct peer_link *l = &p->links[i];
         uint32_t timeout = p->cfg->link_timeout_ms > 1000 ? p->cfg->link_timeout_ms : 1000;
@@ -277,6 +278,8 @@ static void on_change(void *arg, const struct dn_change *ch, uint64_t seq)
     (void)seq;
     if (ch->version.node != DN_NODE_SELF)
         return;
+    /* Durable: this node's decisions up to it are all here. */
+    peer__cover_raise(p, DN_NODE_SELF, ch->version.hlc);
     for (unsigned i = 0; i < p->n_links; i++) {
         struct peer_session *s = p->links[i].s;
 
@@ -394,6 +397,7 @@ static int start_net(struct peers *p)
     rc = setup_links(p);
     if (rc != 0)
         return rc;
+    peer__cover_init(p);
     rc = peer_net_listen(p->net, &p->cfg->peer_listen);
     if (rc != 0)
         tc_log(ERR, "peer-listen %s: %s", config_addr_str(&p->cfg->peer_listen, buf, sizeof(buf)),
@@ -457,6 +461,7 @@ void peers_stop(struct peers *p)
         return;
     p->stopping = true;
     core_unlisten(p->core, p);
+    peer__cover_stop(p);
     /* Shutting down is not a link failure: no link-down, no takeover. */
     for (unsigned i = 0; i < p->n_links; i++)
         p->links[i].s = NULL;
@@ -551,6 +556,17 @@ int peers_metrics(const struct peers *p, struct tc_buf *b)
     }
     rc |= metrics_header(b, "tcluster_peer_resyncs_total", "counter", "peer snapshots received whole");
     rc |= metrics_sample_u64(b, "tcluster_peer_resyncs_total", NULL, p->resyncs);
+    rc |= metrics_header(b, "tcluster_peer_resync_entries_total", "counter",
+                         "snapshot entries exchanged with peers, by kind: difference (only "
+                         "what the receiver lacked) or full (the whole table)");
+    for (int d = 0; d < 2; d++) {
+        for (int k = 0; k < PEER_RESYNC_KINDS; k++) {
+            snprintf(labels, sizeof(labels), "dir=\"%s\",kind=\"%s\"", d ? "tx" : "rx",
+                     k == PEER_RESYNC_DIFFERENCE ? "difference" : "full");
+            rc |= metrics_sample_u64(b, "tcluster_peer_resync_entries_total", labels,
+                                     p->resync_entries[d][k]);
+        }
+    }
     rc |= metrics_histogram_render(b, "tcluster_peer_replication_delay_seconds",
                                    "from a peer sending its own claims to their application here "
                                    "(wall clocks of both nodes)",

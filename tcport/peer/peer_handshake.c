@@ -142,7 +142,12 @@ static void authenticated(struct peer_session *s)
     s->sync_rx_started_ms = peer_now_ms();
     tc_log(INFO, "peer %s: authenticated, connection %s %s; exchanging snapshots", l->name,
            s->dialed ? "to" : "from", peer_conn_remote(s->conn));
-    peer__sync_start(s);
+    /* A peer of the resync by difference says what it holds first; an
+     * older one gets the whole table at once, as it expects. */
+    if (s->peer_minor >= PEER_MINOR_RESYNC)
+        peer__cover_request(s, 0);
+    else
+        peer__sync_start(s, NULL);
 }
 
 void peer__on_auth(struct peer_session *s, const Tc__Peer__Auth *a)

@@ -21,6 +21,7 @@ struct peer_conn;
 
 #define PEER_SYNC_WINDOW     8     /* snapshot chunks sent and not yet acknowledged */
 #define PEER_SYNC_CHUNK_MAX  4000  /* claims per chunk at most (max-frame bounds it too) */
+#define PEER_SYNC_SCAN_MAX   65536 /* table entries a snapshot walk looks at per loop turn */
 #define PEER_BATCH_MAX       500   /* live claims per Claims frame at most */
 #define PEER_FRAME_MIN       4096  /* peer frames may be this long even if max-frame is less */
 #define PEER_RX_MAX_FRAMES   65536 /* frames waiting for the loop per connection */
@@ -74,9 +75,25 @@ struct peer_pending {
     size_t n, cap;
 };
 
+/* Kinds of snapshot (tcluster_peer_resync_entries_total{kind}). */
+enum peer_resync_kind {
+    PEER_RESYNC_FULL = 0,   /* the whole table */
+    PEER_RESYNC_DIFFERENCE, /* only what the asker lacked (peer_cover.c) */
+    PEER_RESYNC_KINDS,
+};
+
 /* A snapshot being sent: a walk over the DN table's entries. */
 struct peer_sync_tx {
     bool active;
+    enum peer_resync_kind kind;
+    /* Entries go out when their version is past want[version's node]
+     * (zeros: every entry). */
+    uint64_t want[DN_TABLE_NODES];
+    /* This node's coverage when the walk began, for the SyncEnd; cover_ok
+     * false when it may no longer hold (peer_cover.c). */
+    uint64_t covered[DN_TABLE_NODES];
+    bool cover_ok;
+    uint64_t clears;    /* peers->cover_clears when the walk began */
     const void *ranges; /* the directory's ranges when the walk began */
     uint64_t n_dns;
     size_t pos;           /* dn_table_next() cursor */
@@ -109,6 +126,8 @@ struct peer_session {
     uint32_t peer_minor;     /* the proto_minor of the peer's Hello */
     uint64_t tx_seq, rx_seq; /* live claims sent, received in order */
     uint64_t sync_rx_entries, sync_rx_applied, sync_rx_started_ms;
+    bool cover_live;     /* the peer's live claims raise its coverage (peer_cover.c) */
+    uint64_t req_clears; /* peers->cover_clears when this node last asked for a snapshot */
     struct peer_sync_tx sync;
     struct peer_pending pending;
 };
@@ -139,6 +158,7 @@ struct peer_link {
     uint64_t rx_msgs, tx_msgs, rx_bytes, tx_bytes, rx_claims, tx_claims;
     uint64_t rx_calls, tx_calls;
     uint64_t calls_dropped; /* this node's call events not sent: backlog over PEER_TX_SOFT */
+    bool synced_run;        /* a snapshot of the peer's ended in this run (peer_cover.c) */
 };
 
 struct peers {
@@ -163,6 +183,17 @@ struct peers {
     bool stopping;
 
     struct peer_arena arena;
+
+    /* The resync by difference (peer_cover.c). */
+    uint64_t cover[DN_TABLE_NODES]; /* per node id: its decisions held here up to this version */
+    uint64_t self_floor;            /* cover[self] as stored when this run began */
+    uint64_t cover_rollbacks;       /* core->rollbacks when last looked at */
+    const void *cover_ranges;       /* the directory when last looked at */
+    uint64_t cover_n_dns;
+    uint64_t cover_clears; /* times it was cleared */
+    bool cover_dirty;      /* changed since stored */
+    uint64_t cover_saved_ms;
+    uint64_t resync_entries[2][PEER_RESYNC_KINDS]; /* [0 rx, 1 tx][kind] */
 
     uint64_t auth_failures, resyncs;
     uint64_t errors[PEER_ERR_COUNT];
@@ -257,6 +288,46 @@ void peer__arena_release(struct peer_arena *a, Tc__Peer__Msg *m, bool in_arena);
 /* Free what the decoding arena holds. */
 void peer__arena_free(struct peer_arena *a);
 
+/* peer_cover.c */
+
+/* Load the stored coverage; after the core's restore. */
+void peer__cover_init(struct peers *p);
+
+/* Clear the coverage (the next resyncs are whole) when a change may have
+ * left the table since (the store refused one, the directory was
+ * reloaded). Returns false when it was cleared. */
+bool peer__cover_check(struct peers *p);
+
+/* Clear the coverage, logging why, and store that. */
+void peer__cover_clear(struct peers *p, const char *why);
+
+/* Node's decisions up to hlc are held here. */
+void peer__cover_raise(struct peers *p, uint16_t node, uint64_t hlc);
+
+/* Every tick: check, and store the coverage when it changed. */
+void peer__cover_tick(struct peers *p, uint64_t now);
+
+/* At stop: store what changed. */
+void peer__cover_stop(struct peers *p);
+
+/* v as Cover messages (names borrowed from the table), zeros left out but
+ * this node's own with with_self. Returns their number. */
+size_t peer__cover_wire(const struct peers *p, const uint64_t v[DN_TABLE_NODES], bool with_self,
+                        Tc__Cover buf[DN_TABLE_NODES], Tc__Cover *ptrs[DN_TABLE_NODES]);
+
+/* Cover messages from the wire into out, per node id; names this node
+ * does not know are left out. */
+void peer__cover_parse(const struct peers *p, Tc__Cover *const *v, size_t n,
+                       uint64_t out[DN_TABLE_NODES]);
+
+/* Ask s's peer for a snapshot (after claim since_seq; 0 at link up): by
+ * difference when it speaks PEER_MINOR_RESYNC and this node holds
+ * anything it can vouch for, else whole. */
+void peer__cover_request(struct peer_session *s, uint64_t since_seq);
+
+/* s's peer's snapshot ended with e: take its coverage. */
+void peer__cover_sync_end(struct peer_session *s, const Tc__Peer__SyncEnd *e);
+
 /* peer_sync.c */
 
 /* Wall clock in µs since the epoch. */
@@ -266,9 +337,10 @@ uint64_t peer_wall_us(void);
  * backlog bound they are dropped, and the peer sees the gap. */
 void peer__session_flush_claims(struct peer_session *s);
 
-/* Begin (or begin again) sending a snapshot on s. May close s (out of
+/* Begin (or begin again) sending a snapshot on s, as r asks (NULL: the
+ * whole table, to a peer of an older minor). May close s (out of
  * memory). */
-void peer__sync_start(struct peer_session *s);
+void peer__sync_start(struct peer_session *s, const Tc__Peer__SyncRequest *r);
 
 /* Send snapshot chunks while the window and the connection allow. */
 void peer__sync_pump(struct peer_session *s);

@@ -238,16 +238,10 @@ static void on_error(struct peer_session *s, const Tc__Peer__Error *e)
  * snapshot, which carries them. */
 static void gap(struct peer_session *s, uint64_t got)
 {
-    Tc__Peer__SyncRequest r = TC__PEER__SYNC_REQUEST__INIT;
-    Tc__Peer__Msg m = TC__PEER__MSG__INIT;
-
     peer__count_error(s->p, PEER_ERR_GAP);
     tc_log(WARN, "peer %s: claims %llu to %llu missing; asking for a snapshot",
            peer__session_name(s), (unsigned long long)s->rx_seq + 1, (unsigned long long)got - 1);
-    r.since_seq = s->rx_seq;
-    m.body_case = TC__PEER__MSG__BODY_SYNC_REQUEST;
-    m.sync_request = &r;
-    peer__session_send(s, &m);
+    peer__cover_request(s, s->rx_seq);
 }
 
 static void apply_all(struct peer_session *s, Tc__Peer__Claim **v, size_t n, bool live)
@@ -263,8 +257,15 @@ static void apply_all(struct peer_session *s, Tc__Peer__Claim **v, size_t n, boo
                 s->rx_seq = v[i]->origin_seq;
         }
         applied = false;
-        if (peer__sync_apply(s, v[i], &applied) != 0)
+        if (peer__sync_apply(s, v[i], &applied) != 0) {
+            s->cover_live = false; /* not held here: covers nothing past it */
             continue;
+        }
+        /* The peer's own decisions, in order since its snapshot ended:
+         * everything it decided up to this one is here (peer_cover.c). */
+        if (live && s->cover_live && v[i]->version != NULL && v[i]->version->node != NULL &&
+            strcmp(v[i]->version->node, l->name) == 0)
+            peer__cover_raise(s->p, l->node, v[i]->version->hlc);
         l->rx_claims++;
         if (applied && !live)
             s->sync_rx_applied++;
@@ -301,9 +302,14 @@ static void on_sync_end(struct peer_session *s, const Tc__Peer__SyncEnd *e)
     struct peer_link *l = link_of(s);
 
     p->resyncs++;
-    tc_log(INFO, "peer %s: snapshot received: %llu entries (%llu announced), %llu applied, %llu ms",
-           peer__session_name(s), (unsigned long long)s->sync_rx_entries,
-           (unsigned long long)e->entries, (unsigned long long)s->sync_rx_applied,
+    p->resync_entries[0][e->by_difference ? PEER_RESYNC_DIFFERENCE : PEER_RESYNC_FULL] +=
+            s->sync_rx_entries;
+    peer__cover_sync_end(s, e);
+    tc_log(INFO,
+           "peer %s: %s snapshot received: %llu entries (%llu announced), %llu applied, %llu ms",
+           peer__session_name(s), e->by_difference ? "difference" : "full",
+           (unsigned long long)s->sync_rx_entries, (unsigned long long)e->entries,
+           (unsigned long long)s->sync_rx_applied,
            (unsigned long long)(peer_now_ms() - s->sync_rx_started_ms));
     s->sync_rx_entries = s->sync_rx_applied = 0;
     if (!l->up && l->s == s) {
@@ -335,9 +341,11 @@ static void dispatch(struct peer_session *s, const Tc__Peer__Msg *m)
             on_claims(s, m->claims);
         break;
     case TC__PEER__MSG__BODY_SYNC_REQUEST:
-        tc_log(NOTICE, "peer %s: asks for a snapshot after claim %llu", peer__session_name(s),
+        tc_log(m->sync_request->since_seq != 0 ? NOTICE : INFO,
+               "peer %s: asks for a snapshot %s after claim %llu", peer__session_name(s),
+               m->sync_request->by_difference ? "by difference" : "of everything",
                (unsigned long long)m->sync_request->since_seq);
-        peer__sync_start(s);
+        peer__sync_start(s, m->sync_request);
         break;
     case TC__PEER__MSG__BODY_SYNC_CHUNK:
         if (m->sync_chunk->n_claims > PEER_SYNC_CHUNK_MAX)

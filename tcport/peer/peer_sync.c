@@ -1,15 +1,19 @@
 /* Claims and snapshots: this node's decisions going out as they are made;
- * what a node sends when a link comes up (its whole DN table, releases
- * included, in chunks the receiver acknowledges); how a peer's claims are
- * applied. Loop thread only.
+ * what a node sends when a link comes up (the entries of its DN table the
+ * peer lacks, releases included, in chunks the receiver acknowledges);
+ * how a peer's claims are applied. Loop thread only.
  *
- * Why the whole table and not only the DNs this node owns: a snapshot must
- * also correct what the receiver believes about the sender's DNs, and a
- * DN the sender lost to a third node, or released, carries a version the
- * receiver may not have seen (the third node's link may be down). Entries
- * of the receiver's own making come back too, so a node that lost recent
- * decisions (durability async, a new data-dir) learns of them and makes a
- * newer one. Versions decide; applying a snapshot twice changes nothing. */
+ * Why entries of the whole table and not only the DNs this node owns: a
+ * snapshot must also correct what the receiver believes about the
+ * sender's DNs, and a DN the sender lost to a third node, or released,
+ * carries a version the receiver may not have seen (the third node's link
+ * may be down). Entries of the receiver's own making come back too, so a
+ * node that lost recent decisions (durability async, a new data-dir)
+ * learns of them and makes a newer one. Versions decide; applying a
+ * snapshot twice changes nothing. Which entries the peer lacks, it says
+ * in its SyncRequest (peer_cover.c): at a restart, the decisions made
+ * while it was away; a peer of an older minor, or one that cannot vouch
+ * for what it holds, gets every entry. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,10 +53,11 @@ void peer__sync_stop(struct peer_session *s)
     s->sync.active = false;
 }
 
-void peer__sync_start(struct peer_session *s)
+void peer__sync_start(struct peer_session *s, const Tc__Peer__SyncRequest *r)
 {
+    struct peers *p = s->p;
     struct peer_sync_tx *y = &s->sync;
-    const struct dn_table *t = s->p->core->table;
+    const struct dn_table *t = p->core->table;
 
     if (y->buf == NULL) {
         y->buf = malloc(PEER_SYNC_CHUNK_MAX * sizeof(*y->buf));
@@ -71,6 +76,15 @@ void peer__sync_start(struct peer_session *s)
     y->acked = y->sent;
     y->entries = 0;
     y->started_ms = peer_now_ms();
+    y->kind = PEER_RESYNC_FULL;
+    memset(y->want, 0, sizeof(y->want));
+    if (r != NULL && r->by_difference) {
+        y->kind = PEER_RESYNC_DIFFERENCE;
+        peer__cover_parse(p, r->have, r->n_have, y->want);
+    }
+    y->cover_ok = peer__cover_check(p);
+    y->clears = p->cover_clears;
+    memcpy(y->covered, p->cover, sizeof(y->covered));
     peer__sync_pump(s);
 }
 
@@ -96,32 +110,60 @@ static void send_chunk(struct peer_session *s, size_t n, bool last)
 
 static void send_end(struct peer_session *s)
 {
+    struct peers *p = s->p;
     struct peer_sync_tx *y = &s->sync;
     Tc__Peer__SyncEnd e = TC__PEER__SYNC_END__INIT;
     Tc__Peer__Msg m = TC__PEER__MSG__INIT;
+    Tc__Cover buf[DN_TABLE_NODES], *ptrs[DN_TABLE_NODES];
 
     e.entries = y->entries;
     e.chunks = y->sent;
+    e.by_difference = y->kind == PEER_RESYNC_DIFFERENCE;
+    /* What this node held when the walk began, its own entry always (the
+     * base its live claims build on), unless something may have left the
+     * table since (then nothing: the receiver counts nothing). */
+    if (y->cover_ok && peer__cover_check(p) && y->clears == p->cover_clears) {
+        e.n_covered = peer__cover_wire(p, y->covered, true, buf, ptrs);
+        e.covered = ptrs;
+    }
     m.body_case = TC__PEER__MSG__BODY_SYNC_END;
     m.sync_end = &e;
     peer__session_send(s, &m);
-    tc_log(INFO, "peer %s: snapshot sent: %llu entries, %llu ms", peer__session_name(s),
+    p->resync_entries[1][y->kind] += y->entries;
+    tc_log(INFO, "peer %s: %s snapshot sent: %llu entries, %llu ms", peer__session_name(s),
+           y->kind == PEER_RESYNC_DIFFERENCE ? "difference" : "full",
            (unsigned long long)y->entries, (unsigned long long)(peer_now_ms() - y->started_ms));
     peer__sync_stop(s);
 }
 
+/* Whether the walk sends e: a version past what the peer holds of its
+ * node, and durable when it is this node's own (an own decision on its
+ * way to the disk goes out live once durable, and never if the store
+ * refuses it: no peer ever holds an own decision this node may lose). */
+static bool wanted(const struct peers *p, const struct peer_sync_tx *y, const struct dn_entry *e)
+{
+    if (e->hlc == 0 || e->vnode >= DN_TABLE_NODES || e->hlc <= y->want[e->vnode])
+        return false;
+    return e->vnode != DN_NODE_SELF || !core_in_flight(p->core, e->key);
+}
+
 /* Fill one chunk from the walk, up to PEER_SYNC_CHUNK_MAX claims and
- * max-frame bytes. Returns the number of claims. */
+ * max-frame bytes, looking at PEER_SYNC_SCAN_MAX entries at most. Returns
+ * the number of claims. */
 static size_t fill_chunk(struct peer_session *s)
 {
     struct peer_sync_tx *y = &s->sync;
     const struct dn_table *t = s->p->core->table;
-    size_t n = 0, bytes = 64, limit = s->p->max_frame;
+    size_t n = 0, bytes = 64, limit = s->p->max_frame, scanned = 0;
     const struct dn_entry *e;
 
-    while (n < PEER_SYNC_CHUNK_MAX && (e = dn_table_next(t, &y->pos)) != NULL) {
+    while (n < PEER_SYNC_CHUNK_MAX && scanned < PEER_SYNC_SCAN_MAX &&
+           (e = dn_table_next(t, &y->pos)) != NULL) {
         size_t sz;
 
+        scanned++;
+        if (!wanted(s->p, y, e))
+            continue;
         peer_wire_entry_fill(&y->buf[n], t, e);
         sz = peer_wire_claim_size(&y->buf[n].pb);
         if (bytes + sz > limit && n > 0) {
@@ -157,6 +199,7 @@ void peer__sync_pump(struct peer_session *s)
         y->ranges = t->dir->ranges;
         y->n_dns = t->dir->n_dns;
         y->pos = 0;
+        y->cover_ok = false;
     }
     n = fill_chunk(s);
     if (n > 0)
@@ -165,7 +208,7 @@ void peer__sync_pump(struct peer_session *s)
         send_end(s);
         return;
     }
-    if (y->sent - y->acked < PEER_SYNC_WINDOW)
+    if (y->sent - y->acked < PEER_SYNC_WINDOW || n == 0)
         peer__retry(s->p, 0);
 }
 
@@ -197,6 +240,7 @@ static void store_refused(struct peer_session *s, uint64_t seq, int err)
 
     peer__count_error(s->p, PEER_ERR_STORE);
     tc_log(DEBUG, "peer %s: a claim was not stored: %s", peer__session_name(s), tc_strerror(err));
+    peer__cover_clear(s->p, "the store refused a peer's change");
     if (back < s->rx_seq)
         s->rx_seq = back;
 }

@@ -14,13 +14,14 @@
  * authentication proof. Pure functions, no I/O; any thread, but the claim
  * helpers read the DN table's node names, so the loop thread only. */
 
-#define PEER_PROTO_MAJOR 2 /* 2: sync chunks of up to 4000 claims */
-#define PEER_PROTO_MINOR 1 /* 1: Call; unknown Msg members are ignored */
-#define PEER_MINOR_CALL  1 /* the minor that added Call */
-#define PEER_NONCE_LEN   CHALLENGE_NONCE_LEN
-#define PEER_MAC_LEN     CHALLENGE_MAC_LEN
-#define PEER_FRAME_HDR   4
-#define PEER_SECRET_MAX  CHALLENGE_SECRET_MAX /* bytes of cluster secret used */
+#define PEER_PROTO_MAJOR  2 /* 2: sync chunks of up to 4000 claims */
+#define PEER_PROTO_MINOR  2 /* 1: Call; unknown Msg members are ignored; 2: resync by difference */
+#define PEER_MINOR_CALL   1 /* the minor that added Call */
+#define PEER_MINOR_RESYNC 2 /* the minor that added SyncRequest have, SyncEnd covered */
+#define PEER_NONCE_LEN    CHALLENGE_NONCE_LEN
+#define PEER_MAC_LEN      CHALLENGE_MAC_LEN
+#define PEER_FRAME_HDR    4
+#define PEER_SECRET_MAX   CHALLENGE_SECRET_MAX /* bytes of cluster secret used */
 
 /* Bounds of a Call's strings (proto/peer.proto Call), bytes without the
  * NUL: longer ones are cut when sent and refused when received. */

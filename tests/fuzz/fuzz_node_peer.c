@@ -114,7 +114,15 @@ static void on_node_msg(const Tc__Peer__Msg *m)
         out.body_case = TC__PEER__MSG__BODY_AUTH;
         out.auth = &a;
         send_msg(&out);
-        /* Our snapshot: empty. */
+        /* Ask for the node's snapshot (resync by difference: it waits
+         * for our request), then ours: empty. */
+        {
+            Tc__Peer__SyncRequest r = TC__PEER__SYNC_REQUEST__INIT;
+
+            out.body_case = TC__PEER__MSG__BODY_SYNC_REQUEST;
+            out.sync_request = &r;
+            send_msg(&out);
+        }
         out.body_case = TC__PEER__MSG__BODY_SYNC_END;
         out.sync_end = &e;
         send_msg(&out);

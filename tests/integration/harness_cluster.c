@@ -274,3 +274,28 @@ void hcluster_cleanup(struct hcluster *c)
     tc_test_rmrf(c->dir);
     cr_assert_not(bad, "a node reported a sanitizer error");
 }
+
+void hcluster_unregister_all(const struct hnode *n, const char *dn, char *status, size_t size)
+{
+    char msg[1024], resp[2048] = "";
+    char *eol;
+
+    snprintf(msg, sizeof(msg),
+             "REGISTER sip:127.0.0.1:%u SIP/2.0\r\n"
+             "Via: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK-unreg-%s;rport\r\n"
+             "From: <sip:%s@127.0.0.1>;tag=unreg\r\n"
+             "To: <sip:%s@127.0.0.1>\r\n"
+             "Call-ID: unreg-%s@test\r\n"
+             "CSeq: 1 REGISTER\r\n"
+             "Contact: *\r\n"
+             "Expires: 0\r\n"
+             "Max-Forwards: 70\r\n"
+             "Content-Length: 0\r\n\r\n",
+             n->sip_port, dn, dn, dn, dn);
+    harness_udp_exchange(n->sip_port, msg, strlen(msg), resp, sizeof(resp), 3000);
+    eol = strstr(resp, "\r\n");
+    if (eol != NULL)
+        *eol = '\0';
+    resp[size - 1] = '\0';
+    memcpy(status, resp, size);
+}

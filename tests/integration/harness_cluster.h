@@ -71,6 +71,10 @@ bool hcluster_dn(const struct hnode *n, const char *dn, char *owner, size_t osiz
  * warning). */
 bool hcluster_wait_owner(const struct hcluster *c, const char *dn, const char *owner, int ms);
 
+/* Remove every binding of dn at n (Contact: *, Expires: 0) over UDP; the
+ * answer's status line goes in status ("" when none came). */
+void hcluster_unregister_all(const struct hnode *n, const char *dn, char *status, size_t size);
+
 /* Stop every node (SIGTERM, or SIGKILL when stopped) and remove the dirs. */
 void hcluster_cleanup(struct hcluster *c);
 

@@ -96,7 +96,8 @@ Tc__Peer__Msg *hpeer_expect(int fd, Tc__Peer__Msg__BodyCase kind)
     }
 }
 
-void hpeer_handshake(int fd, const char *secret, const char *from, const char *to, uint32_t minor)
+void hpeer_authenticate(int fd, const char *secret, const char *from, const char *to,
+                        uint32_t minor)
 {
     uint8_t their_nonce[PEER_NONCE_LEN], my_nonce[PEER_NONCE_LEN] = {1, 2, 3}, mac[PEER_MAC_LEN];
     Tc__Peer__Msg out = TC__PEER__MSG__INIT;
@@ -133,4 +134,24 @@ void hpeer_handshake(int fd, const char *secret, const char *from, const char *t
     out.body_case = TC__PEER__MSG__BODY_AUTH;
     out.auth = &a;
     hpeer_send_msg(fd, &out);
+}
+
+void hpeer_handshake(int fd, const char *secret, const char *from, const char *to, uint32_t minor)
+{
+    Tc__Peer__Msg out = TC__PEER__MSG__INIT;
+    Tc__Peer__Msg *m;
+
+    hpeer_authenticate(fd, secret, from, to, minor);
+    if (minor >= PEER_MINOR_RESYNC) {
+        /* The resync by difference: the node says what it holds, then
+         * waits for our request; ours asks for everything. */
+        Tc__Peer__SyncRequest r = TC__PEER__SYNC_REQUEST__INIT;
+
+        m = hpeer_expect(fd, TC__PEER__MSG__BODY_SYNC_REQUEST);
+        cr_assert_eq(m->sync_request->since_seq, 0);
+        tc__peer__msg__free_unpacked(m, NULL);
+        out.body_case = TC__PEER__MSG__BODY_SYNC_REQUEST;
+        out.sync_request = &r;
+        hpeer_send_msg(fd, &out);
+    }
 }

@@ -27,7 +27,15 @@ Tc__Peer__Msg *hpeer_expect(int fd, Tc__Peer__Msg__BodyCase kind);
 /* Play `from` against the node `to` behind fd, which speaks first: take its
  * Hello (checks name, protocol major, nonce), answer with ours (protocol
  * minor `minor`), check its proof of secret over our nonce and send ours.
- * What follows is the node's snapshot. */
+ * Nothing more. */
+void hpeer_authenticate(int fd, const char *secret, const char *from, const char *to,
+                        uint32_t minor);
+
+/* Play `from` against the node `to` behind fd, which speaks first: take its
+ * Hello (checks name, protocol major, nonce), answer with ours (protocol
+ * minor `minor`), check its proof of secret over our nonce and send ours.
+ * From minor PEER_MINOR_RESYNC on, take the node's SyncRequest and ask
+ * it for everything. What follows is the node's snapshot. */
 void hpeer_handshake(int fd, const char *secret, const char *from, const char *to, uint32_t minor);
 
 #endif

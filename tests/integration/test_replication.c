@@ -47,33 +47,6 @@ static int time_until(const struct hnode *n, const char *key, double want, int m
     return (int)(harness_now_ms() - t0);
 }
 
-/* Remove every binding of dn at n (Contact: *, Expires: 0). Returns the
- * status line of the answer. */
-static void unregister_all(const struct hnode *n, const char *dn, char *status, size_t size)
-{
-    char msg[1024], resp[2048];
-    char *eol;
-
-    snprintf(msg, sizeof(msg),
-             "REGISTER sip:127.0.0.1:%u SIP/2.0\r\n"
-             "Via: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK-unreg-%s;rport\r\n"
-             "From: <sip:%s@127.0.0.1>;tag=unreg\r\n"
-             "To: <sip:%s@127.0.0.1>\r\n"
-             "Call-ID: unreg-%s@test\r\n"
-             "CSeq: 1 REGISTER\r\n"
-             "Contact: *\r\n"
-             "Expires: 0\r\n"
-             "Max-Forwards: 70\r\n"
-             "Content-Length: 0\r\n\r\n",
-             n->sip_port, dn, dn, dn, dn);
-    harness_udp_exchange(n->sip_port, msg, strlen(msg), resp, sizeof(resp), 3000);
-    eol = strstr(resp, "\r\n");
-    if (eol != NULL)
-        *eol = '\0';
-    resp[size - 1] = '\0';
-    memcpy(status, resp, size);
-}
-
 static bool log_has(const struct hnode *n, const char *text)
 {
     char *log = harness_read_file(n->log);
@@ -196,7 +169,7 @@ Test(replication, concurrent_registration_one_owner_then_takeover)
 
     /* The owner releases (the phone unregisters there): sip1, holding a
      * live binding, claims the DN (DESIGN §3, Release). */
-    unregister_all(&c.n[1], "1001", status, sizeof(status));
+    hcluster_unregister_all(&c.n[1], "1001", status, sizeof(status));
     cr_assert(strstr(status, " 200 ") != NULL, "unregister: %s", status);
     cr_assert(harness_wait_metric(&c.n[0], OWNED, 1, 3000), "standby did not claim the release");
     cr_assert(hcluster_wait_metric_all(&c, INSRV, 1, 3000));
