@@ -10,7 +10,7 @@
 
 #include "server/base/tc_err.h"
 #include "server/config/config_check.h"
-#include "server/config/config_load.h"
+#include "server/config/config_int.h"
 #include "server/config/config_reader.h"
 #include "server/config/config_value.h"
 
@@ -36,7 +36,7 @@ __attribute__((format(printf, 3, 0))) static void vreport(void *arg, unsigned li
     emit(st, line, msg);
 }
 
-void config_report(struct load *st, unsigned line, const char *fmt, ...)
+void config__report(struct load *st, unsigned line, const char *fmt, ...)
 {
     va_list ap;
 
@@ -69,7 +69,7 @@ static void free_profile(struct dn_profile *p)
 
 static uint32_t dn_seen(const struct load *st, const char *name)
 {
-    return seen_at(config_dn_keys, config_n_dn_keys, st->seen, name);
+    return seen_at(config__dn_keys, config__n_dn_keys, st->seen, name);
 }
 
 /* A [dn] section's group: on a routing point a DN range or a name, on an
@@ -88,17 +88,17 @@ static void check_group(struct load *st)
     if (rp && isdigit((unsigned char)p->group[0])) {
         if (dn_range_parse(p->group, &p->group_lo, &p->group_hi) == 0)
             return;
-        config_report(st, line,
-                      "group: bad DN range \"%s\": expected LO-HI or DN, LO and HI of one width, "
-                      "LO not greater than HI",
-                      p->group);
+        config__report(st, line,
+                       "group: bad DN range \"%s\": expected LO-HI or DN, LO and HI of one width, "
+                       "LO not greater than HI",
+                       p->group);
     } else if (config_value_is_name(p->group) && isalpha((unsigned char)p->group[0])) {
         return;
     } else {
-        config_report(st, line,
-                      "group: expected %sa name of 1 to 31 characters A-Z a-z 0-9 _ . - starting "
-                      "with a letter, got \"%s\"",
-                      rp ? "a DN range or " : "", p->group);
+        config__report(st, line,
+                       "group: expected %sa name of 1 to 31 characters A-Z a-z 0-9 _ . - starting "
+                       "with a letter, got \"%s\"",
+                       rp ? "a DN range or " : "", p->group);
     }
     p->group_lo = p->group_hi = DN_KEY_NONE;
     free(p->group);
@@ -113,15 +113,15 @@ static void check_dn(struct load *st)
     uint32_t dist = dn_seen(st, "distribution");
 
     if (p->shared_line && p->n_members == 0 && members == 0)
-        config_report(st, st->sect_line, "[%s]: shared-line without members", st->label);
+        config__report(st, st->sect_line, "[%s]: shared-line without members", st->label);
     if (!p->shared_line && members != 0)
-        config_report(st, members, "members: only for a shared line (set shared-line = true)");
+        config__report(st, members, "members: only for a shared line (set shared-line = true)");
     if (p->type == DN_TYPE_ROUTING_POINT && p->shared_line)
-        config_report(st, dn_seen(st, "shared-line"), "shared-line: not for a routing point");
+        config__report(st, dn_seen(st, "shared-line"), "shared-line: not for a routing point");
     if (p->type == DN_TYPE_ROUTING_POINT && p->group == NULL)
-        config_report(st, st->sect_line, "[%s]: routing point without group", st->label);
+        config__report(st, st->sect_line, "[%s]: routing point without group", st->label);
     if (p->type != DN_TYPE_ROUTING_POINT && dist != 0)
-        config_report(st, dist, "distribution: only for a routing point (type = routing-point)");
+        config__report(st, dist, "distribution: only for a routing point (type = routing-point)");
     check_group(st);
 }
 
@@ -177,17 +177,18 @@ out_drop:
 static void start_node(struct load *st, const char *arg)
 {
     if (*arg != '\0') {
-        config_report(st, st->lineno, "section [node] takes no name, got [%s]", st->label);
+        config__report(st, st->lineno, "section [node] takes no name, got [%s]", st->label);
         return;
     }
     if (st->node_line != 0) {
-        config_report(st, st->lineno, "duplicate section [node] (first at line %u)", st->node_line);
+        config__report(st, st->lineno, "duplicate section [node] (first at line %u)",
+                       st->node_line);
         return;
     }
     st->node_line = st->lineno;
     st->kind = SECT_NODE;
-    st->keys = config_node_keys;
-    st->n_keys = config_n_node_keys;
+    st->keys = config__node_keys;
+    st->n_keys = config__n_node_keys;
     st->target = st->cfg;
     st->seen = st->node_seen;
 }
@@ -198,7 +199,7 @@ static void start_peer(struct load *st, const char *name)
     struct config_peer *p;
 
     if (!config_value_is_name(name)) {
-        config_report(
+        config__report(
                 st, st->lineno,
                 "bad peer name \"%s\": expected [peer NAME], NAME of 1 to 31 characters A-Z a-z "
                 "0-9 _ . -",
@@ -207,21 +208,21 @@ static void start_peer(struct load *st, const char *name)
     }
     for (unsigned i = 0; i < c->n_peers; i++) {
         if (strcmp(c->peers[i].name, name) == 0) {
-            config_report(st, st->lineno, "duplicate peer %s (first at line %u)", name,
-                          c->peers[i].line);
+            config__report(st, st->lineno, "duplicate peer %s (first at line %u)", name,
+                           c->peers[i].line);
             return;
         }
     }
     if (c->n_peers == CONFIG_MAX_PEERS) {
-        config_report(st, st->lineno, "too many peers (max %d)", CONFIG_MAX_PEERS);
+        config__report(st, st->lineno, "too many peers (max %d)", CONFIG_MAX_PEERS);
         return;
     }
     p = &c->peers[c->n_peers++];
     strcpy(p->name, name);
     p->line = st->lineno;
     st->kind = SECT_PEER;
-    st->keys = config_peer_keys;
-    st->n_keys = config_n_peer_keys;
+    st->keys = config__peer_keys;
+    st->n_keys = config__n_peer_keys;
     st->target = p;
 }
 
@@ -231,28 +232,28 @@ static void start_gws(struct load *st, const char *name)
     struct config_gws *g;
 
     if (!config_value_is_name(name)) {
-        config_report(st, st->lineno,
-                      "bad gws name \"%s\": expected [gws NAME], NAME one of gws-client-names",
-                      name);
+        config__report(st, st->lineno,
+                       "bad gws name \"%s\": expected [gws NAME], NAME one of gws-client-names",
+                       name);
         return;
     }
     for (unsigned i = 0; i < c->n_gws; i++) {
         if (strcmp(c->gws[i].name, name) == 0) {
-            config_report(st, st->lineno, "duplicate section [gws %s] (first at line %u)", name,
-                          c->gws[i].line);
+            config__report(st, st->lineno, "duplicate section [gws %s] (first at line %u)", name,
+                           c->gws[i].line);
             return;
         }
     }
     if (c->n_gws == CONFIG_MAX_CLIENTS) {
-        config_report(st, st->lineno, "too many [gws] sections (max %d)", CONFIG_MAX_CLIENTS);
+        config__report(st, st->lineno, "too many [gws] sections (max %d)", CONFIG_MAX_CLIENTS);
         return;
     }
     g = &c->gws[c->n_gws++];
     strcpy(g->name, name);
     g->line = st->lineno;
     st->kind = SECT_GWS;
-    st->keys = config_gws_keys;
-    st->n_keys = config_n_gws_keys;
+    st->keys = config__gws_keys;
+    st->n_keys = config__n_gws_keys;
     st->target = g;
 }
 
@@ -261,18 +262,18 @@ static void start_dn(struct load *st, const char *spec)
     int rc = dn_range_parse(spec, &st->lo, &st->hi);
 
     if (rc == -EDOM)
-        config_report(st, st->lineno, "dn range %s: LO and HI have different widths", spec);
+        config__report(st, st->lineno, "dn range %s: LO and HI have different widths", spec);
     else if (rc == -ERANGE)
-        config_report(st, st->lineno, "dn range %s: LO is greater than HI", spec);
+        config__report(st, st->lineno, "dn range %s: LO is greater than HI", spec);
     else if (rc != 0)
-        config_report(st, st->lineno,
-                      "bad dn range \"%s\": expected [dn LO-HI] or [dn DN], DNs of 1 to %d digits",
-                      spec, DN_DIR_MAX_DIGITS);
+        config__report(st, st->lineno,
+                       "bad dn range \"%s\": expected [dn LO-HI] or [dn DN], DNs of 1 to %d digits",
+                       spec, DN_DIR_MAX_DIGITS);
     /* Read the keys even when the range is bad, to report their errors too. */
     st->dn_valid = rc == 0;
     st->kind = SECT_DN;
-    st->keys = config_dn_keys;
-    st->n_keys = config_n_dn_keys;
+    st->keys = config__dn_keys;
+    st->n_keys = config__n_dn_keys;
     st->target = &st->prof;
 }
 
@@ -281,13 +282,13 @@ static void end_section(struct load *st)
     if (st->kind == SECT_DN)
         end_dn(st);
     if (st->kind == SECT_PEER &&
-        seen_at(config_peer_keys, config_n_peer_keys, st->seen, "address") == 0)
-        config_report(st, st->sect_line, "missing required key address in [%s]", st->label);
+        seen_at(config__peer_keys, config__n_peer_keys, st->seen, "address") == 0)
+        config__report(st, st->sect_line, "missing required key address in [%s]", st->label);
     if (st->kind == SECT_GWS &&
-        seen_at(config_gws_keys, config_n_gws_keys, st->seen, "secret-file") == 0 &&
-        seen_at(config_gws_keys, config_n_gws_keys, st->seen, "allow-from") == 0)
-        config_report(st, st->sect_line, "[%s]: no credential: set secret-file, allow-from or both",
-                      st->label);
+        seen_at(config__gws_keys, config__n_gws_keys, st->seen, "secret-file") == 0 &&
+        seen_at(config__gws_keys, config__n_gws_keys, st->seen, "allow-from") == 0)
+        config__report(st, st->sect_line,
+                       "[%s]: no credential: set secret-file, allow-from or both", st->label);
     st->kind = SECT_SKIP;
     st->keys = NULL;
     st->n_keys = 0;
@@ -308,12 +309,12 @@ static void on_section(struct load *st, const char *p)
     end_section(st);
     st->sect_line = st->lineno;
     if (*close != ']') {
-        config_report(st, st->lineno, "section header without closing ]");
+        config__report(st, st->lineno, "section header without closing ]");
         return;
     }
     after = close + 1 + strspn(close + 1, " \t");
     if (*after != '\0' && *after != ';' && *after != '#') {
-        config_report(st, st->lineno, "unexpected text after section header: \"%s\"", after);
+        config__report(st, st->lineno, "unexpected text after section header: \"%s\"", after);
         return;
     }
     p += 1 + strspn(p + 1, " \t");
@@ -333,7 +334,7 @@ static void on_section(struct load *st, const char *p)
     else if (kind_len == 3 && strncmp(st->label, "gws", 3) == 0)
         start_gws(st, arg);
     else
-        config_report(st, st->lineno, "unknown section [%s]", st->label);
+        config__report(st, st->lineno, "unknown section [%s]", st->label);
 }
 
 /* Lines */
@@ -348,11 +349,11 @@ static void classify(struct load *st, char *s, size_t len, char *out, size_t siz
     st->cont = false;
     out[0] = '\0';
     if (strlen(s) != len) {
-        config_report(st, st->lineno, "line holds a NUL byte");
+        config__report(st, st->lineno, "line holds a NUL byte");
         return;
     }
     if (len >= size) {
-        config_report(st, st->lineno, "line too long (max %zu characters)", size - 1);
+        config__report(st, st->lineno, "line too long (max %zu characters)", size - 1);
         if (*p == '[') {
             end_section(st);
             snprintf(out, size, "[]");
@@ -380,7 +381,7 @@ static void classify(struct load *st, char *s, size_t len, char *out, size_t siz
         return;
     }
     if (!config_reader_has(p, "=:")) {
-        config_report(st, st->lineno, "expected KEY = VALUE or [SECTION], got \"%s\"", p);
+        config__report(st, st->lineno, "expected KEY = VALUE or [SECTION], got \"%s\"", p);
         return;
     }
     memcpy(out, p, len + 1 - (size_t)(p - s));
@@ -416,7 +417,7 @@ static int on_pair(void *user, const char *section, const char *name, const char
         return 1;
     }
     if (st->kind == SECT_NONE) {
-        config_report(st, st->lineno, "key %s outside any section", name);
+        config__report(st, st->lineno, "key %s outside any section", name);
         return 1;
     }
     for (i = 0; i < st->n_keys; i++) {
@@ -432,18 +433,18 @@ static int on_pair(void *user, const char *section, const char *name, const char
         return 1;
     if (k == NULL && strpbrk(name, " \t") != NULL) {
         /* "tc-listen 127.0.0.1:3001": inih cut it at the ':'. */
-        config_report(st, st->lineno,
-                      "expected KEY = VALUE, got '%s:%s' (is '=' missing after %.*s?)", name, value,
-                      (int)strcspn(name, " \t"), name);
+        config__report(st, st->lineno,
+                       "expected KEY = VALUE, got '%s:%s' (is '=' missing after %.*s?)", name,
+                       value, (int)strcspn(name, " \t"), name);
         return 1;
     }
     if (k == NULL) {
-        config_report(st, st->lineno, "unknown key %s in [%s]", name, st->label);
+        config__report(st, st->lineno, "unknown key %s in [%s]", name, st->label);
         return 1;
     }
     if (st->seen[i] != 0) {
-        config_report(st, st->lineno, "duplicate key %s in [%s] (first at line %u)", name,
-                      st->label, st->seen[i]);
+        config__report(st, st->lineno, "duplicate key %s in [%s] (first at line %u)", name,
+                       st->label, st->seen[i]);
         return 1;
     }
     st->seen[i] = st->lineno;
@@ -459,7 +460,7 @@ static uint32_t node_key_line(void *arg, const char *name)
 {
     struct load *st = arg;
 
-    return seen_at(config_node_keys, config_n_node_keys, st->node_seen, name);
+    return seen_at(config__node_keys, config__n_node_keys, st->node_seen, name);
 }
 
 static void check(struct load *st)
@@ -547,13 +548,13 @@ static int load(struct load *st, struct config **out)
     rc = ini_parse_stream(on_read, st, on_pair, st);
     end_section(st);
     if (st->rd.err != 0) {
-        config_report(st, 0, "cannot read: %s", strerror(st->rd.err));
+        config__report(st, 0, "cannot read: %s", strerror(st->rd.err));
         rc = -st->rd.err;
         goto out_free;
     }
     /* Every line inih could refuse was reported before it saw it. */
     if (rc != 0 && st->n_errors == 0)
-        config_report(st, rc > 0 ? (unsigned)rc : 0, "syntax error");
+        config__report(st, rc > 0 ? (unsigned)rc : 0, "syntax error");
     if (!st->nomem)
         check(st);
     if (st->n_errors > CONFIG_MAX_ERRORS) {
@@ -585,7 +586,7 @@ int config_load(const char *path, struct config **out, config_error_cb on_error,
     st.rd.file = fopen(path, "r");
     if (st.rd.file == NULL) {
         rc = -errno;
-        config_report(&st, 0, "cannot read: %s", strerror(-rc));
+        config__report(&st, 0, "cannot read: %s", strerror(-rc));
         return rc;
     }
     rc = load(&st, out);

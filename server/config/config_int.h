@@ -1,5 +1,5 @@
-#ifndef TC_SERVER_CONFIG_CONFIG_LOAD_H
-#define TC_SERVER_CONFIG_CONFIG_LOAD_H
+#ifndef TC_SERVER_CONFIG_CONFIG_INT_H
+#define TC_SERVER_CONFIG_CONFIG_INT_H
 
 /* Inside config_load(): the loader's state, the key tables and the
  * reporting helpers shared by config.c (sections, lines, checks) and
@@ -79,17 +79,17 @@ struct load {
 };
 
 /* Report a problem at line (0: the file as a whole), counting it. */
-void config_report(struct load *st, unsigned line, const char *fmt, ...)
+void config__report(struct load *st, unsigned line, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
 
 /* The keys of each section, in the order their "seen" lines are kept. */
-extern const struct key config_node_keys[];
-extern const size_t config_n_node_keys;
-extern const struct key config_peer_keys[];
-extern const size_t config_n_peer_keys;
-extern const struct key config_dn_keys[];
-extern const size_t config_n_dn_keys;
-extern const struct key config_gws_keys[];
-extern const size_t config_n_gws_keys;
+extern const struct key config__node_keys[];
+extern const size_t config__n_node_keys;
+extern const struct key config__peer_keys[];
+extern const size_t config__n_peer_keys;
+extern const struct key config__dn_keys[];
+extern const size_t config__n_dn_keys;
+extern const struct key config__gws_keys[];
+extern const size_t config__n_gws_keys;
 
 #endif
