@@ -2,8 +2,10 @@
 #define TC_SERVER_CONFIG_CONFIG_INT_H
 
 /* Inside config_load(): the loader's state, the key tables and the
- * reporting helpers shared by config.c (sections, lines, checks) and
- * config_keys.c (one parser per kind of value). Not for other modules. */
+ * reporting helpers shared by config.c (the API, reporting, the checks of
+ * the whole file), config_line.c (the lines inih reads), config_section.c
+ * (section headers, the end of each section) and config_keys.c (one
+ * parser per kind of value). Not for other modules. */
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -78,9 +80,43 @@ struct load {
     size_t cap_plines;
 };
 
+/* config.c --------------------------------------------------------------- */
+
 /* Report a problem at line (0: the file as a whole), counting it. */
 void config__report(struct load *st, unsigned line, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
+
+/* config_section.c ------------------------------------------------------- */
+
+/* Line where key name was set in the current section (or [node]), or 0:
+ * seen holds the lines of keys, n of them, in their order. */
+uint32_t config__seen_at(const struct key *keys, size_t n, const uint32_t *seen, const char *name);
+
+/* Free what profile p holds and zero it. */
+void config__free_profile(struct dn_profile *p);
+
+/* End the current section: a [dn] section is checked and added to the
+ * directory, required keys of the others are checked; then no section is
+ * current (its keys are ignored until the next header). */
+void config__end_section(struct load *st);
+
+/* A section header line; p points at its '['. Ends the current section
+ * and starts the one p names, or reports why it cannot. */
+void config__on_section(struct load *st, const char *p);
+
+/* config_line.c ---------------------------------------------------------- */
+
+/* inih's reader (ini_reader): one whole line of st (stream) per call, into
+ * out (size bytes), as inih should see it. Returns out, or NULL at the end
+ * of the input. */
+char *config__on_read(char *out, int size, void *stream);
+
+/* inih's handler: one KEY = VALUE (or a continuation line) of section,
+ * given to its key's parser. user is st. Always returns 1: problems are
+ * reported, never stop the parse. */
+int config__on_pair(void *user, const char *section, const char *name, const char *value);
+
+/* config_keys.c ---------------------------------------------------------- */
 
 /* The keys of each section, in the order their "seen" lines are kept. */
 extern const struct key config__node_keys[];
