@@ -16,13 +16,6 @@
 /* token characters (RFC 3261 §25.1): 1 for each, else 0. */
 extern const unsigned char sip_scan__token_chars[256];
 
-/* p is at '"'; return the closing quote, or NULL when unterminated. */
-const char *sip_scan__quoted_end(const char *p, const char *e);
-
-/* The first c at the top level (outside quotes and, with angle, outside
- * <...>) in [p, e), or e. */
-const char *sip_scan__find_top(const char *p, const char *e, char c, bool angle);
-
 static inline bool sip_scan__is_alpha(char c)
 {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
@@ -45,6 +38,44 @@ static inline const char *sip_scan__skip_token(const char *p, const char *e)
     while (p < e && sip_scan__token_chars[(unsigned char)*p])
         p++;
     return p;
+}
+
+/* p is at '"'; return the closing quote, or NULL when unterminated. */
+static inline const char *sip_scan__quoted_end(const char *p, const char *e)
+{
+    for (p++; p < e; p++) {
+        if (*p == '\\') {
+            p++;
+            continue;
+        }
+        if (*p == '"')
+            return p;
+    }
+    return NULL;
+}
+
+/* The first c at the top level (outside quotes and, with angle, outside
+ * <...>) in [p, e), or e. */
+static inline const char *sip_scan__find_top(const char *p, const char *e, char c, bool angle)
+{
+    bool in_angle = false;
+
+    for (; p < e; p++) {
+        if (*p == '"') {
+            const char *q = sip_scan__quoted_end(p, e);
+
+            if (q == NULL)
+                return e;
+            p = q;
+        } else if (angle && *p == '<') {
+            in_angle = true;
+        } else if (angle && *p == '>') {
+            in_angle = false;
+        } else if (*p == c && !in_angle) {
+            return p;
+        }
+    }
+    return e;
 }
 
 /* sip_scan_param.c --------------------------------------------------------- */

@@ -26,41 +26,6 @@ bool sip_scan_is_token(unsigned char c)
     return sip_scan__token_chars[c] != 0;
 }
 
-const char *sip_scan__quoted_end(const char *p, const char *e)
-{
-    for (p++; p < e; p++) {
-        if (*p == '\\') {
-            p++;
-            continue;
-        }
-        if (*p == '"')
-            return p;
-    }
-    return NULL;
-}
-
-const char *sip_scan__find_top(const char *p, const char *e, char c, bool angle)
-{
-    bool in_angle = false;
-
-    for (; p < e; p++) {
-        if (*p == '"') {
-            const char *q = sip_scan__quoted_end(p, e);
-
-            if (q == NULL)
-                return e;
-            p = q;
-        } else if (angle && *p == '<') {
-            in_angle = true;
-        } else if (angle && *p == '>') {
-            in_angle = false;
-        } else if (*p == c && !in_angle) {
-            return p;
-        }
-    }
-    return e;
-}
-
 struct sip_span sip_scan_trim(struct sip_span s)
 {
     while (s.len > 0 && sip_scan_is_lws(s.p[0])) {
