@@ -22,7 +22,14 @@ TestSuite(tcphone, .fini = tc_test_leak_check, .timeout = 300);
  * and then within 64×T1 at worst; the ICMP answer makes it at once. */
 #define EXPIRES    4
 #define FAIL_BOUND (EXPIRES * 1000 / 2 + 64 * T1_MS)
-#define NODE_EXTRA "min-expires = 2\n"
+/* The nodes never shed: these tests are about servers that die, not
+ * about one that sheds load. A sanitized node on a busy machine answers
+ * some of 1000 phones' burst with 503 (sip-shed-delay, 20 ms by default);
+ * a 503 rightly moves a phone on, and one in failover mode comes back
+ * only to its primary, so the DNs ended split between two servers. The
+ * 503 path has its own test (a_503_moves_the_phone_at_once, a fake that
+ * answers 503), shedding its own in test_flood. */
+#define NODE_EXTRA "min-expires = 2\nsip-shed-delay = 49d\n"
 #define SETTLE_MS  60000
 #define DNS_RANGE  "1000-1999"
 #define PHONE_DNS  "1000-1999"
