@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -25,6 +26,9 @@ void hphone_start(struct hphone *p, const char *dir, const char *name, const cha
     p->pid = fork();
     cr_assert_neq(p->pid, -1, "fork: %s", strerror(errno));
     if (p->pid == 0) {
+        /* Dies with the test process, as the nodes do: a test that fails
+         * leaves no phones registering to ports later tests are given. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
         execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
         _exit(127);
     }

@@ -19,7 +19,8 @@ struct hphone {
 };
 
 /* Start client/tcphone with args (shell words) in the background; its
- * output goes to dir/NAME.out. */
+ * output goes to dir/NAME.out. It is killed when the calling process
+ * exits (a failed test). */
 void hphone_start(struct hphone *p, const char *dir, const char *name, const char *args);
 
 /* SIGTERM and wait (deadline 30 s); returns the exit code, -1 on a signal. */
