@@ -304,11 +304,17 @@ void tcphone__leg_on_data(struct tcphone__leg *leg, const char *data, size_t len
     struct sip_msg *m;
     char call_id[96];
 
+    /* Only a transaction in progress takes an answer. A dropped leg (no
+     * server: srv -1) may still find one waiting on its socket, read in
+     * the turn that dropped it; its Call-ID names a server, so it is not
+     * even made. */
+    if (leg->st != TCPHONE_LEG_TRYING || leg->srv < 0)
+        return;
     if (sip_msg_parse(data, len, &conf, &m, &err) != 0)
         return;
     tcphone__sip_call_id(leg, call_id, sizeof(call_id));
-    if (m->is_request || leg->st != TCPHONE_LEG_TRYING || m->cseq != leg->cseq ||
-        strcmp(m->call_id, call_id) != 0 || strcmp(m->cseq_method, "REGISTER") != 0) {
+    if (m->is_request || m->cseq != leg->cseq || strcmp(m->call_id, call_id) != 0 ||
+        strcmp(m->cseq_method, "REGISTER") != 0) {
         sip_msg_free(m);
         return;
     }

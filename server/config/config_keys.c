@@ -1,6 +1,6 @@
 /* The keys of each section and the parser of each kind of value: each
  * parses with config_value.h and words the problem for the operator. */
-#include "server/config/config_load.h"
+#include "server/config/config_int.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -12,7 +12,7 @@
 
 static void bad_value(struct load *st, const struct key *k, const char *expect, const char *v)
 {
-    config_report(st, st->lineno, "%s: expected %s, got \"%s\"", k->name, expect, v);
+    config__report(st, st->lineno, "%s: expected %s, got \"%s\"", k->name, expect, v);
 }
 
 static void key_name(struct load *st, const struct key *k, void *field, const char *v)
@@ -149,8 +149,8 @@ static bool addr_value(struct load *st, const struct key *k, bool numeric, const
 
     if (why == NULL)
         return true;
-    config_report(st, st->lineno, "%s: bad address \"%s\": %s (expected HOST:PORT or [IPV6]:PORT)",
-                  k->name, v, why);
+    config__report(st, st->lineno, "%s: bad address \"%s\": %s (expected HOST:PORT or [IPV6]:PORT)",
+                   k->name, v, why);
     return false;
 }
 
@@ -196,7 +196,7 @@ static void sip_listen_item(struct load *st, const struct key *k, const char *it
     if (!addr_value(st, k, true, item, &a))
         return;
     if (c->n_sip_listen == CONFIG_MAX_LISTEN)
-        config_report(st, st->lineno, "%s: more than %d addresses", k->name, CONFIG_MAX_LISTEN);
+        config__report(st, st->lineno, "%s: more than %d addresses", k->name, CONFIG_MAX_LISTEN);
     else
         c->sip_listen[c->n_sip_listen++] = a;
 }
@@ -217,7 +217,7 @@ static void client_item(struct load *st, const struct key *k, const char *item)
     if (strlen(item) >= CONFIG_NAME_MAX)
         bad_value(st, k, "names of at most 31 characters", item);
     else if (c->n_gws_client_names == CONFIG_MAX_CLIENTS)
-        config_report(st, st->lineno, "%s: more than %d names", k->name, CONFIG_MAX_CLIENTS);
+        config__report(st, st->lineno, "%s: more than %d names", k->name, CONFIG_MAX_CLIENTS);
     else
         strcpy(c->gws_client_names[c->n_gws_client_names++], item);
 }
@@ -234,15 +234,16 @@ static void allow_item(struct load *st, const struct key *k, const char *item)
     const char *why;
 
     if (g->n_allow == CONFIG_MAX_ALLOW) {
-        config_report(st, st->lineno, "%s: more than %d address blocks", k->name, CONFIG_MAX_ALLOW);
+        config__report(st, st->lineno, "%s: more than %d address blocks", k->name,
+                       CONFIG_MAX_ALLOW);
         return;
     }
     why = config_value_cidr(item, &g->allow[g->n_allow]);
     if (why != NULL) {
-        config_report(st, st->lineno,
-                      "%s: bad address block \"%s\": %s (expected ADDR or ADDR/BITS, IPv4 or "
-                      "IPv6, e.g. 10.1.0.0/16)",
-                      k->name, item, why);
+        config__report(st, st->lineno,
+                       "%s: bad address block \"%s\": %s (expected ADDR or ADDR/BITS, IPv4 or "
+                       "IPv6, e.g. 10.1.0.0/16)",
+                       k->name, item, why);
         return;
     }
     g->n_allow++;
@@ -312,16 +313,16 @@ static void auth_alg_item(struct load *st, const struct key *k, const char *item
     } else if (strcasecmp(item, "sha-256") == 0) {
         a = DN_AUTH_SHA256;
     } else {
-        config_report(st, st->lineno,
-                      "%s: unknown algorithm \"%s\" (expected md5, sha-256 or both, "
-                      "comma-separated, in the order the challenges are sent)",
-                      k->name, item);
+        config__report(st, st->lineno,
+                       "%s: unknown algorithm \"%s\" (expected md5, sha-256 or both, "
+                       "comma-separated, in the order the challenges are sent)",
+                       k->name, item);
         return;
     }
     while (n < DN_AUTH_ALGS_MAX && algs[n] != DN_AUTH_NONE && algs[n] != a)
         n++;
     if (n < DN_AUTH_ALGS_MAX && algs[n] == a) {
-        config_report(st, st->lineno, "%s: %s is listed twice", k->name, item);
+        config__report(st, st->lineno, "%s: %s is listed twice", k->name, item);
         return;
     }
     /* Two known names, each once: there is always room. */
@@ -364,7 +365,7 @@ static void key_realm(struct load *st, const struct key *k, void *field, const c
 #define DN_OFF(f)    offsetof(struct dn_profile, f)
 #define GWS_OFF(f)   offsetof(struct config_gws, f)
 
-const struct key config_node_keys[] = {
+const struct key config__node_keys[] = {
         {"name", key_name, NODE_OFF(name), false},
         {"sip-listen", key_sip_listen, 0, true},
         {"default-listen", key_listen, NODE_OFF(default_listen), false},
@@ -399,7 +400,7 @@ const struct key config_node_keys[] = {
         {"store-map-size", key_size64, LIMIT_OFF(store_map_size), false},
 };
 
-const struct key config_peer_keys[] = {
+const struct key config__peer_keys[] = {
         {"address", key_addr, PEER_OFF(address), false},
         {"sip-address", key_addr, PEER_OFF(sip_address), false},
         {"tc-address", key_addr, PEER_OFF(tc_address), false},
@@ -407,12 +408,12 @@ const struct key config_peer_keys[] = {
         {"access-number", key_access_number, PEER_OFF(access_number), false},
 };
 
-const struct key config_gws_keys[] = {
+const struct key config__gws_keys[] = {
         {"secret-file", key_secret_file, GWS_OFF(secret_file), false},
         {"allow-from", key_allow, 0, true},
 };
 
-const struct key config_dn_keys[] = {
+const struct key config__dn_keys[] = {
         {"type", key_dn_type, DN_OFF(type), false},
         {"shared-line", key_bool, DN_OFF(shared_line), false},
         {"members", key_members, DN_OFF(members), true},
@@ -426,8 +427,8 @@ const struct key config_dn_keys[] = {
 };
 
 #define N_KEYS(a) (sizeof(a) / sizeof((a)[0]))
-_Static_assert(N_KEYS(config_node_keys) <= KEYS_MAX, "raise KEYS_MAX");
-const size_t config_n_node_keys = N_KEYS(config_node_keys);
-const size_t config_n_peer_keys = N_KEYS(config_peer_keys);
-const size_t config_n_dn_keys = N_KEYS(config_dn_keys);
-const size_t config_n_gws_keys = N_KEYS(config_gws_keys);
+_Static_assert(N_KEYS(config__node_keys) <= KEYS_MAX, "raise KEYS_MAX");
+const size_t config__n_node_keys = N_KEYS(config__node_keys);
+const size_t config__n_peer_keys = N_KEYS(config__peer_keys);
+const size_t config__n_dn_keys = N_KEYS(config__dn_keys);
+const size_t config__n_gws_keys = N_KEYS(config__gws_keys);

@@ -11,8 +11,10 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -62,10 +64,38 @@ static bool port_free(int type, uint16_t port)
     return ok;
 }
 
+/* A bind test alone is not enough: two test processes running at once
+ * (parallel ctest runs in other worktrees, tests forked at the same time)
+ * both found a port free before either's node bound it; one node then
+ * failed to listen, and the test talked to the other run's node. */
+bool harness_port_take(uint16_t port)
+{
+    char path[64];
+    int fd;
+
+    /* Sticky and open to all, like /tmp: every user's tests share it. */
+    if (mkdir(HARNESS_PORT_DIR, 01777) == 0)
+        chmod(HARNESS_PORT_DIR, 01777);
+    snprintf(path, sizeof(path), "%s/%u", HARNESS_PORT_DIR, port);
+    /* flock needs no write access: a file another user made is fine. */
+    fd = open(path, O_RDONLY | O_CREAT | O_CLOEXEC, 0644);
+    cr_assert_geq(fd, 0, "%s: %s", path, strerror(errno));
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        close(fd);
+        return false;
+    }
+    if (!port_free(SOCK_STREAM, port) || !port_free(SOCK_DGRAM, port)) {
+        close(fd);
+        return false;
+    }
+    /* fd stays open, and the lock held, until the process exits. */
+    return true;
+}
+
 uint16_t harness_free_port(void)
 {
-    /* Ports from a range the kernel does not hand out as ephemeral ones, so a
-     * port found free stays free until tcnode binds it. */
+    /* Ports from a range the kernel does not hand out as ephemeral ones, so
+     * no outgoing connection takes one before tcnode binds it. */
     static uint16_t next;
 
     if (next == 0)
@@ -75,7 +105,7 @@ uint16_t harness_free_port(void)
 
         if (next >= 30000)
             next = 20000;
-        if (port_free(SOCK_STREAM, p) && port_free(SOCK_DGRAM, p))
+        if (harness_port_take(p))
             return p;
     }
     cr_assert_fail("no free port");

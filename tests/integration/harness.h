@@ -25,8 +25,19 @@ struct hnode {
 /* Path of the tcnode under test: $TCNODE, else the build folder's. */
 const char *harness_tcnode(void);
 
-/* A free TCP+UDP port on 127.0.0.1 (bound and released). */
+/* A free TCP+UDP port on 127.0.0.1, taken with harness_port_take(): no
+ * other test process on this machine gets it while this one lives. */
 uint16_t harness_free_port(void);
+
+/* Take port for this process if no other live test process (of any build
+ * or worktree on this machine) holds it and 127.0.0.1:port binds for TCP
+ * and UDP now. The hold is a lock on a file of HARNESS_PORT_DIR, released
+ * when the process exits: a port found free stays this test's until its
+ * node binds it, however long that takes under load. Returns whether it
+ * was taken; taking a port this process already holds fails too. */
+bool harness_port_take(uint16_t port);
+
+#define HARNESS_PORT_DIR "/tmp/tcluster-test-ports"
 
 /* Prepare n with fresh ports and a temp dir, and write a config whose [node]
  * section holds the listen addresses, data-dir and extra_node (more keys,

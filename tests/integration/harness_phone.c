@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -25,6 +26,9 @@ void hphone_start(struct hphone *p, const char *dir, const char *name, const cha
     p->pid = fork();
     cr_assert_neq(p->pid, -1, "fork: %s", strerror(errno));
     if (p->pid == 0) {
+        /* Dies with the test process, as the nodes do: a test that fails
+         * leaves no phones registering to ports later tests are given. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
         execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
         _exit(127);
     }
@@ -225,6 +229,10 @@ static void *fake_main(void *arg)
         size_t len;
         bool expires;
 
+        if (atomic_load(&f->resend)) {
+            sendto(f->fd, f->last, f->last_len, 0, (struct sockaddr *)&f->last_to, f->last_to_len);
+            atomic_store(&f->resend, false);
+        }
         if (n <= 0)
             continue;
         req[n] = '\0';
@@ -244,17 +252,26 @@ static void *fake_main(void *arg)
         if (expires)
             len = put_header(req, "Expires", ans, len, sizeof(ans));
         len += (size_t)snprintf(ans + len, sizeof(ans) - len, "Content-Length: 0\r\n\r\n");
-        sendto(f->fd, ans, len, 0, (struct sockaddr *)&from, flen);
+        if (!atomic_load(&f->hold))
+            sendto(f->fd, ans, len, 0, (struct sockaddr *)&from, flen);
+        if (len <= sizeof(f->last)) {
+            memcpy(f->last, ans, len);
+            f->last_len = len;
+            memcpy(&f->last_to, &from, flen);
+            f->last_to_len = flen;
+        }
     }
     return NULL;
 }
 
-static void fake_start(struct hfake *f, const char *ip, uint16_t port, int code, bool digest)
+static void fake_start(struct hfake *f, const char *ip, uint16_t port, int code, bool digest,
+                       bool hold)
 {
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
     struct timeval tv = {0, 100000};
 
     memset(f, 0, sizeof(*f));
+    atomic_store(&f->hold, hold);
     f->code = code;
     f->digest = digest;
     f->port = port;
@@ -269,12 +286,42 @@ static void fake_start(struct hfake *f, const char *ip, uint16_t port, int code,
 
 void hfake_start(struct hfake *f, const char *ip, uint16_t port, int code)
 {
-    fake_start(f, ip, port, code, false);
+    fake_start(f, ip, port, code, false, false);
+}
+
+void hfake_start_holding(struct hfake *f, const char *ip, uint16_t port, int code)
+{
+    fake_start(f, ip, port, code, false, true);
 }
 
 void hfake_start_digest(struct hfake *f, const char *ip, uint16_t port)
 {
-    fake_start(f, ip, port, 1, true);
+    fake_start(f, ip, port, 1, true, false);
+}
+
+/* The thread sends f->last again. */
+static void resend_last(struct hfake *f)
+{
+    uint64_t deadline = harness_now_ms() + (uint64_t)harness_ms(5000);
+
+    /* The thread owns last; it reads this flag at least every 100 ms. */
+    atomic_store(&f->resend, true);
+    while (atomic_load(&f->resend)) {
+        cr_assert(harness_now_ms() < deadline, "fake server: no resend");
+        usleep(10000);
+    }
+    cr_assert_gt(f->last_len, 0, "fake server: nothing to resend");
+}
+
+void hfake_hold(struct hfake *f)
+{
+    atomic_store(&f->hold, true);
+}
+
+void hfake_release(struct hfake *f)
+{
+    atomic_store(&f->hold, false);
+    resend_last(f);
 }
 
 void hfake_stop(struct hfake *f)

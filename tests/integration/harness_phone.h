@@ -5,6 +5,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include "tests/integration/harness_cluster.h"
@@ -18,7 +19,8 @@ struct hphone {
 };
 
 /* Start client/tcphone with args (shell words) in the background; its
- * output goes to dir/NAME.out. */
+ * output goes to dir/NAME.out. It is killed when the calling process
+ * exits (a failed test). */
 void hphone_start(struct hphone *p, const char *dir, const char *name, const char *args);
 
 /* SIGTERM and wait (deadline 30 s); returns the exit code, -1 on a signal. */
@@ -45,6 +47,12 @@ struct hfake {
     atomic_uint authed;
     bool digest;
     atomic_bool stop;
+    atomic_bool resend; /* hfake_release() asks the thread */
+    atomic_bool hold;   /* keep answers (the last) unsent */
+    char last[2048];    /* the last answer sent, and where */
+    size_t last_len;
+    struct sockaddr_storage last_to;
+    socklen_t last_to_len;
 };
 
 void hfake_start(struct hfake *f, const char *ip, uint16_t port, int code);
@@ -59,5 +67,17 @@ void hfake_start(struct hfake *f, const char *ip, uint16_t port, int code);
 #define HFAKE_PASSWORD "fake-pw"
 void hfake_start_digest(struct hfake *f, const char *ip, uint16_t port);
 void hfake_stop(struct hfake *f);
+
+/* As hfake_start(), holding its answers from the start: see hfake_hold(). */
+void hfake_start_holding(struct hfake *f, const char *ip, uint16_t port, int code);
+
+/* Hold answers: f makes them but sends none (a server slow to answer);
+ * the last one is kept, for hfake_release() to send. */
+void hfake_hold(struct hfake *f);
+
+/* Stop holding and send the last answer made, to where its request came
+ * from; it may reach a client that has moved on. Returns once it is sent
+ * (aborts the test if it is not within 5 s, or if f made none). */
+void hfake_release(struct hfake *f);
 
 #endif
