@@ -316,7 +316,11 @@ int core_registered(struct core *c, dn_key k, unsigned before, unsigned after, c
         if (rc < 0 && d != NULL)
             bindings_set_claim_next(d, true);
         rc = rc == 0 ? 1 : rc;
-    } else if (before > 0 && after == 0) {
+    } else if (after == 0 && (before > 0 || (owned && e->source == DN_SOURCE_SIP))) {
+        /* The last live binding went, or none is left of a DN still owned
+         * here: a binding that expired before the expiry tick reaped it
+         * (the node was stopped, the tick not yet due) and that this
+         * REGISTER then removed would otherwise never release it. */
         w->claim = false;
         rc = core_release(c, k, on_registered_done, w);
         /* A newer claim elsewhere owns it: nothing to release. */

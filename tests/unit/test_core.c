@@ -340,6 +340,37 @@ Test(core, expiry_of_the_last_binding_releases)
     cr_assert_eq(f.c.bindings->n_bindings, 0);
 }
 
+/* Found by the chaos test: the phone's binding expired while the node was
+ * stopped, and its unregister was read before the expiry tick ran. The
+ * registrar counts no live binding before it nor after it, and the tick
+ * never sees the binding the unregister took: the DN must still go. */
+Test(core, unregister_of_an_expired_binding_not_yet_reaped_releases)
+{
+    struct dn_entry *d;
+    uint64_t released = 0;
+
+    cr_assert_eq(registered("1001", "sip:a@10.0.0.1"), 1);
+    phone_bind("1001", "sip:a@10.0.0.1", -1); /* a refresh, expired since */
+    drain();
+    cr_assert_eq(core_live_bindings(&f.c, key("1001"), tc_now_ms()), 0);
+    d = bindings_dn(f.c.bindings, key("1001"));
+    cr_assert_eq(core_unbind(&f.c, bindings_first(f.c.bindings, d), NULL, NULL), 0);
+    cr_assert_eq(core_registered(&f.c, key("1001"), 0, 0, on_done, NULL), 1, "no release began");
+    drain();
+    cr_assert_eq(f.status, 0);
+    cr_assert_eq(entry("1001")->owner, DN_NODE_NONE);
+    cr_assert_eq(dn_table_status(&f.t, key("1001")), DN_OOS);
+    cr_assert_eq(core_expire(&f.c, tc_now_ms(), &released), 0, "the tick had nothing left");
+
+    /* A DN owned here by a client of the default port is not the SIP
+     * registrar's to release. */
+    cr_assert_eq(core_claim(&f.c, key("1002"), DN_SOURCE_TLIB, NULL, NULL), 0);
+    drain();
+    cr_assert_eq(core_registered(&f.c, key("1002"), 0, 0, on_done, NULL), 0);
+    drain();
+    cr_assert_eq(entry("1002")->owner, DN_NODE_SELF);
+}
+
 Test(core, restart_restores_the_owner_role_at_its_version)
 {
     struct tc_version v;
