@@ -65,6 +65,20 @@ struct sip_transport {
  * counts as one). */
 void sip_transport__maybe_free(struct sip_transport *t);
 
+/* sip_udp.c ---------------------------------------------------------------- */
+
+/* Queue buf (copied) for to on l; the turn's datagrams go out together when
+ * the loop's callbacks are done. Returns 0 or a negative error. */
+int sip_transport__udp_send(struct sip_listener *l, const struct sockaddr *to, const char *buf,
+                            size_t len);
+
+/* Send every datagram queued on t's listeners now. */
+void sip_transport__udp_flush_all(struct sip_transport *t);
+
+/* Give l's opened UDP handle its receive queue, timestamps and buffers,
+ * and start reading. Returns 0 or a negative error. */
+int sip_transport__udp_start(struct sip_listener *l);
+
 /* sip_tcp.c ---------------------------------------------------------------- */
 
 /* Make t->tcp, the TCP server of t's listeners (max_conns, idle_ms and
